@@ -1,1 +1,8 @@
+//! Switchboard: a Kubernetes-native integration hub.
+//!
+//! The engine knows nothing of Kubernetes; `controller` and `manifests` are its two front-ends.
 
+pub mod api;
+pub mod engine;
+pub mod manifests;
+pub mod yaml;

@@ -57,6 +57,7 @@ do_build() {
     flock 9
   fi
   if have_binaries; then exec 9>&-; return 0; fi
+  rm -rf "$BIN_DIR"/.build.*   # left by an interrupted build (we hold the lock)
 
   local tmp start
   tmp="$(mktemp -d "$BIN_DIR/.build.XXXXXX")"

@@ -1,0 +1,27 @@
+# Switchboard build, test and lint entry points. `make test` is what CI runs.
+CARGO ?= cargo
+
+.PHONY: all build test test-unit lint fmt crds bench
+
+all: build
+
+build:
+	$(CARGO) build
+
+## test: everything: unit, integration (real HTTP on loopback) and e2e (real kube-apiserver).
+test:
+	$(CARGO) test --all-targets
+
+## lint: formatting and clippy, warnings as errors.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## crds: regenerate crds/ from the Rust types (a test fails when crds/ is stale).
+crds:
+	$(CARGO) run --quiet -- crds --out-dir crds
+
+-include tests/e2e/envtest/envtest.mk

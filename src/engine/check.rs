@@ -1,0 +1,361 @@
+//! Whole-snapshot checks the API server cannot make: references, secrets, cron, time zones,
+//! CIDRs and provider config schemas.
+
+use std::collections::BTreeMap;
+
+use crate::api::{
+    Auth, AuthType, Kind, SecretKeyRef, SyncJobTemplate, VerifyScheme, WebhookEndpointSpec,
+};
+
+use super::snapshot::{Object, ObjectKey, Snapshot};
+
+/// One problem found in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Kind of the resource at fault.
+    pub kind: Kind,
+    /// Its namespace and name.
+    pub key: ObjectKey,
+    /// JSON pointer of the offending field ("/spec/transformationRef/name").
+    pub pointer: String,
+    /// A message a person can act on; never contains secret values.
+    pub message: String,
+    /// A CamelCase reason for the Ready condition ("SecretNotFound").
+    pub reason: &'static str,
+}
+
+/// What `check` may leave unresolved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Do not require referenced Secrets to be present (they are managed elsewhere).
+    pub allow_missing_secrets: bool,
+    /// Do not require referenced ClusterIntegrationProviders to be present.
+    pub allow_missing_providers: bool,
+}
+
+struct Checker<'a> {
+    snap: &'a Snapshot,
+    opts: CheckOptions,
+    problems: Vec<Problem>,
+    kind: Kind,
+    key: ObjectKey,
+}
+
+/// Checks every cross-resource rule of the snapshot.
+pub fn check(snap: &Snapshot, opts: CheckOptions) -> Vec<Problem> {
+    let mut c = Checker {
+        snap,
+        opts,
+        problems: Vec::new(),
+        kind: Kind::Integration,
+        key: ObjectKey::cluster(""),
+    };
+    for (key, obj) in &snap.providers {
+        c.at(Kind::ClusterIntegrationProvider, key);
+        if let Some(schema) = &obj.spec.config_schema
+            && let Err(e) = jsonschema::validator_for(schema)
+        {
+            c.report(
+                "/spec/configSchema",
+                "InvalidConfigSchema",
+                format!("spec.configSchema is not a valid JSON Schema: {e}"),
+            );
+        }
+    }
+    for (key, obj) in &snap.integrations {
+        c.at(Kind::Integration, key);
+        c.integration(obj);
+    }
+    for (key, obj) in &snap.endpoints {
+        c.at(Kind::WebhookEndpoint, key);
+        c.endpoint(obj);
+    }
+    for (key, obj) in &snap.subscriptions {
+        c.at(Kind::WebhookSubscription, key);
+        let spec = &obj.spec;
+        c.url("/spec/url", &spec.url);
+        c.local_ref(
+            Kind::Transformation,
+            "/spec/transformationRef/name",
+            spec.transformation_ref.as_ref().map(|r| &r.name),
+        );
+        c.local_ref(
+            Kind::Integration,
+            "/spec/integrationRef/name",
+            spec.integration_ref.as_ref().map(|r| &r.name),
+        );
+        if let Some(secret) = &spec.signing.secret_ref {
+            c.secret(
+                "/spec/signing/secretRef",
+                secret,
+                &[secret.key_or("secret")],
+            );
+        }
+        if let Some(auth) = &spec.auth {
+            c.auth("/spec/auth", auth);
+        }
+    }
+    for (key, obj) in &snap.schedules {
+        c.at(Kind::SyncSchedule, key);
+        let spec = &obj.spec;
+        c.local_ref(
+            Kind::Integration,
+            "/spec/integrationRef/name",
+            Some(&spec.integration_ref.name),
+        );
+        c.time_zone(spec.time_zone.as_deref());
+        if let Err(e) = spec.schedule.parse::<croner::Cron>() {
+            c.report(
+                "/spec/schedule",
+                "InvalidSchedule",
+                format!(
+                    "spec.schedule {:?} is not a valid cron expression: {e}",
+                    spec.schedule
+                ),
+            );
+        }
+        c.job_template("/spec/jobTemplate", &spec.job_template);
+    }
+    for (key, obj) in &snap.jobs {
+        c.at(Kind::SyncJob, key);
+        c.local_ref(
+            Kind::Integration,
+            "/spec/template/integrationRef/name",
+            Some(&obj.spec.template.integration_ref.name),
+        );
+        c.job_template("/spec/template", &obj.spec.template.job);
+    }
+    c.problems
+}
+
+impl Checker<'_> {
+    fn at(&mut self, kind: Kind, key: &ObjectKey) {
+        self.kind = kind;
+        self.key = key.clone();
+    }
+
+    fn report(&mut self, pointer: &str, reason: &'static str, message: String) {
+        self.problems.push(Problem {
+            kind: self.kind,
+            key: self.key.clone(),
+            pointer: pointer.into(),
+            message,
+            reason,
+        });
+    }
+
+    fn exists(&self, kind: Kind, name: &str) -> bool {
+        let key = ObjectKey::new(&self.key.namespace, name);
+        match kind {
+            Kind::Integration => self.snap.integrations.contains_key(&key),
+            Kind::Transformation => self.snap.transformations.contains_key(&key),
+            Kind::SyncSchedule => self.snap.schedules.contains_key(&key),
+            Kind::ClusterIntegrationProvider => {
+                self.snap.providers.contains_key(&ObjectKey::cluster(name))
+            }
+            Kind::WebhookEndpoint => self.snap.endpoints.contains_key(&key),
+            Kind::WebhookSubscription => self.snap.subscriptions.contains_key(&key),
+            Kind::SyncJob => self.snap.jobs.contains_key(&key),
+        }
+    }
+
+    fn local_ref(&mut self, kind: Kind, pointer: &str, name: Option<&String>) {
+        let Some(name) = name else { return };
+        if !self.exists(kind, name) {
+            let reason = match kind {
+                Kind::Transformation => "TransformationNotFound",
+                Kind::Integration => "IntegrationNotFound",
+                _ => "ReferenceNotFound",
+            };
+            let ns = &self.key.namespace;
+            self.report(
+                pointer,
+                reason,
+                format!("{kind} {name:?} not found in namespace {ns:?}"),
+            );
+        }
+    }
+
+    fn secret(&mut self, pointer: &str, secret: &SecretKeyRef, keys: &[&str]) {
+        if self.opts.allow_missing_secrets {
+            return;
+        }
+        let ns = self.key.namespace.clone();
+        let Some(obj) = self.snap.secrets.get(&ObjectKey::new(&ns, &secret.name)) else {
+            self.report(
+                &format!("{pointer}/name"),
+                "SecretNotFound",
+                format!("secret {:?} not found in namespace {ns:?}", secret.name),
+            );
+            return;
+        };
+        for key in keys {
+            if !obj.data.contains_key(*key) {
+                let at = if secret.key.is_some() {
+                    format!("{pointer}/key")
+                } else {
+                    pointer.to_owned()
+                };
+                self.report(
+                    &at,
+                    "SecretNotFound",
+                    format!(
+                        "secret {:?} in namespace {ns:?} has no key {key:?}",
+                        secret.name
+                    ),
+                );
+            }
+        }
+    }
+
+    fn auth(&mut self, pointer: &str, auth: &Auth) {
+        let Some(secret) = &auth.secret_ref else {
+            return;
+        };
+        let keys: Vec<&str> = match auth.auth_type {
+            AuthType::None => vec![],
+            AuthType::ApiKey => vec![secret.key_or("apiKey")],
+            AuthType::Bearer => vec![secret.key_or("token")],
+            AuthType::Basic => vec!["username", "password"],
+            AuthType::OAuth2ClientCredentials => vec!["clientId", "clientSecret"],
+        };
+        self.secret(&format!("{pointer}/secretRef"), secret, &keys);
+    }
+
+    fn url(&mut self, pointer: &str, url: &crate::api::HttpUrl) {
+        if let Err(e) = url.parse() {
+            self.report(pointer, "InvalidURL", e);
+        }
+    }
+
+    fn time_zone(&mut self, tz: Option<&str>) {
+        if let Some(tz) = tz.filter(|tz| tz.parse::<chrono_tz::Tz>().is_err()) {
+            self.report(
+                "/spec/timeZone",
+                "InvalidTimeZone",
+                format!("spec.timeZone {tz:?} is not an IANA time zone such as \"Europe/Paris\""),
+            );
+        }
+    }
+
+    fn integration(&mut self, obj: &Object<crate::api::IntegrationSpec>) {
+        let spec = &obj.spec;
+        let provider = spec
+            .provider
+            .as_ref()
+            .and_then(|p| self.snap.providers.get(&ObjectKey::cluster(p)));
+        if let (Some(name), None) = (&spec.provider, provider)
+            && !self.opts.allow_missing_providers
+        {
+            self.report(
+                "/spec/provider",
+                "ProviderNotFound",
+                format!("ClusterIntegrationProvider {name:?} not found"),
+            );
+        }
+        if let Some(url) = &spec.base_url {
+            self.url("/spec/baseUrl", url);
+        } else if provider.is_some_and(|p| p.spec.base_url.is_none()) {
+            self.report(
+                "/spec",
+                "MissingBaseURL",
+                "spec.baseUrl is required: the provider has no baseUrl".into(),
+            );
+        }
+        if let Some(auth) = &spec.auth {
+            self.auth("/spec/auth", auth);
+        }
+        let schema = provider.and_then(|p| p.spec.config_schema.as_ref());
+        if let (Some(config), Some(schema)) = (&spec.config, schema)
+            && let Ok(validator) = jsonschema::validator_for(schema)
+        {
+            for e in validator.iter_errors(config) {
+                let path = e.instance_path().as_str().to_owned();
+                self.report(
+                    &format!("/spec/config{path}"),
+                    "InvalidConfig",
+                    format!("spec.config{}: {e}", path.replace('/', ".")),
+                );
+            }
+        }
+    }
+
+    fn endpoint(&mut self, obj: &Object<WebhookEndpointSpec>) {
+        let spec = &obj.spec;
+        let integration = spec.integration_ref.as_ref().map(|r| r.name.clone());
+        self.local_ref(
+            Kind::Integration,
+            "/spec/integrationRef/name",
+            integration.as_ref(),
+        );
+        self.local_ref(
+            Kind::Transformation,
+            "/spec/transformationRef/name",
+            spec.transformation_ref.as_ref().map(|r| &r.name),
+        );
+        let scheme = effective_verify_scheme(self.snap, &self.key.namespace, spec);
+        if scheme.is_none() {
+            self.report("/spec/verify", "VerifySchemeUnknown", "spec.verify.scheme is required: the endpoint has no integration whose provider names a webhook verification preset".into());
+        }
+        if let Some(secret) = &spec.verify.secret_ref {
+            let keys: Vec<&str> = match scheme {
+                Some(VerifyScheme::Basic) => vec!["username", "password"],
+                Some(VerifyScheme::Bearer) => vec![secret.key_or("token")],
+                Some(VerifyScheme::None) => vec![],
+                _ => vec![secret.key_or("secret")],
+            };
+            self.secret("/spec/verify/secretRef", secret, &keys);
+        }
+        for (i, cidr) in spec.allowed_source_ranges.iter().enumerate() {
+            if cidr.parse::<ipnet::IpNet>().is_err() {
+                self.report(
+                    &format!("/spec/allowedSourceRanges/{i}"),
+                    "InvalidCIDR",
+                    format!("spec.allowedSourceRanges[{i}] {cidr:?} is not a CIDR"),
+                );
+            }
+        }
+        if let Some(forward) = &spec.route.forward {
+            self.url("/spec/route/forward/url", &forward.url);
+        }
+    }
+
+    fn job_template(&mut self, pointer: &str, job: &SyncJobTemplate) {
+        self.local_ref(
+            Kind::Transformation,
+            &format!("{pointer}/transformationRef/name"),
+            job.transformation_ref.as_ref().map(|r| &r.name),
+        );
+        if let Some(forward) = &job.sink.forward {
+            self.url(&format!("{pointer}/sink/forward/url"), &forward.url);
+        }
+    }
+}
+
+/// The verification scheme an endpoint uses: its own, or its integration's provider preset.
+pub fn effective_verify_scheme(
+    snap: &Snapshot,
+    namespace: &str,
+    spec: &WebhookEndpointSpec,
+) -> Option<VerifyScheme> {
+    if let Some(scheme) = spec.verify.scheme {
+        return Some(scheme);
+    }
+    let integration = snap.integrations.get(&ObjectKey::new(
+        namespace,
+        &spec.integration_ref.as_ref()?.name,
+    ))?;
+    let provider = snap
+        .providers
+        .get(&ObjectKey::cluster(integration.spec.provider.as_ref()?))?;
+    Some(provider.spec.webhooks.as_ref()?.verify)
+}
+
+/// Problems grouped by resource, for status reporting.
+pub fn by_resource(problems: &[Problem]) -> BTreeMap<(Kind, ObjectKey), Vec<&Problem>> {
+    let mut out: BTreeMap<(Kind, ObjectKey), Vec<&Problem>> = BTreeMap::new();
+    for p in problems {
+        out.entry((p.kind, p.key.clone())).or_default().push(p);
+    }
+    out
+}

@@ -1,0 +1,129 @@
+//! `switchboard validate` and `switchboard crds`, run as a user runs them.
+
+use std::path::Path;
+use std::process::Command;
+
+fn switchboard(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("switchboard runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_examples_validate_cleanly() {
+    let (code, out, err) = switchboard(&["validate", "config-examples"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.starts_with("ok: "), "{out}");
+    assert_eq!(
+        out.lines().count(),
+        1,
+        "a clean run prints one summary line: {out}"
+    );
+}
+
+/// Every fixture holds one mistake and names, in its first line, the line and message
+/// `validate` must report: `# expect: LINE: TEXT` (the text may be part of the message).
+#[test]
+fn every_invalid_fixture_fails_at_the_right_line() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "at least ten kinds of mistake, found {}",
+        files.len()
+    );
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} lacks an expect line", file.display()));
+        let (line, message) = expect.split_once(": ").unwrap();
+        let rel = format!(
+            "tests/fixtures/invalid/{}",
+            file.file_name().unwrap().to_str().unwrap()
+        );
+        let (code, out, err) = switchboard(&["validate", &rel]);
+        assert_eq!(code, 1, "{rel} must fail\nstdout:\n{out}\nstderr:\n{err}");
+        let location = format!("{rel}:{line}: ");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&location) && l.contains(message)),
+            "{rel}: expected a line starting with {location:?} and containing {message:?}, got:\n{out}"
+        );
+        assert_eq!(
+            out.lines().count(),
+            1,
+            "{rel}: one mistake, one message:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn crds_output_matches_the_committed_files() {
+    let (code, out, _) = switchboard(&["crds"]);
+    assert_eq!(code, 0);
+    let docs: Vec<&str> = out
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .collect();
+    let mut kinds: Vec<String> = docs
+        .iter()
+        .map(|d| {
+            d.lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix("kind: ")
+                        .filter(|k| *k != "CustomResourceDefinition")
+                })
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "ClusterIntegrationProvider",
+            "Integration",
+            "SyncJob",
+            "SyncSchedule",
+            "Transformation",
+            "WebhookEndpoint",
+            "WebhookSubscription"
+        ]
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let mut committed: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    committed.sort();
+    assert_eq!(committed.len(), 7, "crds/ holds one file per kind");
+    for doc in docs {
+        let name = doc
+            .lines()
+            .find_map(|l| l.strip_prefix("  name: "))
+            .unwrap();
+        let file = dir.join(format!("{name}.yaml"));
+        let on_disk = std::fs::read_to_string(&file).unwrap_or_default();
+        assert_eq!(
+            on_disk,
+            format!("---\n{doc}"),
+            "{} is stale: run `make crds`",
+            file.display()
+        );
+    }
+}
