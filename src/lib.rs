@@ -5,4 +5,5 @@
 pub mod api;
 pub mod engine;
 pub mod manifests;
+pub mod store;
 pub mod yaml;

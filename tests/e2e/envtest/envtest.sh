@@ -252,12 +252,14 @@ EOF
 # ---------------------------------------------------------------------------------------------
 # up / down
 # ---------------------------------------------------------------------------------------------
-# start_bg NAME BINARY ARGS... : detached (own session), pid written by the process itself
+# start_bg NAME BINARY ARGS... : detached in its own session, so it outlives this script. A small
+# bash parent stays behind to reap the server when it exits: the servers are orphans, and init
+# may be slow to reap them (pgrep would list the zombie meanwhile). The pid file names the server.
 start_bg() {
   local name="$1"; shift
   rm -f "$ENVTEST_DIR/$name.pid"
   # shellcheck disable=SC2016
-  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$ENVTEST_DIR/$name.pid" "$@" \
+  setsid bash -c '"$@" & echo $! >"$0"; wait $!' "$ENVTEST_DIR/$name.pid" "$@" \
     </dev/null >"$LOGS/$name.log" 2>&1 8>&- 9>&- &
   for _ in $(seq 50); do [[ -s "$ENVTEST_DIR/$name.pid" ]] && return 0; sleep 0.02; done
   die "$name did not start"
@@ -280,9 +282,11 @@ stop_proc() { # stop_proc NAME: SIGTERM, then SIGKILL after a grace period
         log "$name (pid $p) ignored SIGTERM; sending SIGKILL"; kill -KILL "$p" 2>/dev/null || true
       fi
     done
-    for _ in $(seq 50); do
+    # Wait until they are gone from the process table, not just dead (see start_bg). Bounded: a
+    # zombie holds no ports.
+    for _ in $(seq 100); do
       local alive=""
-      for p in $pids; do is_ours "$p" "$name" && alive+="$p "; done
+      for p in $pids; do [[ -e "/proc/$p" ]] && alive+="$p "; done
       [[ -z "$alive" ]] && break
       sleep 0.1
     done

@@ -1,0 +1,355 @@
+//! Durable state behind one trait: events, deliveries and their attempts, dedup keys, sync
+//! state. Two implementations: SQLite (embedded default) and PostgreSQL (shared by replicas).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Largest response body kept per attempt.
+pub const MAX_ATTEMPT_BODY_BYTES: usize = 16 * 1024;
+
+/// A store error, with the operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("{op}: {source}")]
+    Database {
+        /// What the store was doing.
+        op: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Applying the schema migrations failed.
+    #[error("migrating the store: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The store URL is not understood.
+    #[error("unsupported store URL {0:?}: use sqlite:///path/to/file.db or postgres://…")]
+    UnsupportedUrl(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt {what} in the store: {detail}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The store is shutting down and takes no more work.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// What a delivery delivers to: a subscription, or an endpoint's forward route.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Target {
+    /// Namespace of the resource.
+    pub namespace: String,
+    /// `subscription` or `forward`.
+    pub kind: TargetKind,
+    /// Name of the WebhookSubscription or WebhookEndpoint.
+    pub name: String,
+}
+
+/// Kinds of delivery target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// A WebhookSubscription.
+    Subscription,
+    /// A WebhookEndpoint's route.forward.
+    Forward,
+}
+
+impl TargetKind {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Subscription => "subscription",
+            Self::Forward => "forward",
+        }
+    }
+}
+
+/// An event to store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// Unique per namespace (client-chosen or generated); the same id twice is stored once.
+    pub id: String,
+    /// Namespace the event belongs to.
+    pub namespace: String,
+    /// Event type ("invoice.paid").
+    pub event_type: String,
+    /// Who produced it ("publish-api", "endpoint/stripe-events", "sync/crm-contacts").
+    pub source: String,
+    /// The payload (JSON text as received, or the transformed payload).
+    pub payload: serde_json::Value,
+    /// When it was accepted.
+    pub received_at: DateTime<Utc>,
+}
+
+/// A dedup key remembered until `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupKey {
+    /// Namespace.
+    pub namespace: String,
+    /// Scope within the namespace (e.g. "endpoint/stripe-events").
+    pub scope: String,
+    /// The id seen.
+    pub key: String,
+    /// When the key may be forgotten.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One unit of durable acceptance: an event, its fan-out, and an optional dedup key, committed
+/// together (or not at all).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Acceptance {
+    /// The event.
+    pub event: NewEvent,
+    /// One delivery per matching target, due at once.
+    pub targets: Vec<Target>,
+    /// Inbound dedup key; when already present and unexpired, nothing is stored.
+    pub dedup: Option<DedupKey>,
+}
+
+/// What happened to an acceptance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored now, with this many deliveries.
+    Stored {
+        /// Deliveries created.
+        deliveries: usize,
+    },
+    /// An event with the same namespace and id was already stored; nothing was added.
+    DuplicateId,
+    /// The dedup key was already present; nothing was added.
+    DuplicateKey,
+}
+
+/// Lifecycle of a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Claimed by a worker (until its lease expires).
+    Delivering,
+    /// Succeeded.
+    Delivered,
+    /// Failed without retry (4xx, 3xx, transformation error, dropped).
+    Failed,
+    /// Every retry failed; replayable.
+    Dead,
+}
+
+impl DeliveryStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Delivering => "Delivering",
+            Self::Delivered => "Delivered",
+            Self::Failed => "Failed",
+            Self::Dead => "Dead",
+        }
+    }
+}
+
+/// A delivery claimed by a worker, with what it needs to make the attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimedDelivery {
+    /// Delivery id (stable across retries; used as `webhook-id`).
+    pub id: String,
+    /// Where it goes.
+    pub target: Target,
+    /// Attempts already made.
+    pub attempts: u32,
+    /// The event.
+    pub event: NewEvent,
+}
+
+/// The record of one attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// When the request started.
+    pub started_at: DateTime<Utc>,
+    /// Wall time of the attempt.
+    pub duration_ms: u64,
+    /// "POST https://host/path" (no secrets, no query string values).
+    pub request: String,
+    /// Response status, when a response came.
+    pub response_status: Option<u16>,
+    /// Response headers (lower-case names).
+    pub response_headers: Vec<(String, String)>,
+    /// First 16 KiB of the response body.
+    pub response_body: String,
+    /// Transport or processing error.
+    pub error: Option<String>,
+}
+
+/// What becomes of a delivery after an attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Done.
+    Delivered,
+    /// Try again at this time.
+    Retry {
+        /// When the next attempt is due.
+        at: DateTime<Utc>,
+    },
+    /// No retry.
+    Failed,
+    /// Retries exhausted.
+    Dead,
+}
+
+/// A delivery as listed by the admin API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    /// Delivery id.
+    pub id: String,
+    /// Event id.
+    pub event_id: String,
+    /// Event type.
+    pub event_type: String,
+    /// Status.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the delivery was created.
+    pub created_at: DateTime<Utc>,
+    /// When the next attempt is due (Pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Attempts, oldest first.
+    pub attempt_log: Vec<AttemptRecord>,
+}
+
+/// Count of deliveries of one target by status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryCounts {
+    /// Pending (including Delivering).
+    pub pending: u64,
+    /// Delivered.
+    pub delivered: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Dead.
+    pub dead: u64,
+}
+
+/// Persisted state of a sync schedule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// The incremental watermark of the last successful run.
+    pub watermark: Option<String>,
+    /// When the last run was scheduled.
+    pub last_schedule_time: Option<DateTime<Utc>>,
+    /// When the last successful run completed.
+    pub last_successful_time: Option<DateTime<Utc>>,
+}
+
+/// Records removed by a purge.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Deliveries (with their attempts) removed.
+    pub deliveries: u64,
+    /// Events removed (those with no delivery left).
+    pub events: u64,
+    /// Dedup keys removed.
+    pub dedup_keys: u64,
+}
+
+/// The durable store.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Commits acceptances together (group commit); the result for each is in input order.
+    /// Returns only once everything is durable.
+    async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError>;
+
+    /// Claims up to `limit` deliveries that are due at `now` (Pending with next_attempt_at ≤
+    /// now, or Delivering with an expired lease), skipping `busy` targets; each is leased to
+    /// the caller for `lease`. With several processes, a delivery is claimed by one at a time.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+        busy: &[Target],
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+
+    /// Records an attempt and the delivery's new state.
+    async fn complete(
+        &self,
+        delivery_id: &str,
+        attempt: AttemptRecord,
+        outcome: Outcome,
+    ) -> Result<(), StoreError>;
+
+    /// Puts a delivery back to Pending, due now (admin retry of a Failed or Dead delivery).
+    /// False when there is no such delivery of that target.
+    async fn retry(&self, target: &Target, delivery_id: &str) -> Result<bool, StoreError>;
+
+    /// Marks every Pending delivery of a target Failed with `reason` (target deleted);
+    /// returns how many were dropped.
+    async fn drop_pending(&self, target: &Target, reason: &str) -> Result<u64, StoreError>;
+
+    /// Deliveries of a target, newest first, optionally of one status, after a cursor (a
+    /// delivery id from a previous page), with their attempts.
+    async fn list_deliveries(
+        &self,
+        target: &Target,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// Delivery counts of a target by status.
+    async fn delivery_counts(&self, target: &Target) -> Result<DeliveryCounts, StoreError>;
+
+    /// Count of deliveries by status over all targets (for metrics).
+    async fn queue_depth(&self) -> Result<Vec<(DeliveryStatus, u64)>, StoreError>;
+
+    /// Stored state of a sync schedule.
+    async fn sync_state(&self, namespace: &str, schedule: &str) -> Result<SyncState, StoreError>;
+
+    /// Replaces the stored state of a sync schedule.
+    async fn put_sync_state(
+        &self,
+        namespace: &str,
+        schedule: &str,
+        state: &SyncState,
+    ) -> Result<(), StoreError>;
+
+    /// Removes Delivered/Failed/Dead deliveries finished before `before`, events left without
+    /// deliveries and older than `before`, and expired dedup keys.
+    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged, StoreError>;
+
+    /// Stores a standalone-mode object (e.g. a SyncJob with its status) as JSON, replacing
+    /// the previous one of the same kind, namespace and name.
+    async fn put_object(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+
+    /// Objects of a kind, in one namespace or all, ordered by namespace and name.
+    async fn list_objects(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>, StoreError>;
+
+    /// Deletes an object; false when there was none.
+    async fn delete_object(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, StoreError>;
+}
