@@ -51,16 +51,16 @@ do_build() {
   command -v go >/dev/null || die "go is not installed (need Go >= 1.26)"
   mkdir -p "$BIN_DIR"
   # One builder at a time per cache dir; others wait and then reuse its result.
-  exec 9>"$BIN_DIR/.build.lock"
+  exec 9>"$BIN_DIR/.lock"
   if ! flock -n 9; then
     log "another build of $BIN_DIR is running; waiting for it"
     flock 9
   fi
   if have_binaries; then exec 9>&-; return 0; fi
-  rm -rf "$BIN_DIR"/.build.*   # left by an interrupted build (we hold the lock)
+  rm -rf "$BIN_DIR"/.partial.*   # left by an interrupted build (we hold the lock)
 
   local tmp start
-  tmp="$(mktemp -d "$BIN_DIR/.build.XXXXXX")"
+  tmp="$(mktemp -d "$BIN_DIR/.partial.XXXXXX")"
   # shellcheck disable=SC2064
   trap "rm -rf '$tmp'" EXIT
   start=$(date +%s)
@@ -131,9 +131,17 @@ pid_of() {
 is_ours() {
   local cmd
   [[ -r "/proc/$1/cmdline" ]] || return 1
-  cmd="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+  cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" 2>/dev/null || return 1
   [[ "$cmd" == *"/$2 "* || "$cmd" == "$2 "* ]] || return 1
   [[ "$cmd" == *"$ENVTEST_DIR/"* ]]
+}
+
+# running PID: the process exists and is not a zombie. (Start-up checks use this rather than
+# is_ours: /proc/PID/cmdline can read empty while the process is in execve.)
+running() {
+  local st
+  st="$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [[ -n "$st" && "$st" != Z && "$st" != X ]]
 }
 
 # every NAME process of this ENVTEST_DIR, with or without a pid file
@@ -304,7 +312,7 @@ wait_port_or_exit() { # wait until NAME answers on URL, or fail if the process d
   local name="$1" check="$2" deadline=$(( $(date +%s) + ${ENVTEST_UP_TIMEOUT:-60} ))
   while :; do
     eval "$check" && return 0
-    if ! pid_of "$name" >/dev/null; then
+    if ! running "$(<"$ENVTEST_DIR/$name.pid")"; then
       log "$name exited during start-up; last log lines ($LOGS/$name.log):"
       tail -n 25 "$LOGS/$name.log" >&2 || true
       return 1
