@@ -75,7 +75,7 @@ do_build() {
   done
 
   # nice: other engineers' builds share this machine. -mod=readonly: go.sum is committed.
-  export CGO_ENABLED=0 GOFLAGS="${ENVTEST_GOFLAGS:--mod=readonly}"
+  export CGO_ENABLED=0 GOFLAGS="${ENVTEST_GOFLAGS:--mod=readonly -buildvcs=false}"
   local missing=()
   for b in kube-apiserver kubectl; do [[ -x "$BIN_DIR/$b" ]] || missing+=("k8s.io/kubernetes/cmd/$b"); done
   if ((${#missing[@]})); then
