@@ -40,7 +40,7 @@ pub struct WebhookEndpointSpec {
     pub verify: Verify,
     /// Client networks allowed to call (CIDRs). Default: any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 64)))]
     #[schemars(extend("x-kubernetes-validations" = [
         {"rule": "self.all(c, isCIDR(c))", "message": "every entry must be a CIDR such as 10.0.0.0/8 or 2001:db8::/32"}
     ]))]

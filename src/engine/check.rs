@@ -62,6 +62,18 @@ pub fn check(snap: &Snapshot, opts: CheckOptions) -> Vec<Problem> {
             );
         }
     }
+    for (key, obj) in &snap.transformations {
+        c.at(Kind::Transformation, key);
+        for (i, test) in obj.spec.tests.iter().enumerate() {
+            if test.expect.is_some() == test.expect_error.is_some() {
+                c.report(
+                    &format!("/spec/tests/{i}"),
+                    "InvalidTest",
+                    format!("spec.tests[{i}] ({:?}): set exactly one of expect or expectError", test.name),
+                );
+            }
+        }
+    }
     for (key, obj) in &snap.integrations {
         c.at(Kind::Integration, key);
         c.integration(obj);

@@ -1,7 +1,16 @@
-//! The engine: desired-state snapshot, its checks, and (later) the running topology.
+//! The engine: desired-state snapshot and its checks, the running topology (diff & apply),
+//! event acceptance, status reports and metrics. Knows nothing of Kubernetes.
 
 pub mod check;
+pub mod metrics;
+pub mod pattern;
+pub mod publish;
+pub mod runtime;
 pub mod snapshot;
+pub mod status;
+pub mod topology;
 
 pub use check::{Problem, check};
+pub use runtime::{AcceptError, AcceptedEvent, ApplySummary, Desired, Engine, EngineConfig};
 pub use snapshot::{Meta, Object, ObjectKey, SecretObject, Snapshot};
+pub use status::{ResourceStatus, StatusBoard};

@@ -56,6 +56,8 @@ pub struct Validated {
     pub diagnostics: Vec<Diagnostic>,
     /// Resources of our group seen (valid or not).
     pub resources: usize,
+    /// Resources that failed their schema (not in the snapshot), one problem each.
+    pub rejected: Vec<crate::engine::Problem>,
 }
 
 /// Where each resource of a snapshot was defined.
@@ -98,9 +100,10 @@ pub fn validate_docs(docs: &[SourceDoc], opts: ValidateOptions) -> Validated {
         let label = resource_label(k, &key);
         let errors = checker.check(kind, &doc.doc.value);
         if !errors.is_empty() {
+            let message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
+            out.rejected.push(rejected(k, &key, doc, message));
             for e in errors {
-                out.diagnostics
-                    .push(at(doc, &e.pointer, label.clone(), e.message));
+                out.diagnostics.push(at(doc, &e.pointer, label.clone(), e.message));
             }
             continue;
         }
@@ -122,7 +125,8 @@ pub fn validate_docs(docs: &[SourceDoc], opts: ValidateOptions) -> Validated {
                 ));
             }
             Err(e @ InsertError::Decode { .. }) => {
-                out.diagnostics.push(at(doc, "/spec", label, e.to_string()))
+                out.rejected.push(rejected(k, &key, doc, e.to_string()));
+                out.diagnostics.push(at(doc, "/spec", label, e.to_string()));
             }
         }
     }
@@ -140,6 +144,17 @@ pub fn validate_docs(docs: &[SourceDoc], opts: ValidateOptions) -> Validated {
     }
     out.diagnostics.sort();
     out
+}
+
+/// A resource refused by its schema, for the engine (which keeps its last good version).
+fn rejected(kind: Kind, key: &ObjectKey, doc: &SourceDoc, message: String) -> crate::engine::Problem {
+    crate::engine::Problem {
+        kind,
+        key: key.clone(),
+        pointer: String::new(),
+        message: format!("{}:{}: {message}", doc.file.display(), doc.doc.line),
+        reason: "InvalidSpec",
+    }
 }
 
 fn at(doc: &SourceDoc, pointer: &str, resource: String, message: String) -> Diagnostic {
@@ -166,7 +181,7 @@ fn name_of(doc: &SourceDoc) -> &str {
 }
 
 /// The key of a document; a namespaced resource without a namespace is in "default", as with kubectl.
-fn key_of(doc: &SourceDoc, kind: Kind) -> ObjectKey {
+pub fn key_of(doc: &SourceDoc, kind: Kind) -> ObjectKey {
     let ns = doc
         .doc
         .value

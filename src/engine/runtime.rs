@@ -1,0 +1,331 @@
+//! The engine: applies desired state to the running topology, accepts events durably, and
+//! reports status.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use chrono::Utc;
+
+use crate::api::{HEALTHY, Kind, READY};
+use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target, TargetKind};
+
+use super::check::{CheckOptions, Problem, check};
+use super::metrics::{Metrics, NamespaceLabel};
+use super::publish::{self, PublishError};
+use super::snapshot::{Object, ObjectKey, Snapshot};
+use super::status::StatusBoard;
+use super::topology::{BuildError, PieceChange, PublisherTokens, SubscriptionPiece, TokenCheck, Topology, diff_pieces};
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Largest accepted publish body in bytes.
+    pub max_event_bytes: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { max_event_bytes: 1024 * 1024 }
+    }
+}
+
+/// What a front-end wants to run.
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    /// Every resource that could be read.
+    pub snapshot: Snapshot,
+    /// Resources that exist but could not be read (schema errors, broken files): their last
+    /// good version keeps running and they report Ready=False with the problem.
+    pub rejected: Vec<Problem>,
+}
+
+/// What `apply` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplySummary {
+    /// Pieces built for the first time.
+    pub added: usize,
+    /// Pieces rebuilt.
+    pub changed: usize,
+    /// Pieces kept as they were.
+    pub unchanged: usize,
+    /// Pieces stopped.
+    pub removed: usize,
+    /// Resources with problems.
+    pub failed: usize,
+}
+
+/// Why an event was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// No or unknown bearer token.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// The token is valid for other namespaces only.
+    #[error("the token may not publish to namespace {0:?}")]
+    Forbidden(String),
+    /// The request does not hold a valid event.
+    #[error(transparent)]
+    Invalid(#[from] PublishError),
+    /// The store failed; nothing was accepted.
+    #[error("storing the event: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// An accepted event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcceptedEvent {
+    /// The event id.
+    pub id: String,
+    /// False when the id was already stored (nothing new was stored).
+    pub created: bool,
+    /// Deliveries created.
+    pub deliveries: usize,
+}
+
+/// The running engine.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    topology: ArcSwap<Topology>,
+    applied: Mutex<Snapshot>,
+    status: StatusBoard,
+    metrics: Arc<Metrics>,
+    ready: AtomicBool,
+}
+
+impl Engine {
+    /// An engine over a store, with nothing running yet.
+    pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            config,
+            topology: ArcSwap::from_pointee(Topology::default()),
+            applied: Mutex::default(),
+            status: StatusBoard::new(),
+            metrics: Arc::new(Metrics::new()),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The current topology.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.topology.load_full()
+    }
+
+    /// Status of every resource.
+    pub fn status(&self) -> &StatusBoard {
+        &self.status
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// True once a first snapshot has been applied.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Applies desired state: diffs it against what runs, builds what changed, keeps the last
+    /// good version of anything that fails, and reports status.
+    pub fn apply(&self, desired: Desired) -> ApplySummary {
+        let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+        let effective = with_fallbacks(desired.snapshot, &applied, &desired.rejected);
+        let mut problems = check(&effective, CheckOptions::default());
+        problems.extend(desired.rejected);
+        let invalid = invalid_by_kind(&problems);
+        let none = BTreeMap::new();
+        let current = self.topology.load();
+        let (subscriptions, sub_changes) = diff_pieces(
+            &current.subscriptions,
+            &effective.subscriptions,
+            invalid.get(&Kind::WebhookSubscription).unwrap_or(&none),
+            |p: &SubscriptionPiece| &p.spec,
+            SubscriptionPiece::build,
+        );
+        let next = Topology { subscriptions, publishers: PublisherTokens::from_snapshot(&effective) };
+        self.topology.store(Arc::new(next));
+
+        let mut summary = ApplySummary::default();
+        for change in sub_changes.values() {
+            match change {
+                PieceChange::Added => summary.added += 1,
+                PieceChange::Changed => summary.changed += 1,
+                PieceChange::Unchanged => summary.unchanged += 1,
+                PieceChange::Removed => summary.removed += 1,
+                PieceChange::Failed(_) => {}
+            }
+        }
+        summary.failed = self.report(&effective, &invalid, &applied);
+        self.metrics.reloads.inc();
+        if summary.failed > 0 {
+            self.metrics.reload_failures.inc();
+        }
+        *applied = effective;
+        self.ready.store(true, Ordering::Release);
+        summary
+    }
+
+    /// Writes Ready (and Healthy where it applies) for every resource, removes the status of
+    /// resources that are gone; returns how many resources are not ready.
+    fn report(&self, snap: &Snapshot, invalid: &BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>>, previous: &Snapshot) -> usize {
+        let mut failed = 0;
+        let mut seen = std::collections::BTreeSet::new();
+        for (kind, key, generation) in resources(snap) {
+            seen.insert((kind, key.clone()));
+            match invalid.get(&kind).and_then(|m| m.get(&key)) {
+                Some(err) => {
+                    failed += 1;
+                    self.status.set_condition(kind, &key, generation, READY, false, err.reason, &err.message);
+                }
+                None => self.status.set_condition(kind, &key, generation, READY, true, "Ready", &ready_message(kind, &key)),
+            }
+            if kind == Kind::WebhookSubscription && self.status.get(kind, &key).is_none_or(|s| s.condition(HEALTHY).is_none()) {
+                self.status.set_condition(kind, &key, generation, HEALTHY, true, "NoDeliveriesYet", "no delivery has failed");
+            }
+        }
+        for (kind, key, _) in resources(previous) {
+            if !seen.contains(&(kind, key.clone())) {
+                self.status.remove(kind, &key);
+            }
+        }
+        failed
+    }
+
+    /// Authenticates and parses a publish request, fans the event out to the matching
+    /// subscriptions and commits it durably; returns only once it is on disk.
+    pub async fn publish(
+        &self,
+        namespace: &str,
+        token: Option<&[u8]>,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<AcceptedEvent, AcceptError> {
+        let topology = self.topology();
+        match token.map(|t| topology.publishers.check(t, namespace)) {
+            None | Some(TokenCheck::Unknown) => return Err(AcceptError::Unauthorized),
+            Some(TokenCheck::OtherNamespace) => return Err(AcceptError::Forbidden(namespace.to_owned())),
+            Some(TokenCheck::Allowed) => {}
+        }
+        let event = publish::parse(headers, body)?;
+        let id = event.id.unwrap_or_else(new_event_id);
+        let targets: Vec<Target> = topology
+            .subscribers(namespace, &event.event_type)
+            .map(|(key, _)| Target { namespace: key.namespace.clone(), kind: TargetKind::Subscription, name: key.name.clone() })
+            .collect();
+        let source = event.source.map_or_else(|| "publish-api".to_owned(), |s| format!("publish-api:{s}"));
+        let acceptance = Acceptance {
+            event: NewEvent { id: id.clone(), namespace: namespace.to_owned(), event_type: event.event_type, source, payload: event.data, received_at: Utc::now() },
+            targets,
+            dedup: None,
+        };
+        self.accept(acceptance).await.map(|accepted| AcceptedEvent {
+            id,
+            created: matches!(accepted, Accepted::Stored { .. }),
+            deliveries: match accepted {
+                Accepted::Stored { deliveries } => deliveries,
+                _ => 0,
+            },
+        })
+    }
+
+    /// Commits one acceptance durably (batched with concurrent ones by the store).
+    pub async fn accept(&self, acceptance: Acceptance) -> Result<Accepted, AcceptError> {
+        let label = NamespaceLabel { namespace: acceptance.event.namespace.clone() };
+        let started = Instant::now();
+        let result = self.store.accept(vec![acceptance]).await?.pop().ok_or(StoreError::Closed)?;
+        self.metrics.store_commit_seconds.observe(started.elapsed().as_secs_f64());
+        match result {
+            Accepted::Stored { .. } => self.metrics.events_accepted.get_or_create(&label).inc(),
+            Accepted::DuplicateId | Accepted::DuplicateKey => self.metrics.events_duplicate.get_or_create(&label).inc(),
+        };
+        Ok(result)
+    }
+
+    /// Refreshes the queue-depth gauges from the store.
+    pub async fn refresh_queue_depth(&self) -> Result<(), StoreError> {
+        for (status, n) in self.store.queue_depth().await? {
+            let label = super::metrics::StatusLabel { status: status.as_str().into() };
+            self.metrics.queue_depth.get_or_create(&label).set(n as i64);
+        }
+        Ok(())
+    }
+}
+
+/// A new event id: time-ordered and unique.
+pub fn new_event_id() -> String {
+    format!("evt_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn ready_message(kind: Kind, key: &ObjectKey) -> String {
+    match kind {
+        Kind::WebhookEndpoint => format!("receiving at /hooks/{}/{}", key.namespace, key.name),
+        _ => "configuration accepted".into(),
+    }
+}
+
+/// The snapshot with the previously applied version of each rejected resource put back.
+fn with_fallbacks(mut snap: Snapshot, previous: &Snapshot, rejected: &[Problem]) -> Snapshot {
+    fn restore<S: Clone>(to: &mut BTreeMap<ObjectKey, Object<S>>, from: &BTreeMap<ObjectKey, Object<S>>, key: &ObjectKey) {
+        if let (false, Some(old)) = (to.contains_key(key), from.get(key)) {
+            to.insert(key.clone(), old.clone());
+        }
+    }
+    for p in rejected {
+        match p.kind {
+            Kind::ClusterIntegrationProvider => restore(&mut snap.providers, &previous.providers, &p.key),
+            Kind::Integration => restore(&mut snap.integrations, &previous.integrations, &p.key),
+            Kind::WebhookEndpoint => restore(&mut snap.endpoints, &previous.endpoints, &p.key),
+            Kind::WebhookSubscription => restore(&mut snap.subscriptions, &previous.subscriptions, &p.key),
+            Kind::Transformation => restore(&mut snap.transformations, &previous.transformations, &p.key),
+            Kind::SyncSchedule => restore(&mut snap.schedules, &previous.schedules, &p.key),
+            Kind::SyncJob => restore(&mut snap.jobs, &previous.jobs, &p.key),
+        }
+    }
+    snap
+}
+
+/// The first problem of each resource (with every message joined), by kind.
+fn invalid_by_kind(problems: &[Problem]) -> BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>> {
+    let mut out: BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>> = BTreeMap::new();
+    for p in problems {
+        out.entry(p.kind)
+            .or_default()
+            .entry(p.key.clone())
+            .and_modify(|e| {
+                e.message.push_str("; ");
+                e.message.push_str(&p.message);
+            })
+            .or_insert_with(|| BuildError { reason: p.reason, message: p.message.clone() });
+    }
+    out
+}
+
+/// Every resource of a snapshot with its generation, plus rejected ones not in it.
+fn resources(snap: &Snapshot) -> Vec<(Kind, ObjectKey, Option<i64>)> {
+    fn keys<S>(kind: Kind, map: &BTreeMap<ObjectKey, Object<S>>) -> impl Iterator<Item = (Kind, ObjectKey, Option<i64>)> + '_ {
+        map.iter().map(move |(k, o)| (kind, k.clone(), o.meta.generation))
+    }
+    keys(Kind::ClusterIntegrationProvider, &snap.providers)
+        .chain(keys(Kind::Integration, &snap.integrations))
+        .chain(keys(Kind::WebhookEndpoint, &snap.endpoints))
+        .chain(keys(Kind::WebhookSubscription, &snap.subscriptions))
+        .chain(keys(Kind::Transformation, &snap.transformations))
+        .chain(keys(Kind::SyncSchedule, &snap.schedules))
+        .chain(keys(Kind::SyncJob, &snap.jobs))
+        .collect()
+}

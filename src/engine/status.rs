@@ -1,0 +1,225 @@
+//! Status reports: conditions and counters per resource, as the engine sees them, for
+//! whichever front-end is running (the admin API, `switchboard get`, the controller).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::api::Kind;
+
+use super::snapshot::ObjectKey;
+
+/// One condition, in the metav1.Condition shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type ("Ready", "Healthy").
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    /// CamelCase reason.
+    pub reason: String,
+    /// Message a person can act on.
+    pub message: String,
+    /// When the status last changed.
+    pub last_transition_time: DateTime<Utc>,
+    /// Generation the condition was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// The status of one resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceStatus {
+    /// Kind.
+    pub kind: String,
+    /// Namespace ("" for cluster-scoped).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// When the engine first saw the resource.
+    pub created_at: DateTime<Utc>,
+    /// Generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Conditions (Ready on every kind).
+    pub conditions: Vec<Condition>,
+    /// Kind-specific fields (counters, phase, url, …) as in the CRD status.
+    #[serde(default)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ResourceStatus {
+    /// The condition of a type, if set.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}
+
+/// A change of a condition, for front-ends that publish events on transitions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    /// The resource.
+    pub kind: Kind,
+    /// Its key.
+    pub key: ObjectKey,
+    /// The condition after the change.
+    pub condition: Condition,
+}
+
+/// The latest status of every resource; cheap to clone and share.
+#[derive(Clone)]
+pub struct StatusBoard {
+    inner: Arc<Mutex<BTreeMap<(Kind, ObjectKey), ResourceStatus>>>,
+    transitions: broadcast::Sender<Transition>,
+}
+
+impl Default for StatusBoard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StatusBoard {
+    /// An empty board.
+    pub fn new() -> Self {
+        Self { inner: Arc::default(), transitions: broadcast::channel(1024).0 }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<(Kind, ObjectKey), ResourceStatus>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Receives condition transitions from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Transition> {
+        self.transitions.subscribe()
+    }
+
+    /// Sets a condition; the transition time changes only when the status does.
+    pub fn set_condition(
+        &self,
+        kind: Kind,
+        key: &ObjectKey,
+        generation: Option<i64>,
+        type_: &str,
+        ok: bool,
+        reason: &str,
+        message: &str,
+    ) {
+        let now = Utc::now();
+        let status = if ok { "True" } else { "False" };
+        let mut map = self.lock();
+        let entry = entry(&mut map, kind, key, now);
+        entry.observed_generation = generation.or(entry.observed_generation);
+        let changed;
+        match entry.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) => {
+                changed = c.status != status || c.reason != reason || c.message != message;
+                if c.status != status {
+                    c.last_transition_time = now;
+                }
+                c.status = status.into();
+                c.reason = reason.into();
+                c.message = message.into();
+                c.observed_generation = generation;
+            }
+            None => {
+                changed = true;
+                entry.conditions.push(Condition {
+                    type_: type_.into(),
+                    status: status.into(),
+                    reason: reason.into(),
+                    message: message.into(),
+                    last_transition_time: now,
+                    observed_generation: generation,
+                });
+            }
+        }
+        if changed {
+            let condition = entry.condition(type_).cloned().expect("just set");
+            drop(map);
+            let _ = self.transitions.send(Transition { kind, key: key.clone(), condition });
+        }
+    }
+
+    /// Sets kind-specific status fields (merged into the existing ones).
+    pub fn set_fields(&self, kind: Kind, key: &ObjectKey, fields: serde_json::Map<String, serde_json::Value>) {
+        let mut map = self.lock();
+        let entry = entry(&mut map, kind, key, Utc::now());
+        for (k, v) in fields {
+            if v.is_null() {
+                entry.fields.remove(&k);
+            } else {
+                entry.fields.insert(k, v);
+            }
+        }
+    }
+
+    /// Forgets a resource that no longer exists.
+    pub fn remove(&self, kind: Kind, key: &ObjectKey) {
+        self.lock().remove(&(kind, key.clone()));
+    }
+
+    /// The status of one resource.
+    pub fn get(&self, kind: Kind, key: &ObjectKey) -> Option<ResourceStatus> {
+        self.lock().get(&(kind, key.clone())).cloned()
+    }
+
+    /// Every status, optionally of one kind, ordered by kind, namespace and name.
+    pub fn list(&self, kind: Option<Kind>) -> Vec<ResourceStatus> {
+        self.lock().iter().filter(|((k, _), _)| kind.is_none_or(|want| *k == want)).map(|(_, s)| s.clone()).collect()
+    }
+
+    /// Keys of every resource on the board.
+    pub fn keys(&self) -> Vec<(Kind, ObjectKey)> {
+        self.lock().keys().cloned().collect()
+    }
+}
+
+fn entry<'a>(
+    map: &'a mut BTreeMap<(Kind, ObjectKey), ResourceStatus>,
+    kind: Kind,
+    key: &ObjectKey,
+    now: DateTime<Utc>,
+) -> &'a mut ResourceStatus {
+    map.entry((kind, key.clone())).or_insert_with(|| ResourceStatus {
+        kind: kind.as_str().into(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        created_at: now,
+        observed_generation: None,
+        conditions: Vec::new(),
+        fields: serde_json::Map::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_time_moves_only_when_status_changes() {
+        let board = StatusBoard::new();
+        let key = ObjectKey::new("ns", "a");
+        let mut rx = board.subscribe();
+        board.set_condition(Kind::WebhookSubscription, &key, Some(1), "Ready", true, "Ready", "ok");
+        let t0 = board.get(Kind::WebhookSubscription, &key).unwrap().conditions[0].last_transition_time;
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        board.set_condition(Kind::WebhookSubscription, &key, Some(2), "Ready", true, "Ready", "still ok");
+        let s = board.get(Kind::WebhookSubscription, &key).unwrap();
+        assert_eq!(s.conditions[0].last_transition_time, t0);
+        assert_eq!(s.conditions[0].message, "still ok");
+        assert_eq!(s.observed_generation, Some(2));
+        board.set_condition(Kind::WebhookSubscription, &key, Some(2), "Ready", false, "Broken", "no");
+        let s = board.get(Kind::WebhookSubscription, &key).unwrap();
+        assert!(s.conditions[0].last_transition_time > t0);
+        let seen: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).map(|t| t.condition.status).collect();
+        assert_eq!(seen, ["True", "True", "False"]);
+    }
+}

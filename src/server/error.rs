@@ -1,0 +1,58 @@
+//! JSON error answers: `{"error": {"code": "...", "message": "..."}}` with the right status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::engine::AcceptError;
+use crate::engine::publish::PublishError;
+
+/// An error answer of the HTTP APIs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code ("unauthorized", "payload_too_large", …).
+    pub code: &'static str,
+    /// Human-readable message; never contains secrets.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Builds an error answer.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    /// 413 for a body above `limit` bytes.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body is larger than {limit} bytes"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<AcceptError> for ApiError {
+    fn from(e: AcceptError) -> Self {
+        let message = e.to_string();
+        match e {
+            AcceptError::Unauthorized => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message),
+            AcceptError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            AcceptError::Invalid(PublishError::UnsupportedMediaType(_)) => {
+                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+            }
+            AcceptError::Invalid(PublishError::InvalidBody(_)) => Self::new(StatusCode::BAD_REQUEST, "invalid_body", message),
+            AcceptError::Invalid(PublishError::InvalidEvent(_)) => Self::new(StatusCode::BAD_REQUEST, "invalid_event", message),
+            AcceptError::Store(err) => {
+                tracing::error!(error = %err, "store failed; event not accepted");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the event could not be stored; retry later")
+            }
+        }
+    }
+}

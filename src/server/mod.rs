@@ -1,0 +1,52 @@
+//! HTTP servers: the data plane (hooks, publish API) and the admin port (health, metrics,
+//! status, deliveries).
+
+pub mod admin;
+pub mod data_plane;
+pub mod error;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+
+/// A server that could not start or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Binding the listen address failed.
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("serving {addr}: {source}")]
+    Serve {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds an address ("127.0.0.1:8080", ":8080" for every interface).
+pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
+    let full = if addr.starts_with(':') { format!("0.0.0.0{addr}") } else { addr.to_owned() };
+    TcpListener::bind(&full).await.map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })
+}
+
+/// Serves a router until `shutdown` is cancelled, then finishes in-flight requests.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> Result<(), ServerError> {
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: "?".into(), source })?;
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(|source| ServerError::Serve { addr, source })
+}
