@@ -1,0 +1,24 @@
+//! Signing and verification schemes for webhooks, as pure functions.
+//!
+//! Each scheme lives in its own file and works over the raw body bytes, the request headers,
+//! the secret and an explicit `now`, before anything parses the body. [`verify`] dispatches
+//! on a [`VerifyConfig`]; the per-scheme functions are public too. Outbound deliveries are
+//! signed with [`standard_webhooks::sign`] or [`github::sign`].
+
+mod config;
+mod encoding;
+mod error;
+pub mod mac;
+mod request;
+mod timestamp;
+mod verify;
+
+pub mod standard_webhooks;
+
+#[cfg(test)]
+mod test_support;
+
+pub use config::VerifyConfig;
+pub use error::VerifyError;
+pub use request::{Request, Secrets, Verified};
+pub use verify::verify;
