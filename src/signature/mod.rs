@@ -5,20 +5,31 @@
 //! on a [`VerifyConfig`]; the per-scheme functions are public too. Outbound deliveries are
 //! signed with [`standard_webhooks::sign`] or [`github::sign`].
 
+mod authorization;
 mod config;
 mod encoding;
 mod error;
+mod form;
 pub mod mac;
 mod request;
 mod timestamp;
 mod verify;
 
+pub mod basic;
+pub mod bearer;
+pub mod generic_hmac;
+pub mod github;
+pub mod gitlab;
+pub mod shopify;
+pub mod slack;
 pub mod standard_webhooks;
+pub mod stripe;
+pub mod twilio;
 
 #[cfg(test)]
 mod test_support;
 
-pub use config::VerifyConfig;
+pub use config::{DEFAULT_TOLERANCE, VerifyConfig};
 pub use error::VerifyError;
 pub use request::{Request, Secrets, Verified};
 pub use verify::verify;

@@ -20,15 +20,16 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// The value of a header that must be present and visible ASCII.
+    /// The value of a header that must be present and visible ASCII; errors name the header
+    /// in lower case, as HTTP/2 writes it.
     pub fn header(&self, name: &str) -> Result<&'a str, VerifyError> {
         let value = self
             .headers
             .get(name)
-            .ok_or_else(|| VerifyError::MissingHeader(name.to_owned()))?;
+            .ok_or_else(|| VerifyError::MissingHeader(name.to_ascii_lowercase()))?;
         value
             .to_str()
-            .map_err(|_| VerifyError::MalformedHeader(name.to_owned()))
+            .map_err(|_| VerifyError::MalformedHeader(name.to_ascii_lowercase()))
     }
 
     /// The value of an optional header, if present and visible ASCII.
