@@ -19,12 +19,11 @@ pub fn credentials<'a>(value: &'a str, scheme: &str) -> Result<&'a str, VerifyEr
 /// The user name and password of a `Basic base64(user:password)` value.
 pub fn parse_basic(value: &str) -> Result<(Vec<u8>, Vec<u8>), VerifyError> {
     let decoded = decode_base64(credentials(value, "Basic")?).ok_or_else(malformed)?;
-    let colon = decoded
-        .iter()
-        .position(|&b| b == b':')
-        .ok_or_else(malformed)?;
-    let (user, password) = decoded.split_at(colon);
-    Ok((user.to_vec(), password[1..].to_vec()))
+    // The user name ends at the first colon; the password may hold more.
+    let mut parts = decoded.splitn(2, |&b| b == b':');
+    let user = parts.next().unwrap_or_default();
+    let password = parts.next().ok_or_else(malformed)?;
+    Ok((user.to_vec(), password.to_vec()))
 }
 
 /// The token of a `Bearer <token>` value.

@@ -14,10 +14,11 @@ pub fn parse_header(settings: &HmacVerify, value: &str) -> Result<Vec<u8>, Verif
     let malformed = || VerifyError::MalformedHeader(settings.header.to_ascii_lowercase());
     let value = value.trim();
     let encoded = match settings.prefix.as_deref() {
-        Some(prefix) => match value.get(..prefix.len()) {
-            Some(head) if head.eq_ignore_ascii_case(prefix) => &value[prefix.len()..],
-            _ => return Err(malformed()),
-        },
+        Some(prefix) => value
+            .get(..prefix.len())
+            .filter(|head| head.eq_ignore_ascii_case(prefix))
+            .and_then(|_| value.get(prefix.len()..))
+            .ok_or_else(malformed)?,
         None => value,
     };
     let decoded = match settings.encoding {

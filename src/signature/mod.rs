@@ -5,6 +5,8 @@
 //! on a [`VerifyConfig`]; the per-scheme functions are public too. Outbound deliveries are
 //! signed with [`standard_webhooks::sign`] or [`github::sign`].
 
+#![deny(missing_docs)]
+
 mod authorization;
 mod config;
 mod encoding;
