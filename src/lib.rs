@@ -6,5 +6,6 @@ pub mod api;
 pub mod engine;
 pub mod manifests;
 pub mod server;
+pub mod signature;
 pub mod store;
 pub mod yaml;
