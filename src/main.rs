@@ -8,6 +8,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // One TLS crypto provider for every client (kube, reqwest): ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     cli::init_tracing(args.log_format);
     match cli::run(args) {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! Command-line parsing and dispatch.
 
 mod crds;
+mod get;
+mod run;
 mod validate;
 
 use std::process::ExitCode;
@@ -35,6 +37,10 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Check manifests offline: schema, CEL rules, references, cron, durations, URLs.
     Validate(validate::ValidateArgs),
+    /// Run the engine standalone from a directory of manifests, with an embedded store.
+    Run(run::RunArgs),
+    /// Show a running instance's resources and their status, like kubectl get.
+    Get(get::GetArgs),
 }
 
 /// An error that ends the command.
@@ -49,6 +55,23 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The async runtime could not start.
+    #[error("starting the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] switchboard::store::StoreError),
+    /// A server could not start.
+    #[error(transparent)]
+    Server(#[from] switchboard::server::ServerError),
+    /// A request to a running instance failed.
+    #[error("{url}: {message}")]
+    Http {
+        /// The URL requested.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Runs the parsed command.
@@ -56,7 +79,24 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Crds(args) => crds::run(args),
         Command::Validate(args) => Ok(validate::run(args)),
+        Command::Run(args) => run::run(args),
+        Command::Get(args) => get::run(args),
     }
+}
+
+/// GETs a URL of a running instance and parses the JSON answer.
+pub fn http_get_json(url: &str) -> Result<serde_json::Value, CliError> {
+    let err = |message: String| CliError::Http { url: url.to_owned(), message };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.map_err(|e| err(format!("is switchboard running? {e}")))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.map_err(|e| err(e.to_string()))?;
+        if !status.is_success() {
+            return Err(err(format!("{status}: {}", body["error"]["message"].as_str().unwrap_or_default())));
+        }
+        Ok(body)
+    })
 }
 
 /// Sets up logging to stderr, filtered by `RUST_LOG` (default `info`).

@@ -1,0 +1,139 @@
+//! Test support: run the real `switchboard` binary on loopback ports with a temporary data
+//! directory, and talk HTTP to it.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `switchboard run` process; killed when dropped.
+pub struct Instance {
+    /// The child process.
+    pub child: Child,
+    /// Base URL of the data plane.
+    pub data_url: String,
+    /// Base URL of the admin port.
+    pub admin_url: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The manifests directory.
+    pub manifests: PathBuf,
+    /// Where stderr goes.
+    pub log: PathBuf,
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Instance {
+    /// Starts `switchboard run` on `manifests` with `data_dir`, waiting until /readyz is ok.
+    pub fn start(manifests: &Path, data_dir: &Path, extra: &[&str]) -> Instance {
+        let (data_port, admin_port) = (free_port(), free_port());
+        let log = data_dir.with_extension(format!("{data_port}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["run", "--manifests"])
+            .arg(manifests)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", &format!("127.0.0.1:{data_port}"), "--admin-listen", &format!("127.0.0.1:{admin_port}")])
+            .args(["--reload-debounce", "100ms"])
+            .args(extra)
+            .env("RUST_LOG", "info,switchboard=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("switchboard starts");
+        let instance = Instance {
+            child,
+            data_url: format!("http://127.0.0.1:{data_port}"),
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
+            data_dir: data_dir.to_owned(),
+            manifests: manifests.to_owned(),
+            log,
+        };
+        instance.wait_ready();
+        instance
+    }
+
+    /// Waits for /readyz to answer 200.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = http("GET", &format!("{}/readyz", self.admin_url), &[], None) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("switchboard did not become ready; log:\n{}", self.log_text());
+    }
+
+    /// The process's stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILLs the process and waits for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The resource views of a kind from /v1/status.
+    pub fn status(&self, kind: &str) -> Vec<serde_json::Value> {
+        let v = http_json("GET", &format!("{}/v1/status?kind={kind}", self.admin_url), &[], None).1;
+        v["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The Ready condition status ("True"/"False") and message of a resource.
+    pub fn ready(&self, kind: &str, namespace: &str, name: &str) -> Option<(String, String)> {
+        self.status(kind).into_iter().find(|i| i["metadata"]["name"] == name && i["metadata"]["namespace"] == namespace).and_then(|i| {
+            let c = i["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")?.clone();
+            Some((c["status"].as_str()?.to_owned(), c["message"].as_str()?.to_owned()))
+        })
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// One HTTP request; returns (status, body bytes). Headers are (name, value) pairs.
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<(u16, Vec<u8>), String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client.request(method.parse().unwrap(), url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_vec());
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+        Ok((status, bytes.to_vec()))
+    })
+}
+
+/// Like `http`, parsing the answer as JSON (Null when it is not JSON).
+pub fn http_json(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> (u16, serde_json::Value) {
+    let (status, bytes) = http(method, url, headers, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+/// Copies `config-examples/` into `dir` and returns it.
+pub fn copy_examples(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("config-examples");
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    dir.to_owned()
+}
