@@ -6,6 +6,8 @@ mod accept;
 mod read;
 mod state;
 mod work;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::time::Duration;
