@@ -12,9 +12,6 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PGROOT="$ROOT/target/pg"
-DATA="$PGROOT/data"
-PORT_FILE="$PGROOT/port"
-LOG="$PGROOT/postgres.log"
 DB=switchboard
 
 log() { echo "postgres-test: $*" >&2; }
@@ -54,17 +51,35 @@ free_port() {
     exit 1
 }
 
+# Sets the cluster's paths. As root, when the `postgres` user cannot reach target/ (a checkout
+# under /root, say), target/pg is a link to a directory under /var/tmp that it can reach.
+layout() {
+    if [[ "$(id -u)" == 0 ]]; then
+        id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
+        mkdir -p "$ROOT/target"
+        if [[ ! -e "$PGROOT" ]] && ! runuser -u postgres -- test -x "$ROOT/target"; then
+            local real
+            real="/var/tmp/switchboard-pg-$(printf %s "$ROOT" | md5sum | cut -c1-12)"
+            mkdir -p "$real"
+            ln -s "$real" "$PGROOT"
+        fi
+        mkdir -p "$PGROOT/"
+        chown postgres: "$PGROOT/"
+    else
+        mkdir -p "$PGROOT"
+    fi
+    PGROOT="$(readlink -f "$PGROOT")"
+    DATA="$PGROOT/data"
+    PORT_FILE="$PGROOT/port"
+    LOG="$PGROOT/postgres.log"
+}
+
 url() { echo "postgres://postgres@127.0.0.1:$(cat "$PORT_FILE")/$DB"; }
 
 running() { [[ -f "$PORT_FILE" && -d "$DATA" ]] && as_owner "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
 start() {
     if running; then url; return; fi
-    mkdir -p "$PGROOT"
-    if [[ "$(id -u)" == 0 ]]; then
-        id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
-        chown postgres: "$PGROOT"
-    fi
     if [[ ! -f "$DATA/PG_VERSION" ]]; then
         rm -rf "$DATA"
         log "initdb $DATA"
@@ -92,8 +107,11 @@ stop() {
 }
 
 case "${1:-}" in
-start) BIN="$(find_bindir)"; start ;;
-stop) BIN="$(find_bindir)"; stop ;;
-url) BIN="$(find_bindir)"; running || { log "not running"; exit 1; }; url ;;
+start | stop | url) BIN="$(find_bindir)"; layout ;;
 *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+esac
+case "$1" in
+start) start ;;
+stop) stop ;;
+url) running || { log "not running"; exit 1; }; url ;;
 esac
