@@ -2,6 +2,7 @@
 //! state. Two implementations: SQLite (embedded default) and PostgreSQL (shared by replicas).
 //! [`open`] picks one from a URL; both commit acceptances through a [`GroupCommitter`].
 
+mod batch;
 mod codec;
 mod group_commit;
 mod postgres;
