@@ -1,7 +1,7 @@
 # Switchboard build, test and lint entry points. `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all build test test-unit lint fmt crds bench
+.PHONY: all build test test-unit lint fmt crds bench postgres-up postgres-down
 
 all: build
 
@@ -19,6 +19,15 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## postgres-up: start the throwaway PostgreSQL under target/pg for the store tests and print
+## its URL; export it as SWITCHBOARD_TEST_POSTGRES_URL (`make test` runs them when it is set).
+postgres-up:
+	@scripts/postgres-test.sh start
+
+## postgres-down: stop that PostgreSQL.
+postgres-down:
+	@scripts/postgres-test.sh stop
 
 ## crds: regenerate crds/ from the Rust types (a test fails when crds/ is stale).
 crds:

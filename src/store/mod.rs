@@ -1,6 +1,16 @@
 //! Durable state behind one trait: events, deliveries and their attempts, dedup keys, sync
 //! state. Two implementations: SQLite (embedded default) and PostgreSQL (shared by replicas).
+//! [`open`] picks one from a URL; both commit acceptances through a [`GroupCommitter`].
 
+mod batch;
+mod codec;
+mod group_commit;
+mod postgres;
+mod sqlite;
+#[cfg(test)]
+mod suite;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -39,6 +49,38 @@ pub enum StoreError {
     /// The store is shutting down and takes no more work.
     #[error("the store is closed")]
     Closed,
+    /// The transaction of a group commit failed; every acceptance in it was rolled back.
+    #[error("group commit failed, nothing in the batch was stored: {0}")]
+    GroupCommit(#[source] Arc<StoreError>),
+    /// An attempt was reported for a delivery the store does not have.
+    #[error("unknown delivery {0:?}")]
+    UnknownDelivery(String),
+}
+
+impl StoreError {
+    /// Wraps a driver error with the operation that failed (for `map_err`).
+    pub(crate) fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { op, source }
+    }
+}
+
+pub use group_commit::{BatchWriter, GroupCommitter};
+
+/// Opens the store at `url_or_path` and applies its migrations: `postgres://…` (or
+/// `postgresql://…`) for PostgreSQL; `sqlite:///path/file.db`, `sqlite:path` or a plain path
+/// for SQLite (the file is created when missing; its directory must exist).
+pub async fn open(url_or_path: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url_or_path.starts_with("postgres://") || url_or_path.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PgStore::open(url_or_path).await?));
+    }
+    let path = url_or_path
+        .strip_prefix("sqlite://")
+        .or_else(|| url_or_path.strip_prefix("sqlite:"))
+        .unwrap_or(url_or_path);
+    if path.is_empty() || path.contains("://") {
+        return Err(StoreError::UnsupportedUrl(url_or_path.to_string()));
+    }
+    Ok(Arc::new(sqlite::SqliteStore::open(path.as_ref()).await?))
 }
 
 /// What a delivery delivers to: a subscription, or an endpoint's forward route.
@@ -63,6 +105,13 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// The kind with this stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Subscription, Self::Forward]
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+    }
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -144,6 +193,20 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Delivering,
+        Self::Delivered,
+        Self::Failed,
+        Self::Dead,
+    ];
+
+    /// The status with this stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {

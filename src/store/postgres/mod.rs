@@ -1,0 +1,147 @@
+//! PostgreSQL backend: several engine processes share one database. Acceptances go through a
+//! group committer per process; deliveries are claimed with `FOR UPDATE SKIP LOCKED`, so each
+//! is attempted by one process at a time.
+
+mod accept;
+mod read;
+mod state;
+mod work;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use super::{
+    Acceptance, Accepted, AttemptRecord, ClaimedDelivery, DeliveryCounts, DeliveryRecord,
+    DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState, Target,
+};
+
+/// Acceptances committed per transaction at most.
+const MAX_BATCH: usize = 512;
+/// Connections per process.
+const CONNECTIONS: u32 = 8;
+/// How long to wait for a free connection before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The PostgreSQL store.
+pub(crate) struct PgStore {
+    pool: PgPool,
+    committer: GroupCommitter,
+}
+
+impl PgStore {
+    /// Connects to `url` and migrates the database (migrations take an advisory lock, so
+    /// processes starting together do not race).
+    pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await
+            .map_err(StoreError::db("connecting to PostgreSQL"))?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let committer = GroupCommitter::spawn(accept::PgWriter(pool.clone()), MAX_BATCH);
+        Ok(Self { pool, committer })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
+        self.committer.accept(batch).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+        busy: &[Target],
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        work::claim_due(&self.pool, now, limit, lease, busy).await
+    }
+
+    async fn complete(
+        &self,
+        delivery_id: &str,
+        attempt: AttemptRecord,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
+        work::complete(&self.pool, delivery_id, &attempt, &outcome).await
+    }
+
+    async fn retry(&self, target: &Target, delivery_id: &str) -> Result<bool, StoreError> {
+        work::retry(&self.pool, target, delivery_id, Utc::now()).await
+    }
+
+    async fn drop_pending(&self, target: &Target, reason: &str) -> Result<u64, StoreError> {
+        work::drop_pending(&self.pool, target, reason, Utc::now()).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        target: &Target,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        read::list_deliveries(&self.pool, target, status, limit, after).await
+    }
+
+    async fn delivery_counts(&self, target: &Target) -> Result<DeliveryCounts, StoreError> {
+        read::delivery_counts(&self.pool, target).await
+    }
+
+    async fn queue_depth(&self) -> Result<Vec<(DeliveryStatus, u64)>, StoreError> {
+        read::queue_depth(&self.pool).await
+    }
+
+    async fn sync_state(&self, namespace: &str, schedule: &str) -> Result<SyncState, StoreError> {
+        state::sync_state(&self.pool, namespace, schedule).await
+    }
+
+    async fn put_sync_state(
+        &self,
+        namespace: &str,
+        schedule: &str,
+        sync: &SyncState,
+    ) -> Result<(), StoreError> {
+        state::put_sync_state(&self.pool, namespace, schedule, sync).await
+    }
+
+    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged, StoreError> {
+        state::purge(&self.pool, before, Utc::now()).await
+    }
+
+    async fn put_object(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        state::put_object(&self.pool, kind, namespace, name, value).await
+    }
+
+    async fn list_objects(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        state::list_objects(&self.pool, kind, namespace).await
+    }
+
+    async fn delete_object(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        state::delete_object(&self.pool, kind, namespace, name).await
+    }
+}

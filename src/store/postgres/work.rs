@@ -1,0 +1,174 @@
+//! Delivery work on PostgreSQL: claiming due deliveries with `FOR UPDATE SKIP LOCKED` (so
+//! processes sharing the queue never claim the same delivery), recording attempts, admin
+//! retries and dropping a deleted target's queue.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::store::codec::{
+    self, after_attempt, attempt_end, capped_body, col, lease_until, target_keys,
+};
+use crate::store::{AttemptRecord, ClaimedDelivery, NewEvent, Outcome, StoreError, Target};
+
+/// Leases up to `limit` due deliveries of targets not in `busy` and returns them with their
+/// events, oldest due first.
+pub(super) async fn claim_due(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: usize,
+    lease: Duration,
+    busy: &[Target],
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let rows = sqlx::query(
+        "WITH due AS (
+            SELECT id FROM deliveries
+            WHERE ((status = 'Pending' AND next_attempt_at <= $1)
+                   OR (status = 'Delivering' AND lease_until <= $1))
+              AND NOT (target_namespace || chr(31) || target_kind || chr(31) || target_name
+                       = ANY($2))
+            ORDER BY next_attempt_at, id
+            LIMIT $3
+            FOR UPDATE SKIP LOCKED)
+         UPDATE deliveries d SET status = 'Delivering', lease_until = $4
+         FROM due, events e
+         WHERE d.id = due.id AND e.namespace = d.event_namespace AND e.id = d.event_id
+         RETURNING d.id, d.target_namespace, d.target_kind, d.target_name, d.attempts,
+                   d.next_attempt_at, e.namespace, e.id AS event_id, e.event_type, e.source,
+                   e.payload, e.received_at",
+    )
+    .bind(now)
+    .bind(target_keys(busy))
+    .bind(codec::sql_limit(limit))
+    .bind(lease_until(now, lease))
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::db("claiming due deliveries"))?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let attempts: i32 = col(&row, "attempts")?;
+        let delivery = ClaimedDelivery {
+            id: col(&row, "id")?,
+            target: codec::target(
+                col(&row, "target_namespace")?,
+                col(&row, "target_kind")?,
+                col(&row, "target_name")?,
+            )?,
+            attempts: codec::count("attempt count", i64::from(attempts))?,
+            event: NewEvent {
+                id: col(&row, "event_id")?,
+                namespace: col(&row, "namespace")?,
+                event_type: col(&row, "event_type")?,
+                source: col(&row, "source")?,
+                payload: codec::json("event payload", col(&row, "payload")?)?,
+                received_at: col(&row, "received_at")?,
+            },
+        };
+        let due: Option<DateTime<Utc>> = col(&row, "next_attempt_at")?;
+        claimed.push((due, delivery));
+    }
+    claimed.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(&y.id)));
+    Ok(claimed.into_iter().map(|(_, delivery)| delivery).collect())
+}
+
+/// Records an attempt and moves the delivery to the state `outcome` names.
+pub(super) async fn complete(
+    pool: &PgPool,
+    delivery_id: &str,
+    attempt: &AttemptRecord,
+    outcome: &Outcome,
+) -> Result<(), StoreError> {
+    let (status, next_attempt_at) = after_attempt(outcome);
+    let finished_at = next_attempt_at.is_none().then(|| attempt_end(attempt));
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(StoreError::db("starting to record an attempt"))?;
+    let updated = sqlx::query(
+        "UPDATE deliveries SET attempts = attempts + 1, status = $2, next_attempt_at = $3,
+            lease_until = NULL, last_error = $4, finished_at = $5
+         WHERE id = $1 RETURNING attempts",
+    )
+    .bind(delivery_id)
+    .bind(status.as_str())
+    .bind(next_attempt_at)
+    .bind(codec::last_error(attempt, outcome))
+    .bind(finished_at)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(StoreError::db("updating a delivery after an attempt"))?;
+    let Some(updated) = updated else {
+        return Err(StoreError::UnknownDelivery(delivery_id.to_string()));
+    };
+    let n: i32 = col(&updated, "attempts")?;
+    sqlx::query(
+        "INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request, response_status,
+            response_headers, response_body, error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(delivery_id)
+    .bind(n)
+    .bind(attempt.started_at)
+    .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+    .bind(&attempt.request)
+    .bind(attempt.response_status.map(i32::from))
+    .bind(sqlx::types::Json(&attempt.response_headers))
+    // PostgreSQL text cannot hold NUL characters.
+    .bind(capped_body(&attempt.response_body).replace('\0', "\u{fffd}"))
+    .bind(&attempt.error)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::db("recording an attempt"))?;
+    tx.commit()
+        .await
+        .map_err(StoreError::db("committing an attempt"))
+}
+
+/// Puts a Failed or Dead delivery of `target` back to Pending, due at `now`.
+pub(super) async fn retry(
+    pool: &PgPool,
+    target: &Target,
+    delivery_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET status = 'Pending', next_attempt_at = $5, lease_until = NULL,
+            finished_at = NULL
+         WHERE id = $1 AND target_namespace = $2 AND target_kind = $3 AND target_name = $4
+           AND status IN ('Failed', 'Dead')",
+    )
+    .bind(delivery_id)
+    .bind(&target.namespace)
+    .bind(target.kind.as_str())
+    .bind(&target.name)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(StoreError::db("retrying a delivery"))?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Marks every Pending delivery of `target` Failed with `reason`.
+pub(super) async fn drop_pending(
+    pool: &PgPool,
+    target: &Target,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET status = 'Failed', next_attempt_at = NULL, last_error = $4,
+            finished_at = $5
+         WHERE target_namespace = $1 AND target_kind = $2 AND target_name = $3
+           AND status = 'Pending'",
+    )
+    .bind(&target.namespace)
+    .bind(target.kind.as_str())
+    .bind(&target.name)
+    .bind(reason)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(StoreError::db("dropping a target's pending deliveries"))?;
+    Ok(done.rows_affected())
+}

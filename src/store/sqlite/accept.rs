@@ -1,0 +1,139 @@
+//! Durable acceptance on SQLite: a batch of events with their deliveries and dedup keys in
+//! one transaction on the writer connection. Events and deliveries are inserted with one
+//! statement each for the whole batch (rows passed as a JSON array); dedup keys row by row.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use serde_json::json;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::us;
+use crate::store::batch::{EventKey, owners};
+use crate::store::codec::{new_delivery_id, to_json};
+use crate::store::{Acceptance, Accepted, BatchWriter, DedupKey, StoreError};
+
+/// Writes batches for the group committer.
+pub(super) struct SqliteWriter(pub(super) SqlitePool);
+
+#[async_trait]
+impl BatchWriter for SqliteWriter {
+    async fn write_batch(&self, batch: &[Acceptance]) -> Result<Vec<Accepted>, StoreError> {
+        let mut tx = self
+            .0
+            .begin()
+            .await
+            .map_err(StoreError::db("starting an acceptance batch"))?;
+        let inserted = insert_events(&mut tx, batch).await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for (acceptance, owner) in batch.iter().zip(owners(batch, inserted)) {
+            results.push(match (owner, &acceptance.dedup) {
+                (false, _) => Accepted::DuplicateId,
+                (true, Some(key)) if !take_key(&mut tx, acceptance, key).await? => {
+                    Accepted::DuplicateKey
+                }
+                (true, _) => Accepted::Stored {
+                    deliveries: acceptance.targets.len(),
+                },
+            });
+        }
+        insert_deliveries(&mut tx, batch, &results).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing an acceptance batch"))?;
+        Ok(results)
+    }
+}
+
+/// Inserts the batch's events, skipping ids already stored; returns the keys inserted.
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    batch: &[Acceptance],
+) -> Result<HashSet<EventKey>, StoreError> {
+    let mut rows = Vec::with_capacity(batch.len());
+    for a in batch {
+        let e = &a.event;
+        let payload = to_json("event payload", &e.payload)?;
+        rows.push(json!([e.namespace, e.id, e.event_type, e.source, payload, us(e.received_at)]));
+    }
+    let inserted: Vec<EventKey> = sqlx::query_as(
+        "INSERT INTO events (namespace, id, event_type, source, payload, received_at)
+         SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
+                r.value ->> 5
+         FROM json_each(?1) AS r WHERE true
+         ON CONFLICT DO NOTHING
+         RETURNING namespace, id",
+    )
+    .bind(to_json("event rows", &rows)?)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::db("storing events"))?;
+    Ok(inserted.into_iter().collect())
+}
+
+/// Takes the dedup key for the acceptance's (just inserted) event when the key is new or
+/// expired; otherwise removes the event again and returns false.
+async fn take_key(
+    conn: &mut SqliteConnection,
+    acceptance: &Acceptance,
+    key: &DedupKey,
+) -> Result<bool, StoreError> {
+    let event = &acceptance.event;
+    let taken = sqlx::query(
+        "INSERT INTO dedup_keys (namespace, scope, key, expires_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (namespace, scope, key) DO UPDATE SET expires_at = excluded.expires_at
+         WHERE dedup_keys.expires_at <= ?5",
+    )
+    .bind(&key.namespace)
+    .bind(&key.scope)
+    .bind(&key.key)
+    .bind(us(key.expires_at))
+    .bind(us(event.received_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::db("storing a dedup key"))?;
+    if taken.rows_affected() > 0 {
+        return Ok(true);
+    }
+    sqlx::query("DELETE FROM events WHERE namespace = ?1 AND id = ?2")
+        .bind(&event.namespace)
+        .bind(&event.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::db("undoing a deduplicated event"))?;
+    Ok(false)
+}
+
+/// Inserts one Pending delivery per target of every stored acceptance, due at once.
+async fn insert_deliveries(
+    conn: &mut SqliteConnection,
+    batch: &[Acceptance],
+    results: &[Accepted],
+) -> Result<(), StoreError> {
+    let mut rows = Vec::new();
+    for (a, result) in batch.iter().zip(results) {
+        if !matches!(result, Accepted::Stored { .. }) {
+            continue;
+        }
+        let (e, at) = (&a.event, us(a.event.received_at));
+        for t in &a.targets {
+            let id = new_delivery_id();
+            rows.push(json!([id, e.namespace, e.id, t.namespace, t.kind.as_str(), t.name, at]));
+        }
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO deliveries (id, event_namespace, event_id, target_namespace, target_kind,
+            target_name, status, next_attempt_at, created_at)
+         SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
+                r.value ->> 5, 'Pending', r.value ->> 6, r.value ->> 6
+         FROM json_each(?1) AS r",
+    )
+    .bind(to_json("delivery rows", &rows)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::db("storing deliveries"))?;
+    Ok(())
+}

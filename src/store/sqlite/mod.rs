@@ -1,0 +1,181 @@
+//! SQLite backend: one database file in WAL mode with `synchronous=FULL`, so a commit survives
+//! a killed process and a power loss. One writer connection (SQLite has one writer anyway)
+//! shared by the group committer and the other writes; a small pool of readers beside it.
+
+mod accept;
+mod read;
+mod state;
+mod work;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{
+    Acceptance, Accepted, AttemptRecord, ClaimedDelivery, DeliveryCounts, DeliveryRecord,
+    DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState, Target,
+};
+
+/// Acceptances committed per transaction at most.
+const MAX_BATCH: usize = 512;
+/// Connections in the read pool.
+const READERS: u32 = 4;
+/// How long a connection waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The SQLite store.
+pub(crate) struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    committer: GroupCommitter,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file at `path` and migrates it.
+    pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(StoreError::db("opening the SQLite database"))?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::db("opening the SQLite read pool"))?;
+        let committer = GroupCommitter::spawn(accept::SqliteWriter(writer.clone()), MAX_BATCH);
+        Ok(Self {
+            writer,
+            reader,
+            committer,
+        })
+    }
+}
+
+/// A time as stored: microseconds since the Unix epoch.
+fn us(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+/// A stored time back as a `DateTime`.
+fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt {
+        what: "timestamp",
+        detail: format!("{micros} µs is out of range"),
+    })
+}
+
+/// An optional stored time back as a `DateTime`.
+fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    micros.map(time).transpose()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
+        self.committer.accept(batch).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+        busy: &[Target],
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        work::claim_due(&self.writer, now, limit, lease, busy).await
+    }
+
+    async fn complete(
+        &self,
+        delivery_id: &str,
+        attempt: AttemptRecord,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
+        work::complete(&self.writer, delivery_id, &attempt, &outcome).await
+    }
+
+    async fn retry(&self, target: &Target, delivery_id: &str) -> Result<bool, StoreError> {
+        work::retry(&self.writer, target, delivery_id, Utc::now()).await
+    }
+
+    async fn drop_pending(&self, target: &Target, reason: &str) -> Result<u64, StoreError> {
+        work::drop_pending(&self.writer, target, reason, Utc::now()).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        target: &Target,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        read::list_deliveries(&self.reader, target, status, limit, after).await
+    }
+
+    async fn delivery_counts(&self, target: &Target) -> Result<DeliveryCounts, StoreError> {
+        read::delivery_counts(&self.reader, target).await
+    }
+
+    async fn queue_depth(&self) -> Result<Vec<(DeliveryStatus, u64)>, StoreError> {
+        read::queue_depth(&self.reader).await
+    }
+
+    async fn sync_state(&self, namespace: &str, schedule: &str) -> Result<SyncState, StoreError> {
+        state::sync_state(&self.reader, namespace, schedule).await
+    }
+
+    async fn put_sync_state(
+        &self,
+        namespace: &str,
+        schedule: &str,
+        sync: &SyncState,
+    ) -> Result<(), StoreError> {
+        state::put_sync_state(&self.writer, namespace, schedule, sync).await
+    }
+
+    async fn purge(&self, before: DateTime<Utc>) -> Result<Purged, StoreError> {
+        state::purge(&self.writer, before, Utc::now()).await
+    }
+
+    async fn put_object(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        state::put_object(&self.writer, kind, namespace, name, value).await
+    }
+
+    async fn list_objects(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        state::list_objects(&self.reader, kind, namespace).await
+    }
+
+    async fn delete_object(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        state::delete_object(&self.writer, kind, namespace, name).await
+    }
+}

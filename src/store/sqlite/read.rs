@@ -1,0 +1,134 @@
+//! Reading deliveries on SQLite: the admin listing with attempts, per-target counts and the
+//! queue depth for metrics.
+
+use std::collections::HashMap;
+
+use sqlx::SqlitePool;
+
+use super::{opt_time, time};
+use crate::store::codec::{self, col, sql_limit, to_json};
+use crate::store::{
+    AttemptRecord, DeliveryCounts, DeliveryRecord, DeliveryStatus, StoreError, Target,
+};
+
+/// Deliveries of `target`, newest first, after the `after` cursor, with their attempts.
+pub(super) async fn list_deliveries(
+    pool: &SqlitePool,
+    target: &Target,
+    status: Option<DeliveryStatus>,
+    limit: usize,
+    after: Option<&str>,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT d.id, d.event_id, e.event_type, d.status, d.attempts, d.created_at,
+                d.next_attempt_at, d.last_error
+         FROM deliveries d
+         JOIN events e ON e.namespace = d.event_namespace AND e.id = d.event_id
+         WHERE d.target_namespace = ?1 AND d.target_kind = ?2 AND d.target_name = ?3
+           AND (?4 IS NULL OR d.status = ?4)
+           AND (?5 IS NULL OR d.id < ?5)
+         ORDER BY d.id DESC
+         LIMIT ?6",
+    )
+    .bind(&target.namespace)
+    .bind(target.kind.as_str())
+    .bind(&target.name)
+    .bind(status.map(DeliveryStatus::as_str))
+    .bind(after)
+    .bind(sql_limit(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::db("listing deliveries"))?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let status = codec::status(col(&row, "status")?)?;
+        records.push(DeliveryRecord {
+            id: col(&row, "id")?,
+            event_id: col(&row, "event_id")?,
+            event_type: col(&row, "event_type")?,
+            status,
+            attempts: codec::count("attempt count", col(&row, "attempts")?)?,
+            created_at: time(col(&row, "created_at")?)?,
+            next_attempt_at: match status {
+                DeliveryStatus::Pending => opt_time(col(&row, "next_attempt_at")?)?,
+                _ => None,
+            },
+            last_error: col(&row, "last_error")?,
+            attempt_log: Vec::new(),
+        });
+    }
+    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let mut attempts = attempts_of(pool, &ids).await?;
+    for record in &mut records {
+        record.attempt_log = attempts.remove(&record.id).unwrap_or_default();
+    }
+    Ok(records)
+}
+
+/// The attempts of the given deliveries, oldest first, by delivery id.
+async fn attempts_of(
+    pool: &SqlitePool,
+    ids: &[&str],
+) -> Result<HashMap<String, Vec<AttemptRecord>>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT delivery_id, started_at, duration_ms, request, response_status,
+                response_headers, response_body, error
+         FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?1))
+         ORDER BY delivery_id, n",
+    )
+    .bind(to_json("delivery ids", &ids)?)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::db("listing attempts"))?;
+    let mut by_delivery: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
+    for row in rows {
+        let status: Option<i64> = col(&row, "response_status")?;
+        let attempt = AttemptRecord {
+            started_at: time(col(&row, "started_at")?)?,
+            duration_ms: codec::count("attempt duration", col(&row, "duration_ms")?)?,
+            request: col(&row, "request")?,
+            response_status: status
+                .map(|s| codec::count("response status", s))
+                .transpose()?,
+            response_headers: codec::json("response headers", col(&row, "response_headers")?)?,
+            response_body: col(&row, "response_body")?,
+            error: col(&row, "error")?,
+        };
+        by_delivery
+            .entry(col(&row, "delivery_id")?)
+            .or_default()
+            .push(attempt);
+    }
+    Ok(by_delivery)
+}
+
+/// Deliveries of `target` by status.
+pub(super) async fn delivery_counts(
+    pool: &SqlitePool,
+    target: &Target,
+) -> Result<DeliveryCounts, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, COUNT(*) FROM deliveries
+         WHERE target_namespace = ?1 AND target_kind = ?2 AND target_name = ?3
+         GROUP BY status",
+    )
+    .bind(&target.namespace)
+    .bind(target.kind.as_str())
+    .bind(&target.name)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::db("counting deliveries"))?;
+    codec::counts(rows)
+}
+
+/// Deliveries of every target by status; every status is listed, zeros included.
+pub(super) async fn queue_depth(
+    pool: &SqlitePool,
+) -> Result<Vec<(DeliveryStatus, u64)>, StoreError> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::db("measuring the queue depth"))?;
+    codec::depth(rows)
+}

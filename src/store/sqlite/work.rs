@@ -1,0 +1,189 @@
+//! Delivery work on SQLite: claiming due deliveries under a lease, recording attempts,
+//! admin retries and dropping a deleted target's queue. All on the single writer connection,
+//! so claims never race each other.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+
+use super::{time, us};
+use crate::store::codec::{
+    self, after_attempt, attempt_end, capped_body, col, lease_until, to_json,
+};
+use crate::store::{AttemptRecord, ClaimedDelivery, NewEvent, Outcome, StoreError, Target};
+
+/// Leases up to `limit` due deliveries of targets not in `busy` and returns them with their
+/// events, oldest due first.
+pub(super) async fn claim_due(
+    pool: &SqlitePool,
+    now: DateTime<Utc>,
+    limit: usize,
+    lease: Duration,
+    busy: &[Target],
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let busy = to_json("busy targets", &codec::target_keys(busy))?;
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(StoreError::db("starting a claim"))?;
+    let rows = sqlx::query(
+        "WITH due AS (
+            SELECT id FROM deliveries
+            WHERE ((status = 'Pending' AND next_attempt_at <= ?1)
+                   OR (status = 'Delivering' AND lease_until <= ?1))
+              AND target_namespace || char(31) || target_kind || char(31) || target_name
+                  NOT IN (SELECT value FROM json_each(?2))
+            ORDER BY next_attempt_at, id
+            LIMIT ?3)
+         UPDATE deliveries SET status = 'Delivering', lease_until = ?4
+         WHERE id IN (SELECT id FROM due)
+         RETURNING id, event_namespace, event_id, target_namespace, target_kind, target_name,
+                   attempts, next_attempt_at",
+    )
+    .bind(us(now))
+    .bind(busy)
+    .bind(codec::sql_limit(limit))
+    .bind(us(lease_until(now, lease)))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(StoreError::db("claiming due deliveries"))?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let event_namespace: String = col(&row, "event_namespace")?;
+        let event_id: String = col(&row, "event_id")?;
+        let event = sqlx::query(
+            "SELECT event_type, source, payload, received_at FROM events
+             WHERE namespace = ?1 AND id = ?2",
+        )
+        .bind(&event_namespace)
+        .bind(&event_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::db("reading a claimed delivery's event"))?;
+        let delivery = ClaimedDelivery {
+            id: col(&row, "id")?,
+            target: codec::target(
+                col(&row, "target_namespace")?,
+                col(&row, "target_kind")?,
+                col(&row, "target_name")?,
+            )?,
+            attempts: codec::count("attempt count", col(&row, "attempts")?)?,
+            event: NewEvent {
+                id: event_id,
+                namespace: event_namespace,
+                event_type: col(&event, "event_type")?,
+                source: col(&event, "source")?,
+                payload: codec::json("event payload", col(&event, "payload")?)?,
+                received_at: time(col(&event, "received_at")?)?,
+            },
+        };
+        let due: Option<i64> = col(&row, "next_attempt_at")?;
+        claimed.push((due, delivery));
+    }
+    tx.commit()
+        .await
+        .map_err(StoreError::db("committing a claim"))?;
+    claimed.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(&y.id)));
+    Ok(claimed.into_iter().map(|(_, delivery)| delivery).collect())
+}
+
+/// Records an attempt and moves the delivery to the state `outcome` names.
+pub(super) async fn complete(
+    pool: &SqlitePool,
+    delivery_id: &str,
+    attempt: &AttemptRecord,
+    outcome: &Outcome,
+) -> Result<(), StoreError> {
+    let (status, next_attempt_at) = after_attempt(outcome);
+    let finished_at = (next_attempt_at.is_none()).then(|| us(attempt_end(attempt)));
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(StoreError::db("starting to record an attempt"))?;
+    let updated = sqlx::query(
+        "UPDATE deliveries SET attempts = attempts + 1, status = ?2, next_attempt_at = ?3,
+            lease_until = NULL, last_error = ?4, finished_at = ?5
+         WHERE id = ?1 RETURNING attempts",
+    )
+    .bind(delivery_id)
+    .bind(status.as_str())
+    .bind(next_attempt_at.map(us))
+    .bind(codec::last_error(attempt, outcome))
+    .bind(finished_at)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(StoreError::db("updating a delivery after an attempt"))?;
+    let Some(updated) = updated else {
+        return Err(StoreError::UnknownDelivery(delivery_id.to_string()));
+    };
+    let n: i64 = col(&updated, "attempts")?;
+    sqlx::query(
+        "INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request, response_status,
+            response_headers, response_body, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(delivery_id)
+    .bind(n)
+    .bind(us(attempt.started_at))
+    .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+    .bind(&attempt.request)
+    .bind(attempt.response_status.map(i64::from))
+    .bind(to_json("response headers", &attempt.response_headers)?)
+    .bind(capped_body(&attempt.response_body))
+    .bind(&attempt.error)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::db("recording an attempt"))?;
+    tx.commit()
+        .await
+        .map_err(StoreError::db("committing an attempt"))
+}
+
+/// Puts a Failed or Dead delivery of `target` back to Pending, due at `now`.
+pub(super) async fn retry(
+    pool: &SqlitePool,
+    target: &Target,
+    delivery_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET status = 'Pending', next_attempt_at = ?5, lease_until = NULL,
+            finished_at = NULL
+         WHERE id = ?1 AND target_namespace = ?2 AND target_kind = ?3 AND target_name = ?4
+           AND status IN ('Failed', 'Dead')",
+    )
+    .bind(delivery_id)
+    .bind(&target.namespace)
+    .bind(target.kind.as_str())
+    .bind(&target.name)
+    .bind(us(now))
+    .execute(pool)
+    .await
+    .map_err(StoreError::db("retrying a delivery"))?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Marks every Pending delivery of `target` Failed with `reason`.
+pub(super) async fn drop_pending(
+    pool: &SqlitePool,
+    target: &Target,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET status = 'Failed', next_attempt_at = NULL, last_error = ?4,
+            finished_at = ?5
+         WHERE target_namespace = ?1 AND target_kind = ?2 AND target_name = ?3
+           AND status = 'Pending'",
+    )
+    .bind(&target.namespace)
+    .bind(target.kind.as_str())
+    .bind(&target.name)
+    .bind(reason)
+    .bind(us(now))
+    .execute(pool)
+    .await
+    .map_err(StoreError::db("dropping a target's pending deliveries"))?;
+    Ok(done.rows_affected())
+}
