@@ -30,6 +30,7 @@ fn every_acknowledged_event_survives_kill_9() {
     let data_dir = tmp.path().join("data");
     let mut inst = Instance::start(&manifests, &data_dir, &[]);
 
+    support::init_tls();
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let attempted = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

@@ -23,6 +23,11 @@ pub struct Instance {
     pub log: PathBuf,
 }
 
+/// Installs the process-wide TLS crypto provider reqwest needs (the binary does the same).
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -104,6 +109,7 @@ impl Drop for Instance {
 
 /// One HTTP request; returns (status, body bytes). Headers are (name, value) pairs.
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<(u16, Vec<u8>), String> {
+    init_tls();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
