@@ -6,4 +6,5 @@ pub mod api;
 pub mod engine;
 pub mod manifests;
 pub mod store;
+pub mod transform;
 pub mod yaml;
