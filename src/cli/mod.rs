@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod crds;
+mod transform;
 mod validate;
 
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Check manifests offline: schema, CEL rules, references, cron, durations, URLs.
     Validate(validate::ValidateArgs),
+    /// Run a Transformation from a manifest file on one input and print its output.
+    Transform(transform::TransformArgs),
 }
 
 /// An error that ends the command.
@@ -49,6 +52,9 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// `transform` failed.
+    #[error(transparent)]
+    Transform(#[from] transform::TransformCommandError),
 }
 
 /// Runs the parsed command.
@@ -56,6 +62,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Crds(args) => crds::run(args),
         Command::Validate(args) => Ok(validate::run(args)),
+        Command::Transform(args) => Ok(transform::run(args)?),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The engine: desired-state snapshot, its checks, and (later) the running topology.
 
 pub mod check;
+pub mod jq_check;
 pub mod snapshot;
 
 pub use check::{Problem, check};

@@ -8,6 +8,7 @@ use crate::api::{InputFormat, TransformationSpec, TransformationTest};
 
 use super::meta::Meta;
 use super::program::Program;
+use super::value;
 
 /// Outcome of a Transformation's embedded tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -82,7 +83,14 @@ fn run_one(program: &Program, test: &TransformationTest) -> Result<(), Failure> 
         }
     };
     let result = input.and_then(|input| program.apply(&input, &meta));
-    match (&test.expect, &test.expect_error, result) {
+    // Compare numbers as jq does: an expected 12.0 equals an output 12.
+    let expect = test.expect.as_ref().map(|v| value::to_json(&value::to_jaq(v)));
+    let expect = match expect {
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => return Err(same(format!("expect is not comparable: {e}"))),
+        None => None,
+    };
+    match (&expect, &test.expect_error, result) {
         (Some(expected), None, Ok(out)) if out.value == *expected => Ok(()),
         (Some(expected), None, Ok(out)) => Err(diff(expected, &out.value)),
         (Some(_), None, Err(e)) => Err(same(format!("expected an output, got an error: {e}"))),
@@ -167,7 +175,7 @@ mod tests {
     #[test]
     fn expect_error_matches_the_error_text() {
         let r = report(json!({
-            "jq": "if .ok then . else error(\"not ok: \\(.why)\") end",
+            "jq": "if .ok == \"yes\" then . else error(\"not ok: \\(.why)\") end",
             "inputFormat": "Form",
             "tests": [
                 {"name": "fails", "input": "ok=&why=late", "expectError": "not ok: late"},

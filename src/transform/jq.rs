@@ -70,9 +70,13 @@ fn load_error(src: &str, err: jaq_core::load::Error<&str>) -> CompileError {
             let Some((expect, at)) = errs.into_iter().next() else {
                 return located(src, "", "does not lex".into());
             };
-            let message = match expect {
-                lex::Expect::Delim(open) => format!("unclosed {open:?}"),
-                other => format!("expected {}", other.as_str()),
+            let (message, at) = match expect {
+                lex::Expect::Delim(open) => (format!("unclosed {open:?}"), open),
+                lex::Expect::Token => match at.chars().next() {
+                    Some(c) => (format!("unexpected character {c:?}"), at),
+                    None => ("unexpected end of program".into(), at),
+                },
+                other => (format!("expected {}", other.as_str()), at),
             };
             located(src, at, message)
         }
@@ -169,10 +173,18 @@ mod tests {
 
     #[test]
     fn unexpected_token_mid_line() {
+        let e = error(".a |\n.b as | .c");
+        assert_eq!(
+            e.to_string(),
+            "line 2, column 7: expected pattern, found \"|\"\n  2 | .b as | .c\n    |       ^"
+        );
+    }
+
+    #[test]
+    fn stray_character_is_located() {
         let e = error(".a |\n.b | )");
         assert_eq!((e.line, e.column), (2, 6), "{e}");
-        assert!(e.message.contains("found \")\""), "{e}");
-        assert_eq!(e.to_string(), format!("line 2, column 6: {}\n  2 | .b | )\n    |      ^", e.message));
+        assert_eq!(e.message, "unexpected character ')'");
     }
 
     #[test]
@@ -191,9 +203,11 @@ mod tests {
     }
 
     #[test]
-    fn unclosed_string_is_a_lex_error() {
+    fn unclosed_delimiters_point_at_the_opening() {
         let e = error(".a | \"abc");
-        assert_eq!(e.line, 1);
-        assert!(e.message.contains("unclosed") || e.message.contains("expected"), "{e}");
+        assert_eq!((e.line, e.column, e.message.as_str()), (1, 6, "unclosed \"\\\"\""));
+        let e = error("{\n  id: .id,\n  total: (.amount / 100)\n");
+        assert_eq!((e.line, e.column), (1, 1), "{e}");
+        assert_eq!(e.message, "unclosed \"{\"");
     }
 }

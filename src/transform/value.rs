@@ -6,6 +6,9 @@ use serde_json::{Number, Value};
 /// Values nested deeper than this are refused on the way out (as `serde_json` does on input).
 pub const MAX_DEPTH: usize = 128;
 
+/// Floats below this magnitude are exact integers.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_992.0;
+
 /// A jaq value that has no JSON form.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ToJsonError {
@@ -81,6 +84,10 @@ fn text(bytes: &[u8]) -> String {
 fn number(n: &Num) -> Value {
     match n {
         Num::Int(i) => Value::Number(Number::from(*i as i64)),
+        // Integral results of float arithmetic (`1200 / 100`) print as integers, as in jq.
+        Num::Float(f) if f.fract() == 0.0 && f.abs() < MAX_SAFE_INTEGER => {
+            Value::Number(Number::from(*f as i64))
+        }
         Num::Float(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
         // Big integers and decimal literals: their JSON text, read back as a number.
         other => {
@@ -99,6 +106,13 @@ mod tests {
     fn round_trips_json() {
         let v = json!({"a": [1, -2, 2.5, "x", null, true], "b": {"c": 18446744073709551615u64}});
         assert_eq!(to_json(&to_jaq(&v)).unwrap(), v);
+    }
+
+    #[test]
+    fn integral_floats_become_integers() {
+        assert_eq!(to_json(&Val::Num(Num::Float(12.0))).unwrap(), json!(12));
+        assert_eq!(to_json(&Val::Num(Num::Float(12.5))).unwrap(), json!(12.5));
+        assert_eq!(to_json(&Val::Num(Num::Float(f64::NAN))).unwrap(), json!(null));
     }
 
     #[test]
