@@ -8,4 +8,5 @@ pub mod manifests;
 pub mod server;
 pub mod signature;
 pub mod store;
+pub mod transform;
 pub mod yaml;

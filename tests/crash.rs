@@ -33,7 +33,11 @@ fn every_acknowledged_event_survives_kill_9() {
     support::init_tls();
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let attempted = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let url = format!("{}/v1/namespaces/payments/events", inst.data_url);
     let clients: Vec<_> = (0..32)
         .map(|c| {
@@ -43,7 +47,10 @@ fn every_acknowledged_event_survives_kill_9() {
                 for i in 0.. {
                     let id = format!("c{c}-{i}");
                     attempted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let body = format!(r#"{{"type":"load.test","id":"{id}","data":{{"pad":"{}"}}}}"#, "x".repeat(512));
+                    let body = format!(
+                        r#"{{"type":"load.test","id":"{id}","data":{{"pad":"{}"}}}}"#,
+                        "x".repeat(512)
+                    );
                     let sent = client
                         .post(&url)
                         .header("authorization", "Bearer dev-publisher-token-change-me")
@@ -70,17 +77,31 @@ fn every_acknowledged_event_survives_kill_9() {
         let _ = rt.block_on(c);
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 100, "the load produced acknowledged events ({})", acked.len());
+    assert!(
+        acked.len() > 100,
+        "the load produced acknowledged events ({})",
+        acked.len()
+    );
 
     // Restart on the same data directory, then read back what is stored.
     let inst = Instance::start(&manifests, &data_dir, &[]);
     let stored: BTreeSet<String> = rt.block_on(async {
-        let store = switchboard::store::open(&data_dir.join("switchboard.db").display().to_string()).await.unwrap();
-        let target = Target { namespace: "payments".into(), kind: TargetKind::Subscription, name: "everything".into() };
+        let store =
+            switchboard::store::open(&data_dir.join("switchboard.db").display().to_string())
+                .await
+                .unwrap();
+        let target = Target {
+            namespace: "payments".into(),
+            kind: TargetKind::Subscription,
+            name: "everything".into(),
+        };
         let mut ids = BTreeSet::new();
         let mut after: Option<String> = None;
         loop {
-            let page = store.list_deliveries(&target, None, 1000, after.as_deref()).await.unwrap();
+            let page = store
+                .list_deliveries(&target, None, 1000, after.as_deref())
+                .await
+                .unwrap();
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             ids.extend(page.into_iter().map(|d| d.event_id));

@@ -26,20 +26,43 @@ spec:
   signing: {scheme: None}
 "#;
 
-fn publish(inst: &Instance, ns: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, serde_json::Value) {
-    http_json("POST", &format!("{}/v1/namespaces/{ns}/events", inst.data_url), headers, Some(body))
+fn publish(
+    inst: &Instance,
+    ns: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    http_json(
+        "POST",
+        &format!("{}/v1/namespaces/{ns}/events", inst.data_url),
+        headers,
+        Some(body),
+    )
 }
 
 /// Event ids delivered (queued) to a subscription, read from the store file.
 fn queued_event_ids(data_dir: &Path, subscription: &str) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let store = switchboard::store::open(&data_dir.join("switchboard.db").display().to_string()).await.unwrap();
-        let target = Target { namespace: "payments".into(), kind: TargetKind::Subscription, name: subscription.into() };
+        let store =
+            switchboard::store::open(&data_dir.join("switchboard.db").display().to_string())
+                .await
+                .unwrap();
+        let target = Target {
+            namespace: "payments".into(),
+            kind: TargetKind::Subscription,
+            name: subscription.into(),
+        };
         let mut ids = vec![];
         let mut after: Option<String> = None;
         loop {
-            let page = store.list_deliveries(&target, None, 500, after.as_deref()).await.unwrap();
+            let page = store
+                .list_deliveries(&target, None, 500, after.as_deref())
+                .await
+                .unwrap();
             if page.is_empty() {
                 break;
             }
@@ -71,58 +94,164 @@ fn publish_api_formats_idempotency_and_errors() {
 
     // Plain JSON with an id, twice: stored once, answered the same.
     let body = br#"{"type":"stripe.invoice.paid","id":"order-1","data":{"amount":4200}}"#;
-    let first = publish(&inst, "payments", &[("authorization", TOKEN), json_ct], body);
+    let first = publish(
+        &inst,
+        "payments",
+        &[("authorization", TOKEN), json_ct],
+        body,
+    );
     assert_eq!(first, (202, json!({"id": "order-1"})));
-    assert_eq!(publish(&inst, "payments", &[("authorization", TOKEN), json_ct], body), first);
+    assert_eq!(
+        publish(
+            &inst,
+            "payments",
+            &[("authorization", TOKEN), json_ct],
+            body
+        ),
+        first
+    );
 
     // Plain JSON without an id: one is generated.
-    let (code, answer) = publish(&inst, "payments", &[("authorization", TOKEN), json_ct], br#"{"type":"order.created","data":{}}"#);
+    let (code, answer) = publish(
+        &inst,
+        "payments",
+        &[("authorization", TOKEN), json_ct],
+        br#"{"type":"order.created","data":{}}"#,
+    );
     assert_eq!(code, 202);
     let generated = answer["id"].as_str().unwrap().to_owned();
     assert!(generated.starts_with("evt_"), "{generated}");
 
     // CloudEvents, structured mode.
     let ce = br#"{"specversion":"1.0","id":"ce-1","source":"/checkout","type":"order.shipped","data":{"n":1}}"#;
-    let structured = publish(&inst, "payments", &[("authorization", TOKEN), ("content-type", "application/cloudevents+json")], ce);
+    let structured = publish(
+        &inst,
+        "payments",
+        &[
+            ("authorization", TOKEN),
+            ("content-type", "application/cloudevents+json"),
+        ],
+        ce,
+    );
     assert_eq!(structured, (202, json!({"id": "ce-1"})));
 
     // CloudEvents, binary mode.
-    let binary_headers = [("authorization", TOKEN), json_ct, ("ce-specversion", "1.0"), ("ce-id", "bin-1"), ("ce-source", "/checkout"), ("ce-type", "order.refunded")];
-    assert_eq!(publish(&inst, "payments", &binary_headers, br#"{"n":2}"#), (202, json!({"id": "bin-1"})));
+    let binary_headers = [
+        ("authorization", TOKEN),
+        json_ct,
+        ("ce-specversion", "1.0"),
+        ("ce-id", "bin-1"),
+        ("ce-source", "/checkout"),
+        ("ce-type", "order.refunded"),
+    ];
+    assert_eq!(
+        publish(&inst, "payments", &binary_headers, br#"{"n":2}"#),
+        (202, json!({"id": "bin-1"}))
+    );
 
     // Authentication and authorization, each with a JSON error body.
     let (code, err) = publish(&inst, "payments", &[json_ct], body);
-    assert_eq!((code, err["error"]["code"].as_str()), (401, Some("unauthorized")));
-    let (code, err) = publish(&inst, "payments", &[("authorization", "Bearer wrong"), json_ct], body);
-    assert_eq!((code, err["error"]["code"].as_str()), (401, Some("unauthorized")));
-    let (code, err) = publish(&inst, "other-team", &[("authorization", TOKEN), json_ct], body);
-    assert_eq!((code, err["error"]["code"].as_str()), (403, Some("forbidden")));
-    assert!(!err.to_string().contains("dev-publisher-token"), "no secret in errors: {err}");
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (code, err) = publish(
+        &inst,
+        "payments",
+        &[("authorization", "Bearer wrong"), json_ct],
+        body,
+    );
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (code, err) = publish(
+        &inst,
+        "other-team",
+        &[("authorization", TOKEN), json_ct],
+        body,
+    );
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    assert!(
+        !err.to_string().contains("dev-publisher-token"),
+        "no secret in errors: {err}"
+    );
 
     // Size limit, malformed bodies, unsupported content.
     let big = format!(r#"{{"type":"t","data":"{}"}}"#, "x".repeat(1024 * 1024));
-    let (code, err) = publish(&inst, "payments", &[("authorization", TOKEN), json_ct], big.as_bytes());
-    assert_eq!((code, err["error"]["code"].as_str()), (413, Some("payload_too_large")));
-    let (code, err) = publish(&inst, "payments", &[("authorization", TOKEN), json_ct], b"{not json");
-    assert_eq!((code, err["error"]["code"].as_str()), (400, Some("invalid_body")));
-    let (code, err) = publish(&inst, "payments", &[("authorization", TOKEN), json_ct], br#"{"data":1}"#);
-    assert_eq!((code, err["error"]["code"].as_str()), (400, Some("invalid_event")));
-    let (code, _) = publish(&inst, "payments", &[("authorization", TOKEN), ("content-type", "text/xml")], b"<x/>");
+    let (code, err) = publish(
+        &inst,
+        "payments",
+        &[("authorization", TOKEN), json_ct],
+        big.as_bytes(),
+    );
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+    let (code, err) = publish(
+        &inst,
+        "payments",
+        &[("authorization", TOKEN), json_ct],
+        b"{not json",
+    );
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (400, Some("invalid_body"))
+    );
+    let (code, err) = publish(
+        &inst,
+        "payments",
+        &[("authorization", TOKEN), json_ct],
+        br#"{"data":1}"#,
+    );
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (400, Some("invalid_event"))
+    );
+    let (code, _) = publish(
+        &inst,
+        "payments",
+        &[("authorization", TOKEN), ("content-type", "text/xml")],
+        b"<x/>",
+    );
     assert_eq!(code, 415);
 
     // Every accepted event fanned out to the catch-all subscription exactly once; the
     // invoice also reached the partner subscription, nothing else did.
-    let ids: BTreeSet<String> = queued_event_ids(&inst.data_dir, "everything").into_iter().collect();
-    let expected: BTreeSet<String> = ["order-1", generated.as_str(), "ce-1", "bin-1"].into_iter().map(String::from).collect();
+    let ids: BTreeSet<String> = queued_event_ids(&inst.data_dir, "everything")
+        .into_iter()
+        .collect();
+    let expected: BTreeSet<String> = ["order-1", generated.as_str(), "ce-1", "bin-1"]
+        .into_iter()
+        .map(String::from)
+        .collect();
     assert_eq!(ids, expected);
-    assert_eq!(queued_event_ids(&inst.data_dir, "everything").len(), 4, "order-1 stored once");
-    assert_eq!(queued_event_ids(&inst.data_dir, "partner-invoices"), ["order-1"]);
+    assert_eq!(
+        queued_event_ids(&inst.data_dir, "everything").len(),
+        4,
+        "order-1 stored once"
+    );
+    assert_eq!(
+        queued_event_ids(&inst.data_dir, "partner-invoices"),
+        ["order-1"]
+    );
 
     // Metrics count what was accepted.
-    let (_, metrics) = support::http("GET", &format!("{}/metrics", inst.admin_url), &[], None).unwrap();
+    let (_, metrics) =
+        support::http("GET", &format!("{}/metrics", inst.admin_url), &[], None).unwrap();
     let metrics = String::from_utf8(metrics).unwrap();
-    assert!(metrics.contains(r#"switchboard_events_accepted_total{namespace="payments"} 4"#), "{metrics}");
-    assert!(metrics.contains(r#"switchboard_events_duplicate_total{namespace="payments"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"switchboard_events_accepted_total{namespace="payments"} 4"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"switchboard_events_duplicate_total{namespace="payments"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -130,39 +259,98 @@ fn manifests_reload_live_and_a_broken_file_keeps_the_last_good_state() {
     let tmp = tempfile::tempdir().unwrap();
     let manifests = copy_examples(&tmp.path().join("manifests"));
     let inst = Instance::start(&manifests, &tmp.path().join("data"), &[]);
-    assert!(inst.ready("webhooksubscriptions", "payments", "everything").is_none());
+    assert!(
+        inst.ready("webhooksubscriptions", "payments", "everything")
+            .is_none()
+    );
 
     // A new file is picked up.
     let file = manifests.join("90-everything.yaml");
     std::fs::write(&file, EVERYTHING).unwrap();
-    wait_until("the new subscription", &inst, || inst.ready("webhooksubscriptions", "payments", "everything").is_some_and(|(s, _)| s == "True"));
-    let ok = publish(&inst, "payments", &[("authorization", TOKEN)], br#"{"type":"a","id":"before-break"}"#);
+    wait_until("the new subscription", &inst, || {
+        inst.ready("webhooksubscriptions", "payments", "everything")
+            .is_some_and(|(s, _)| s == "True")
+    });
+    let ok = publish(
+        &inst,
+        "payments",
+        &[("authorization", TOKEN)],
+        br#"{"type":"a","id":"before-break"}"#,
+    );
     assert_eq!(ok.0, 202);
 
     // The file breaks: the subscription reports it, and keeps receiving events.
     std::fs::write(&file, format!("{EVERYTHING}  eventTypes: [oops\n")).unwrap();
-    wait_until("Ready=False on the broken file", &inst, || inst.ready("webhooksubscriptions", "payments", "everything").is_some_and(|(s, _)| s == "False"));
-    let (_, message) = inst.ready("webhooksubscriptions", "payments", "everything").unwrap();
-    assert!(message.contains("90-everything.yaml:"), "the message locates the problem: {message}");
-    assert!(inst.log_text().contains("90-everything.yaml"), "the problem is logged with its file");
-    assert_eq!(publish(&inst, "payments", &[("authorization", TOKEN)], br#"{"type":"a","id":"while-broken"}"#).0, 202);
+    wait_until("Ready=False on the broken file", &inst, || {
+        inst.ready("webhooksubscriptions", "payments", "everything")
+            .is_some_and(|(s, _)| s == "False")
+    });
+    let (_, message) = inst
+        .ready("webhooksubscriptions", "payments", "everything")
+        .unwrap();
+    assert!(
+        message.contains("90-everything.yaml:"),
+        "the message locates the problem: {message}"
+    );
+    assert!(
+        inst.log_text().contains("90-everything.yaml"),
+        "the problem is logged with its file"
+    );
+    assert_eq!(
+        publish(
+            &inst,
+            "payments",
+            &[("authorization", TOKEN)],
+            br#"{"type":"a","id":"while-broken"}"#
+        )
+        .0,
+        202
+    );
 
     // A schema error (unknown field) is reported the same way; the last good version serves.
     std::fs::write(&file, EVERYTHING.replace("eventTypes:", "evenTypes:")).unwrap();
     wait_until("Ready=False on the schema error", &inst, || {
-        inst.ready("webhooksubscriptions", "payments", "everything").is_some_and(|(s, m)| s == "False" && m.contains("evenTypes"))
+        inst.ready("webhooksubscriptions", "payments", "everything")
+            .is_some_and(|(s, m)| s == "False" && m.contains("evenTypes"))
     });
-    assert_eq!(publish(&inst, "payments", &[("authorization", TOKEN)], br#"{"type":"a","id":"schema-broken"}"#).0, 202);
+    assert_eq!(
+        publish(
+            &inst,
+            "payments",
+            &[("authorization", TOKEN)],
+            br#"{"type":"a","id":"schema-broken"}"#
+        )
+        .0,
+        202
+    );
 
     // Fixed again: Ready, and still receiving.
     std::fs::write(&file, EVERYTHING).unwrap();
-    wait_until("Ready=True after the fix", &inst, || inst.ready("webhooksubscriptions", "payments", "everything").is_some_and(|(s, _)| s == "True"));
-    assert_eq!(publish(&inst, "payments", &[("authorization", TOKEN)], br#"{"type":"a","id":"after-fix"}"#).0, 202);
+    wait_until("Ready=True after the fix", &inst, || {
+        inst.ready("webhooksubscriptions", "payments", "everything")
+            .is_some_and(|(s, _)| s == "True")
+    });
+    assert_eq!(
+        publish(
+            &inst,
+            "payments",
+            &[("authorization", TOKEN)],
+            br#"{"type":"a","id":"after-fix"}"#
+        )
+        .0,
+        202
+    );
     let ids = queued_event_ids(&inst.data_dir, "everything");
     let ids: BTreeSet<_> = ids.iter().map(String::as_str).collect();
-    assert_eq!(ids, BTreeSet::from(["before-break", "while-broken", "schema-broken", "after-fix"]));
+    assert_eq!(
+        ids,
+        BTreeSet::from(["before-break", "while-broken", "schema-broken", "after-fix"])
+    );
 
     // Deleting the file removes the subscription.
     std::fs::remove_file(&file).unwrap();
-    wait_until("the subscription to go", &inst, || inst.ready("webhooksubscriptions", "payments", "everything").is_none());
+    wait_until("the subscription to go", &inst, || {
+        inst.ready("webhooksubscriptions", "payments", "everything")
+            .is_none()
+    });
 }

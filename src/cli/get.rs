@@ -18,7 +18,11 @@ pub struct GetArgs {
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     /// Admin address of the running instance.
-    #[arg(long, default_value = "http://127.0.0.1:9090", env = "SWITCHBOARD_ADMIN")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:9090",
+        env = "SWITCHBOARD_ADMIN"
+    )]
     pub admin: String,
     /// Output format: table (default), wide, yaml or json.
     #[arg(short = 'o', long, default_value = "table")]
@@ -28,10 +32,17 @@ pub struct GetArgs {
 /// Fetches and prints the resources.
 pub fn run(args: GetArgs) -> Result<ExitCode, CliError> {
     let Some(kind) = Kind::from_cli_name(&args.kind) else {
-        eprintln!("error: the server doesn't have a resource type {:?}", args.kind);
+        eprintln!(
+            "error: the server doesn't have a resource type {:?}",
+            args.kind
+        );
         return Ok(ExitCode::FAILURE);
     };
-    let mut url = format!("{}/v1/status?kind={}", args.admin.trim_end_matches('/'), kind.plural());
+    let mut url = format!(
+        "{}/v1/status?kind={}",
+        args.admin.trim_end_matches('/'),
+        kind.plural()
+    );
     if let Some(ns) = &args.namespace {
         url.push_str(&format!("&namespace={ns}"));
     }
@@ -46,12 +57,23 @@ pub fn run(args: GetArgs) -> Result<ExitCode, CliError> {
     }
     match args.output.as_str() {
         "yaml" => print!("{}", switchboard::yaml::to_yaml_stream(&items)),
-        "json" => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"items": items})).unwrap_or_default()),
+        "json" => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"items": items})).unwrap_or_default()
+        ),
         "table" | "wide" => {
             if items.is_empty() {
                 eprintln!("No resources found.");
             } else {
-                print!("{}", table(kind, &items, args.namespace.is_none() && kind.namespaced(), args.output == "wide"));
+                print!(
+                    "{}",
+                    table(
+                        kind,
+                        &items,
+                        args.namespace.is_none() && kind.namespaced(),
+                        args.output == "wide"
+                    )
+                );
             }
         }
         other => {
@@ -84,7 +106,12 @@ fn table(kind: Kind, items: &[Value], with_namespace: bool, wide: bool) -> Strin
     for item in items {
         let mut row = vec![];
         if with_namespace {
-            row.push(item["metadata"]["namespace"].as_str().unwrap_or("").to_owned());
+            row.push(
+                item["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            );
         }
         row.push(item["metadata"]["name"].as_str().unwrap_or("").to_owned());
         for c in &columns {
@@ -98,10 +125,16 @@ fn table(kind: Kind, items: &[Value], with_namespace: bool, wide: bool) -> Strin
         }
         rows.push(row);
     }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     rows.iter()
         .map(|r| {
-            let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let cells: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
             format!("{}\n", cells.join("   ").trim_end())
         })
         .collect()
@@ -115,7 +148,9 @@ fn jsonpath(item: &Value, path: &str) -> Option<Value> {
 
 /// kubectl-style age: 45s, 12m, 5h, 3d.
 fn age(timestamp: &str, now: chrono::DateTime<chrono::Utc>) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(timestamp) else { return String::new() };
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(timestamp) else {
+        return String::new();
+    };
     let secs = (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
     match secs {
         s if s < 120 => format!("{s}s"),
@@ -139,14 +174,29 @@ mod tests {
         });
         let out = table(Kind::WebhookSubscription, &[item], true, false);
         let lines: Vec<_> = out.lines().collect();
-        assert!(lines[0].starts_with("NAMESPACE   NAME   READY   HEALTHY   DELIVERED   FAILED   PENDING   AGE"), "{out}");
-        assert!(lines[1].starts_with("ns          s1     True    False     7           1         0         "), "{out}");
-        assert!(!out.contains("https://x"), "priority columns only with -o wide");
+        assert!(
+            lines[0].starts_with(
+                "NAMESPACE   NAME   READY   HEALTHY   DELIVERED   FAILED   PENDING   AGE"
+            ),
+            "{out}"
+        );
+        assert!(
+            lines[1].starts_with(
+                "ns          s1     True    False     7           1         0         "
+            ),
+            "{out}"
+        );
+        assert!(
+            !out.contains("https://x"),
+            "priority columns only with -o wide"
+        );
     }
 
     #[test]
     fn ages_read_like_kubectl() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
         assert_eq!(age("2026-01-01T23:59:30Z", now), "30s");
         assert_eq!(age("2026-01-01T23:00:00Z", now), "60m");
         assert_eq!(age("2026-01-01T00:00:00Z", now), "24h");

@@ -3,6 +3,7 @@
 mod crds;
 mod get;
 mod run;
+mod transform;
 mod validate;
 
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Show a running instance's resources and their status, like kubectl get.
     Get(get::GetArgs),
+    /// Run a Transformation from a manifest file on one input and print its output.
+    Transform(transform::TransformArgs),
 }
 
 /// An error that ends the command.
@@ -72,6 +75,9 @@ pub enum CliError {
         /// What went wrong.
         message: String,
     },
+    /// `transform` failed.
+    #[error(transparent)]
+    Transform(#[from] transform::TransformCommandError),
 }
 
 /// Runs the parsed command.
@@ -81,19 +87,31 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Validate(args) => Ok(validate::run(args)),
         Command::Run(args) => run::run(args),
         Command::Get(args) => get::run(args),
+        Command::Transform(args) => Ok(transform::run(args)?),
     }
 }
 
 /// GETs a URL of a running instance and parses the JSON answer.
 pub fn http_get_json(url: &str) -> Result<serde_json::Value, CliError> {
-    let err = |message: String| CliError::Http { url: url.to_owned(), message };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)?;
+    let err = |message: String| CliError::Http {
+        url: url.to_owned(),
+        message,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
     runtime.block_on(async {
-        let response = reqwest::get(url).await.map_err(|e| err(format!("is switchboard running? {e}")))?;
+        let response = reqwest::get(url)
+            .await
+            .map_err(|e| err(format!("is switchboard running? {e}")))?;
         let status = response.status();
         let body: serde_json::Value = response.json().await.map_err(|e| err(e.to_string()))?;
         if !status.is_success() {
-            return Err(err(format!("{status}: {}", body["error"]["message"].as_str().unwrap_or_default())));
+            return Err(err(format!(
+                "{status}: {}",
+                body["error"]["message"].as_str().unwrap_or_default()
+            )));
         }
         Ok(body)
     })

@@ -47,15 +47,31 @@ pub struct RunArgs {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
     runtime.block_on(serve(args))
 }
 
 async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
-    std::fs::create_dir_all(&args.data_dir).map_err(|source| CliError::Write { path: args.data_dir.display().to_string(), source })?;
-    let store_url = args.store.clone().unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("switchboard.db").display()));
+    std::fs::create_dir_all(&args.data_dir).map_err(|source| CliError::Write {
+        path: args.data_dir.display().to_string(),
+        source,
+    })?;
+    let store_url = args.store.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}",
+            args.data_dir.join("switchboard.db").display()
+        )
+    });
     let store = switchboard::store::open(&store_url).await?;
-    let engine = Engine::new(store, EngineConfig { max_event_bytes: args.max_event_bytes });
+    let engine = Engine::new(
+        store,
+        EngineConfig {
+            max_event_bytes: args.max_event_bytes,
+        },
+    );
 
     let mut dir = ManifestDir::new(args.manifests.clone());
     apply(&engine, &mut dir);
@@ -65,10 +81,23 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
     tracing::info!(data = %data.local_addr().map(|a| a.to_string()).unwrap_or_default(), admin = %admin.local_addr().map(|a| a.to_string()).unwrap_or_default(), "switchboard is serving");
 
     let shutdown = CancellationToken::new();
-    let data_task = tokio::spawn(server::serve(data, server::data_plane::router(engine.clone()), shutdown.clone()));
-    let admin_task = tokio::spawn(server::serve(admin, server::admin::router(engine.clone()), shutdown.clone()));
+    let data_task = tokio::spawn(server::serve(
+        data,
+        server::data_plane::router(engine.clone()),
+        shutdown.clone(),
+    ));
+    let admin_task = tokio::spawn(server::serve(
+        admin,
+        server::admin::router(engine.clone()),
+        shutdown.clone(),
+    ));
     let watch_engine = engine.clone();
-    let watch_task = tokio::spawn(watch(args.manifests.clone(), args.reload_debounce, shutdown.clone(), move || apply(&watch_engine, &mut dir)));
+    let watch_task = tokio::spawn(watch(
+        args.manifests.clone(),
+        args.reload_debounce,
+        shutdown.clone(),
+        move || apply(&watch_engine, &mut dir),
+    ));
     let purge_task = tokio::spawn(purge_loop(engine.clone(), args.retention, shutdown.clone()));
 
     wait_for_signal().await;
@@ -96,7 +125,11 @@ fn apply(engine: &Arc<Engine>, dir: &mut ManifestDir) {
         tracing::warn!(file = %d.file.display(), line = d.line, resource = %d.resource, "{}", d.message);
     }
     let summary = engine.apply(loaded.desired);
-    tracing::info!(?summary, problems = loaded.diagnostics.len(), "manifests applied");
+    tracing::info!(
+        ?summary,
+        problems = loaded.diagnostics.len(),
+        "manifests applied"
+    );
 }
 
 async fn purge_loop(engine: Arc<Engine>, retention: Duration, cancel: CancellationToken) {
@@ -106,7 +139,8 @@ async fn purge_loop(engine: Arc<Engine>, retention: Duration, cancel: Cancellati
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let before = chrono::Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7));
+        let before = chrono::Utc::now()
+            - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7));
         match engine.store().purge(before).await {
             Ok(purged) => tracing::debug!(?purged, "purged old records"),
             Err(e) => tracing::warn!(error = %e, "purging old records"),
@@ -118,7 +152,8 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -1,5 +1,5 @@
 //! Whole-snapshot checks the API server cannot make: references, secrets, cron, time zones,
-//! CIDRs and provider config schemas.
+//! CIDRs, provider config schemas, jq programs and Transformation tests.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +7,7 @@ use crate::api::{
     Auth, AuthType, Kind, SecretKeyRef, SyncJobTemplate, VerifyScheme, WebhookEndpointSpec,
 };
 
+use super::jq_check::{self, Finding};
 use super::snapshot::{Object, ObjectKey, Snapshot};
 
 /// One problem found in a snapshot.
@@ -69,7 +70,10 @@ pub fn check(snap: &Snapshot, opts: CheckOptions) -> Vec<Problem> {
                 c.report(
                     &format!("/spec/tests/{i}"),
                     "InvalidTest",
-                    format!("spec.tests[{i}] ({:?}): set exactly one of expect or expectError", test.name),
+                    format!(
+                        "spec.tests[{i}] ({:?}): set exactly one of expect or expectError",
+                        test.name
+                    ),
                 );
             }
         }
@@ -82,10 +86,19 @@ pub fn check(snap: &Snapshot, opts: CheckOptions) -> Vec<Problem> {
         c.at(Kind::WebhookEndpoint, key);
         c.endpoint(obj);
     }
+    for (key, obj) in &snap.transformations {
+        c.at(Kind::Transformation, key);
+        c.findings(jq_check::transformation(&obj.spec));
+    }
     for (key, obj) in &snap.subscriptions {
         c.at(Kind::WebhookSubscription, key);
         let spec = &obj.spec;
         c.url("/spec/url", &spec.url);
+        c.findings(jq_check::expression(
+            "/spec/filter",
+            spec.filter.as_deref(),
+            "InvalidFilter",
+        ));
         c.local_ref(
             Kind::Transformation,
             "/spec/transformationRef/name",
@@ -154,6 +167,12 @@ impl Checker<'_> {
             message,
             reason,
         });
+    }
+
+    fn findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        for f in findings {
+            self.report(&f.pointer, f.reason, f.message);
+        }
     }
 
     fn exists(&self, kind: Kind, name: &str) -> bool {
@@ -330,6 +349,14 @@ impl Checker<'_> {
         if let Some(forward) = &spec.route.forward {
             self.url("/spec/route/forward/url", &forward.url);
         }
+        let event_type_jq = spec.event_type.as_ref().and_then(|e| e.jq.as_deref());
+        self.findings(jq_check::expression(
+            "/spec/eventType/jq",
+            event_type_jq,
+            "InvalidJq",
+        ));
+        let id_jq = spec.dedup.as_ref().and_then(|d| d.id_jq.as_deref());
+        self.findings(jq_check::expression("/spec/dedup/idJq", id_jq, "InvalidJq"));
     }
 
     fn job_template(&mut self, pointer: &str, job: &SyncJobTemplate) {
@@ -340,6 +367,28 @@ impl Checker<'_> {
         );
         if let Some(forward) = &job.sink.forward {
             self.url(&format!("{pointer}/sink/forward/url"), &forward.url);
+        }
+        let request = &job.request;
+        let paths = [
+            ("itemsPath", request.items_path.as_deref()),
+            (
+                "pagination/cursorPath",
+                request
+                    .pagination
+                    .as_ref()
+                    .and_then(|p| p.cursor_path.as_deref()),
+            ),
+            (
+                "incremental/watermarkPath",
+                request
+                    .incremental
+                    .as_ref()
+                    .map(|i| i.watermark_path.as_str()),
+            ),
+        ];
+        for (field, src) in paths {
+            let at = format!("{pointer}/request/{field}");
+            self.findings(jq_check::expression(&at, src, "InvalidJq"));
         }
     }
 }

@@ -34,7 +34,10 @@ pub struct ManifestDir {
 impl ManifestDir {
     /// Manifests under `paths` (files or directories).
     pub fn new(paths: Vec<PathBuf>) -> Self {
-        Self { paths, last_good: BTreeMap::new() }
+        Self {
+            paths,
+            last_good: BTreeMap::new(),
+        }
     }
 
     /// The watched paths.
@@ -54,7 +57,10 @@ impl ManifestDir {
             Err(e) => {
                 // The directory itself is unreadable: keep everything as it was.
                 loaded.diagnostics.push(load_diagnostic(&e));
-                self.last_good.values().flatten().for_each(|d| rejected.extend(reject(d, &e)));
+                self.last_good
+                    .values()
+                    .flatten()
+                    .for_each(|d| rejected.extend(reject(d, &e)));
                 loaded.desired.rejected = rejected;
                 return loaded;
             }
@@ -77,19 +83,33 @@ impl ManifestDir {
         let validated = validate_docs(&docs, Default::default());
         loaded.diagnostics.extend(validated.diagnostics);
         rejected.extend(validated.rejected);
-        loaded.desired = Desired { snapshot: validated.snapshot, rejected };
+        loaded.desired = Desired {
+            snapshot: validated.snapshot,
+            rejected,
+        };
         loaded
     }
 }
 
 fn load_diagnostic(e: &LoadError) -> Diagnostic {
-    Diagnostic { file: e.path().to_owned(), line: e.line(), resource: String::new(), message: e.to_string() }
+    Diagnostic {
+        file: e.path().to_owned(),
+        line: e.line(),
+        resource: String::new(),
+        message: e.to_string(),
+    }
 }
 
 /// The problem reported for a resource whose file no longer loads.
 fn reject(doc: &SourceDoc, e: &LoadError) -> Option<Problem> {
     let kind = Kind::from_kind(doc.kind()?)?;
-    Some(Problem { kind, key: key_of(doc, kind), pointer: String::new(), message: e.to_string(), reason: "InvalidManifest" })
+    Some(Problem {
+        kind,
+        key: key_of(doc, kind),
+        pointer: String::new(),
+        message: e.to_string(),
+        reason: "InvalidManifest",
+    })
 }
 
 /// Watches `paths` and calls `reload` after changes settle for `debounce`, until `cancel`.

@@ -28,7 +28,11 @@ async fn readyz(State(engine): State<Arc<Engine>>) -> Response {
     if engine.is_ready() {
         "ok".into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "the first desired state has not been applied yet").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the first desired state has not been applied yet",
+        )
+            .into_response()
     }
 }
 
@@ -36,7 +40,14 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
     if let Err(e) = engine.refresh_queue_depth().await {
         tracing::warn!(error = %e, "reading queue depth for /metrics");
     }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], engine.metrics().encode()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        engine.metrics().encode(),
+    )
+        .into_response()
 }
 
 /// Query of `/v1/status`.
@@ -48,17 +59,31 @@ struct StatusQuery {
     namespace: Option<String>,
 }
 
-async fn status(State(engine): State<Arc<Engine>>, Query(q): Query<StatusQuery>) -> Result<Response, ApiError> {
+async fn status(
+    State(engine): State<Arc<Engine>>,
+    Query(q): Query<StatusQuery>,
+) -> Result<Response, ApiError> {
     let kind = match q.kind.as_deref() {
         None => None,
         Some(name) => Some(Kind::from_cli_name(name).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, "unknown_kind", format!("unknown kind {name:?}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_kind",
+                format!("unknown kind {name:?}"),
+            )
         })?),
     };
     let items: Vec<_> = engine
         .resource_views(kind)
         .into_iter()
-        .filter(|v| q.namespace.as_deref().is_none_or(|ns| v.pointer("/metadata/namespace").and_then(|n| n.as_str()) == Some(ns)))
+        .filter(|v| {
+            q.namespace.as_deref().is_none_or(|ns| {
+                v.pointer("/metadata/namespace").and_then(|n| n.as_str()) == Some(ns)
+            })
+        })
         .collect();
-    Ok(Json(serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})).into_response())
+    Ok(
+        Json(serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}))
+            .into_response(),
+    )
 }

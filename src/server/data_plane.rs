@@ -16,23 +16,37 @@ use super::ApiError;
 
 /// The data plane routes.
 pub fn router(engine: Arc<Engine>) -> Router {
-    Router::new().route("/v1/namespaces/{namespace}/events", post(publish)).with_state(engine)
+    Router::new()
+        .route("/v1/namespaces/{namespace}/events", post(publish))
+        .with_state(engine)
 }
 
 /// Reads a body of at most `limit` bytes; 413 (JSON) when larger.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::too_large(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(limit))
 }
 
 /// The bearer token of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
     let value = headers.get(header::AUTHORIZATION)?.as_bytes();
     let (scheme, token) = value.split_at_checked(7)?;
-    scheme.eq_ignore_ascii_case(b"bearer ").then_some(token).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then_some(token)
+        .filter(|t| !t.is_empty())
 }
 
 async fn publish(

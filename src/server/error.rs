@@ -22,12 +22,20 @@ pub struct ApiError {
 impl ApiError {
     /// Builds an error answer.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 413 for a body above `limit` bytes.
     pub fn too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body is larger than {limit} bytes"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        )
     }
 }
 
@@ -42,16 +50,28 @@ impl From<AcceptError> for ApiError {
     fn from(e: AcceptError) -> Self {
         let message = e.to_string();
         match e {
-            AcceptError::Unauthorized => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message),
-            AcceptError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
-            AcceptError::Invalid(PublishError::UnsupportedMediaType(_)) => {
-                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+            AcceptError::Unauthorized => {
+                Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
             }
-            AcceptError::Invalid(PublishError::InvalidBody(_)) => Self::new(StatusCode::BAD_REQUEST, "invalid_body", message),
-            AcceptError::Invalid(PublishError::InvalidEvent(_)) => Self::new(StatusCode::BAD_REQUEST, "invalid_event", message),
+            AcceptError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            AcceptError::Invalid(PublishError::UnsupportedMediaType(_)) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                message,
+            ),
+            AcceptError::Invalid(PublishError::InvalidBody(_)) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_body", message)
+            }
+            AcceptError::Invalid(PublishError::InvalidEvent(_)) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_event", message)
+            }
             AcceptError::Store(err) => {
                 tracing::error!(error = %err, "store failed; event not accepted");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the event could not be stored; retry later")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the event could not be stored; retry later",
+                )
             }
         }
     }

@@ -38,15 +38,34 @@ pub enum ServerError {
 
 /// Binds an address ("127.0.0.1:8080", ":8080" for every interface).
 pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
-    let full = if addr.starts_with(':') { format!("0.0.0.0{addr}") } else { addr.to_owned() };
-    TcpListener::bind(&full).await.map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })
+    let full = if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_owned()
+    };
+    TcpListener::bind(&full)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })
 }
 
 /// Serves a router until `shutdown` is cancelled, then finishes in-flight requests.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> Result<(), ServerError> {
-    let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: "?".into(), source })?;
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(|source| ServerError::Serve { addr, source })
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: "?".into(),
+        source,
+    })?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+    .map_err(|source| ServerError::Serve { addr, source })
 }

@@ -30,7 +30,11 @@ pub fn init_tls() {
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Instance {
@@ -43,7 +47,12 @@ impl Instance {
             .arg(manifests)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", &format!("127.0.0.1:{data_port}"), "--admin-listen", &format!("127.0.0.1:{admin_port}")])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{data_port}"),
+                "--admin-listen",
+                &format!("127.0.0.1:{admin_port}"),
+            ])
             .args(["--reload-debounce", "100ms"])
             .args(extra)
             .env("RUST_LOG", "info,switchboard=debug")
@@ -72,7 +81,10 @@ impl Instance {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("switchboard did not become ready; log:\n{}", self.log_text());
+        panic!(
+            "switchboard did not become ready; log:\n{}",
+            self.log_text()
+        );
     }
 
     /// The process's stderr so far.
@@ -88,16 +100,32 @@ impl Instance {
 
     /// The resource views of a kind from /v1/status.
     pub fn status(&self, kind: &str) -> Vec<serde_json::Value> {
-        let v = http_json("GET", &format!("{}/v1/status?kind={kind}", self.admin_url), &[], None).1;
+        let v = http_json(
+            "GET",
+            &format!("{}/v1/status?kind={kind}", self.admin_url),
+            &[],
+            None,
+        )
+        .1;
         v["items"].as_array().cloned().unwrap_or_default()
     }
 
     /// The Ready condition status ("True"/"False") and message of a resource.
     pub fn ready(&self, kind: &str, namespace: &str, name: &str) -> Option<(String, String)> {
-        self.status(kind).into_iter().find(|i| i["metadata"]["name"] == name && i["metadata"]["namespace"] == namespace).and_then(|i| {
-            let c = i["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")?.clone();
-            Some((c["status"].as_str()?.to_owned(), c["message"].as_str()?.to_owned()))
-        })
+        self.status(kind)
+            .into_iter()
+            .find(|i| i["metadata"]["name"] == name && i["metadata"]["namespace"] == namespace)
+            .and_then(|i| {
+                let c = i["status"]["conditions"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == "Ready")?
+                    .clone();
+                Some((
+                    c["status"].as_str()?.to_owned(),
+                    c["message"].as_str()?.to_owned(),
+                ))
+            })
     }
 }
 
@@ -108,9 +136,17 @@ impl Drop for Instance {
 }
 
 /// One HTTP request; returns (status, body bytes). Headers are (name, value) pairs.
-pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<(u16, Vec<u8>), String> {
+pub fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<(u16, Vec<u8>), String> {
     init_tls();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
         let mut req = client.request(method.parse().unwrap(), url);
@@ -128,9 +164,18 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
 }
 
 /// Like `http`, parsing the answer as JSON (Null when it is not JSON).
-pub fn http_json(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> (u16, serde_json::Value) {
-    let (status, bytes) = http(method, url, headers, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+pub fn http_json(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> (u16, serde_json::Value) {
+    let (status, bytes) =
+        http(method, url, headers, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// Copies `config-examples/` into `dir` and returns it.

@@ -1,0 +1,188 @@
+//! Running a compiled filter on one input inside the sandbox, collecting its outputs.
+
+use jaq_core::{Ctx, Vars};
+use jaq_json::Val;
+use serde_json::Value;
+
+use super::jq::Filter;
+use super::sandbox::{self, Exceeded, Limits, Stopped};
+use super::value::{self, ToJsonError};
+
+/// Why an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The program raised an error (`error(…)`, a type error, …).
+    #[error("jq error: {0}")]
+    Jq(String),
+    /// The program called `halt` or `halt_error`.
+    #[error("jq program halted with exit code {0}")]
+    Halt(i32),
+    /// A budget was exhausted.
+    #[error(transparent)]
+    Exceeded(#[from] Exceeded),
+    /// jaq panicked.
+    #[error("{0}")]
+    Crashed(sandbox::Crashed),
+    /// An output has no JSON form.
+    #[error("output is not JSON: {0}")]
+    NotJson(#[source] ToJsonError),
+}
+
+/// The first outputs of an evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs {
+    /// Up to the number of outputs asked for.
+    pub values: Vec<Value>,
+    /// Whether the program produced more outputs than that.
+    pub more: bool,
+}
+
+/// Runs `filter` on `input` with the global variables `vars`, collecting up to `take`
+/// outputs; with `check_more`, also evaluates far enough to know whether there are more.
+pub fn run(
+    filter: &Filter,
+    input: &Value,
+    vars: &[Value],
+    limits: Limits,
+    take: usize,
+    check_more: bool,
+) -> Result<Outputs, EvalError> {
+    let outcome = sandbox::guarded(&filter.lut, limits, |data| {
+        let ctx = Ctx::<sandbox::Sandbox>::new(data, Vars::new(vars.iter().map(value::to_jaq)));
+        let mut outputs = filter.id.run((ctx, value::to_jaq(input)));
+        let mut values = Vec::new();
+        while values.len() < take {
+            match outputs.next() {
+                None => break,
+                Some(result) => {
+                    let v = result.map_err(exception)?;
+                    values.push(value::to_json(&v).map_err(EvalError::NotJson)?);
+                }
+            }
+        }
+        let more = check_more && values.len() == take && outputs.next().is_some();
+        Ok(Outputs { values, more })
+    });
+    match outcome {
+        Ok(result) => result,
+        Err(Stopped::Exceeded(e)) => Err(EvalError::Exceeded(e)),
+        Err(Stopped::Crashed(c)) => Err(EvalError::Crashed(c)),
+    }
+}
+
+/// Turns a jaq exception into an error; a string error value is shown without quotes.
+fn exception(exn: jaq_core::Exn<'_, Val>) -> EvalError {
+    match exn.get_err() {
+        Ok(err) => EvalError::Jq(match err.into_val() {
+            Val::TStr(bytes) | Val::BStr(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            other => other.to_string(),
+        }),
+        Err(exn) => match exn.get_halt() {
+            Ok(code) => EvalError::Halt(code),
+            Err(_) => EvalError::Jq("internal control flow escaped the program".into()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::transform::jq::compile;
+
+    fn eval(src: &str, input: Value, limits: Limits) -> Result<Outputs, EvalError> {
+        let filter = compile(src, &[]).unwrap();
+        run(&filter, &input, &[], limits, 1, true)
+    }
+
+    fn quick() -> Limits {
+        Limits {
+            timeout: Duration::from_millis(300),
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn outputs_and_more() {
+        let out = eval(".[] | . * 2", json!([1, 2]), quick()).unwrap();
+        assert_eq!(
+            out,
+            Outputs {
+                values: vec![json!(2)],
+                more: true
+            }
+        );
+        let out = eval(".a", json!({"a": "x"}), quick()).unwrap();
+        assert_eq!(
+            out,
+            Outputs {
+                values: vec![json!("x")],
+                more: false
+            }
+        );
+    }
+
+    #[test]
+    fn errors_carry_the_message() {
+        let e = eval("error(\"boom\")", json!(null), quick()).unwrap_err();
+        assert_eq!(e.to_string(), "jq error: boom");
+        let e = eval(".a + 1", json!({"a": "x"}), quick()).unwrap_err();
+        assert!(e.to_string().contains("cannot calculate"), "{e}");
+        let e = eval("halt_error(3)", json!("bye"), quick()).unwrap_err();
+        assert!(matches!(e, EvalError::Halt(3)), "{e}");
+    }
+
+    #[test]
+    fn env_reveals_nothing() {
+        let out = eval("env", json!(null), quick()).unwrap();
+        assert_eq!(out.values, [json!({})]);
+    }
+
+    /// Each runaway program must stop with a budget error within a few seconds, on the
+    /// calling thread (so no thread is left spinning).
+    #[test]
+    fn runaway_programs_are_stopped() {
+        for src in [
+            "def f: f; f",
+            "[range(1e12)]",
+            "[repeat(.)]",
+            "repeat(.)",
+            "last(range(1e12))",
+            "def f: try f catch f; f",
+            "def f: 1 + f; f",
+            "[limit(1e12; repeat(1))] | length",
+            "try last(range(1e12)) catch 0",
+        ] {
+            let started = Instant::now();
+            let result = eval(src, json!(1), quick());
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(3), "{src} took {took:?}");
+            match result {
+                Err(EvalError::Exceeded(_)) => {}
+                // `repeat(.)` yields at once: the caller sees more than one output.
+                Ok(out) if src == "repeat(.)" => assert!(out.more),
+                other => panic!("{src}: expected a budget error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn each_budget_kind_is_named() {
+        let steps = Limits {
+            max_steps: 10_000,
+            ..quick()
+        };
+        let e = eval("last(range(1e12))", json!(null), steps).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "evaluation took more than 10000 steps (step budget exceeded)"
+        );
+        let e = eval("def f: f; f", json!(null), quick()).unwrap_err();
+        assert!(matches!(e, EvalError::Exceeded(Exceeded::Time(_))), "{e}");
+        let e = eval("def f: 1 + f; f", json!(null), quick()).unwrap_err();
+        assert!(matches!(e, EvalError::Exceeded(Exceeded::Stack(_))), "{e}");
+    }
+}

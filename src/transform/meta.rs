@@ -1,0 +1,77 @@
+//! `$meta`: what a program knows about the payload besides its content.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The `$meta` variable: {eventType, namespace, source, headers, receivedAt}.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Meta {
+    /// The event type, when known.
+    pub event_type: Option<String>,
+    /// The namespace of the resource running the program.
+    pub namespace: Option<String>,
+    /// Where the payload came from ("WebhookEndpoint/shop/stripe").
+    pub source: Option<String>,
+    /// Request headers; names are lower-cased when the program sees them.
+    pub headers: BTreeMap<String, String>,
+    /// When the payload was received.
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+impl Meta {
+    /// Reads `$meta` fields from JSON (as written in a test case or on the command line).
+    pub fn from_json(value: &Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(value)
+    }
+
+    /// The value the program sees as `$meta`.
+    pub fn to_value(&self) -> Value {
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.clone())))
+            .collect();
+        serde_json::json!({
+            "eventType": self.event_type,
+            "namespace": self.namespace,
+            "source": self.source,
+            "headers": headers,
+            "receivedAt": self.received_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn header_names_are_lower_cased() {
+        let meta = Meta::from_json(&json!({
+            "eventType": "push",
+            "headers": {"X-GitHub-Event": "push"},
+            "receivedAt": "2024-05-01T10:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(
+            meta.to_value(),
+            json!({
+                "eventType": "push",
+                "namespace": null,
+                "source": null,
+                "headers": {"x-github-event": "push"},
+                "receivedAt": "2024-05-01T10:00:00.000Z"
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(Meta::from_json(&json!({"evenType": "x"})).is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! The transformation engine: jq programs (on jaq) with input/output formats, JSON Schema
+//! checks, embedded tests, predicates and extraction expressions, all evaluated inside a
+//! step/time/stack budget (see [`sandbox`]).
+
+pub mod cases;
+pub mod eval;
+pub mod format;
+pub mod jq;
+pub mod meta;
+pub mod pool;
+pub mod predicate;
+pub mod program;
+pub mod sandbox;
+pub mod schema;
+pub mod value;
+
+pub use cases::{TestFailure, TestReport, run_tests};
+pub use jq::CompileError;
+pub use meta::Meta;
+pub use pool::EvalPool;
+pub use predicate::{JqExpr, Predicate, PredicateResult};
+pub use program::{BuildError, Output, Program, TransformError};
+pub use sandbox::{Exceeded, Limits};

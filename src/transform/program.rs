@@ -1,0 +1,284 @@
+//! A Transformation compiled once into a runnable [`Program`].
+
+use serde_json::Value;
+
+use crate::api::{InputFormat, OutputFormat, TransformationSpec};
+
+use super::eval::{self, EvalError};
+use super::format::{self, FormatError};
+use super::jq::{self, CompileError, Filter};
+use super::meta::Meta;
+use super::sandbox::{Exceeded, Limits};
+use super::schema::{Schema, SchemaError, Violations};
+
+/// The global variables a transformation program may use.
+pub const GLOBALS: [&str; 1] = ["$meta"];
+
+/// A Transformation spec that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The jq program does not compile.
+    #[error("spec.jq does not compile: {0}")]
+    Jq(#[source] CompileError),
+    /// The input schema does not compile.
+    #[error("spec.inputSchema is {0}")]
+    InputSchema(#[source] SchemaError),
+    /// The output schema does not compile.
+    #[error("spec.outputSchema is {0}")]
+    OutputSchema(#[source] SchemaError),
+}
+
+impl BuildError {
+    /// JSON pointer of the field at fault in the resource.
+    pub fn pointer(&self) -> &'static str {
+        match self {
+            Self::Jq(_) => "/spec/jq",
+            Self::InputSchema(_) => "/spec/inputSchema",
+            Self::OutputSchema(_) => "/spec/outputSchema",
+        }
+    }
+}
+
+/// Why running a transformation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    /// The payload cannot be read in the input format.
+    #[error("{0}")]
+    Input(#[source] FormatError),
+    /// The input does not satisfy spec.inputSchema.
+    #[error("input does not match spec.inputSchema: {0}")]
+    InputSchema(Violations),
+    /// Evaluation failed.
+    #[error("{0}")]
+    Eval(#[source] EvalError),
+    /// The program produced nothing.
+    #[error("the jq program produced no output (it must produce exactly one)")]
+    NoOutput,
+    /// The program produced several outputs.
+    #[error(
+        "the jq program produced more than one output (it must produce exactly one; wrap a stream in [...] to collect it)"
+    )]
+    SeveralOutputs,
+    /// The output does not satisfy spec.outputSchema.
+    #[error("output does not match spec.outputSchema: {0}")]
+    OutputSchema(Violations),
+    /// The output cannot be written in the output format.
+    #[error("{0}")]
+    Output(#[source] FormatError),
+    /// The written output is too large.
+    #[error("{0}")]
+    TooLarge(#[source] Exceeded),
+}
+
+/// A transformation's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The program's output value (for Form output, the object before encoding).
+    pub value: Value,
+    /// The output written in the output format.
+    pub body: Vec<u8>,
+    /// The media type of `body`.
+    pub content_type: &'static str,
+}
+
+/// A compiled Transformation: jq filter, schemas, formats and limits.
+pub struct Program {
+    filter: Filter,
+    input_format: InputFormat,
+    output_format: OutputFormat,
+    input_schema: Option<Schema>,
+    output_schema: Option<Schema>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("input_format", &self.input_format)
+            .field("output_format", &self.output_format)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Program {
+    /// Compiles a spec with the default limits.
+    pub fn compile(spec: &TransformationSpec) -> Result<Self, BuildError> {
+        let compile_schema = |s: &Option<Value>| s.as_ref().map(Schema::compile).transpose();
+        Ok(Self {
+            filter: jq::compile(&spec.jq, &GLOBALS).map_err(BuildError::Jq)?,
+            input_format: spec.input_format,
+            output_format: spec.output_format,
+            input_schema: compile_schema(&spec.input_schema).map_err(BuildError::InputSchema)?,
+            output_schema: compile_schema(&spec.output_schema).map_err(BuildError::OutputSchema)?,
+            limits: Limits::default(),
+        })
+    }
+
+    /// Replaces the evaluation limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The evaluation limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The input format.
+    pub fn input_format(&self) -> InputFormat {
+        self.input_format
+    }
+
+    /// Reads a raw payload in the input format.
+    pub fn decode(&self, raw: &[u8]) -> Result<Value, TransformError> {
+        format::decode(self.input_format, raw).map_err(TransformError::Input)
+    }
+
+    /// Runs the transformation on a raw payload.
+    pub fn run(&self, raw: &[u8], meta: &Meta) -> Result<Output, TransformError> {
+        self.apply(&self.decode(raw)?, meta)
+    }
+
+    /// Runs the transformation on an already decoded payload: input schema, program,
+    /// output schema, output format.
+    pub fn apply(&self, input: &Value, meta: &Meta) -> Result<Output, TransformError> {
+        if let Some(schema) = &self.input_schema {
+            schema.check(input).map_err(TransformError::InputSchema)?;
+        }
+        let outputs = eval::run(
+            &self.filter,
+            input,
+            &[meta.to_value()],
+            self.limits,
+            1,
+            true,
+        )
+        .map_err(TransformError::Eval)?;
+        if outputs.more {
+            return Err(TransformError::SeveralOutputs);
+        }
+        let value = outputs
+            .values
+            .into_iter()
+            .next()
+            .ok_or(TransformError::NoOutput)?;
+        if let Some(schema) = &self.output_schema {
+            schema.check(&value).map_err(TransformError::OutputSchema)?;
+        }
+        let body = format::encode(self.output_format, &value).map_err(TransformError::Output)?;
+        if body.len() > self.limits.max_output_bytes {
+            return Err(TransformError::TooLarge(Exceeded::Output(
+                self.limits.max_output_bytes,
+            )));
+        }
+        let content_type = match self.output_format {
+            OutputFormat::Json => "application/json",
+            OutputFormat::Form => "application/x-www-form-urlencoded",
+        };
+        Ok(Output {
+            value,
+            body,
+            content_type,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(v: Value) -> TransformationSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn form_in_json_out_with_meta() {
+        let p = Program::compile(&spec(json!({
+            "jq": "{user: .user, tags: .tag, event: $meta.eventType, sig: $meta.headers[\"x-sig\"]}",
+            "inputFormat": "Form"
+        })))
+        .unwrap();
+        let meta =
+            Meta::from_json(&json!({"eventType": "signup", "headers": {"X-Sig": "abc"}})).unwrap();
+        let out = p.run(b"user=ada&tag=a&tag=b", &meta).unwrap();
+        assert_eq!(
+            out.value,
+            json!({"user": "ada", "tags": ["a", "b"], "event": "signup", "sig": "abc"})
+        );
+        assert_eq!(out.content_type, "application/json");
+    }
+
+    #[test]
+    fn text_in_form_out() {
+        let p = Program::compile(&spec(json!({
+            "jq": "{text: ., words: split(\" \")}",
+            "inputFormat": "Text",
+            "outputFormat": "Form"
+        })))
+        .unwrap();
+        let out = p.run(b"hello big world", &Meta::default()).unwrap();
+        assert_eq!(
+            String::from_utf8(out.body).unwrap(),
+            "text=hello+big+world&words=hello&words=big&words=world"
+        );
+    }
+
+    #[test]
+    fn exactly_one_output() {
+        let p = Program::compile(&spec(json!({"jq": ".[]"}))).unwrap();
+        let none = p.run(b"[]", &Meta::default()).unwrap_err();
+        assert!(matches!(none, TransformError::NoOutput), "{none}");
+        let two = p.run(b"[1, 2]", &Meta::default()).unwrap_err();
+        assert!(two.to_string().contains("more than one output"), "{two}");
+        assert_eq!(p.run(b"[7]", &Meta::default()).unwrap().value, json!(7));
+    }
+
+    #[test]
+    fn schemas_are_checked_before_and_after() {
+        let p = Program::compile(&spec(json!({
+            "jq": "{id: .id, total: .amount}",
+            "inputSchema": {"type": "object", "required": ["id"]},
+            "outputSchema": {"properties": {"total": {"type": "integer"}}}
+        })))
+        .unwrap();
+        let e = p.run(br#"{"amount": 3}"#, &Meta::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "input does not match spec.inputSchema: at / (required): \"id\" is a required property"
+        );
+        let e = p
+            .run(br#"{"id": 1, "amount": "3"}"#, &Meta::default())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "output does not match spec.outputSchema: at /total (type): \"3\" is not of type \"integer\""
+        );
+    }
+
+    #[test]
+    fn build_errors_point_at_their_field() {
+        let e = Program::compile(&spec(json!({"jq": ".a |"}))).unwrap_err();
+        assert_eq!(e.pointer(), "/spec/jq");
+        let e =
+            Program::compile(&spec(json!({"jq": ".", "outputSchema": {"type": 5}}))).unwrap_err();
+        assert_eq!(e.pointer(), "/spec/outputSchema");
+    }
+
+    #[test]
+    fn output_budget() {
+        let p = Program::compile(&spec(json!({"jq": "[range(1000)]"})))
+            .unwrap()
+            .with_limits(Limits {
+                max_output_bytes: 100,
+                ..Limits::default()
+            });
+        let e = p.run(b"null", &Meta::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "output is larger than 100 bytes (output budget exceeded)"
+        );
+    }
+}
