@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Publish API benchmark: accepted events/s and latency with wrk (64 connections, 1 KiB bodies)
+# against `switchboard run --release`, on SQLite and (when SWITCHBOARD_TEST_POSTGRES_URL is
+# set) PostgreSQL. Prints one RESULT line per store; see BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION="${DURATION:-15s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
+cargo build --release --quiet
+BIN=target/release/switchboard
+
+run_one() {
+  local label="$1"; shift
+  local tmp; tmp="$(mktemp -d)"
+  "$BIN" run --manifests config-examples --data-dir "$tmp/data" --listen 127.0.0.1:18080 --admin-listen 127.0.0.1:19090 "$@" 2>"$tmp/log" &
+  local pid=$!
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:19090/readyz >/dev/null && break; sleep 0.1; done
+  # Warm up, then measure.
+  wrk -t2 -c"$CONNECTIONS" -d3s -s benches/publish/publish.lua http://127.0.0.1:18080/v1/namespaces/payments/events >/dev/null
+  echo "== $label ($CONNECTIONS connections, $DURATION, 1 KiB events)"
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/publish/publish.lua http://127.0.0.1:18080/v1/namespaces/payments/events | grep RESULT
+  kill "$pid"; wait "$pid" || true
+  rm -rf "$tmp"
+}
+
+run_one sqlite
+if [ -n "${SWITCHBOARD_TEST_POSTGRES_URL:-}" ]; then
+  run_one postgres --store "$SWITCHBOARD_TEST_POSTGRES_URL"
+fi
