@@ -5,7 +5,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{
-    AttemptRecord, DeliveryCounts, DeliveryStatus, MAX_ATTEMPT_BODY_BYTES, Outcome, StoreError, Target, TargetKind,
+    AttemptRecord, DeliveryCounts, DeliveryStatus, MAX_ATTEMPT_BODY_BYTES, Outcome, StoreError,
+    Target, TargetKind,
 };
 
 /// A new delivery id: a UUIDv7, so ids sort by creation time (within a process, strictly).
@@ -197,10 +198,7 @@ mod tests {
             lease_until(now, Duration::from_secs(30)) - now,
             TimeDelta::seconds(30)
         );
-        assert_eq!(
-            lease_until(now, Duration::MAX),
-            DateTime::<Utc>::MAX_UTC
-        );
+        assert_eq!(lease_until(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
     }
 
     #[test]

@@ -168,7 +168,10 @@ mod tests {
         let sizes = recorder.0.lock().expect("lock").clone();
         assert_eq!(sizes.iter().sum::<usize>(), 200);
         assert!(sizes.len() < 200, "no batching happened: {sizes:?}");
-        assert!(sizes.iter().all(|&s| s <= 64), "batch over the limit: {sizes:?}");
+        assert!(
+            sizes.iter().all(|&s| s <= 64),
+            "batch over the limit: {sizes:?}"
+        );
     }
 
     #[tokio::test]

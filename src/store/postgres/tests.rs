@@ -38,18 +38,26 @@ fn server_url(test: &str) -> Option<String> {
 async fn postgres(test: &str) -> Option<Harness> {
     let base = server_url(test)?;
     let schema = format!("t_{test}");
-    let admin = sqlx::PgPool::connect(&base).await.expect("connect to the test server");
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect to the test server");
     for ddl in [
         format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
         format!("CREATE SCHEMA \"{schema}\""),
     ] {
-        sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&admin).await.expect("schema");
+        sqlx::query(sqlx::AssertSqlSafe(ddl))
+            .execute(&admin)
+            .await
+            .expect("schema");
     }
     admin.close().await;
     let mut url = url::Url::parse(&base).expect("test server URL");
     url.query_pairs_mut()
         .append_pair("options", &format!("-c search_path={schema}"));
-    Some(Harness { url: url.into(), _dir: None })
+    Some(Harness {
+        url: url.into(),
+        _dir: None,
+    })
 }
 
 store_suite!(postgres);

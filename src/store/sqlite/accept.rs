@@ -54,7 +54,14 @@ async fn insert_events(
     for a in batch {
         let e = &a.event;
         let payload = to_json("event payload", &e.payload)?;
-        rows.push(json!([e.namespace, e.id, e.event_type, e.source, payload, us(e.received_at)]));
+        rows.push(json!([
+            e.namespace,
+            e.id,
+            e.event_type,
+            e.source,
+            payload,
+            us(e.received_at)
+        ]));
     }
     let inserted: Vec<EventKey> = sqlx::query_as(
         "INSERT INTO events (namespace, id, event_type, source, payload, received_at)
@@ -118,7 +125,15 @@ async fn insert_deliveries(
         let (e, at) = (&a.event, us(a.event.received_at));
         for t in &a.targets {
             let id = new_delivery_id();
-            rows.push(json!([id, e.namespace, e.id, t.namespace, t.kind.as_str(), t.name, at]));
+            rows.push(json!([
+                id,
+                e.namespace,
+                e.id,
+                t.namespace,
+                t.kind.as_str(),
+                t.name,
+                at
+            ]));
         }
     }
     if rows.is_empty() {

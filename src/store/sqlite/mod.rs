@@ -5,9 +5,9 @@
 mod accept;
 mod read;
 mod state;
-mod work;
 #[cfg(test)]
 mod tests;
+mod work;
 
 use std::path::Path;
 use std::time::Duration;

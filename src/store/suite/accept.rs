@@ -27,7 +27,10 @@ pub(crate) async fn accept_stores_event_and_deliveries(h: &Harness) {
             .expect("list");
         assert_eq!(listed.len(), 1, "{target:?}");
         let d = &listed[0];
-        assert_eq!((d.event_id.as_str(), d.event_type.as_str()), ("e1", "invoice.paid"));
+        assert_eq!(
+            (d.event_id.as_str(), d.event_type.as_str()),
+            ("e1", "invoice.paid")
+        );
         assert_eq!((d.status, d.attempts), (DeliveryStatus::Pending, 0));
         assert_eq!((d.created_at, d.next_attempt_at), (at, Some(at)));
     }
@@ -50,18 +53,35 @@ pub(crate) async fn duplicate_ids_are_stored_once(h: &Harness) {
     let store = h.open().await;
     let at = now();
     let first = store.accept(vec![acceptance("e1", at, &[sub("a")])]).await;
-    assert_eq!(first.expect("first"), vec![Accepted::Stored { deliveries: 1 }]);
-    let again = store.accept(vec![acceptance("e1", at, &[sub("a"), sub("b")])]).await;
+    assert_eq!(
+        first.expect("first"),
+        vec![Accepted::Stored { deliveries: 1 }]
+    );
+    let again = store
+        .accept(vec![acceptance("e1", at, &[sub("a"), sub("b")])])
+        .await;
     assert_eq!(again.expect("again"), vec![Accepted::DuplicateId]);
 
     let mut elsewhere = acceptance("e1", at, &[sub("c")]);
     elsewhere.event.namespace = "other".into();
-    let got = store.accept(vec![elsewhere]).await.expect("other namespace");
+    let got = store
+        .accept(vec![elsewhere])
+        .await
+        .expect("other namespace");
     assert_eq!(got, vec![Accepted::Stored { deliveries: 1 }]);
 
-    assert_eq!(store.delivery_counts(&sub("a")).await.expect("a").pending, 1);
-    assert_eq!(store.delivery_counts(&sub("b")).await.expect("b").pending, 0);
-    assert_eq!(store.delivery_counts(&sub("c")).await.expect("c").pending, 1);
+    assert_eq!(
+        store.delivery_counts(&sub("a")).await.expect("a").pending,
+        1
+    );
+    assert_eq!(
+        store.delivery_counts(&sub("b")).await.expect("b").pending,
+        0
+    );
+    assert_eq!(
+        store.delivery_counts(&sub("c")).await.expect("c").pending,
+        1
+    );
 }
 
 /// Within one batch, the first of two equal ids is stored and the second is a duplicate.
@@ -84,7 +104,14 @@ pub(crate) async fn duplicate_ids_within_one_batch(h: &Harness) {
             Accepted::Stored { deliveries: 1 },
         ]
     );
-    assert_eq!(store.delivery_counts(&sub("a")).await.expect("counts").pending, 2);
+    assert_eq!(
+        store
+            .delivery_counts(&sub("a"))
+            .await
+            .expect("counts")
+            .pending,
+        2
+    );
 }
 
 /// An unexpired dedup key refuses the event (storing nothing); an expired one is taken over.
@@ -111,7 +138,9 @@ pub(crate) async fn dedup_keys_block_until_they_expire(h: &Harness) {
         .expect("within the window");
     assert_eq!(got, vec![Accepted::DuplicateKey, Accepted::DuplicateKey]);
     // Nothing of e2 was kept: the same id without a key is new.
-    let got = store.accept(vec![acceptance("e2", later, &[sub("a")])]).await;
+    let got = store
+        .accept(vec![acceptance("e2", later, &[sub("a")])])
+        .await;
     assert_eq!(got.expect("e2"), vec![Accepted::Stored { deliveries: 1 }]);
 
     let expired = t0 + TimeDelta::seconds(61);
@@ -119,6 +148,16 @@ pub(crate) async fn dedup_keys_block_until_they_expire(h: &Harness) {
         .accept(vec![with_key("e4", expired), with_key("e5", expired)])
         .await
         .expect("after expiry");
-    assert_eq!(got, vec![Accepted::Stored { deliveries: 1 }, Accepted::DuplicateKey]);
-    assert_eq!(store.delivery_counts(&sub("a")).await.expect("counts").pending, 3);
+    assert_eq!(
+        got,
+        vec![Accepted::Stored { deliveries: 1 }, Accepted::DuplicateKey]
+    );
+    assert_eq!(
+        store
+            .delivery_counts(&sub("a"))
+            .await
+            .expect("counts")
+            .pending,
+        3
+    );
 }
