@@ -69,7 +69,10 @@ pub fn check(snap: &Snapshot, opts: CheckOptions) -> Vec<Problem> {
                 c.report(
                     &format!("/spec/tests/{i}"),
                     "InvalidTest",
-                    format!("spec.tests[{i}] ({:?}): set exactly one of expect or expectError", test.name),
+                    format!(
+                        "spec.tests[{i}] ({:?}): set exactly one of expect or expectError",
+                        test.name
+                    ),
                 );
             }
         }

@@ -52,24 +52,51 @@ impl Metrics {
             events_accepted: Family::default(),
             events_duplicate: Family::default(),
             queue_depth: Family::default(),
-            store_commit_seconds: Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
+            store_commit_seconds: Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
             reloads: Counter::default(),
             reload_failures: Counter::default(),
             registry: Registry::default(),
         };
-        registry.register("events_accepted", "Events durably accepted", m.events_accepted.clone());
-        registry.register("events_duplicate", "Events refused as duplicates of a stored id", m.events_duplicate.clone());
-        registry.register("queue_depth", "Deliveries in the store by status", m.queue_depth.clone());
-        registry.register("store_commit_seconds", "Time to durably commit an acceptance", m.store_commit_seconds.clone());
-        registry.register("reloads", "Desired-state snapshots applied", m.reloads.clone());
-        registry.register("reload_failures", "Snapshots applied with failing resources", m.reload_failures.clone());
+        registry.register(
+            "events_accepted",
+            "Events durably accepted",
+            m.events_accepted.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Events refused as duplicates of a stored id",
+            m.events_duplicate.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Deliveries in the store by status",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "store_commit_seconds",
+            "Time to durably commit an acceptance",
+            m.store_commit_seconds.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Desired-state snapshots applied",
+            m.reloads.clone(),
+        );
+        registry.register(
+            "reload_failures",
+            "Snapshots applied with failing resources",
+            m.reload_failures.clone(),
+        );
         Self { registry, ..m }
     }
 
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }

@@ -31,7 +31,9 @@ pub enum PublishError {
     #[error("invalid event: {0}")]
     InvalidEvent(String),
     /// The content type is not one the API takes.
-    #[error("unsupported content type {0:?}: send application/json or application/cloudevents+json")]
+    #[error(
+        "unsupported content type {0:?}: send application/json or application/cloudevents+json"
+    )]
     UnsupportedMediaType(String),
 }
 
@@ -40,7 +42,13 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<PublishedEvent, Publish
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     if headers.contains_key("ce-specversion") {
         return parse_binary(headers, &content_type, body);
@@ -56,34 +64,53 @@ fn json(body: &[u8]) -> Result<Value, PublishError> {
     serde_json::from_slice(body).map_err(|e| PublishError::InvalidBody(format!("not JSON: {e}")))
 }
 
-fn attribute(value: Option<&Value>, name: &str, required: bool) -> Result<Option<String>, PublishError> {
+fn attribute(
+    value: Option<&Value>,
+    name: &str,
+    required: bool,
+) -> Result<Option<String>, PublishError> {
     match value {
         None | Some(Value::Null) if !required => Ok(None),
         None | Some(Value::Null) => Err(PublishError::InvalidEvent(format!("{name} is required"))),
         Some(Value::String(s)) => check_attribute(s, name).map(Some),
-        Some(_) => Err(PublishError::InvalidEvent(format!("{name} must be a string"))),
+        Some(_) => Err(PublishError::InvalidEvent(format!(
+            "{name} must be a string"
+        ))),
     }
 }
 
 fn check_attribute(s: &str, name: &str) -> Result<String, PublishError> {
     if s.is_empty() {
-        return Err(PublishError::InvalidEvent(format!("{name} must not be empty")));
+        return Err(PublishError::InvalidEvent(format!(
+            "{name} must not be empty"
+        )));
     }
     if s.len() > MAX_ATTRIBUTE_LEN {
-        return Err(PublishError::InvalidEvent(format!("{name} is longer than {MAX_ATTRIBUTE_LEN} bytes")));
+        return Err(PublishError::InvalidEvent(format!(
+            "{name} is longer than {MAX_ATTRIBUTE_LEN} bytes"
+        )));
     }
     if s.chars().any(char::is_control) {
-        return Err(PublishError::InvalidEvent(format!("{name} must not contain control characters")));
+        return Err(PublishError::InvalidEvent(format!(
+            "{name} must not contain control characters"
+        )));
     }
     Ok(s.to_owned())
 }
 
 fn parse_plain(body: &[u8]) -> Result<PublishedEvent, PublishError> {
     let Value::Object(map) = json(body)? else {
-        return Err(PublishError::InvalidBody("expected a JSON object {\"type\", \"id\", \"data\"}".into()));
+        return Err(PublishError::InvalidBody(
+            "expected a JSON object {\"type\", \"id\", \"data\"}".into(),
+        ));
     };
-    if let Some(unknown) = map.keys().find(|k| !matches!(k.as_str(), "type" | "id" | "data")) {
-        return Err(PublishError::InvalidEvent(format!("unknown field {unknown:?}: expected type, id and data")));
+    if let Some(unknown) = map
+        .keys()
+        .find(|k| !matches!(k.as_str(), "type" | "id" | "data"))
+    {
+        return Err(PublishError::InvalidEvent(format!(
+            "unknown field {unknown:?}: expected type, id and data"
+        )));
     }
     Ok(PublishedEvent {
         event_type: attribute(map.get("type"), "type", true)?.expect("required"),
@@ -95,7 +122,9 @@ fn parse_plain(body: &[u8]) -> Result<PublishedEvent, PublishError> {
 
 fn parse_structured(body: &[u8]) -> Result<PublishedEvent, PublishError> {
     let Value::Object(map) = json(body)? else {
-        return Err(PublishError::InvalidBody("expected a CloudEvents JSON object".into()));
+        return Err(PublishError::InvalidBody(
+            "expected a CloudEvents JSON object".into(),
+        ));
     };
     spec_version(map.get("specversion").and_then(Value::as_str))?;
     let data = match (map.get("data"), map.get("data_base64")) {
@@ -114,31 +143,54 @@ fn parse_structured(body: &[u8]) -> Result<PublishedEvent, PublishError> {
 fn header(headers: &HeaderMap, name: &str) -> Result<Option<String>, PublishError> {
     headers
         .get(name)
-        .map(|v| v.to_str().map_err(|_| PublishError::InvalidEvent(format!("header {name} is not text"))))
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| PublishError::InvalidEvent(format!("header {name} is not text")))
+        })
         .transpose()?
         .map(|s| check_attribute(s, name))
         .transpose()
 }
 
-fn parse_binary(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result<PublishedEvent, PublishError> {
+fn parse_binary(
+    headers: &HeaderMap,
+    content_type: &str,
+    body: &[u8],
+) -> Result<PublishedEvent, PublishError> {
     spec_version(headers.get("ce-specversion").and_then(|v| v.to_str().ok()))?;
-    let required = |name: &str| header(headers, name)?.ok_or_else(|| PublishError::InvalidEvent(format!("header {name} is required")));
+    let required = |name: &str| {
+        header(headers, name)?
+            .ok_or_else(|| PublishError::InvalidEvent(format!("header {name} is required")))
+    };
     let data = if body.is_empty() {
         Value::Null
-    } else if content_type.is_empty() || content_type == "application/json" || content_type.ends_with("+json") {
+    } else if content_type.is_empty()
+        || content_type == "application/json"
+        || content_type.ends_with("+json")
+    {
         json(body)?
     } else if content_type.starts_with("text/") {
-        Value::String(String::from_utf8(body.to_vec()).map_err(|_| PublishError::InvalidBody("text body is not UTF-8".into()))?)
+        Value::String(
+            String::from_utf8(body.to_vec())
+                .map_err(|_| PublishError::InvalidBody("text body is not UTF-8".into()))?,
+        )
     } else {
         return Err(PublishError::UnsupportedMediaType(content_type.to_owned()));
     };
-    Ok(PublishedEvent { id: Some(required("ce-id")?), event_type: required("ce-type")?, source: Some(required("ce-source")?), data })
+    Ok(PublishedEvent {
+        id: Some(required("ce-id")?),
+        event_type: required("ce-type")?,
+        source: Some(required("ce-source")?),
+        data,
+    })
 }
 
 fn spec_version(v: Option<&str>) -> Result<(), PublishError> {
     match v {
         Some("1.0") => Ok(()),
-        Some(other) => Err(PublishError::InvalidEvent(format!("specversion {other:?} is not supported: use \"1.0\""))),
+        Some(other) => Err(PublishError::InvalidEvent(format!(
+            "specversion {other:?} is not supported: use \"1.0\""
+        ))),
         None => Err(PublishError::InvalidEvent("specversion is required".into())),
     }
 }
@@ -149,13 +201,23 @@ mod tests {
     use serde_json::json;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap()))
+            .collect()
     }
 
     #[test]
     fn plain_json_with_and_without_id() {
-        let e = parse(&headers(&[("content-type", "application/json")]), br#"{"type":"order.created","id":"o-1","data":{"n":1}}"#).unwrap();
-        assert_eq!((e.id.as_deref(), e.event_type.as_str(), e.data), (Some("o-1"), "order.created", json!({"n":1})));
+        let e = parse(
+            &headers(&[("content-type", "application/json")]),
+            br#"{"type":"order.created","id":"o-1","data":{"n":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (e.id.as_deref(), e.event_type.as_str(), e.data),
+            (Some("o-1"), "order.created", json!({"n":1}))
+        );
         let e = parse(&HeaderMap::new(), br#"{"type":"t","data":[1]}"#).unwrap();
         assert_eq!(e.id, None);
     }
@@ -164,27 +226,78 @@ mod tests {
     fn plain_json_errors_are_specific() {
         let h = headers(&[("content-type", "application/json")]);
         assert!(matches!(parse(&h, b"{"), Err(PublishError::InvalidBody(_))));
-        assert!(matches!(parse(&h, b"[1]"), Err(PublishError::InvalidBody(_))));
-        assert_eq!(parse(&h, br#"{"data":1}"#), Err(PublishError::InvalidEvent("type is required".into())));
-        assert!(matches!(parse(&h, br#"{"type":5}"#), Err(PublishError::InvalidEvent(_))));
-        assert!(matches!(parse(&h, br#"{"type":"t","dta":1}"#), Err(PublishError::InvalidEvent(m)) if m.contains("dta")));
+        assert!(matches!(
+            parse(&h, b"[1]"),
+            Err(PublishError::InvalidBody(_))
+        ));
+        assert_eq!(
+            parse(&h, br#"{"data":1}"#),
+            Err(PublishError::InvalidEvent("type is required".into()))
+        );
+        assert!(matches!(
+            parse(&h, br#"{"type":5}"#),
+            Err(PublishError::InvalidEvent(_))
+        ));
+        assert!(
+            matches!(parse(&h, br#"{"type":"t","dta":1}"#), Err(PublishError::InvalidEvent(m)) if m.contains("dta"))
+        );
         let long = format!(r#"{{"type":"{}"}}"#, "x".repeat(300));
-        assert!(matches!(parse(&h, long.as_bytes()), Err(PublishError::InvalidEvent(_))));
-        assert!(matches!(parse(&headers(&[("content-type", "text/xml")]), b"<a/>"), Err(PublishError::UnsupportedMediaType(_))));
+        assert!(matches!(
+            parse(&h, long.as_bytes()),
+            Err(PublishError::InvalidEvent(_))
+        ));
+        assert!(matches!(
+            parse(&headers(&[("content-type", "text/xml")]), b"<a/>"),
+            Err(PublishError::UnsupportedMediaType(_))
+        ));
     }
 
     #[test]
     fn cloudevents_structured_and_binary() {
         let body = br#"{"specversion":"1.0","id":"ce-1","type":"com.example.order","source":"/shop","data":{"x":1}}"#;
-        let e = parse(&headers(&[("content-type", "application/cloudevents+json; charset=utf-8")]), body).unwrap();
-        assert_eq!((e.id.as_deref(), e.source.as_deref(), e.data), (Some("ce-1"), Some("/shop"), json!({"x":1})));
+        let e = parse(
+            &headers(&[(
+                "content-type",
+                "application/cloudevents+json; charset=utf-8",
+            )]),
+            body,
+        )
+        .unwrap();
+        assert_eq!(
+            (e.id.as_deref(), e.source.as_deref(), e.data),
+            (Some("ce-1"), Some("/shop"), json!({"x":1}))
+        );
         let bad = br#"{"specversion":"0.3","id":"1","type":"t","source":"s"}"#;
-        assert!(parse(&headers(&[("content-type", "application/cloudevents+json")]), bad).is_err());
+        assert!(
+            parse(
+                &headers(&[("content-type", "application/cloudevents+json")]),
+                bad
+            )
+            .is_err()
+        );
 
-        let h = headers(&[("ce-specversion", "1.0"), ("ce-id", "b-1"), ("ce-type", "t.b"), ("ce-source", "/s"), ("content-type", "application/json")]);
+        let h = headers(&[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "b-1"),
+            ("ce-type", "t.b"),
+            ("ce-source", "/s"),
+            ("content-type", "application/json"),
+        ]);
         let e = parse(&h, br#"{"y":2}"#).unwrap();
-        assert_eq!((e.id.as_deref(), e.event_type.as_str(), e.data), (Some("b-1"), "t.b", json!({"y":2})));
-        let h = headers(&[("ce-specversion", "1.0"), ("ce-type", "t"), ("ce-source", "/s")]);
-        assert_eq!(parse(&h, b"{}"), Err(PublishError::InvalidEvent("header ce-id is required".into())));
+        assert_eq!(
+            (e.id.as_deref(), e.event_type.as_str(), e.data),
+            (Some("b-1"), "t.b", json!({"y":2}))
+        );
+        let h = headers(&[
+            ("ce-specversion", "1.0"),
+            ("ce-type", "t"),
+            ("ce-source", "/s"),
+        ]);
+        assert_eq!(
+            parse(&h, b"{}"),
+            Err(PublishError::InvalidEvent(
+                "header ce-id is required".into()
+            ))
+        );
     }
 }

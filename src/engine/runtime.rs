@@ -17,7 +17,9 @@ use super::metrics::{Metrics, NamespaceLabel};
 use super::publish::{self, PublishError};
 use super::snapshot::{Object, ObjectKey, Snapshot};
 use super::status::StatusBoard;
-use super::topology::{BuildError, PieceChange, PublisherTokens, SubscriptionPiece, TokenCheck, Topology, diff_pieces};
+use super::topology::{
+    BuildError, PieceChange, PublisherTokens, SubscriptionPiece, TokenCheck, Topology, diff_pieces,
+};
 
 /// Engine settings.
 #[derive(Clone, Debug)]
@@ -28,7 +30,9 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { max_event_bytes: 1024 * 1024 }
+        Self {
+            max_event_bytes: 1024 * 1024,
+        }
     }
 }
 
@@ -157,7 +161,10 @@ impl Engine {
             |p: &SubscriptionPiece| &p.spec,
             SubscriptionPiece::build,
         );
-        let next = Topology { subscriptions, publishers: PublisherTokens::from_snapshot(&effective) };
+        let next = Topology {
+            subscriptions,
+            publishers: PublisherTokens::from_snapshot(&effective),
+        };
         self.topology.store(Arc::new(next));
 
         let mut summary = ApplySummary::default();
@@ -182,7 +189,12 @@ impl Engine {
 
     /// Writes Ready (and Healthy where it applies) for every resource, removes the status of
     /// resources that are gone; returns how many resources are not ready.
-    fn report(&self, snap: &Snapshot, invalid: &BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>>, previous: &Snapshot) -> usize {
+    fn report(
+        &self,
+        snap: &Snapshot,
+        invalid: &BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>>,
+        previous: &Snapshot,
+    ) -> usize {
         let mut failed = 0;
         let mut seen = std::collections::BTreeSet::new();
         for (kind, key, generation) in resources(snap) {
@@ -190,12 +202,41 @@ impl Engine {
             match invalid.get(&kind).and_then(|m| m.get(&key)) {
                 Some(err) => {
                     failed += 1;
-                    self.status.set_condition(kind, &key, generation, READY, false, err.reason, &err.message);
+                    self.status.set_condition(
+                        kind,
+                        &key,
+                        generation,
+                        READY,
+                        false,
+                        err.reason,
+                        &err.message,
+                    );
                 }
-                None => self.status.set_condition(kind, &key, generation, READY, true, "Ready", &ready_message(kind, &key)),
+                None => self.status.set_condition(
+                    kind,
+                    &key,
+                    generation,
+                    READY,
+                    true,
+                    "Ready",
+                    &ready_message(kind, &key),
+                ),
             }
-            if kind == Kind::WebhookSubscription && self.status.get(kind, &key).is_none_or(|s| s.condition(HEALTHY).is_none()) {
-                self.status.set_condition(kind, &key, generation, HEALTHY, true, "NoDeliveriesYet", "no delivery has failed");
+            if kind == Kind::WebhookSubscription
+                && self
+                    .status
+                    .get(kind, &key)
+                    .is_none_or(|s| s.condition(HEALTHY).is_none())
+            {
+                self.status.set_condition(
+                    kind,
+                    &key,
+                    generation,
+                    HEALTHY,
+                    true,
+                    "NoDeliveriesYet",
+                    "no delivery has failed",
+                );
             }
         }
         for (kind, key, _) in resources(previous) {
@@ -218,18 +259,33 @@ impl Engine {
         let topology = self.topology();
         match token.map(|t| topology.publishers.check(t, namespace)) {
             None | Some(TokenCheck::Unknown) => return Err(AcceptError::Unauthorized),
-            Some(TokenCheck::OtherNamespace) => return Err(AcceptError::Forbidden(namespace.to_owned())),
+            Some(TokenCheck::OtherNamespace) => {
+                return Err(AcceptError::Forbidden(namespace.to_owned()));
+            }
             Some(TokenCheck::Allowed) => {}
         }
         let event = publish::parse(headers, body)?;
         let id = event.id.unwrap_or_else(new_event_id);
         let targets: Vec<Target> = topology
             .subscribers(namespace, &event.event_type)
-            .map(|(key, _)| Target { namespace: key.namespace.clone(), kind: TargetKind::Subscription, name: key.name.clone() })
+            .map(|(key, _)| Target {
+                namespace: key.namespace.clone(),
+                kind: TargetKind::Subscription,
+                name: key.name.clone(),
+            })
             .collect();
-        let source = event.source.map_or_else(|| "publish-api".to_owned(), |s| format!("publish-api:{s}"));
+        let source = event
+            .source
+            .map_or_else(|| "publish-api".to_owned(), |s| format!("publish-api:{s}"));
         let acceptance = Acceptance {
-            event: NewEvent { id: id.clone(), namespace: namespace.to_owned(), event_type: event.event_type, source, payload: event.data, received_at: Utc::now() },
+            event: NewEvent {
+                id: id.clone(),
+                namespace: namespace.to_owned(),
+                event_type: event.event_type,
+                source,
+                payload: event.data,
+                received_at: Utc::now(),
+            },
             targets,
             dedup: None,
         };
@@ -245,13 +301,24 @@ impl Engine {
 
     /// Commits one acceptance durably (batched with concurrent ones by the store).
     pub async fn accept(&self, acceptance: Acceptance) -> Result<Accepted, AcceptError> {
-        let label = NamespaceLabel { namespace: acceptance.event.namespace.clone() };
+        let label = NamespaceLabel {
+            namespace: acceptance.event.namespace.clone(),
+        };
         let started = Instant::now();
-        let result = self.store.accept(vec![acceptance]).await?.pop().ok_or(StoreError::Closed)?;
-        self.metrics.store_commit_seconds.observe(started.elapsed().as_secs_f64());
+        let result = self
+            .store
+            .accept(vec![acceptance])
+            .await?
+            .pop()
+            .ok_or(StoreError::Closed)?;
+        self.metrics
+            .store_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
         match result {
             Accepted::Stored { .. } => self.metrics.events_accepted.get_or_create(&label).inc(),
-            Accepted::DuplicateId | Accepted::DuplicateKey => self.metrics.events_duplicate.get_or_create(&label).inc(),
+            Accepted::DuplicateId | Accepted::DuplicateKey => {
+                self.metrics.events_duplicate.get_or_create(&label).inc()
+            }
         };
         Ok(result)
     }
@@ -259,7 +326,9 @@ impl Engine {
     /// Refreshes the queue-depth gauges from the store.
     pub async fn refresh_queue_depth(&self) -> Result<(), StoreError> {
         for (status, n) in self.store.queue_depth().await? {
-            let label = super::metrics::StatusLabel { status: status.as_str().into() };
+            let label = super::metrics::StatusLabel {
+                status: status.as_str().into(),
+            };
             self.metrics.queue_depth.get_or_create(&label).set(n as i64);
         }
         Ok(())
@@ -280,18 +349,28 @@ fn ready_message(kind: Kind, key: &ObjectKey) -> String {
 
 /// The snapshot with the previously applied version of each rejected resource put back.
 fn with_fallbacks(mut snap: Snapshot, previous: &Snapshot, rejected: &[Problem]) -> Snapshot {
-    fn restore<S: Clone>(to: &mut BTreeMap<ObjectKey, Object<S>>, from: &BTreeMap<ObjectKey, Object<S>>, key: &ObjectKey) {
+    fn restore<S: Clone>(
+        to: &mut BTreeMap<ObjectKey, Object<S>>,
+        from: &BTreeMap<ObjectKey, Object<S>>,
+        key: &ObjectKey,
+    ) {
         if let (false, Some(old)) = (to.contains_key(key), from.get(key)) {
             to.insert(key.clone(), old.clone());
         }
     }
     for p in rejected {
         match p.kind {
-            Kind::ClusterIntegrationProvider => restore(&mut snap.providers, &previous.providers, &p.key),
+            Kind::ClusterIntegrationProvider => {
+                restore(&mut snap.providers, &previous.providers, &p.key)
+            }
             Kind::Integration => restore(&mut snap.integrations, &previous.integrations, &p.key),
             Kind::WebhookEndpoint => restore(&mut snap.endpoints, &previous.endpoints, &p.key),
-            Kind::WebhookSubscription => restore(&mut snap.subscriptions, &previous.subscriptions, &p.key),
-            Kind::Transformation => restore(&mut snap.transformations, &previous.transformations, &p.key),
+            Kind::WebhookSubscription => {
+                restore(&mut snap.subscriptions, &previous.subscriptions, &p.key)
+            }
+            Kind::Transformation => {
+                restore(&mut snap.transformations, &previous.transformations, &p.key)
+            }
             Kind::SyncSchedule => restore(&mut snap.schedules, &previous.schedules, &p.key),
             Kind::SyncJob => restore(&mut snap.jobs, &previous.jobs, &p.key),
         }
@@ -310,15 +389,22 @@ fn invalid_by_kind(problems: &[Problem]) -> BTreeMap<Kind, BTreeMap<ObjectKey, B
                 e.message.push_str("; ");
                 e.message.push_str(&p.message);
             })
-            .or_insert_with(|| BuildError { reason: p.reason, message: p.message.clone() });
+            .or_insert_with(|| BuildError {
+                reason: p.reason,
+                message: p.message.clone(),
+            });
     }
     out
 }
 
 /// Every resource of a snapshot with its generation, plus rejected ones not in it.
 fn resources(snap: &Snapshot) -> Vec<(Kind, ObjectKey, Option<i64>)> {
-    fn keys<S>(kind: Kind, map: &BTreeMap<ObjectKey, Object<S>>) -> impl Iterator<Item = (Kind, ObjectKey, Option<i64>)> + '_ {
-        map.iter().map(move |(k, o)| (kind, k.clone(), o.meta.generation))
+    fn keys<S>(
+        kind: Kind,
+        map: &BTreeMap<ObjectKey, Object<S>>,
+    ) -> impl Iterator<Item = (Kind, ObjectKey, Option<i64>)> + '_ {
+        map.iter()
+            .map(move |(k, o)| (kind, k.clone(), o.meta.generation))
     }
     keys(Kind::ClusterIntegrationProvider, &snap.providers)
         .chain(keys(Kind::Integration, &snap.integrations))

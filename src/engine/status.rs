@@ -89,7 +89,10 @@ impl Default for StatusBoard {
 impl StatusBoard {
     /// An empty board.
     pub fn new() -> Self {
-        Self { inner: Arc::default(), transitions: broadcast::channel(1024).0 }
+        Self {
+            inner: Arc::default(),
+            transitions: broadcast::channel(1024).0,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<(Kind, ObjectKey), ResourceStatus>> {
@@ -144,12 +147,21 @@ impl StatusBoard {
         if changed {
             let condition = entry.condition(type_).cloned().expect("just set");
             drop(map);
-            let _ = self.transitions.send(Transition { kind, key: key.clone(), condition });
+            let _ = self.transitions.send(Transition {
+                kind,
+                key: key.clone(),
+                condition,
+            });
         }
     }
 
     /// Sets kind-specific status fields (merged into the existing ones).
-    pub fn set_fields(&self, kind: Kind, key: &ObjectKey, fields: serde_json::Map<String, serde_json::Value>) {
+    pub fn set_fields(
+        &self,
+        kind: Kind,
+        key: &ObjectKey,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) {
         let mut map = self.lock();
         let entry = entry(&mut map, kind, key, Utc::now());
         for (k, v) in fields {
@@ -173,7 +185,11 @@ impl StatusBoard {
 
     /// Every status, optionally of one kind, ordered by kind, namespace and name.
     pub fn list(&self, kind: Option<Kind>) -> Vec<ResourceStatus> {
-        self.lock().iter().filter(|((k, _), _)| kind.is_none_or(|want| *k == want)).map(|(_, s)| s.clone()).collect()
+        self.lock()
+            .iter()
+            .filter(|((k, _), _)| kind.is_none_or(|want| *k == want))
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 
     /// Keys of every resource on the board.
@@ -188,15 +204,16 @@ fn entry<'a>(
     key: &ObjectKey,
     now: DateTime<Utc>,
 ) -> &'a mut ResourceStatus {
-    map.entry((kind, key.clone())).or_insert_with(|| ResourceStatus {
-        kind: kind.as_str().into(),
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
-        created_at: now,
-        observed_generation: None,
-        conditions: Vec::new(),
-        fields: serde_json::Map::new(),
-    })
+    map.entry((kind, key.clone()))
+        .or_insert_with(|| ResourceStatus {
+            kind: kind.as_str().into(),
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            created_at: now,
+            observed_generation: None,
+            conditions: Vec::new(),
+            fields: serde_json::Map::new(),
+        })
 }
 
 #[cfg(test)]
@@ -208,18 +225,48 @@ mod tests {
         let board = StatusBoard::new();
         let key = ObjectKey::new("ns", "a");
         let mut rx = board.subscribe();
-        board.set_condition(Kind::WebhookSubscription, &key, Some(1), "Ready", true, "Ready", "ok");
-        let t0 = board.get(Kind::WebhookSubscription, &key).unwrap().conditions[0].last_transition_time;
+        board.set_condition(
+            Kind::WebhookSubscription,
+            &key,
+            Some(1),
+            "Ready",
+            true,
+            "Ready",
+            "ok",
+        );
+        let t0 = board
+            .get(Kind::WebhookSubscription, &key)
+            .unwrap()
+            .conditions[0]
+            .last_transition_time;
         std::thread::sleep(std::time::Duration::from_millis(5));
-        board.set_condition(Kind::WebhookSubscription, &key, Some(2), "Ready", true, "Ready", "still ok");
+        board.set_condition(
+            Kind::WebhookSubscription,
+            &key,
+            Some(2),
+            "Ready",
+            true,
+            "Ready",
+            "still ok",
+        );
         let s = board.get(Kind::WebhookSubscription, &key).unwrap();
         assert_eq!(s.conditions[0].last_transition_time, t0);
         assert_eq!(s.conditions[0].message, "still ok");
         assert_eq!(s.observed_generation, Some(2));
-        board.set_condition(Kind::WebhookSubscription, &key, Some(2), "Ready", false, "Broken", "no");
+        board.set_condition(
+            Kind::WebhookSubscription,
+            &key,
+            Some(2),
+            "Ready",
+            false,
+            "Broken",
+            "no",
+        );
         let s = board.get(Kind::WebhookSubscription, &key).unwrap();
         assert!(s.conditions[0].last_transition_time > t0);
-        let seen: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).map(|t| t.condition.status).collect();
+        let seen: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|t| t.condition.status)
+            .collect();
         assert_eq!(seen, ["True", "True", "False"]);
     }
 }

@@ -37,7 +37,15 @@ pub struct SubscriptionPiece {
 impl SubscriptionPiece {
     /// Builds a subscription piece.
     pub fn build(obj: &Object<WebhookSubscriptionSpec>) -> Result<Self, BuildError> {
-        Ok(Self { spec: obj.spec.clone(), patterns: obj.spec.event_types.iter().map(|p| Pattern::new(p)).collect() })
+        Ok(Self {
+            spec: obj.spec.clone(),
+            patterns: obj
+                .spec
+                .event_types
+                .iter()
+                .map(|p| Pattern::new(p))
+                .collect(),
+        })
     }
 
     /// True when an event of this type goes to this subscription.
@@ -66,11 +74,19 @@ impl PublisherTokens {
     pub fn from_snapshot(snap: &Snapshot) -> Self {
         let mut map: HashMap<[u8; 32], BTreeSet<String>> = HashMap::new();
         for (key, secret) in &snap.secrets {
-            if secret.meta.labels.get(PUBLISHER_TOKEN_LABEL).map(String::as_str) != Some("true") {
+            if secret
+                .meta
+                .labels
+                .get(PUBLISHER_TOKEN_LABEL)
+                .map(String::as_str)
+                != Some("true")
+            {
                 continue;
             }
             if let Some(token) = secret.data.get("token").filter(|t| !t.0.is_empty()) {
-                map.entry(digest(&token.0)).or_default().insert(key.namespace.clone());
+                map.entry(digest(&token.0))
+                    .or_default()
+                    .insert(key.namespace.clone());
             }
         }
         Self(map)
@@ -138,7 +154,10 @@ pub fn diff_pieces<S, P>(
     invalid: &BTreeMap<ObjectKey, BuildError>,
     spec_of: impl Fn(&P) -> &S,
     build: impl Fn(&Object<S>) -> Result<P, BuildError>,
-) -> (BTreeMap<ObjectKey, Arc<P>>, BTreeMap<ObjectKey, PieceChange>)
+) -> (
+    BTreeMap<ObjectKey, Arc<P>>,
+    BTreeMap<ObjectKey, PieceChange>,
+)
 where
     S: PartialEq,
 {
@@ -161,7 +180,14 @@ where
             _ => match build(obj) {
                 Ok(piece) => {
                     next.insert(key.clone(), Arc::new(piece));
-                    changes.insert(key.clone(), if old.is_some() { PieceChange::Changed } else { PieceChange::Added });
+                    changes.insert(
+                        key.clone(),
+                        if old.is_some() {
+                            PieceChange::Changed
+                        } else {
+                            PieceChange::Added
+                        },
+                    );
                 }
                 Err(err) => {
                     if let Some(old) = old {
@@ -184,20 +210,35 @@ mod tests {
     use crate::engine::snapshot::Meta;
 
     fn obj(v: u32) -> Object<u32> {
-        Object { meta: Meta::default(), spec: v }
+        Object {
+            meta: Meta::default(),
+            spec: v,
+        }
     }
 
     #[test]
     fn diff_keeps_unchanged_pieces_and_old_versions_on_failure() {
         let build = |o: &Object<u32>| {
             if o.spec == 99 {
-                Err(BuildError { reason: "Broken", message: "99 never builds".into() })
+                Err(BuildError {
+                    reason: "Broken",
+                    message: "99 never builds".into(),
+                })
             } else {
                 Ok(o.spec)
             }
         };
-        let desired: BTreeMap<_, _> = [("a", 1), ("b", 2), ("c", 3)].into_iter().map(|(k, v)| (ObjectKey::new("n", k), obj(v))).collect();
-        let (running, changes) = diff_pieces(&BTreeMap::new(), &desired, &BTreeMap::new(), |p: &u32| p, build);
+        let desired: BTreeMap<_, _> = [("a", 1), ("b", 2), ("c", 3)]
+            .into_iter()
+            .map(|(k, v)| (ObjectKey::new("n", k), obj(v)))
+            .collect();
+        let (running, changes) = diff_pieces(
+            &BTreeMap::new(),
+            &desired,
+            &BTreeMap::new(),
+            |p: &u32| p,
+            build,
+        );
         assert!(changes.values().all(|c| *c == PieceChange::Added));
 
         let mut desired2 = desired.clone();
@@ -205,19 +246,29 @@ mod tests {
         desired2.insert(ObjectKey::new("n", "c"), obj(99)); // fails to build
         desired2.remove(&ObjectKey::new("n", "a")); // removed
         desired2.insert(ObjectKey::new("n", "d"), obj(4)); // added
-        let (next, changes) = diff_pieces(&running, &desired2, &BTreeMap::new(), |p: &u32| p, build);
+        let (next, changes) =
+            diff_pieces(&running, &desired2, &BTreeMap::new(), |p: &u32| p, build);
         assert_eq!(changes[&ObjectKey::new("n", "a")], PieceChange::Removed);
         assert_eq!(changes[&ObjectKey::new("n", "b")], PieceChange::Changed);
-        assert!(matches!(changes[&ObjectKey::new("n", "c")], PieceChange::Failed(_)));
+        assert!(matches!(
+            changes[&ObjectKey::new("n", "c")],
+            PieceChange::Failed(_)
+        ));
         assert_eq!(changes[&ObjectKey::new("n", "d")], PieceChange::Added);
         assert!(!next.contains_key(&ObjectKey::new("n", "a")));
         assert_eq!(*next[&ObjectKey::new("n", "b")], 20);
         // The old version of c keeps running, the very same Arc.
-        assert!(Arc::ptr_eq(&next[&ObjectKey::new("n", "c")], &running[&ObjectKey::new("n", "c")]));
+        assert!(Arc::ptr_eq(
+            &next[&ObjectKey::new("n", "c")],
+            &running[&ObjectKey::new("n", "c")]
+        ));
 
         let (again, changes) = diff_pieces(&next, &desired2, &BTreeMap::new(), |p: &u32| p, build);
         assert_eq!(changes[&ObjectKey::new("n", "b")], PieceChange::Unchanged);
-        assert!(Arc::ptr_eq(&again[&ObjectKey::new("n", "b")], &next[&ObjectKey::new("n", "b")]));
+        assert!(Arc::ptr_eq(
+            &again[&ObjectKey::new("n", "b")],
+            &next[&ObjectKey::new("n", "b")]
+        ));
     }
 
     #[test]
@@ -225,11 +276,19 @@ mod tests {
         use crate::engine::snapshot::{SecretObject, SecretValue};
         let mut snap = Snapshot::default();
         let mut secret = SecretObject::default();
-        secret.meta.labels.insert(PUBLISHER_TOKEN_LABEL.into(), "true".into());
-        secret.data.insert("token".into(), SecretValue(b"t-a".to_vec()));
-        snap.secrets.insert(ObjectKey::new("a", "pub"), secret.clone());
+        secret
+            .meta
+            .labels
+            .insert(PUBLISHER_TOKEN_LABEL.into(), "true".into());
+        secret
+            .data
+            .insert("token".into(), SecretValue(b"t-a".to_vec()));
+        snap.secrets
+            .insert(ObjectKey::new("a", "pub"), secret.clone());
         secret.meta.labels.clear();
-        secret.data.insert("token".into(), SecretValue(b"unlabelled".to_vec()));
+        secret
+            .data
+            .insert("token".into(), SecretValue(b"unlabelled".to_vec()));
         snap.secrets.insert(ObjectKey::new("a", "other"), secret);
         let tokens = PublisherTokens::from_snapshot(&snap);
         assert_eq!(tokens.check(b"t-a", "a"), TokenCheck::Allowed);

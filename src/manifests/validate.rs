@@ -100,10 +100,15 @@ pub fn validate_docs(docs: &[SourceDoc], opts: ValidateOptions) -> Validated {
         let label = resource_label(k, &key);
         let errors = checker.check(kind, &doc.doc.value);
         if !errors.is_empty() {
-            let message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
+            let message = errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
             out.rejected.push(rejected(k, &key, doc, message));
             for e in errors {
-                out.diagnostics.push(at(doc, &e.pointer, label.clone(), e.message));
+                out.diagnostics
+                    .push(at(doc, &e.pointer, label.clone(), e.message));
             }
             continue;
         }
@@ -147,7 +152,12 @@ pub fn validate_docs(docs: &[SourceDoc], opts: ValidateOptions) -> Validated {
 }
 
 /// A resource refused by its schema, for the engine (which keeps its last good version).
-fn rejected(kind: Kind, key: &ObjectKey, doc: &SourceDoc, message: String) -> crate::engine::Problem {
+fn rejected(
+    kind: Kind,
+    key: &ObjectKey,
+    doc: &SourceDoc,
+    message: String,
+) -> crate::engine::Problem {
     crate::engine::Problem {
         kind,
         key: key.clone(),
