@@ -72,6 +72,8 @@ impl TestEnv {
 }
 
 async fn admin_client(path: &Path) -> Result<Client, SupportError> {
+    // The process-wide TLS provider, in case several are compiled in (already set is fine).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let kubeconfig_err = |source| SupportError::Kubeconfig {
         path: path.to_path_buf(),
         source,
