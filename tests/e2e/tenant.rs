@@ -1,7 +1,7 @@
 //! RBAC as envtest sets it up: user `tenant` manages Switchboard resources in `tenant-a` and
 //! nowhere else.
 
-use crate::support::{Kubectl, TENANT_NAMESPACE, TestEnv, unique_name};
+use crate::support::{self, Kubectl, TENANT_NAMESPACE, TestEnv, unique_name};
 
 fn subscription(name: &str, namespace: &str, url: &str) -> String {
     format!(
@@ -35,7 +35,7 @@ fn url_of(kubectl: &Kubectl, name: &str) -> String {
 async fn tenant_manages_its_namespace_and_is_forbidden_elsewhere() {
     let env = TestEnv::new("tenant").await.unwrap();
     let Some(tenant) = env.cluster.tenant_kubectl() else {
-        eprintln!("note: no tenant kubeconfig for the reused API server; tenant test not run");
+        support::note("no tenant kubeconfig for the reused API server; tenant test not run");
         return;
     };
     let name = unique_name("tenant");

@@ -5,6 +5,7 @@ pub mod error;
 pub mod kubectl;
 pub mod server;
 
+use std::io::Write;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -69,6 +70,11 @@ impl TestEnv {
     pub fn kubectl_bin(&self) -> &Path {
         &self.cluster.kubectl_bin
     }
+}
+
+/// Prints `note: MESSAGE` on the real stderr (the test harness captures only `eprintln!`).
+pub fn note(message: &str) {
+    let _ = writeln!(std::io::stderr(), "note: {message}");
 }
 
 async fn admin_client(path: &Path) -> Result<Client, SupportError> {

@@ -222,10 +222,10 @@ fn ensure_binaries() -> Result<PathBuf, SupportError> {
     if let Ok(out) = run("envtest.sh cached", &mut cached) {
         return Ok(PathBuf::from(out.stdout.trim()));
     }
-    eprintln!(
-        "note: building kube-apiserver, etcd and kubectl from pinned Go modules for the e2e \
-         tests (`tests/e2e/envtest/envtest.sh build`); this takes 5-9 minutes once, later runs \
-         reuse the cache"
+    super::note(
+        "building kube-apiserver, etcd and kubectl from pinned Go modules for the e2e tests \
+         (`tests/e2e/envtest/envtest.sh build`); this takes 5-9 minutes once, later runs reuse \
+         the cache",
     );
     let mut build = Command::new("bash");
     build
