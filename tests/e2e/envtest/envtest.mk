@@ -5,13 +5,15 @@
 #   make envtest-up     start etcd + kube-apiserver on loopback (idempotent); kubeconfig in target/envtest/
 #   make envtest-down   stop them (idempotent)
 #   make envtest-status exit 0 if the instance is up and healthy
+#   make test-e2e       only the Rust e2e tests (tests/e2e_kube.rs; own private API server, or
+#                       the one named by SWITCHBOARD_KUBECONFIG); `make test` runs them too
 #
 # ENVTEST_DIR (default target/envtest) selects the instance directory.
 
 ENVTEST_MK_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 ENVTEST_SH     := $(ENVTEST_MK_DIR)/envtest.sh
 
-.PHONY: envtest envtest-up envtest-down envtest-status
+.PHONY: envtest envtest-up envtest-down envtest-status test-e2e
 
 envtest:
 	@bash $(ENVTEST_SH) build
@@ -24,3 +26,6 @@ envtest-down:
 
 envtest-status:
 	@bash $(ENVTEST_SH) status
+
+test-e2e:
+	$(or $(CARGO),cargo) test --test e2e_kube

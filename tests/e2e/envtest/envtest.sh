@@ -3,6 +3,7 @@
 #
 #   envtest.sh build   build (or reuse) the binaries; prints the bin dir as the only stdout line
 #   envtest.sh path    same as build (prints the bin dir, building if needed)
+#   envtest.sh cached  print the bin dir and exit 0 if the binaries are built; exit 1 (never builds)
 #   envtest.sh up      start etcd + kube-apiserver in the background (idempotent)
 #   envtest.sh down    stop them (idempotent)
 #   envtest.sh status  exit 0 if up and healthy
@@ -99,6 +100,8 @@ do_build() {
 }
 
 cmd_build() { do_build; printf '%s\n' "$BIN_DIR"; }
+
+cmd_cached() { have_binaries || return 1; printf '%s\n' "$BIN_DIR"; }
 
 # ---------------------------------------------------------------------------------------------
 # instance layout
@@ -485,9 +488,10 @@ cmd_env() {
 # ---------------------------------------------------------------------------------------------
 case "${1:-}" in
   build|path) cmd_build ;;
+  cached) cmd_cached ;;
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 {build|path|up|down|status|env}" >&2; exit 2 ;;
+  *) echo "usage: $0 {build|path|cached|up|down|status|env}" >&2; exit 2 ;;
 esac
