@@ -24,4 +24,9 @@ fmt:
 crds:
 	$(CARGO) run --quiet -- crds --out-dir crds
 
+## bench: criterion benchmarks, then the jq reference measurement (figures go to BENCHMARKS.md).
+bench:
+	$(CARGO) bench
+	benches/jq_reference.sh
+
 -include tests/e2e/envtest/envtest.mk

@@ -66,7 +66,18 @@ spec:
     .unwrap();
     let file = file.to_str().unwrap();
     let (code, out, err) = transform(
-        &["-f", file, "--name", "to-form", "--input", "-", "--input-format", "form", "--meta", r#"{"eventType": "signup"}"#],
+        &[
+            "-f",
+            file,
+            "--name",
+            "to-form",
+            "--input",
+            "-",
+            "--input-format",
+            "form",
+            "--meta",
+            r#"{"eventType": "signup"}"#,
+        ],
         b"name=Ada+L&tags=a&tags=b",
     );
     assert_eq!(code, 0, "{err}");
@@ -74,7 +85,10 @@ spec:
 
     let (code, _, err) = transform(&["-f", file], b"{}");
     assert_eq!(code, 1);
-    assert!(err.contains("several Transformations (other, to-form)"), "{err}");
+    assert!(
+        err.contains("several Transformations (other, to-form)"),
+        "{err}"
+    );
 }
 
 #[test]

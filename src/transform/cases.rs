@@ -77,14 +77,15 @@ fn run_one(program: &Program, test: &TransformationTest) -> Result<(), Failure> 
         (InputFormat::Json, v) => Ok(v.clone()),
         (_, Value::String(raw)) => program.decode(raw.as_bytes()),
         (format, _) => {
-            return Err(same(format!(
-                "input must be a string for {format:?} input"
-            )));
+            return Err(same(format!("input must be a string for {format:?} input")));
         }
     };
     let result = input.and_then(|input| program.apply(&input, &meta));
     // Compare numbers as jq does: an expected 12.0 equals an output 12.
-    let expect = test.expect.as_ref().map(|v| value::to_json(&value::to_jaq(v)));
+    let expect = test
+        .expect
+        .as_ref()
+        .map(|v| value::to_json(&value::to_jaq(v)));
     let expect = match expect {
         Some(Ok(v)) => Some(v),
         Some(Err(e)) => return Err(same(format!("expect is not comparable: {e}"))),
@@ -108,7 +109,8 @@ fn run_one(program: &Program, test: &TransformationTest) -> Result<(), Failure> 
 
 /// A unified diff of the pretty-printed values, and its changed lines on one line.
 fn diff(expected: &Value, actual: &Value) -> Failure {
-    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()) + "\n";
+    let pretty =
+        |v: &Value| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()) + "\n";
     let (expected, actual) = (pretty(expected), pretty(actual));
     let diff = TextDiff::from_lines(&expected, &actual);
     let unified = diff
@@ -159,14 +161,24 @@ mod tests {
         assert_eq!((r.passed, r.failed), (1, 2));
         let first = r.first_failure().unwrap();
         assert_eq!((first.index, first.name.as_str()), (1, "wrong"));
-        assert!(first.message.contains("--- expected\n+++ actual\n"), "{}", first.message);
-        assert!(first.message.contains("-  \"n\": 4\n+  \"n\": 3\n"), "{}", first.message);
+        assert!(
+            first.message.contains("--- expected\n+++ actual\n"),
+            "{}",
+            first.message
+        );
+        assert!(
+            first.message.contains("-  \"n\": 4\n+  \"n\": 3\n"),
+            "{}",
+            first.message
+        );
         assert_eq!(
             first.summary,
             "output differs from expect (-expected +actual): -\"n\": 4 +\"n\": 3"
         );
         assert!(
-            r.failures[1].message.starts_with("expected an error containing \"no output\", got the output"),
+            r.failures[1]
+                .message
+                .starts_with("expected an error containing \"no output\", got the output"),
             "{}",
             r.failures[1].message
         );

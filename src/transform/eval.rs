@@ -108,9 +108,21 @@ mod tests {
     #[test]
     fn outputs_and_more() {
         let out = eval(".[] | . * 2", json!([1, 2]), quick()).unwrap();
-        assert_eq!(out, Outputs { values: vec![json!(2)], more: true });
+        assert_eq!(
+            out,
+            Outputs {
+                values: vec![json!(2)],
+                more: true
+            }
+        );
         let out = eval(".a", json!({"a": "x"}), quick()).unwrap();
-        assert_eq!(out, Outputs { values: vec![json!("x")], more: false });
+        assert_eq!(
+            out,
+            Outputs {
+                values: vec![json!("x")],
+                more: false
+            }
+        );
     }
 
     #[test]
@@ -164,7 +176,10 @@ mod tests {
             ..quick()
         };
         let e = eval("last(range(1e12))", json!(null), steps).unwrap_err();
-        assert_eq!(e.to_string(), "evaluation took more than 10000 steps (step budget exceeded)");
+        assert_eq!(
+            e.to_string(),
+            "evaluation took more than 10000 steps (step budget exceeded)"
+        );
         let e = eval("def f: f; f", json!(null), quick()).unwrap_err();
         assert!(matches!(e, EvalError::Exceeded(Exceeded::Time(_))), "{e}");
         let e = eval("def f: 1 + f; f", json!(null), quick()).unwrap_err();

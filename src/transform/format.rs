@@ -170,7 +170,10 @@ mod tests {
         let e = encode_form(&json!({"a": [[1]]})).unwrap_err();
         assert!(e.to_string().contains("an array nested in an array"), "{e}");
         let e = encode_form(&json!([1])).unwrap_err();
-        assert_eq!(e.to_string(), "form output must be a flat object, got an array");
+        assert_eq!(
+            e.to_string(),
+            "form output must be a flat object, got an array"
+        );
     }
 
     #[test]

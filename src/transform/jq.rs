@@ -37,7 +37,13 @@ pub fn compile(src: &str, global_vars: &[&'static str]) -> Result<Filter, Compil
         .chain(sandbox::natives());
     let arena = Arena::default();
     let modules = Loader::new(defs)
-        .load(&arena, File { code: src, path: () })
+        .load(
+            &arena,
+            File {
+                code: src,
+                path: (),
+            },
+        )
         .map_err(|errs| match errs.into_iter().next() {
             Some((_, err)) => load_error(src, err),
             None => located(src, "", "does not load".into()),
@@ -205,7 +211,10 @@ mod tests {
     #[test]
     fn unclosed_delimiters_point_at_the_opening() {
         let e = error(".a | \"abc");
-        assert_eq!((e.line, e.column, e.message.as_str()), (1, 6, "unclosed \"\\\"\""));
+        assert_eq!(
+            (e.line, e.column, e.message.as_str()),
+            (1, 6, "unclosed \"\\\"\"")
+        );
         let e = error("{\n  id: .id,\n  total: (.amount / 100)\n");
         assert_eq!((e.line, e.column), (1, 1), "{e}");
         assert_eq!(e.message, "unclosed \"{\"");

@@ -89,7 +89,10 @@ mod tests {
         let started = Instant::now();
         let running = tokio::spawn({
             let pool = pool.clone();
-            async move { pool.transform(program, b"1".to_vec(), Meta::default()).await }
+            async move {
+                pool.transform(program, b"1".to_vec(), Meta::default())
+                    .await
+            }
         });
         // The single-threaded runtime keeps serving timers while jq runs elsewhere.
         tokio::time::sleep(Duration::from_millis(50)).await;

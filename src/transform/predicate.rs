@@ -13,7 +13,7 @@ use super::sandbox::Limits;
 pub enum PredicateResult {
     /// The predicate yielded `true`.
     Match,
-    /// It yielded `false`, `null`, or nothing.
+    /// It yielded `false`, or nothing.
     NoMatch,
     /// It failed or yielded something else than a boolean: no match, which the caller
     /// counts; the message says why.
@@ -47,7 +47,7 @@ impl Predicate {
             Err(e) => PredicateResult::Error(e.to_string()),
             Ok(out) => match out.values.first() {
                 Some(Value::Bool(true)) => PredicateResult::Match,
-                Some(Value::Bool(false) | Value::Null) | None => PredicateResult::NoMatch,
+                Some(Value::Bool(false)) | None => PredicateResult::NoMatch,
                 Some(other) => PredicateResult::Error(format!(
                     "filter yielded {}, not a boolean",
                     type_name(other)
@@ -108,8 +108,14 @@ mod tests {
     #[test]
     fn predicate_semantics() {
         let p = Predicate::compile(".data.amount > 100").unwrap();
-        assert_eq!(p.eval(&json!({"data": {"amount": 150}})), PredicateResult::Match);
-        assert_eq!(p.eval(&json!({"data": {"amount": 50}})), PredicateResult::NoMatch);
+        assert_eq!(
+            p.eval(&json!({"data": {"amount": 150}})),
+            PredicateResult::Match
+        );
+        assert_eq!(
+            p.eval(&json!({"data": {"amount": 50}})),
+            PredicateResult::NoMatch
+        );
         let p = Predicate::compile(".data.amount").unwrap();
         assert_eq!(
             p.eval(&json!({"data": {"amount": 5}})),
@@ -120,27 +126,45 @@ mod tests {
             PredicateResult::Error(m) => assert!(m.contains("cannot calculate"), "{m}"),
             other => panic!("expected an error, got {other:?}"),
         }
+        let p = Predicate::compile(".missing").unwrap();
+        assert_eq!(
+            p.eval(&json!({})),
+            PredicateResult::Error("filter yielded null, not a boolean".into())
+        );
         let p = Predicate::compile("empty").unwrap();
         assert_eq!(p.eval(&json!(1)), PredicateResult::NoMatch);
     }
 
     #[test]
     fn runaway_predicate_is_an_error_not_a_hang() {
-        let p = Predicate::compile("def f: f; f").unwrap().with_limits(Limits {
-            timeout: std::time::Duration::from_millis(100),
-            ..Limits::default()
-        });
-        assert!(matches!(p.eval(&json!(1)), PredicateResult::Error(m) if m.contains("time budget")));
+        let p = Predicate::compile("def f: f; f")
+            .unwrap()
+            .with_limits(Limits {
+                timeout: std::time::Duration::from_millis(100),
+                ..Limits::default()
+            });
+        assert!(
+            matches!(p.eval(&json!(1)), PredicateResult::Error(m) if m.contains("time budget"))
+        );
     }
 
     #[test]
     fn expressions_extract_one_value() {
         let e = JqExpr::compile(".type").unwrap();
-        assert_eq!(e.eval(&json!({"type": "push"})).unwrap(), Some(json!("push")));
+        assert_eq!(
+            e.eval(&json!({"type": "push"})).unwrap(),
+            Some(json!("push"))
+        );
         assert_eq!(e.eval(&json!({})).unwrap(), None);
         let e = JqExpr::compile(".items[]").unwrap();
-        assert!(matches!(e.eval(&json!({"items": [1, 2]})), Err(ExprError::Several)));
-        assert!(matches!(e.eval(&json!({"items": 3})), Err(ExprError::Eval(_))));
+        assert!(matches!(
+            e.eval(&json!({"items": [1, 2]})),
+            Err(ExprError::Several)
+        ));
+        assert!(matches!(
+            e.eval(&json!({"items": 3})),
+            Err(ExprError::Eval(_))
+        ));
         assert!(JqExpr::compile(".paging.next.after |").is_err());
     }
 }

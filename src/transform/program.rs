@@ -147,8 +147,15 @@ impl Program {
         if let Some(schema) = &self.input_schema {
             schema.check(input).map_err(TransformError::InputSchema)?;
         }
-        let outputs = eval::run(&self.filter, input, &[meta.to_value()], self.limits, 1, true)
-            .map_err(TransformError::Eval)?;
+        let outputs = eval::run(
+            &self.filter,
+            input,
+            &[meta.to_value()],
+            self.limits,
+            1,
+            true,
+        )
+        .map_err(TransformError::Eval)?;
         if outputs.more {
             return Err(TransformError::SeveralOutputs);
         }
@@ -194,8 +201,8 @@ mod tests {
             "inputFormat": "Form"
         })))
         .unwrap();
-        let meta = Meta::from_json(&json!({"eventType": "signup", "headers": {"X-Sig": "abc"}}))
-            .unwrap();
+        let meta =
+            Meta::from_json(&json!({"eventType": "signup", "headers": {"X-Sig": "abc"}})).unwrap();
         let out = p.run(b"user=ada&tag=a&tag=b", &meta).unwrap();
         assert_eq!(
             out.value,
@@ -242,7 +249,9 @@ mod tests {
             e.to_string(),
             "input does not match spec.inputSchema: at / (required): \"id\" is a required property"
         );
-        let e = p.run(br#"{"id": 1, "amount": "3"}"#, &Meta::default()).unwrap_err();
+        let e = p
+            .run(br#"{"id": 1, "amount": "3"}"#, &Meta::default())
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "output does not match spec.outputSchema: at /total (type): \"3\" is not of type \"integer\""
@@ -253,8 +262,8 @@ mod tests {
     fn build_errors_point_at_their_field() {
         let e = Program::compile(&spec(json!({"jq": ".a |"}))).unwrap_err();
         assert_eq!(e.pointer(), "/spec/jq");
-        let e = Program::compile(&spec(json!({"jq": ".", "outputSchema": {"type": 5}})))
-            .unwrap_err();
+        let e =
+            Program::compile(&spec(json!({"jq": ".", "outputSchema": {"type": 5}}))).unwrap_err();
         assert_eq!(e.pointer(), "/spec/outputSchema");
     }
 
@@ -267,6 +276,9 @@ mod tests {
                 ..Limits::default()
             });
         let e = p.run(b"null", &Meta::default()).unwrap_err();
-        assert_eq!(e.to_string(), "output is larger than 100 bytes (output budget exceeded)");
+        assert_eq!(
+            e.to_string(),
+            "output is larger than 100 bytes (output budget exceeded)"
+        );
     }
 }

@@ -103,7 +103,10 @@ mod tests {
             .collect();
         assert_eq!(found, [("", "required"), ("/items/1", "type")]);
         let text = err.to_string();
-        assert!(text.contains("at / (required): \"id\" is a required property"), "{text}");
+        assert!(
+            text.contains("at / (required): \"id\" is a required property"),
+            "{text}"
+        );
         assert!(text.contains("at /items/1 (type): "), "{text}");
         assert!(schema.check(&json!({"id": 1, "items": [1]})).is_ok());
     }

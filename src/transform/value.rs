@@ -112,7 +112,10 @@ mod tests {
     fn integral_floats_become_integers() {
         assert_eq!(to_json(&Val::Num(Num::Float(12.0))).unwrap(), json!(12));
         assert_eq!(to_json(&Val::Num(Num::Float(12.5))).unwrap(), json!(12.5));
-        assert_eq!(to_json(&Val::Num(Num::Float(f64::NAN))).unwrap(), json!(null));
+        assert_eq!(
+            to_json(&Val::Num(Num::Float(f64::NAN))).unwrap(),
+            json!(null)
+        );
     }
 
     #[test]
