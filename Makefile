@@ -33,4 +33,9 @@ postgres-down:
 crds:
 	$(CARGO) run --quiet -- crds --out-dir crds
 
+## bench: criterion benchmarks, then the jq reference measurement (figures go to BENCHMARKS.md).
+bench:
+	$(CARGO) bench
+	benches/jq_reference.sh
+
 -include tests/e2e/envtest/envtest.mk

@@ -13,7 +13,7 @@ use super::sandbox::Limits;
 pub enum PredicateResult {
     /// The predicate yielded `true`.
     Match,
-    /// It yielded `false`, `null`, or nothing.
+    /// It yielded `false`, or nothing.
     NoMatch,
     /// It failed or yielded something else than a boolean: no match, which the caller
     /// counts; the message says why.
@@ -47,7 +47,7 @@ impl Predicate {
             Err(e) => PredicateResult::Error(e.to_string()),
             Ok(out) => match out.values.first() {
                 Some(Value::Bool(true)) => PredicateResult::Match,
-                Some(Value::Bool(false) | Value::Null) | None => PredicateResult::NoMatch,
+                Some(Value::Bool(false)) | None => PredicateResult::NoMatch,
                 Some(other) => PredicateResult::Error(format!(
                     "filter yielded {}, not a boolean",
                     type_name(other)
@@ -126,6 +126,11 @@ mod tests {
             PredicateResult::Error(m) => assert!(m.contains("cannot calculate"), "{m}"),
             other => panic!("expected an error, got {other:?}"),
         }
+        let p = Predicate::compile(".missing").unwrap();
+        assert_eq!(
+            p.eval(&json!({})),
+            PredicateResult::Error("filter yielded null, not a boolean".into())
+        );
         let p = Predicate::compile("empty").unwrap();
         assert_eq!(p.eval(&json!(1)), PredicateResult::NoMatch);
     }

@@ -30,6 +30,9 @@
 //! most one element per step. A single native operation can still allocate in one step
 //! (`"x" * 1e9`, or doubling a string 40 times); that is outside what a step budget sees.
 
+#[cfg(panic = "abort")]
+compile_error!("the jq sandbox stops runaway programs by unwinding: build with panic = \"unwind\"");
+
 use std::cell::Cell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -113,7 +116,7 @@ impl Budget {
         if self.stack_base.abs_diff(stack_address()) > self.limits.max_stack_bytes {
             resume_unwind(Box::new(Exceeded::Stack(self.limits.max_stack_bytes)));
         }
-        if steps % CHECK_EVERY == 0 && self.started.elapsed() > self.limits.timeout {
+        if steps.is_multiple_of(CHECK_EVERY) && self.started.elapsed() > self.limits.timeout {
             resume_unwind(Box::new(Exceeded::Time(self.limits.timeout)));
         }
     }
