@@ -10,7 +10,7 @@ build:
 
 ## test: everything: unit, integration (real HTTP on loopback) and e2e (real kube-apiserver).
 test:
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 ## lint: formatting and clippy, warnings as errors.
 lint:

@@ -182,7 +182,7 @@ mod tests {
         );
         assert!(
             lines[1].starts_with(
-                "ns          s1     True    False     7           1         0         "
+                "ns          s1     True    False     7           1        0         "
             ),
             "{out}"
         );
