@@ -47,7 +47,10 @@ pub fn run(args: DeliveriesArgs) -> Result<ExitCode, CliError> {
     let list = super::http_get_json(&url)?;
     let items = list["items"].as_array().cloned().unwrap_or_default();
     if args.output == "json" {
-        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if items.is_empty() {
@@ -59,7 +62,16 @@ pub fn run(args: DeliveriesArgs) -> Result<ExitCode, CliError> {
 }
 
 fn table(items: &[Value]) -> String {
-    let header = ["ID", "EVENT", "TYPE", "STATUS", "ATTEMPTS", "LAST CODE", "CREATED", "LAST ERROR"];
+    let header = [
+        "ID",
+        "EVENT",
+        "TYPE",
+        "STATUS",
+        "ATTEMPTS",
+        "LAST CODE",
+        "CREATED",
+        "LAST ERROR",
+    ];
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|d| {

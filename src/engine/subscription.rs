@@ -134,7 +134,10 @@ fn err(reason: &'static str, message: impl Into<String>) -> BuildError {
     }
 }
 
-fn duration(d: &crate::api::DurationString, field: &str) -> Result<std::time::Duration, BuildError> {
+fn duration(
+    d: &crate::api::DurationString,
+    field: &str,
+) -> Result<std::time::Duration, BuildError> {
     d.to_std()
         .map_err(|e| err("InvalidDuration", format!("{field}: {e}")))
 }
@@ -151,19 +154,25 @@ impl SubscriptionPiece {
             .as_deref()
             .map(Predicate::compile)
             .transpose()
-            .map_err(|e| err("InvalidFilter", format!("spec.filter does not compile: {e}")))?;
-        let transform = match (&spec.transformation_ref, &inputs.transformation) {
-            (None, _) => None,
-            (Some(r), None) => {
-                return Err(err(
-                    "TransformationNotFound",
-                    format!("Transformation {:?} not found", r.name),
-                ));
-            }
-            (Some(_), Some(t)) => Some(Arc::new(Program::compile(t).map_err(|e| {
-                err("InvalidTransformation", format!("the transformation: {e}"))
-            })?)),
-        };
+            .map_err(|e| {
+                err(
+                    "InvalidFilter",
+                    format!("spec.filter does not compile: {e}"),
+                )
+            })?;
+        let transform =
+            match (&spec.transformation_ref, &inputs.transformation) {
+                (None, _) => None,
+                (Some(r), None) => {
+                    return Err(err(
+                        "TransformationNotFound",
+                        format!("Transformation {:?} not found", r.name),
+                    ));
+                }
+                (Some(_), Some(t)) => Some(Arc::new(Program::compile(t).map_err(|e| {
+                    err("InvalidTransformation", format!("the transformation: {e}"))
+                })?)),
+            };
         if spec.integration_ref.is_some() {
             return Err(err(
                 "NotSupported",
@@ -278,12 +287,19 @@ fn signer(
     if scheme == SigningScheme::None {
         return Ok((Signer::None, SigningSource::Unsigned));
     }
-    let (secret, source) = match (&inputs.spec.signing.secret_ref, inputs.secrets.get("signing")) {
+    let (secret, source) = match (
+        &inputs.spec.signing.secret_ref,
+        inputs.secrets.get("signing"),
+    ) {
         (Some(_), Some(v)) => (text(v, "signing secret")?, SigningSource::Configured),
         (Some(r), None) => {
             return Err(err(
                 "SecretNotFound",
-                format!("signing secret {:?} has no key {:?}", r.name, r.key_or("secret")),
+                format!(
+                    "signing secret {:?} has no key {:?}",
+                    r.name,
+                    r.key_or("secret")
+                ),
             ));
         }
         (None, None | Some(_)) => match &ctx.data_dir {
@@ -310,7 +326,10 @@ fn signer(
             let all: Vec<String> = secret.split_whitespace().map(str::to_owned).collect();
             for s in &all {
                 standard_webhooks::decode_secret(s.as_bytes()).map_err(|e| {
-                    err("InvalidSecret", format!("the signing secret is not a whsec_ secret: {e}"))
+                    err(
+                        "InvalidSecret",
+                        format!("the signing secret is not a whsec_ secret: {e}"),
+                    )
                 })?;
             }
             if all.is_empty() {
@@ -334,7 +353,12 @@ fn credentials(
         inputs
             .secrets
             .get(k)
-            .ok_or_else(|| err("SecretNotFound", format!("spec.auth needs the Secret key {k:?}")))
+            .ok_or_else(|| {
+                err(
+                    "SecretNotFound",
+                    format!("spec.auth needs the Secret key {k:?}"),
+                )
+            })
             .and_then(|v| text(v, k))
     };
     match auth.auth_type {
@@ -344,12 +368,17 @@ fn credentials(
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
             headers.push(("authorization".into(), format!("Basic {encoded}")));
         }
-        AuthType::Bearer => headers.push(("authorization".into(), format!("Bearer {}", get("token")?))),
+        AuthType::Bearer => {
+            headers.push(("authorization".into(), format!("Bearer {}", get("token")?)))
+        }
         AuthType::ApiKey => {
             let key = get("apiKey")?;
             match &auth.query_param {
                 Some(param) => query.push((param.clone(), key)),
-                None => headers.push((auth.header.clone().unwrap_or_else(|| "X-API-Key".into()), key)),
+                None => headers.push((
+                    auth.header.clone().unwrap_or_else(|| "X-API-Key".into()),
+                    key,
+                )),
             }
         }
         AuthType::OAuth2ClientCredentials => {
