@@ -85,7 +85,12 @@ async fn list(
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     let items = engine
         .store()
-        .list_deliveries(&target(ns, name), status, limit, q.after.as_deref())
+        .list_deliveries(
+            &target(ns, name),
+            status,
+            limit,
+            q.after.as_deref().filter(|a| !a.is_empty()),
+        )
         .await
         .map_err(store_error)?;
     let next = (items.len() == limit)

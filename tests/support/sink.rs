@@ -24,6 +24,8 @@ pub enum Reply {
 pub struct Hit {
     /// When it arrived.
     pub at: Instant,
+    /// When it arrived, by the wall clock.
+    pub wall: chrono::DateTime<chrono::Utc>,
     /// Its headers.
     pub headers: HeaderMap,
     /// Its body.
@@ -123,6 +125,7 @@ async fn handle(State(state): State<SinkState>, headers: HeaderMap, body: Bytes)
     };
     state.hits.lock().unwrap().push(Hit {
         at,
+        wall: chrono::Utc::now(),
         headers,
         body,
         status,
