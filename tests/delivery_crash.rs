@@ -62,7 +62,7 @@ fn kill_9_during_a_retry_storm_loses_nothing_and_repeats_no_recorded_success() {
     // Fails in alternate 250 ms windows.
     let sink = Sink::start(move |_, _| {
         let window = started.elapsed().as_millis() / 250;
-        Reply::Status(if window % 2 == 0 { 503 } else { 200 }, vec![])
+        Reply::Status(if window.is_multiple_of(2) { 503 } else { 200 }, vec![])
     });
     let dir = tmp.path().join("manifests");
     std::fs::create_dir_all(&dir).unwrap();

@@ -105,6 +105,7 @@ impl StatusBoard {
     }
 
     /// Sets a condition; the transition time changes only when the status does.
+    #[allow(clippy::too_many_arguments)]
     pub fn set_condition(
         &self,
         kind: Kind,

@@ -113,7 +113,7 @@ impl Budget {
         if self.stack_base.abs_diff(stack_address()) > self.limits.max_stack_bytes {
             resume_unwind(Box::new(Exceeded::Stack(self.limits.max_stack_bytes)));
         }
-        if steps % CHECK_EVERY == 0 && self.started.elapsed() > self.limits.timeout {
+        if steps.is_multiple_of(CHECK_EVERY) && self.started.elapsed() > self.limits.timeout {
             resume_unwind(Box::new(Exceeded::Time(self.limits.timeout)));
         }
     }
