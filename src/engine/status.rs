@@ -105,7 +105,7 @@ impl StatusBoard {
     }
 
     /// Sets a condition; the transition time changes only when the status does.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // the fields of a metav1.Condition, spelt out
     pub fn set_condition(
         &self,
         kind: Kind,
