@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod crds;
+mod deliveries;
 mod get;
 mod run;
 mod transform;
@@ -44,6 +45,8 @@ pub enum Command {
     Get(get::GetArgs),
     /// Run a Transformation from a manifest file on one input and print its output.
     Transform(transform::TransformArgs),
+    /// Show a subscription's delivery log (newest first) from a running instance.
+    Deliveries(deliveries::DeliveriesArgs),
 }
 
 /// An error that ends the command.
@@ -88,6 +91,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Run(args) => run::run(args),
         Command::Get(args) => get::run(args),
         Command::Transform(args) => Ok(transform::run(args)?),
+        Command::Deliveries(args) => deliveries::run(args),
     }
 }
 
