@@ -5,6 +5,7 @@
 pub mod api;
 pub mod engine;
 pub mod manifests;
+pub mod receiver;
 pub mod server;
 pub mod signature;
 pub mod store;

@@ -2,6 +2,7 @@
 
 mod crds;
 mod get;
+mod receiver_args;
 mod run;
 mod transform;
 mod validate;

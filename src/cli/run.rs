@@ -43,6 +43,9 @@ pub struct RunArgs {
     /// Quiet time after a change in the manifests before they are reloaded.
     #[arg(long, default_value = "300ms", value_parser = parse_duration)]
     pub reload_debounce: Duration,
+    /// Webhook receiver flags.
+    #[command(flatten)]
+    pub receiver: super::receiver_args::ReceiverArgs,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -70,6 +73,7 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
         store,
         EngineConfig {
             max_event_bytes: args.max_event_bytes,
+            receiver: args.receiver.config(),
         },
     );
 

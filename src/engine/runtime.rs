@@ -10,7 +10,8 @@ use arc_swap::ArcSwap;
 use chrono::Utc;
 
 use crate::api::{HEALTHY, Kind, READY};
-use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target, TargetKind};
+use crate::receiver::ReceiverConfig;
+use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError};
 
 use super::check::{CheckOptions, Problem, check};
 use super::metrics::{Metrics, NamespaceLabel};
@@ -26,12 +27,15 @@ use super::topology::{
 pub struct EngineConfig {
     /// Largest accepted publish body in bytes.
     pub max_event_bytes: usize,
+    /// Settings of the webhook receivers.
+    pub receiver: ReceiverConfig,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             max_event_bytes: 1024 * 1024,
+            receiver: ReceiverConfig::default(),
         }
     }
 }
@@ -151,7 +155,7 @@ impl Engine {
         let effective = with_fallbacks(desired.snapshot, &applied, &desired.rejected);
         let mut problems = check(&effective, CheckOptions::default());
         problems.extend(desired.rejected);
-        let invalid = invalid_by_kind(&problems);
+        let mut invalid = invalid_by_kind(&problems);
         let none = BTreeMap::new();
         let current = self.topology.load();
         let (subscriptions, sub_changes) = diff_pieces(
@@ -161,14 +165,22 @@ impl Engine {
             |p: &SubscriptionPiece| &p.spec,
             SubscriptionPiece::build,
         );
+        let (endpoints, endpoint_changes) = super::endpoints::diff(
+            &current.endpoints,
+            &effective,
+            &invalid,
+            &self.config.receiver,
+        );
+        super::endpoints::merge_failures(&mut invalid, &endpoint_changes);
         let next = Topology {
             subscriptions,
             publishers: PublisherTokens::from_snapshot(&effective),
+            endpoints,
         };
         self.topology.store(Arc::new(next));
 
         let mut summary = ApplySummary::default();
-        for change in sub_changes.values() {
+        for change in sub_changes.values().chain(endpoint_changes.values()) {
             match change {
                 PieceChange::Added => summary.added += 1,
                 PieceChange::Changed => summary.changed += 1,
@@ -178,6 +190,7 @@ impl Engine {
             }
         }
         summary.failed = self.report(&effective, &invalid, &applied);
+        super::endpoints::report(&self.status, &self.topology.load(), &self.config.receiver);
         self.metrics.reloads.inc();
         if summary.failed > 0 {
             self.metrics.reload_failures.inc();
@@ -266,14 +279,7 @@ impl Engine {
         }
         let event = publish::parse(headers, body)?;
         let id = event.id.unwrap_or_else(new_event_id);
-        let targets: Vec<Target> = topology
-            .subscribers(namespace, &event.event_type)
-            .map(|(key, _)| Target {
-                namespace: key.namespace.clone(),
-                kind: TargetKind::Subscription,
-                name: key.name.clone(),
-            })
-            .collect();
+        let targets = topology.subscription_targets(namespace, &event.event_type);
         let source = event
             .source
             .map_or_else(|| "publish-api".to_owned(), |s| format!("publish-api:{s}"));

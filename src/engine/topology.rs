@@ -8,6 +8,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::api::WebhookSubscriptionSpec;
+use crate::receiver::EndpointPiece;
+use crate::store::{Target, TargetKind};
 
 use super::pattern::Pattern;
 use super::snapshot::{Object, ObjectKey, Snapshot};
@@ -114,6 +116,8 @@ pub struct Topology {
     pub subscriptions: BTreeMap<ObjectKey, Arc<SubscriptionPiece>>,
     /// Publisher tokens.
     pub publishers: PublisherTokens,
+    /// Running webhook endpoints.
+    pub endpoints: BTreeMap<ObjectKey, Arc<EndpointPiece>>,
 }
 
 impl Topology {
@@ -128,6 +132,22 @@ impl Topology {
             .range(start..)
             .take_while(move |(k, _)| k.namespace == namespace)
             .filter(move |(_, piece)| piece.wants(event_type))
+    }
+
+    /// Delivery targets of the subscriptions of a namespace that want an event of this type.
+    pub fn subscription_targets(&self, namespace: &str, event_type: &str) -> Vec<Target> {
+        self.subscribers(namespace, event_type)
+            .map(|(key, _)| Target {
+                namespace: key.namespace.clone(),
+                kind: TargetKind::Subscription,
+                name: key.name.clone(),
+            })
+            .collect()
+    }
+
+    /// The running endpoint of a namespace and name.
+    pub fn endpoint(&self, namespace: &str, name: &str) -> Option<&Arc<EndpointPiece>> {
+        self.endpoints.get(&ObjectKey::new(namespace, name))
     }
 }
 

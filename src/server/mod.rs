@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod data_plane;
 pub mod error;
+pub mod hooks;
 
 use std::net::SocketAddr;
 
