@@ -246,11 +246,11 @@ fn gates_transformation_and_readiness() {
     drop(slow);
 
     // An endpoint whose Secret is missing is not ready, with the reason.
-    let (ready, message) = inst.ready("WebhookEndpoint", "payments", "broken").unwrap();
+    let (ready, message) = inst.ready("webhookendpoints", "payments", "broken").unwrap();
     assert_eq!(ready, "False");
     assert!(message.contains("no-such-secret"), "{message}");
     assert_eq!(hook(&inst, "payments", "broken", &[], b"{}").0, 404);
-    let (ready, _) = inst.ready("WebhookEndpoint", "payments", "leads").unwrap();
+    let (ready, _) = inst.ready("webhookendpoints", "payments", "leads").unwrap();
     assert_eq!(ready, "True");
     let st = endpoint_status(&inst, "payments", "leads");
     assert_eq!(st["url"], "/hooks/payments/leads");

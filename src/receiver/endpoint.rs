@@ -112,7 +112,10 @@ impl EndpointPiece {
         let source_ranges = spec
             .allowed_source_ranges
             .iter()
-            .map(|c| c.parse().map_err(|_| EndpointError::InvalidCidr(c.clone())))
+            .map(|c| {
+                c.parse::<IpNet>()
+                    .map_err(|_| EndpointError::InvalidCidr(c.clone()))
+            })
             .collect::<Result<_, _>>()?;
         let transformation = inputs
             .transformation

@@ -9,7 +9,6 @@ use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
-use serde_json::Value;
 
 use crate::signature::{self, Request, Verified};
 use crate::store::{DedupKey, NewEvent};
