@@ -76,12 +76,19 @@ fn stripe_post(inst: &Instance, body: &str) -> (u16, serde_json::Value) {
         inst,
         "payments",
         "stripe-events",
-        &[("stripe-signature", &sig), ("content-type", "application/json")],
+        &[
+            ("stripe-signature", &sig),
+            ("content-type", "application/json"),
+        ],
         body.as_bytes(),
     )
 }
 
-fn github_push(inst: &Instance, delivery: &str, forwarded_for: Option<&str>) -> (u16, serde_json::Value) {
+fn github_push(
+    inst: &Instance,
+    delivery: &str,
+    forwarded_for: Option<&str>,
+) -> (u16, serde_json::Value) {
     let body = br#"{"ref":"refs/heads/main","repository":{"full_name":"acme/shop","private":false},"sender":{"login":"octocat"},"commits":[]}"#;
     let sig = github::sign(GITHUB_SECRET, body).unwrap();
     let mut headers = vec![
@@ -99,7 +106,10 @@ fn github_push(inst: &Instance, delivery: &str, forwarded_for: Option<&str>) -> 
 #[test]
 fn stripe_events_are_forwarded_published_deduplicated_and_filtered() {
     let tmp = tempfile::tempdir().unwrap();
-    let inst = start(tmp.path(), &["--external-url", "https://hooks.example.com/"]);
+    let inst = start(
+        tmp.path(),
+        &["--external-url", "https://hooks.example.com/"],
+    );
     let data = &inst.data_dir;
 
     let body = r#"{"id":"evt_1","type":"invoice.paid","data":{"object":{"amount_paid":4200}}}"#;
@@ -115,13 +125,21 @@ fn stripe_events_are_forwarded_published_deduplicated_and_filtered() {
     let forward = deliveries(data, "payments", TargetKind::Forward, "stripe-events");
     assert_eq!(forward.len(), 1);
     assert_eq!(forward[0].event_id, id);
-    let partner = deliveries(data, "payments", TargetKind::Subscription, "partner-invoices");
+    let partner = deliveries(
+        data,
+        "payments",
+        TargetKind::Subscription,
+        "partner-invoices",
+    );
     assert_eq!(partner.len(), 1);
     assert_eq!(partner[0].event_type, "stripe.invoice.paid");
 
     // The same Stripe event id again (re-signed, as Stripe retries): 200 duplicate, not routed.
     assert_eq!(stripe_post(&inst, body), (200, json!({"duplicate": true})));
-    assert_eq!(deliveries(data, "payments", TargetKind::Forward, "stripe-events").len(), 1);
+    assert_eq!(
+        deliveries(data, "payments", TargetKind::Forward, "stripe-events").len(),
+        1
+    );
     assert_eq!(event_count(data, "payments"), 1);
 
     // A type outside the allowlist: 202, ignored, nothing stored.
@@ -137,15 +155,25 @@ fn stripe_events_are_forwarded_published_deduplicated_and_filtered() {
     assert_eq!((status, code(&answer)), (401, "missing_header"));
 
     let st = endpoint_status(&inst, "payments", "stripe-events");
-    assert_eq!(st["url"], "https://hooks.example.com/hooks/payments/stripe-events");
     assert_eq!(
-        (st["received"].clone(), st["accepted"].clone(), st["ignored"].clone(), st["rejected"].clone()),
+        st["url"],
+        "https://hooks.example.com/hooks/payments/stripe-events"
+    );
+    assert_eq!(
+        (
+            st["received"].clone(),
+            st["accepted"].clone(),
+            st["ignored"].clone(),
+            st["rejected"].clone()
+        ),
         (json!(5), json!(1), json!(2), json!(2)),
         "{st}"
     );
     assert!(st["lastReceivedAt"].is_string());
     let metrics = String::from_utf8(
-        support::http("GET", &format!("{}/metrics", inst.admin_url), &[], None).unwrap().1,
+        support::http("GET", &format!("{}/metrics", inst.admin_url), &[], None)
+            .unwrap()
+            .1,
     )
     .unwrap();
     for line in [
@@ -170,16 +198,25 @@ fn github_push_through_a_trusted_proxy_fans_out_to_subscriptions() {
     assert_eq!(event(data, "payments", id).unwrap().0, "github.push");
     let rows = deliveries(data, "payments", TargetKind::Subscription, "chat-pushes");
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].event_id.as_str(), rows[0].event_type.as_str()), (id, "github.push"));
+    assert_eq!(
+        (rows[0].event_id.as_str(), rows[0].event_type.as_str()),
+        (id, "github.push")
+    );
 
     // Same X-GitHub-Delivery: duplicate.
-    assert_eq!(github_push(&inst, "d-1", Some("192.30.252.10")), (200, json!({"duplicate": true})));
+    assert_eq!(
+        github_push(&inst, "d-1", Some("192.30.252.10")),
+        (200, json!({"duplicate": true}))
+    );
     // The proxy itself, or a client outside GitHub's networks: 403.
     let (status, answer) = github_push(&inst, "d-2", None);
     assert_eq!((status, code(&answer)), (403, "source_not_allowed"));
     let (status, _) = github_push(&inst, "d-3", Some("192.30.252.10, 203.0.113.7"));
     assert_eq!(status, 403);
-    assert_eq!(deliveries(data, "payments", TargetKind::Subscription, "chat-pushes").len(), 1);
+    assert_eq!(
+        deliveries(data, "payments", TargetKind::Subscription, "chat-pushes").len(),
+        1
+    );
 }
 
 #[test]
@@ -209,7 +246,13 @@ fn gates_transformation_and_readiness() {
     assert_eq!(hook(&inst, "payments", "tiny", &[], b"{}").0, 202);
 
     // The transformation runs on the form body; the stored payload is its output.
-    let (status, answer) = hook(&inst, "payments", "leads", &[form], b"email=ada%40example.com");
+    let (status, answer) = hook(
+        &inst,
+        "payments",
+        "leads",
+        &[form],
+        b"email=ada%40example.com",
+    );
     assert_eq!(status, 202, "{answer}");
     let (event_type, _, payload) = event(data, "payments", answer["id"].as_str().unwrap()).unwrap();
     assert_eq!(event_type, "lead.created");
@@ -220,8 +263,13 @@ fn gates_transformation_and_readiness() {
     // Output schema failure: 422; wrong content type: 415.
     let (status, answer) = hook(&inst, "payments", "leads", &[form], b"plan=pro");
     assert_eq!((status, code(&answer)), (422, "schema_invalid"));
-    let (status, answer) =
-        hook(&inst, "payments", "leads", &[("content-type", "application/json")], b"{}");
+    let (status, answer) = hook(
+        &inst,
+        "payments",
+        "leads",
+        &[("content-type", "application/json")],
+        b"{}",
+    );
     assert_eq!((status, code(&answer)), (415, "unsupported_media_type"));
 
     // 429 while the one permitted request is still sending its body.
@@ -246,7 +294,9 @@ fn gates_transformation_and_readiness() {
     drop(slow);
 
     // An endpoint whose Secret is missing is not ready, with the reason.
-    let (ready, message) = inst.ready("webhookendpoints", "payments", "broken").unwrap();
+    let (ready, message) = inst
+        .ready("webhookendpoints", "payments", "broken")
+        .unwrap();
     assert_eq!(ready, "False");
     assert!(message.contains("no-such-secret"), "{message}");
     assert_eq!(hook(&inst, "payments", "broken", &[], b"{}").0, 404);
@@ -254,5 +304,13 @@ fn gates_transformation_and_readiness() {
     assert_eq!(ready, "True");
     let st = endpoint_status(&inst, "payments", "leads");
     assert_eq!(st["url"], "/hooks/payments/leads");
-    assert_eq!((st["accepted"].clone(), st["rejected"].clone(), st["failed"].clone()), (json!(1), json!(1), json!(1)), "{st}");
+    assert_eq!(
+        (
+            st["accepted"].clone(),
+            st["rejected"].clone(),
+            st["failed"].clone()
+        ),
+        (json!(1), json!(1), json!(1)),
+        "{st}"
+    );
 }

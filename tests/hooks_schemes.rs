@@ -116,15 +116,23 @@ fn signed(name: &str, url: &str, body: &[u8], ts: i64, right: bool) -> Vec<(Stri
             h("x-timestamp", ts.to_string()),
             h(
                 "x-signature",
-                generic_hmac::sign(&hmac_settings(), pick("hmac-secret").as_bytes(), Some(ts), body)
-                    .unwrap(),
+                generic_hmac::sign(
+                    &hmac_settings(),
+                    pick("hmac-secret").as_bytes(),
+                    Some(ts),
+                    body,
+                )
+                .unwrap(),
             ),
         ],
         "basic" => vec![h(
             "authorization",
             basic::header_value(b"ada", pick("lovelace").as_bytes()),
         )],
-        "bearer" => vec![h("authorization", format!("Bearer {}", pick("bearer-token")))],
+        "bearer" => vec![h(
+            "authorization",
+            format!("Bearer {}", pick("bearer-token")),
+        )],
         "none" => vec![],
         other => panic!("no signer for {other}"),
     }
@@ -143,20 +151,83 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    Case { name: "sw", wrong: "bad_signature", body_signed: true, timestamped: true, header: "webhook-signature" },
-    Case { name: "stripe", wrong: "bad_signature", body_signed: true, timestamped: true, header: "stripe-signature" },
-    Case { name: "github", wrong: "bad_signature", body_signed: true, timestamped: false, header: "x-hub-signature-256" },
-    Case { name: "gitlab", wrong: "bad_credentials", body_signed: false, timestamped: false, header: "x-gitlab-token" },
-    Case { name: "slack", wrong: "bad_signature", body_signed: true, timestamped: true, header: "x-slack-signature" },
-    Case { name: "shopify", wrong: "bad_signature", body_signed: true, timestamped: false, header: "x-shopify-hmac-sha256" },
-    Case { name: "twilio", wrong: "bad_signature", body_signed: true, timestamped: false, header: "x-twilio-signature" },
-    Case { name: "hmac", wrong: "bad_signature", body_signed: true, timestamped: true, header: "x-signature" },
-    Case { name: "basic", wrong: "bad_credentials", body_signed: false, timestamped: false, header: "authorization" },
-    Case { name: "bearer", wrong: "bad_credentials", body_signed: false, timestamped: false, header: "authorization" },
+    Case {
+        name: "sw",
+        wrong: "bad_signature",
+        body_signed: true,
+        timestamped: true,
+        header: "webhook-signature",
+    },
+    Case {
+        name: "stripe",
+        wrong: "bad_signature",
+        body_signed: true,
+        timestamped: true,
+        header: "stripe-signature",
+    },
+    Case {
+        name: "github",
+        wrong: "bad_signature",
+        body_signed: true,
+        timestamped: false,
+        header: "x-hub-signature-256",
+    },
+    Case {
+        name: "gitlab",
+        wrong: "bad_credentials",
+        body_signed: false,
+        timestamped: false,
+        header: "x-gitlab-token",
+    },
+    Case {
+        name: "slack",
+        wrong: "bad_signature",
+        body_signed: true,
+        timestamped: true,
+        header: "x-slack-signature",
+    },
+    Case {
+        name: "shopify",
+        wrong: "bad_signature",
+        body_signed: true,
+        timestamped: false,
+        header: "x-shopify-hmac-sha256",
+    },
+    Case {
+        name: "twilio",
+        wrong: "bad_signature",
+        body_signed: true,
+        timestamped: false,
+        header: "x-twilio-signature",
+    },
+    Case {
+        name: "hmac",
+        wrong: "bad_signature",
+        body_signed: true,
+        timestamped: true,
+        header: "x-signature",
+    },
+    Case {
+        name: "basic",
+        wrong: "bad_credentials",
+        body_signed: false,
+        timestamped: false,
+        header: "authorization",
+    },
+    Case {
+        name: "bearer",
+        wrong: "bad_credentials",
+        body_signed: false,
+        timestamped: false,
+        header: "authorization",
+    },
 ];
 
 fn send(inst: &Instance, name: &str, headers: &[(String, String)], body: &[u8]) -> (u16, String) {
-    let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let (status, answer) = hook(inst, "hooks", name, &pairs, body);
     (status, code(&answer).to_owned())
 }
@@ -209,10 +280,18 @@ spec:
             br#"{"id":"evt_1","type":"ping"}"#
         };
         let good = signed(name, &url, body, now(), true);
-        assert_eq!(send(&inst, name, &good, body), (202, String::new()), "{name}: signed");
+        assert_eq!(
+            send(&inst, name, &good, body),
+            (202, String::new()),
+            "{name}: signed"
+        );
 
         let wrong = signed(name, &url, body, now(), false);
-        assert_eq!(send(&inst, name, &wrong, body), (401, case.wrong.to_owned()), "{name}: wrong secret");
+        assert_eq!(
+            send(&inst, name, &wrong, body),
+            (401, case.wrong.to_owned()),
+            "{name}: wrong secret"
+        );
 
         if case.body_signed {
             let tampered: Vec<u8> = if name == "twilio" {

@@ -25,10 +25,7 @@ pub fn diff(
     config: &ReceiverConfig,
 ) -> (Endpoints, BTreeMap<ObjectKey, PieceChange>) {
     let none = BTreeMap::new();
-    let mut problems = invalid
-        .get(&Kind::WebhookEndpoint)
-        .unwrap_or(&none)
-        .clone();
+    let mut problems = invalid.get(&Kind::WebhookEndpoint).unwrap_or(&none).clone();
     let bad_transformations = invalid.get(&Kind::Transformation).unwrap_or(&none);
     let desired: BTreeMap<ObjectKey, Object<EndpointInputs>> = snap
         .endpoints
@@ -44,7 +41,13 @@ pub fn diff(
                 });
             }
             let inputs = inputs(snap, key, &obj.spec, config);
-            (key.clone(), Object { meta: obj.meta.clone(), spec: inputs })
+            (
+                key.clone(),
+                Object {
+                    meta: obj.meta.clone(),
+                    spec: inputs,
+                },
+            )
         })
         .collect();
     diff_pieces(

@@ -8,7 +8,11 @@ use super::runtime::{AcceptError, Engine};
 
 impl Engine {
     /// Commits a routed webhook durably; returns only once it is on disk (or a duplicate).
-    pub async fn commit_webhook(&self, endpoint: &str, routed: Routed) -> Result<Accepted, AcceptError> {
+    pub async fn commit_webhook(
+        &self,
+        endpoint: &str,
+        routed: Routed,
+    ) -> Result<Accepted, AcceptError> {
         let event = routed.event;
         let mut targets = if routed.publish {
             self.topology()

@@ -73,7 +73,11 @@ mod tests {
 
     #[test]
     fn untrusted_peers_cannot_spoof() {
-        let got = resolve(ip("203.0.113.9"), &headers(&["192.30.252.1"]), &nets(&["10.0.0.0/8"]));
+        let got = resolve(
+            ip("203.0.113.9"),
+            &headers(&["192.30.252.1"]),
+            &nets(&["10.0.0.0/8"]),
+        );
         assert_eq!(got, Some(ip("203.0.113.9")));
     }
 
@@ -81,12 +85,18 @@ mod tests {
     fn trusted_proxies_are_skipped_from_the_right() {
         let trusted = nets(&["10.0.0.0/8"]);
         let h = headers(&["6.6.6.6, 192.30.252.1", "10.1.1.1"]);
-        assert_eq!(resolve(ip("10.0.0.1"), &h, &trusted), Some(ip("192.30.252.1")));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &h, &trusted),
+            Some(ip("192.30.252.1"))
+        );
         // Every hop trusted: the leftmost one is the client.
         let h = headers(&["10.2.2.2, 10.1.1.1"]);
         assert_eq!(resolve(ip("10.0.0.1"), &h, &trusted), Some(ip("10.2.2.2")));
         // No header: the proxy itself.
-        assert_eq!(resolve(ip("10.0.0.1"), &HeaderMap::new(), &trusted), Some(ip("10.0.0.1")));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &HeaderMap::new(), &trusted),
+            Some(ip("10.0.0.1"))
+        );
     }
 
     #[test]

@@ -51,6 +51,9 @@ mod tests {
         let mut config = ReceiverConfig::default();
         assert_eq!(config.hook_url("ns", "a"), "/hooks/ns/a");
         config.external_url = Some("https://hooks.example.com/".into());
-        assert_eq!(config.hook_url("ns", "a"), "https://hooks.example.com/hooks/ns/a");
+        assert_eq!(
+            config.hook_url("ns", "a"),
+            "https://hooks.example.com/hooks/ns/a"
+        );
     }
 }

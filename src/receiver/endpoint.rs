@@ -6,9 +6,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use tokio::sync::Semaphore;
 
-use crate::api::{
-    ProviderWebhooks, TransformationSpec, VerifyScheme, WebhookEndpointSpec,
-};
+use crate::api::{ProviderWebhooks, TransformationSpec, VerifyScheme, WebhookEndpointSpec};
 use crate::engine::pattern::Pattern;
 use crate::signature::{Secrets, VerifyConfig, VerifyError};
 use crate::transform::{CompileError, Program};
@@ -104,7 +102,10 @@ pub struct EndpointPiece {
 
 impl EndpointPiece {
     /// Builds a piece; `stats` are the previous version's counters (or new ones).
-    pub fn build(inputs: &EndpointInputs, stats: Arc<EndpointStats>) -> Result<Self, EndpointError> {
+    pub fn build(
+        inputs: &EndpointInputs,
+        stats: Arc<EndpointStats>,
+    ) -> Result<Self, EndpointError> {
         let spec = &inputs.spec;
         let verify =
             VerifyConfig::from_spec(&spec.verify, inputs.preset).map_err(EndpointError::Verify)?;

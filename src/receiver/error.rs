@@ -2,8 +2,8 @@
 
 use http::StatusCode;
 
-use crate::signature::VerifyError;
 use crate::engine::AcceptError;
+use crate::signature::VerifyError;
 use crate::transform::TransformError;
 use crate::transform::format::FormatError;
 use crate::transform::pool::PoolError;
@@ -127,6 +127,9 @@ mod tests {
         let e = HookError::Store(AcceptError::Store(crate::store::StoreError::Closed));
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.outcome(), Outcome::Failed("store_unavailable"));
-        assert_eq!(HookError::TooLarge(1).outcome(), Outcome::Rejected("payload_too_large"));
+        assert_eq!(
+            HookError::TooLarge(1).outcome(),
+            Outcome::Rejected("payload_too_large")
+        );
     }
 }

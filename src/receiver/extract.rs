@@ -122,7 +122,9 @@ impl EventTypeRule {
         Ok(Self {
             required: required && fixed.is_none(),
             source,
-            prefix: spec.and_then(|s| s.prefix.clone()).filter(|p| !p.is_empty()),
+            prefix: spec
+                .and_then(|s| s.prefix.clone())
+                .filter(|p| !p.is_empty()),
             fixed,
         })
     }
@@ -181,7 +183,9 @@ impl DedupRule {
         provider: Option<&ProviderWebhooks>,
     ) -> Result<Self, EndpointError> {
         let source = match spec {
-            Some(Dedup { id_jq: Some(jq), .. }) => Some(Source::jq(jq)?),
+            Some(Dedup {
+                id_jq: Some(jq), ..
+            }) => Some(Source::jq(jq)?),
             Some(Dedup {
                 id_header: Some(h), ..
             }) => Some(Source::header(h)?),
@@ -298,17 +302,27 @@ mod tests {
             id: Some("msg_1".into()),
             timestamp: None,
         };
-        assert_eq!(rule.id(&h, &signed, &Value::Null).unwrap().as_deref(), Some("msg_1"));
         assert_eq!(
-            rule.id(&h, &Verified::default(), &Value::Null).unwrap().as_deref(),
+            rule.id(&h, &signed, &Value::Null).unwrap().as_deref(),
+            Some("msg_1")
+        );
+        assert_eq!(
+            rule.id(&h, &Verified::default(), &Value::Null)
+                .unwrap()
+                .as_deref(),
             Some("d-1")
         );
 
         let spec: Dedup = serde_json::from_value(json!({"idJq": ".id", "window": "72h"})).unwrap();
         let rule = DedupRule::build(Some(&spec), None).unwrap();
         assert_eq!(rule.window, Duration::hours(72));
-        let id = rule.id(&HeaderMap::new(), &signed, &json!({"id": 42})).unwrap();
+        let id = rule
+            .id(&HeaderMap::new(), &signed, &json!({"id": 42}))
+            .unwrap();
         assert_eq!(id.as_deref(), Some("42"));
-        assert_eq!(rule.id(&HeaderMap::new(), &signed, &json!({})).unwrap(), None);
+        assert_eq!(
+            rule.id(&HeaderMap::new(), &signed, &json!({})).unwrap(),
+            None
+        );
     }
 }

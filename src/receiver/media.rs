@@ -72,8 +72,14 @@ mod tests {
 
     #[test]
     fn classifies_common_types() {
-        assert_eq!(classify(Some(&ct("application/json; charset=utf-8"))), Some(Media::Json));
-        assert_eq!(classify(Some(&ct("application/vnd.api+json"))), Some(Media::Json));
+        assert_eq!(
+            classify(Some(&ct("application/json; charset=utf-8"))),
+            Some(Media::Json)
+        );
+        assert_eq!(
+            classify(Some(&ct("application/vnd.api+json"))),
+            Some(Media::Json)
+        );
         assert_eq!(
             classify(Some(&ct("Application/X-WWW-Form-Urlencoded"))),
             Some(Media::Form)
@@ -88,10 +94,19 @@ mod tests {
     fn declared_format_must_fit_the_content_type() {
         let form = ct("application/x-www-form-urlencoded");
         let json = ct("application/json");
-        assert_eq!(input_format(Some(&form), Some(InputFormat::Form)), Some(InputFormat::Form));
+        assert_eq!(
+            input_format(Some(&form), Some(InputFormat::Form)),
+            Some(InputFormat::Form)
+        );
         assert_eq!(input_format(Some(&json), Some(InputFormat::Form)), None);
-        assert_eq!(input_format(None, Some(InputFormat::Text)), Some(InputFormat::Text));
-        assert_eq!(input_format(Some(&ct("text/plain")), Some(InputFormat::Json)), Some(InputFormat::Json));
+        assert_eq!(
+            input_format(None, Some(InputFormat::Text)),
+            Some(InputFormat::Text)
+        );
+        assert_eq!(
+            input_format(Some(&ct("text/plain")), Some(InputFormat::Json)),
+            Some(InputFormat::Json)
+        );
         assert_eq!(input_format(None, None), Some(InputFormat::Json));
         assert_eq!(input_format(Some(&form), None), Some(InputFormat::Form));
         assert_eq!(input_format(Some(&ct("image/png")), None), None);

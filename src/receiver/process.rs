@@ -147,7 +147,8 @@ fn visible_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
     headers
         .iter()
         .filter(|(name, _)| **name != AUTHORIZATION && **name != COOKIE)
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
         .collect()
 }
-

@@ -18,7 +18,10 @@ pub fn hook(
 ) -> (u16, Value) {
     let url = format!("{}/hooks/{ns}/{name}", inst.data_url);
     let (status, bytes) = http("POST", &url, headers, Some(body)).unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// The reason code of an error answer.
