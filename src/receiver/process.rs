@@ -41,7 +41,7 @@ pub enum Prepared {
         event_type: String,
     },
     /// Route it: commit the event with its targets and dedup key.
-    Route(Routed),
+    Route(Box<Routed>),
 }
 
 /// An event ready to be committed.
@@ -122,7 +122,7 @@ pub fn prepare(
         }
     };
     let route = &piece.inputs.spec.route;
-    Ok(Prepared::Route(Routed {
+    Ok(Prepared::Route(Box::new(Routed {
         event: NewEvent {
             id: crate::engine::runtime::new_event_id(),
             namespace: namespace.clone(),
@@ -139,7 +139,7 @@ pub fn prepare(
             key,
             expires_at: inbound.received_at + piece.dedup.window,
         }),
-    }))
+    })))
 }
 
 /// Headers a transformation may see as `$meta.headers`: credentials are left out.

@@ -160,7 +160,7 @@ async fn handle(
             let id = routed.event.id.clone();
             let accepted = hooks
                 .engine
-                .commit_webhook(&piece.inputs.name, routed)
+                .commit_webhook(&piece.inputs.name, *routed)
                 .await
                 .map_err(HookError::Store)?;
             Ok(match accepted {
