@@ -25,7 +25,10 @@ struct Sink {
 }
 
 fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
 }
 
 async fn start_sink(sink: Arc<Sink>) -> SocketAddr {
@@ -35,10 +38,13 @@ async fn start_sink(sink: Arc<Sink>) -> SocketAddr {
             let sink = sink.clone();
             async move {
                 sink.count.fetch_add(1, Ordering::Relaxed);
-                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
-                    if let Some(sent) = v["data"]["sent_us"].as_u64() {
-                        sink.latencies_us.lock().unwrap().push(now_us().saturating_sub(sent));
-                    }
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
+                    && let Some(sent) = v["data"]["sent_us"].as_u64()
+                {
+                    sink.latencies_us
+                        .lock()
+                        .unwrap()
+                        .push(now_us().saturating_sub(sent));
                 }
                 "ok"
             }
@@ -71,19 +77,41 @@ impl Drop for Server {
     }
 }
 
-async fn start_server(manifests: &Path, data: &Path, store: Option<&str>, port: u16, admin: u16) -> Server {
-    let bin = std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| "target/release/switchboard".into());
+async fn start_server(
+    manifests: &Path,
+    data: &Path,
+    store: Option<&str>,
+    port: u16,
+    admin: u16,
+) -> Server {
+    let bin =
+        std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| "target/release/switchboard".into());
     let mut cmd = std::process::Command::new(bin);
-    cmd.args(["run", "--manifests"]).arg(manifests).arg("--data-dir").arg(data);
-    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}"), "--allow-private-destinations"]);
+    cmd.args(["run", "--manifests"])
+        .arg(manifests)
+        .arg("--data-dir")
+        .arg(data);
+    cmd.args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--admin-listen",
+        &format!("127.0.0.1:{admin}"),
+        "--allow-private-destinations",
+    ]);
     if let Some(url) = store {
         cmd.args(["--store", url]);
     }
-    cmd.env("RUST_LOG", "warn").stderr(std::process::Stdio::null());
+    cmd.env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null());
     let server = Server(cmd.spawn().expect("run `cargo build --release` first"));
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if client.get(format!("http://127.0.0.1:{admin}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(format!("http://127.0.0.1:{admin}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             return server;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -108,8 +136,19 @@ async fn publish_all(url: &str, n: u64, concurrency: u64, rate: Option<u64>) {
                         let due = started + Duration::from_micros(i * 1_000_000 / rate);
                         tokio::time::sleep_until(due.into()).await;
                     }
-                    let body = format!(r#"{{"type":"bench.event","data":{{"sent_us":{},"pad":"{}"}}}}"#, now_us(), "x".repeat(900));
-                    let r = client.post(&url).bearer_auth(TOKEN).header("content-type", "application/json").body(body).send().await.unwrap();
+                    let body = format!(
+                        r#"{{"type":"bench.event","data":{{"sent_us":{},"pad":"{}"}}}}"#,
+                        now_us(),
+                        "x".repeat(900)
+                    );
+                    let r = client
+                        .post(&url)
+                        .bearer_auth(TOKEN)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
                     assert_eq!(r.status(), 202);
                 }
             })
@@ -130,7 +169,14 @@ async fn run_case(label: &str, store: Option<&str>, fanout: usize, events: u64, 
     let addr = start_sink(sink.clone()).await;
     manifests(&tmp.path().join("m"), addr, fanout);
     let (port, admin) = (free_port(), free_port());
-    let _server = start_server(&tmp.path().join("m"), &tmp.path().join("d"), store, port, admin).await;
+    let _server = start_server(
+        &tmp.path().join("m"),
+        &tmp.path().join("d"),
+        store,
+        port,
+        admin,
+    )
+    .await;
     let url = format!("http://127.0.0.1:{port}/v1/namespaces/bench/events");
     let expected = events * fanout as u64;
     let started = Instant::now();
@@ -155,7 +201,11 @@ async fn run_case(label: &str, store: Option<&str>, fanout: usize, events: u64, 
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn main() {
@@ -163,12 +213,23 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return; // `cargo test --all-targets` runs benches as tests: nothing to do here.
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let pg = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").ok();
     rt.block_on(async {
         run_case("sqlite throughput", None, 1, 20_000, None).await;
         run_case("sqlite throughput", None, 10, 4_000, None).await;
-        run_case("sqlite latency at 1000 events/s", None, 1, 10_000, Some(1000)).await;
+        run_case(
+            "sqlite latency at 1000 events/s",
+            None,
+            1,
+            10_000,
+            Some(1000),
+        )
+        .await;
         if let Some(url) = pg.as_deref() {
             run_case("postgres throughput", Some(url), 1, 20_000, None).await;
             run_case("postgres throughput", Some(url), 10, 4_000, None).await;

@@ -6,6 +6,7 @@ pub mod api;
 pub mod delivery;
 pub mod engine;
 pub mod manifests;
+pub mod receiver;
 pub mod server;
 pub mod signature;
 pub mod store;

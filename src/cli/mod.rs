@@ -3,6 +3,7 @@
 mod crds;
 mod deliveries;
 mod get;
+mod receiver_args;
 mod run;
 mod transform;
 mod validate;
@@ -40,7 +41,7 @@ pub enum Command {
     /// Check manifests offline: schema, CEL rules, references, cron, durations, URLs.
     Validate(validate::ValidateArgs),
     /// Run the engine standalone from a directory of manifests, with an embedded store.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Show a running instance's resources and their status, like kubectl get.
     Get(get::GetArgs),
     /// Run a Transformation from a manifest file on one input and print its output.
@@ -88,7 +89,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Crds(args) => crds::run(args),
         Command::Validate(args) => Ok(validate::run(args)),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Get(args) => get::run(args),
         Command::Transform(args) => Ok(transform::run(args)?),
         Command::Deliveries(args) => deliveries::run(args),

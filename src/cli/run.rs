@@ -62,6 +62,9 @@ pub struct RunArgs {
     /// How often the queue is polled when nothing new was published here.
     #[arg(long, default_value = "250ms", value_parser = parse_duration)]
     pub delivery_poll: Duration,
+    /// Webhook receiver flags.
+    #[command(flatten)]
+    pub receiver: super::receiver_args::ReceiverArgs,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -101,6 +104,7 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
                 poll: args.delivery_poll,
                 ..DeliveryConfig::default()
             },
+            receiver: args.receiver.config(),
         },
     );
 

@@ -7,6 +7,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::receiver::metrics::ReceiverMetrics;
+
 /// Label set with a namespace.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NamespaceLabel {
@@ -38,6 +40,8 @@ pub struct Metrics {
     pub reloads: Counter,
     /// Snapshots applied with at least one resource failing.
     pub reload_failures: Counter,
+    /// Inbound webhook metrics.
+    pub receiver: ReceiverMetrics,
 }
 
 impl Default for Metrics {
@@ -60,6 +64,7 @@ impl Metrics {
             ]),
             reloads: Counter::default(),
             reload_failures: Counter::default(),
+            receiver: ReceiverMetrics::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -97,7 +102,12 @@ impl Metrics {
             "Snapshots applied with failing resources",
             m.reload_failures.clone(),
         );
-        Self { registry, ..m }
+        let receiver = ReceiverMetrics::register(&mut registry);
+        Self {
+            registry,
+            receiver,
+            ..m
+        }
     }
 
     /// The metrics in Prometheus text format.

@@ -2,10 +2,12 @@
 //! event acceptance, status reports and metrics. Knows nothing of Kubernetes.
 
 pub mod check;
+pub mod endpoints;
 pub mod jq_check;
 pub mod metrics;
 pub mod pattern;
 pub mod publish;
+pub mod receive;
 pub mod runtime;
 pub mod snapshot;
 pub mod status;

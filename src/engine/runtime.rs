@@ -12,6 +12,7 @@ use chrono::Utc;
 
 use crate::api::{HEALTHY, Kind, READY};
 use crate::delivery::{Deliveries, DeliveryConfig};
+use crate::receiver::ReceiverConfig;
 use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target};
 
 use super::check::{CheckOptions, Problem, check};
@@ -33,6 +34,8 @@ pub struct EngineConfig {
     pub data_dir: Option<PathBuf>,
     /// Delivery settings (SSRF guard, concurrency, lease, poll).
     pub delivery: DeliveryConfig,
+    /// Settings of the webhook receivers.
+    pub receiver: ReceiverConfig,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +44,7 @@ impl Default for EngineConfig {
             max_event_bytes: 1024 * 1024,
             data_dir: None,
             delivery: DeliveryConfig::default(),
+            receiver: ReceiverConfig::default(),
         }
     }
 }
@@ -209,14 +213,22 @@ impl Engine {
         self.deliveries
             .set_routes(subscription::routes(subscriptions.values()));
         self.report_signing(&subscriptions);
+        let (endpoints, endpoint_changes) = super::endpoints::diff(
+            &current.endpoints,
+            &effective,
+            &invalid,
+            &self.config.receiver,
+        );
+        super::endpoints::merge_failures(&mut invalid, &endpoint_changes);
         let next = Topology {
             subscriptions,
             publishers: PublisherTokens::from_snapshot(&effective),
+            endpoints,
         };
         self.topology.store(Arc::new(next));
 
         let mut summary = ApplySummary::default();
-        for change in sub_changes.values() {
+        for change in sub_changes.values().chain(endpoint_changes.values()) {
             match change {
                 PieceChange::Added => summary.added += 1,
                 PieceChange::Changed => summary.changed += 1,
@@ -226,6 +238,7 @@ impl Engine {
             }
         }
         summary.failed = self.report(&effective, &invalid, &applied);
+        super::endpoints::report(&self.status, &self.topology.load(), &self.config.receiver);
         self.metrics.reloads.inc();
         if summary.failed > 0 {
             self.metrics.reload_failures.inc();
@@ -314,21 +327,7 @@ impl Engine {
         }
         let event = publish::parse(headers, body)?;
         let id = event.id.unwrap_or_else(new_event_id);
-        let targets: Vec<Target> = topology.matching(
-            namespace,
-            &event.event_type,
-            &id,
-            &event.data,
-            |key, message| {
-                self.metrics
-                    .filter_errors
-                    .get_or_create(&NamespaceLabel {
-                        namespace: namespace.to_owned(),
-                    })
-                    .inc();
-                tracing::debug!(subscription = %key, error = message, "filter error: no match");
-            },
-        );
+        let targets = self.fan_out(&topology, namespace, &event.event_type, &id, &event.data);
         let source = event
             .source
             .map_or_else(|| "publish-api".to_owned(), |s| format!("publish-api:{s}"));
@@ -351,6 +350,27 @@ impl Engine {
                 Accepted::Stored { deliveries } => deliveries,
                 _ => 0,
             },
+        })
+    }
+
+    /// The subscriptions an event goes to: patterns, then filters (a failing filter does
+    /// not match and is counted). Shared by the publish API and the webhook receivers.
+    pub fn fan_out(
+        &self,
+        topology: &Topology,
+        namespace: &str,
+        event_type: &str,
+        id: &str,
+        data: &serde_json::Value,
+    ) -> Vec<Target> {
+        topology.matching(namespace, event_type, id, data, |key, message| {
+            self.metrics
+                .filter_errors
+                .get_or_create(&NamespaceLabel {
+                    namespace: namespace.to_owned(),
+                })
+                .inc();
+            tracing::debug!(subscription = %key, error = message, "filter error: no match");
         })
     }
 

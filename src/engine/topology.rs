@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use serde_json::{Value, json};
 
+use crate::receiver::EndpointPiece;
 use crate::store::Target;
 use crate::transform::PredicateResult;
 
@@ -88,6 +89,8 @@ pub struct Topology {
     pub subscriptions: BTreeMap<ObjectKey, Arc<SubscriptionPiece>>,
     /// Publisher tokens.
     pub publishers: PublisherTokens,
+    /// Running webhook endpoints.
+    pub endpoints: BTreeMap<ObjectKey, Arc<EndpointPiece>>,
 }
 
 impl Topology {
@@ -134,6 +137,11 @@ impl Topology {
             })
             .map(|(key, _)| super::subscription::target_of(key))
             .collect()
+    }
+
+    /// The running endpoint of a namespace and name.
+    pub fn endpoint(&self, namespace: &str, name: &str) -> Option<&Arc<EndpointPiece>> {
+        self.endpoints.get(&ObjectKey::new(namespace, name))
     }
 }
 

@@ -1,4 +1,4 @@
-//! The data plane router: `POST /v1/namespaces/{ns}/events` (and, later, the hooks).
+//! The data plane router: `POST /v1/namespaces/{ns}/events` and the hooks.
 
 use std::sync::Arc;
 
@@ -18,7 +18,8 @@ use super::ApiError;
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/v1/namespaces/{namespace}/events", post(publish))
-        .with_state(engine)
+        .with_state(engine.clone())
+        .merge(super::hooks::router(engine))
 }
 
 /// Reads a body of at most `limit` bytes; 413 (JSON) when larger.
@@ -27,16 +28,20 @@ pub async fn read_body(
     body: Body,
     limit: usize,
 ) -> Result<axum::body::Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(ApiError::too_large(limit));
     }
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::too_large(limit))
+}
+
+/// The body length a request declares in `Content-Length`, if any.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// The bearer token of a request, if any.

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod data_plane;
 pub mod deliveries;
 pub mod error;
+pub mod hooks;
 
 use std::net::SocketAddr;
 

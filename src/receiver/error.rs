@@ -1,0 +1,135 @@
+//! Why a webhook request was not accepted, with its HTTP status and reason code.
+
+use http::StatusCode;
+
+use crate::engine::AcceptError;
+use crate::signature::VerifyError;
+use crate::transform::TransformError;
+use crate::transform::format::FormatError;
+use crate::transform::pool::PoolError;
+
+use super::stats::Outcome;
+
+/// A webhook request that was refused or failed. Messages never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// No such endpoint, or it is suspended.
+    #[error("no webhook endpoint here")]
+    NotFound,
+    /// The client address is outside allowedSourceRanges.
+    #[error("the client address is not allowed to call this endpoint")]
+    SourceNotAllowed,
+    /// The body is larger than maxBodyBytes.
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    /// Too many requests of this endpoint are being processed.
+    #[error("too many requests in flight for this endpoint; retry later")]
+    TooManyInFlight,
+    /// Signature verification failed (or cannot run).
+    #[error("signature verification failed: {0}")]
+    Verify(#[source] VerifyError),
+    /// The content type does not fit the endpoint.
+    #[error("unsupported content type {0:?}")]
+    UnsupportedMediaType(String),
+    /// The body cannot be read in its format.
+    #[error("malformed body: {0}")]
+    MalformedBody(#[source] FormatError),
+    /// The event type source found nothing.
+    #[error("no event type: {0}")]
+    MissingEventType(String),
+    /// The event type expression failed or gave something else than a string.
+    #[error("invalid event type: {0}")]
+    InvalidEventType(String),
+    /// The dedup id expression failed.
+    #[error("invalid dedup id: {0}")]
+    InvalidDedupId(String),
+    /// The transformation (or a schema check) failed.
+    #[error("transformation failed: {0}")]
+    Transform(#[source] TransformError),
+    /// The evaluation pool failed.
+    #[error("evaluation failed: {0}")]
+    Pool(#[source] PoolError),
+    /// The store failed: nothing was accepted.
+    #[error("the webhook could not be stored; retry later")]
+    Store(#[source] AcceptError),
+}
+
+impl HookError {
+    /// The HTTP status to answer.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::SourceNotAllowed => StatusCode::FORBIDDEN,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyInFlight => StatusCode::TOO_MANY_REQUESTS,
+            Self::Verify(e) => e.status(),
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MalformedBody(_) | Self::MissingEventType(_) => StatusCode::BAD_REQUEST,
+            Self::Transform(TransformError::Input(_)) => StatusCode::BAD_REQUEST,
+            Self::InvalidEventType(_) | Self::InvalidDedupId(_) | Self::Transform(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::Pool(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A stable snake_case reason code for JSON answers and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::SourceNotAllowed => "source_not_allowed",
+            Self::TooLarge(_) => "payload_too_large",
+            Self::TooManyInFlight => "too_many_requests",
+            Self::Verify(e) => e.reason(),
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::MalformedBody(_) | Self::Transform(TransformError::Input(_)) => "invalid_body",
+            Self::MissingEventType(_) => "missing_event_type",
+            Self::InvalidEventType(_) => "invalid_event_type",
+            Self::InvalidDedupId(_) => "invalid_dedup_id",
+            Self::Transform(TransformError::InputSchema(_) | TransformError::OutputSchema(_)) => {
+                "schema_invalid"
+            }
+            Self::Transform(_) => "transformation_failed",
+            Self::Pool(_) => "internal_error",
+            Self::Store(_) => "store_unavailable",
+        }
+    }
+
+    /// How the request counts: refused for the sender's fault, or failed for ours.
+    pub fn outcome(&self) -> Outcome {
+        let ours = match self {
+            Self::Verify(e) => !e.is_rejection(),
+            Self::Transform(TransformError::Input(_) | TransformError::InputSchema(_)) => false,
+            Self::Transform(_) | Self::Pool(_) | Self::Store(_) => true,
+            _ => false,
+        };
+        if ours {
+            Outcome::Failed(self.reason())
+        } else {
+            Outcome::Rejected(self.reason())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_reasons_and_outcomes() {
+        let e = HookError::Verify(VerifyError::StaleTimestamp);
+        assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(e.outcome(), Outcome::Rejected("stale_timestamp"));
+        let e = HookError::Verify(VerifyError::MissingSecret("secret"));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.outcome(), Outcome::Failed("missing_secret"));
+        let e = HookError::Store(AcceptError::Store(crate::store::StoreError::Closed));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.outcome(), Outcome::Failed("store_unavailable"));
+        assert_eq!(
+            HookError::TooLarge(1).outcome(),
+            Outcome::Rejected("payload_too_large")
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! The request pipeline after the gates (endpoint, source, size, in-flight): verification
+//! over the raw bytes, then parsing, dedup id, event type, allowlist and transformation.
+//! What comes out is ready to commit; nothing here touches the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
+
+use crate::signature::{self, Request, Verified};
+use crate::store::{DedupKey, NewEvent};
+use crate::transform::format::decode;
+use crate::transform::{EvalPool, Meta};
+
+use super::endpoint::EndpointPiece;
+use super::error::HookError;
+use super::media;
+
+/// A request that passed the gates, with its raw body.
+#[derive(Debug)]
+pub struct Inbound {
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The raw body, exactly as received.
+    pub body: Bytes,
+    /// The public URL the sender called, query included (Twilio signs it).
+    pub url: String,
+    /// When the request arrived.
+    pub received_at: DateTime<Utc>,
+}
+
+/// What to do with a verified request.
+#[derive(Debug, PartialEq)]
+pub enum Prepared {
+    /// Its event type is outside the allowlist: answer 202, store nothing.
+    Ignored {
+        /// The event type.
+        event_type: String,
+    },
+    /// Route it: commit the event with its targets and dedup key.
+    Route(Box<Routed>),
+}
+
+/// An event ready to be committed.
+#[derive(Debug, PartialEq)]
+pub struct Routed {
+    /// The event (payload transformed).
+    pub event: NewEvent,
+    /// Publish to the namespace's subscriptions.
+    pub publish: bool,
+    /// Forward through the endpoint's route.forward.
+    pub forward: bool,
+    /// The dedup key to commit with it.
+    pub dedup: Option<DedupKey>,
+}
+
+/// Verifies and prepares a request. Verification runs on the raw bytes before anything
+/// parses them; jq and transformations run on `pool`.
+pub async fn process(
+    piece: Arc<EndpointPiece>,
+    inbound: Inbound,
+    pool: &EvalPool,
+) -> Result<Prepared, HookError> {
+    let request = Request {
+        headers: &inbound.headers,
+        body: &inbound.body,
+        url: &inbound.url,
+        now: inbound.received_at.timestamp(),
+    };
+    let verified = signature::verify(&piece.verify, &request, &piece.inputs.secrets)
+        .map_err(HookError::Verify)?;
+    if piece.needs_pool() {
+        pool.run(move || prepare(&piece, &inbound, &verified))
+            .await
+            .map_err(HookError::Pool)?
+    } else {
+        prepare(&piece, &inbound, &verified)
+    }
+}
+
+/// Parsing, dedup id, event type, allowlist and transformation of a verified request.
+pub fn prepare(
+    piece: &EndpointPiece,
+    inbound: &Inbound,
+    verified: &Verified,
+) -> Result<Prepared, HookError> {
+    let declared = piece.transformation.as_ref().map(|p| p.input_format());
+    let content_type = inbound.headers.get(CONTENT_TYPE);
+    let format = media::input_format(content_type, declared).ok_or_else(|| {
+        HookError::UnsupportedMediaType(
+            content_type
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default(),
+        )
+    })?;
+    let payload = decode(format, &inbound.body).map_err(HookError::MalformedBody)?;
+    let dedup_id = piece.dedup.id(&inbound.headers, verified, &payload)?;
+    let event_type = piece.event_type.resolve(&inbound.headers, &payload)?;
+    if !piece.allows(event_type.filtered()) {
+        return Ok(Prepared::Ignored {
+            event_type: event_type.published,
+        });
+    }
+    let (namespace, name) = (&piece.inputs.namespace, &piece.inputs.name);
+    let payload = match &piece.transformation {
+        None => payload,
+        Some(program) => {
+            let meta = Meta {
+                event_type: Some(event_type.published.clone()),
+                namespace: Some(namespace.clone()),
+                source: Some(format!("WebhookEndpoint/{namespace}/{name}")),
+                headers: visible_headers(&inbound.headers),
+                received_at: Some(inbound.received_at),
+            };
+            program
+                .apply(&payload, &meta)
+                .map_err(HookError::Transform)?
+                .value
+        }
+    };
+    let route = &piece.inputs.spec.route;
+    Ok(Prepared::Route(Box::new(Routed {
+        event: NewEvent {
+            id: crate::engine::runtime::new_event_id(),
+            namespace: namespace.clone(),
+            event_type: event_type.published,
+            source: format!("endpoint/{name}"),
+            payload,
+            received_at: inbound.received_at,
+        },
+        publish: route.publish.is_some(),
+        forward: route.forward.is_some(),
+        dedup: dedup_id.map(|key| DedupKey {
+            namespace: namespace.clone(),
+            scope: format!("endpoint/{name}"),
+            key,
+            expires_at: inbound.received_at + piece.dedup.window,
+        }),
+    })))
+}
+
+/// Headers a transformation may see as `$meta.headers`: credentials are left out.
+fn visible_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter(|(name, _)| **name != AUTHORIZATION && **name != COOKIE)
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
+}
