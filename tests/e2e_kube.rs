@@ -17,3 +17,5 @@ mod invalid;
 mod status;
 #[path = "e2e/tenant.rs"]
 mod tenant;
+#[path = "e2e/controller.rs"]
+mod controller;

@@ -132,7 +132,7 @@ fn apply(engine: &Arc<Engine>, dir: &mut ManifestDir) {
     );
 }
 
-async fn purge_loop(engine: Arc<Engine>, retention: Duration, cancel: CancellationToken) {
+pub(super) async fn purge_loop(engine: Arc<Engine>, retention: Duration, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tokio::select! {
@@ -148,7 +148,7 @@ async fn purge_loop(engine: Arc<Engine>, retention: Duration, cancel: Cancellati
     }
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

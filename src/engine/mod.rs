@@ -2,6 +2,7 @@
 //! event acceptance, status reports and metrics. Knows nothing of Kubernetes.
 
 pub mod check;
+pub mod dependents;
 pub mod jq_check;
 pub mod metrics;
 pub mod pattern;

@@ -150,6 +150,7 @@ impl Engine {
         let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
         let effective = with_fallbacks(desired.snapshot, &applied, &desired.rejected);
         let mut problems = check(&effective, CheckOptions::default());
+        problems.extend(super::dependents::problems(&effective, &problems));
         problems.extend(desired.rejected);
         let invalid = invalid_by_kind(&problems);
         let none = BTreeMap::new();
