@@ -19,3 +19,5 @@ mod status;
 mod tenant;
 #[path = "e2e/controller.rs"]
 mod controller;
+#[path = "e2e/publish_auth.rs"]
+mod publish_auth;

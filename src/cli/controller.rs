@@ -66,6 +66,9 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
             max_event_bytes: args.max_event_bytes,
         },
     );
+    engine.set_token_verifier(std::sync::Arc::new(
+        controller::token_review::TokenReviewer::new(client.clone()),
+    ));
     let data = server::bind(&args.listen).await?;
     let admin = server::bind(&args.admin_listen).await?;
     let addr = |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();

@@ -6,11 +6,13 @@
 //! `Engine::apply` → `StatusBoard` → status writer ([`writer`], coalescing in [`status`]).
 
 pub mod error;
+pub mod finalizer;
 pub mod kinds;
 pub mod snapshot;
 pub mod status;
 pub mod stores;
 pub mod sync;
+pub mod token_review;
 pub mod writer;
 
 use std::sync::Arc;
@@ -61,6 +63,7 @@ pub async fn run(
             instance: config.instance.clone(),
         },
     );
+    let client_for_finalizers = client.clone();
     let writer = writer::StatusWriter::new(
         client,
         engine.status().clone(),
@@ -69,8 +72,15 @@ pub async fn run(
         config.status_interval,
     );
     let writer_task = tokio::spawn(writer.run(cancel.clone()));
+    let finalizer_task = tokio::spawn(finalizer::run(
+        client_for_finalizers,
+        engine.store().clone(),
+        config.scope.clone(),
+        cancel.clone(),
+    ));
     let result = sync::run(engine, stores, config.debounce, cancel.clone()).await;
     cancel.cancel();
     let _ = writer_task.await;
+    let _ = finalizer_task.await;
     result
 }

@@ -1,6 +1,7 @@
 //! The engine: desired-state snapshot and its checks, the running topology (diff & apply),
 //! event acceptance, status reports and metrics. Knows nothing of Kubernetes.
 
+pub mod auth;
 pub mod check;
 pub mod dependents;
 pub mod jq_check;

@@ -98,6 +98,7 @@ pub struct Engine {
     status: StatusBoard,
     metrics: Arc<Metrics>,
     ready: AtomicBool,
+    verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
 }
 
 impl Engine {
@@ -111,7 +112,13 @@ impl Engine {
             status: StatusBoard::new(),
             metrics: Arc::new(Metrics::new()),
             ready: AtomicBool::new(false),
+            verifier: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets `verifier` accept publish tokens the token Secrets do not hold (set once).
+    pub fn set_token_verifier(&self, verifier: Arc<dyn super::auth::TokenVerifier>) {
+        let _ = self.verifier.set(verifier);
     }
 
     /// The store.
@@ -258,7 +265,12 @@ impl Engine {
         body: &[u8],
     ) -> Result<AcceptedEvent, AcceptError> {
         let topology = self.topology();
-        match token.map(|t| topology.publishers.check(t, namespace)) {
+        let mut verdict = token.map(|t| topology.publishers.check(t, namespace));
+        if let (Some(TokenCheck::Unknown), Some(t), Some(v)) = (verdict, token, self.verifier.get())
+        {
+            verdict = Some(super::auth::check(v.as_ref(), t, namespace).await);
+        }
+        match verdict {
             None | Some(TokenCheck::Unknown) => return Err(AcceptError::Unauthorized),
             Some(TokenCheck::OtherNamespace) => {
                 return Err(AcceptError::Forbidden(namespace.to_owned()));

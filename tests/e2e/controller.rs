@@ -270,3 +270,46 @@ spec:
         .unwrap();
     assert!(!yaml.stdout.contains("s3cret"), "{}", yaml.stdout);
 }
+
+#[tokio::test]
+async fn deleting_a_subscription_clears_its_finalizer() {
+    let env = TestEnv::new("controller-finalizer").await.unwrap();
+    let ns = env.namespace.clone();
+    let kubectl = env.kubectl();
+    let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
+    let out = kubectl
+        .run_with_stdin(
+            &["apply", "-f", "-"],
+            Some(&format!(
+                "apiVersion: switchboard.dev/v1alpha1
+kind: WebhookSubscription
+metadata: {{name: doomed, namespace: {ns}}}
+spec:
+  url: https://orders.example.com/hooks
+  eventTypes: [\"*\"]
+  signing: {{scheme: None}}
+"
+            )),
+        )
+        .unwrap();
+    assert!(out.success(), "{}", out.stderr);
+    let whs = api(&env.client, "WebhookSubscription", &ns);
+    let finalized = eventually(READY_WITHIN, || async {
+        let obj = whs.get_opt("doomed").await.ok()??;
+        obj.metadata
+            .finalizers
+            .filter(|f| f.iter().any(|f| f == "switchboard.dev/drop-pending"))
+    })
+    .await;
+    assert!(finalized.is_some(), "no finalizer\n{}", ctl.log());
+    // kubectl delete waits until the object is gone, i.e. the finalizer was removed.
+    kubectl
+        .ok(&["delete", "whs", "doomed", "-n", &ns, "--timeout=30s"])
+        .unwrap();
+    assert!(whs.get_opt("doomed").await.unwrap().is_none());
+    assert!(
+        ctl.log().contains("pending deliveries were dropped"),
+        "{}",
+        ctl.log()
+    );
+}
