@@ -17,10 +17,18 @@ use super::run::{purge_loop, wait_for_signal};
 #[derive(clap::Args, Debug)]
 pub struct ControllerArgs {
     /// Store URL: sqlite:///path/file.db (embedded) or postgres://… (shared by replicas).
-    #[arg(long, default_value = "sqlite://switchboard.db", env = "SWITCHBOARD_STORE")]
+    #[arg(
+        long,
+        default_value = "sqlite://switchboard.db",
+        env = "SWITCHBOARD_STORE"
+    )]
     pub store: String,
     /// Namespace to watch (repeat or comma-separate for several); default: every namespace.
-    #[arg(long = "namespace", value_delimiter = ',', env = "SWITCHBOARD_NAMESPACES")]
+    #[arg(
+        long = "namespace",
+        value_delimiter = ',',
+        env = "SWITCHBOARD_NAMESPACES"
+    )]
     pub namespaces: Vec<String>,
     /// Data plane address (hooks and the publish API).
     #[arg(long, default_value = ":8080")]
@@ -71,7 +79,8 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     ));
     let data = server::bind(&args.listen).await?;
     let admin = server::bind(&args.admin_listen).await?;
-    let addr = |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr =
+        |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(data = %addr(&data), admin = %addr(&admin), namespaces = ?args.namespaces, "switchboard controller is serving");
 
     let shutdown = CancellationToken::new();

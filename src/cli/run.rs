@@ -132,7 +132,11 @@ fn apply(engine: &Arc<Engine>, dir: &mut ManifestDir) {
     );
 }
 
-pub(super) async fn purge_loop(engine: Arc<Engine>, retention: Duration, cancel: CancellationToken) {
+pub(super) async fn purge_loop(
+    engine: Arc<Engine>,
+    retention: Duration,
+    cancel: CancellationToken,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tokio::select! {

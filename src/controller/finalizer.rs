@@ -44,20 +44,20 @@ pub async fn reconcile(
     let namespace = obj.namespace().unwrap_or_default();
     let api: Api<WebhookSubscription> = Api::namespaced(ctx.client.clone(), &namespace);
     let key = format!("{namespace}/{}", obj.name_any());
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
+    let (ns, store, subscription) = (&namespace, &ctx.store, &key);
+    let result = finalizer(&api, FINALIZER, obj, |event| async move {
         match event {
-            Event::Apply(_) => Ok(Action::await_change()),
+            Event::Apply(_) => Ok::<_, StoreError>(Action::await_change()),
             Event::Cleanup(obj) => {
                 let target = Target {
-                    namespace: namespace.clone(),
+                    namespace: ns.clone(),
                     kind: TargetKind::Subscription,
                     name: obj.name_any(),
                 };
-                let dropped = ctx
-                    .store
+                let dropped = store
                     .drop_pending(&target, "subscription deleted")
                     .await?;
-                tracing::info!(subscription = %key, dropped, "subscription deleted; its pending deliveries were dropped");
+                tracing::info!(%subscription, dropped, "subscription deleted; its pending deliveries were dropped");
                 Ok(Action::await_change())
             }
         }
@@ -77,11 +77,7 @@ pub fn error_policy(
     error: &ReconcileError,
     ctx: Arc<Context>,
 ) -> Action {
-    let key = format!(
-        "{}/{}",
-        obj.namespace().unwrap_or_default(),
-        obj.name_any()
-    );
+    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
     let n = failures.entry(key.clone()).or_default();
     *n += 1;

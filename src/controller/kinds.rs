@@ -56,7 +56,11 @@ watched!(
 );
 watched!(Integration, Kind::Integration, integrations);
 watched!(WebhookEndpoint, Kind::WebhookEndpoint, endpoints);
-watched!(WebhookSubscription, Kind::WebhookSubscription, subscriptions);
+watched!(
+    WebhookSubscription,
+    Kind::WebhookSubscription,
+    subscriptions
+);
 watched!(Transformation, Kind::Transformation, transformations);
 watched!(SyncSchedule, Kind::SyncSchedule, schedules);
 watched!(SyncJob, Kind::SyncJob, jobs);

@@ -38,7 +38,7 @@ fn add_all<K: Watched>(
 ) {
     for store in stores {
         for obj in store.state() {
-            add(snap, refs, &obj);
+            add(snap, refs, obj.as_ref());
         }
     }
 }
@@ -148,7 +148,9 @@ mod tests {
         );
         add(&mut snap, &mut refs, &sub);
         assert_eq!(
-            snap.subscriptions[&ObjectKey::new("a", "s")].meta.generation,
+            snap.subscriptions[&ObjectKey::new("a", "s")]
+                .meta
+                .generation,
             Some(3)
         );
         add_secret(&mut snap, &refs, &secret("a", "signing", &[]));
@@ -174,9 +176,10 @@ mod tests {
             "a",
             serde_json::json!({"url": "https://x.example.com", "eventTypes": ["*"]}),
         );
-        sub.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            k8s_openapi::jiff::Timestamp::now(),
-        ));
+        sub.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
         add(&mut snap, &mut BTreeSet::new(), &sub);
         assert!(snap.subscriptions.is_empty());
     }

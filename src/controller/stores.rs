@@ -98,7 +98,7 @@ impl Stores {
 
     /// Waits until every store has had its initial list.
     pub async fn ready(&self) -> Result<(), reflector::store::WriterDropped> {
-        async fn all<K: Resource<DynamicType = ()> + Clone>(
+        async fn all<K: Resource<DynamicType = ()> + Clone + 'static>(
             stores: &[Store<K>],
         ) -> Result<(), reflector::store::WriterDropped> {
             for s in stores {
@@ -185,12 +185,10 @@ impl Spawner {
         let kind = K::kind(&()).into_owned();
         let stream = reflector::reflector(
             writer,
-            watcher(api, cfg)
-                .default_backoff()
-                .modify(|obj: &mut K| {
-                    obj.managed_fields_mut().clear();
-                    obj.annotations_mut().remove(LAST_APPLIED);
-                }),
+            watcher(api, cfg).default_backoff().modify(|obj: &mut K| {
+                obj.managed_fields_mut().clear();
+                obj.annotations_mut().remove(LAST_APPLIED);
+            }),
         );
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);

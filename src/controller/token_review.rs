@@ -63,7 +63,7 @@ impl TokenVerifier for TokenReviewer {
         };
         let review = TokenReview {
             spec: TokenReviewSpec {
-                token: Some(token.to_owned()),
+                token: token.to_owned(),
                 ..TokenReviewSpec::default()
             },
             ..TokenReview::default()
@@ -102,6 +102,9 @@ mod tests {
             Some("payments")
         );
         assert_eq!(service_account_namespace("admin"), None);
-        assert_eq!(service_account_namespace("system:serviceaccount:payments"), None);
+        assert_eq!(
+            service_account_namespace("system:serviceaccount:payments"),
+            None
+        );
     }
 }

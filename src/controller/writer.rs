@@ -97,16 +97,14 @@ impl StatusWriter {
         let live: std::collections::HashSet<Key> = reports.iter().filter_map(key_of).collect();
         self.written.retain(|k, _| live.contains(k));
         self.failures.retain(|k, _| live.contains(k));
-        let jobs: Vec<Job> = reports
-            .iter()
-            .filter_map(|r| self.plan(r, now))
-            .collect();
+        let jobs: Vec<Job> = reports.iter().filter_map(|r| self.plan(r, now)).collect();
         if jobs.is_empty() {
             return;
         }
+        let this = &*self;
         let results: Vec<(Job, Result<(), kube::Error>)> = futures::stream::iter(jobs)
-            .map(|job| async {
-                let result = self.write(&job).await;
+            .map(move |job| async move {
+                let result = this.write(&job).await;
                 (job, result)
             })
             .buffer_unordered(CONCURRENT_WRITES)
@@ -123,12 +121,13 @@ impl StatusWriter {
         if self.failures.get(&key).is_some_and(|(_, at)| *at > now) {
             return None;
         }
-        let (uid, current) = self
-            .stores
-            .lookup(key.0, &key.1.namespace, &key.1.name)?;
+        let (uid, current) = self.stores.lookup(key.0, &key.1.namespace, &key.1.name)?;
         let doc = StatusDoc::from_report(report, &current);
         let prev = self.written.get(&key);
-        if prev.is_none() && normalize_status(key.0, current.clone()) == doc.full(key.0) {
+        if prev.is_none()
+            && !current.is_null()
+            && normalize_status(key.0, current.clone()) == doc.full(key.0)
+        {
             // Kubernetes already has it (a restart): nothing to write.
             self.written.insert(key, Written { doc, at: now });
             return None;

@@ -18,7 +18,13 @@ pub fn problems(snap: &Snapshot, found: &[Problem]) -> Vec<Problem> {
     let users = snap
         .subscriptions
         .iter()
-        .map(|(k, o)| (Kind::WebhookSubscription, k, o.spec.transformation_ref.as_ref()))
+        .map(|(k, o)| {
+            (
+                Kind::WebhookSubscription,
+                k,
+                o.spec.transformation_ref.as_ref(),
+            )
+        })
         .chain(
             snap.endpoints
                 .iter()

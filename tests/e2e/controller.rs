@@ -85,7 +85,13 @@ async fn config_examples_become_ready_and_show_in_kubectl() {
     ));
 
     let table = kubectl.ok(&["get", "whs", "-n", "payments"]).unwrap();
-    let header: Vec<&str> = table.stdout.lines().next().unwrap().split_whitespace().collect();
+    let header: Vec<&str> = table
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     for column in ["READY", "DELIVERED", "FAILED"] {
         assert!(header.contains(&column), "{}", table.stdout);
     }
@@ -116,7 +122,11 @@ async fn config_examples_become_ready_and_show_in_kubectl() {
             "jsonpath={.metadata.managedFields[?(@.subresource==\"status\")].manager}",
         ])
         .unwrap();
-    assert!(managers.stdout.contains("switchboard"), "{}", managers.stdout);
+    assert!(
+        managers.stdout.contains("switchboard"),
+        "{}",
+        managers.stdout
+    );
 }
 
 fn transformation(ns: &str, jq: &str) -> String {
@@ -164,7 +174,14 @@ async fn broken_transformation_makes_it_and_its_subscription_not_ready_until_fix
     assert_eq!(sub_ready.reason, "TransformationInvalid", "{sub_ready:?}");
     assert!(sub_ready.message.contains("summary"), "{sub_ready:?}");
     let events = kubectl
-        .ok(&["get", "events", "-n", &ns, "-o", "jsonpath={.items[*].reason}"])
+        .ok(&[
+            "get",
+            "events",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ])
         .unwrap();
     note(&format!("events after the broken apply: {}", events.stdout));
 
@@ -190,7 +207,7 @@ async fn broken_transformation_makes_it_and_its_subscription_not_ready_until_fix
                 "-n",
                 &ns,
                 "--field-selector",
-                "regarding.name=orders",
+                "involvedObject.name=orders",
                 "-o",
                 "jsonpath={.items[*].reason}",
             ])
@@ -223,7 +240,13 @@ async fn endpoint_reads_secrets_only_from_its_own_namespace() {
     let ctl = Controller::start(env.kubeconfig(), &[&a, &b]).unwrap();
     kubectl
         .ok(&[
-            "create", "secret", "generic", "shared", "-n", &b, "--from-literal=secret=s3cret-b",
+            "create",
+            "secret",
+            "generic",
+            "shared",
+            "-n",
+            &b,
+            "--from-literal=secret=s3cret-b",
         ])
         .unwrap();
     let endpoint = format!(
@@ -257,7 +280,13 @@ spec:
     // The same Secret in its own namespace makes it ready; nothing secret is in status.
     kubectl
         .ok(&[
-            "create", "secret", "generic", "shared", "-n", &a, "--from-literal=secret=s3cret-a",
+            "create",
+            "secret",
+            "generic",
+            "shared",
+            "-n",
+            &a,
+            "--from-literal=secret=s3cret-a",
         ])
         .unwrap();
     let got = eventually(READY_WITHIN, || async {

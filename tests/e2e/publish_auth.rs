@@ -26,7 +26,12 @@ async fn service_account_tokens_publish_to_their_own_namespace_only() {
     let kubectl = env.kubectl();
     kubectl.ok(&["create", "namespace", &other]).unwrap();
     kubectl
-        .ok(&["label", "namespace", &other, "switchboard.dev/e2e=publish-auth"])
+        .ok(&[
+            "label",
+            "namespace",
+            &other,
+            "switchboard.dev/e2e=publish-auth",
+        ])
         .unwrap();
     for n in [&ns, &other] {
         kubectl
@@ -44,7 +49,10 @@ async fn service_account_tokens_publish_to_their_own_namespace_only() {
     let (own, foreign) = (token(&ns), token(&other));
     let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
 
-    let status = eventually(Duration::from_secs(30), || publish(&ctl.data_url, &ns, &own)).await;
+    let status = eventually(Duration::from_secs(30), || {
+        publish(&ctl.data_url, &ns, &own)
+    })
+    .await;
     assert_eq!(status, Some(202), "own namespace\n{}", ctl.log());
     // Cached now; still accepted.
     assert_eq!(publish(&ctl.data_url, &ns, &own).await, Some(202));

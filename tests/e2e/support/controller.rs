@@ -17,8 +17,6 @@ pub struct Controller {
     child: Child,
     /// Data plane base URL (`http://127.0.0.1:PORT`).
     pub data_url: String,
-    /// Admin base URL.
-    pub admin_url: String,
     dir: tempfile::TempDir,
 }
 
@@ -58,7 +56,6 @@ impl Controller {
         Ok(Self {
             child,
             data_url: format!("http://127.0.0.1:{data}"),
-            admin_url: format!("http://127.0.0.1:{admin}"),
             dir,
         })
     }
