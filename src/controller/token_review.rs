@@ -19,10 +19,13 @@ pub const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Cached answers kept at most (the cache is cleared when full).
 const CACHE_MAX: usize = 10_000;
 
+/// Token digest to (the token's namespace, when it was asked).
+type Cache = HashMap<[u8; 32], (Option<String>, Instant)>;
+
 /// Verifies tokens with TokenReview.
 pub struct TokenReviewer {
     client: Client,
-    cache: Mutex<HashMap<[u8; 32], (Option<String>, Instant)>>,
+    cache: Mutex<Cache>,
 }
 
 impl TokenReviewer {
