@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{self, Event, finalizer};
 use kube::runtime::watcher;
@@ -28,15 +29,27 @@ pub struct Context {
     failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
+/// Why a step of the reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Dropping pending deliveries failed.
+    #[error("dropping pending deliveries: {0}")]
+    Store(#[from] StoreError),
+    /// Creating the signing Secret failed.
+    #[error("creating the signing secret: {0}")]
+    Kube(#[from] kube::Error),
+}
+
 /// Why a reconcile failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    /// Adding or removing the finalizer, or the cleanup, failed.
+    /// Adding or removing the finalizer, or a step, failed.
     #[error(transparent)]
-    Finalizer(#[from] Box<finalizer::Error<StoreError>>),
+    Finalizer(#[from] Box<finalizer::Error<StepError>>),
 }
 
-/// Adds the finalizer; on deletion drops the pending deliveries, then removes it.
+/// Adds the finalizer and the generated signing Secret; on deletion drops the pending
+/// deliveries, then removes the finalizer.
 pub async fn reconcile(
     obj: Arc<WebhookSubscription>,
     ctx: Arc<Context>,
@@ -44,10 +57,14 @@ pub async fn reconcile(
     let namespace = obj.namespace().unwrap_or_default();
     let api: Api<WebhookSubscription> = Api::namespaced(ctx.client.clone(), &namespace);
     let key = format!("{namespace}/{}", obj.name_any());
-    let (ns, store, subscription) = (&namespace, &ctx.store, &key);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let (ns, store, subscription, secrets) = (&namespace, &ctx.store, &key, &secrets);
     let result = finalizer(&api, FINALIZER, obj, |event| async move {
         match event {
-            Event::Apply(_) => Ok::<_, StoreError>(Action::await_change()),
+            Event::Apply(obj) => {
+                super::signing::ensure(secrets, &obj).await?;
+                Ok::<_, StepError>(Action::await_change())
+            }
             Event::Cleanup(obj) => {
                 let target = Target {
                     namespace: ns.clone(),

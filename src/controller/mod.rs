@@ -8,6 +8,7 @@
 pub mod error;
 pub mod finalizer;
 pub mod kinds;
+pub mod signing;
 pub mod snapshot;
 pub mod status;
 pub mod stores;

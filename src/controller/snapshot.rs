@@ -20,6 +20,13 @@ pub fn build(stores: &Stores) -> Snapshot {
     add_all(&mut snap, &mut refs, &stores.integrations);
     add_all(&mut snap, &mut refs, &stores.endpoints);
     add_all(&mut snap, &mut refs, &stores.subscriptions);
+    for store in &stores.subscriptions {
+        for sub in store.state() {
+            if let Some(name) = super::signing::generated_name(&sub.name_any(), &sub.spec) {
+                refs.insert(ObjectKey::new(&sub.namespace().unwrap_or_default(), &name));
+            }
+        }
+    }
     add_all(&mut snap, &mut refs, &stores.transformations);
     add_all(&mut snap, &mut refs, &stores.schedules);
     add_all(&mut snap, &mut refs, &stores.jobs);

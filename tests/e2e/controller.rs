@@ -301,7 +301,7 @@ spec:
 }
 
 #[tokio::test]
-async fn deleting_a_subscription_clears_its_finalizer() {
+async fn subscription_gets_finalizer_and_signing_secret_and_deletion_clears_it() {
     let env = TestEnv::new("controller-finalizer").await.unwrap();
     let ns = env.namespace.clone();
     let kubectl = env.kubectl();
@@ -316,7 +316,6 @@ metadata: {{name: doomed, namespace: {ns}}}
 spec:
   url: https://orders.example.com/hooks
   eventTypes: [\"*\"]
-  signing: {{scheme: None}}
 "
             )),
         )
@@ -331,6 +330,30 @@ spec:
     })
     .await;
     assert!(finalized.is_some(), "no finalizer\n{}", ctl.log());
+    // The generated signing Secret, owned by the subscription and named in its status.
+    let uid = whs.get("doomed").await.unwrap().metadata.uid.unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(env.client.clone(), &ns);
+    let secret = eventually(READY_WITHIN, || async {
+        secrets.get_opt("doomed-signing").await.ok()?
+    })
+    .await
+    .expect("no generated signing secret");
+    let owner = &secret.metadata.owner_references.unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("WebhookSubscription", uid.as_str())
+    );
+    let value = &secret.data.unwrap()["secret"].0;
+    assert!(value.starts_with(b"whsec_"));
+    let named = eventually(READY_WITHIN, || async {
+        let obj = whs.get("doomed").await.ok()?;
+        let name = obj.data["status"]["signingSecretRef"]["name"]
+            .as_str()?
+            .to_owned();
+        (name == "doomed-signing").then_some(name)
+    })
+    .await;
+    assert!(named.is_some(), "status.signingSecretRef not set");
     // kubectl delete waits until the object is gone, i.e. the finalizer was removed.
     kubectl
         .ok(&["delete", "whs", "doomed", "-n", &ns, "--timeout=30s"])
