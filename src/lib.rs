@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod controller;
+pub mod delivery;
 pub mod engine;
 pub mod manifests;
 pub mod server;

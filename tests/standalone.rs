@@ -354,3 +354,115 @@ fn manifests_reload_live_and_a_broken_file_keeps_the_last_good_state() {
             .is_none()
     });
 }
+
+#[test]
+fn get_prints_a_kubectl_style_table_and_yaml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifests = copy_examples(&tmp.path().join("manifests"));
+    let inst = Instance::start(&manifests, &tmp.path().join("data"), &[]);
+    let get = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("get")
+            .args(args)
+            .args(["--admin", &inst.admin_url])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = get(&["whs", "-n", "payments"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<_> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME")
+            && lines[0].contains("READY")
+            && lines[0].contains("DELIVERED")
+            && lines[0].ends_with("AGE"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 3, "two subscriptions: {out}");
+    assert!(
+        lines[1].starts_with("chat-pushes") && lines[1].contains("True"),
+        "{out}"
+    );
+    assert!(lines[2].starts_with("partner-invoices"), "{out}");
+
+    // All namespaces: a NAMESPACE column; other spellings of the kind work too.
+    let (_, out, _) = get(&["webhookendpoints"]);
+    assert!(out.starts_with("NAMESPACE"), "{out}");
+    assert!(out.contains("stripe-events"), "{out}");
+    let (_, out, _) = get(&["cip"]);
+    assert!(out.contains("stripe") && out.contains("Payment"), "{out}");
+
+    // YAML of one resource, in the Kubernetes shape.
+    let (code, out, _) = get(&["tf", "github-push-summary", "-n", "payments", "-o", "yaml"]);
+    assert_eq!(code, Some(0));
+    let doc = &switchboard::yaml::parse_documents(&out).unwrap()[0].value;
+    assert_eq!(doc["kind"], "Transformation");
+    assert_eq!(doc["metadata"]["namespace"], "payments");
+    assert_eq!(doc["status"]["conditions"][0]["type"], "Ready");
+    assert!(doc["spec"]["jq"].as_str().unwrap().contains("ltrimstr"));
+
+    // Errors.
+    let (code, _, err) = get(&["pods"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("doesn't have a resource type"), "{err}");
+    let (code, _, err) = get(&["whs", "nope", "-n", "payments"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifests = copy_examples(&tmp.path().join("manifests"));
+    let mut inst = Instance::start(
+        &manifests,
+        &tmp.path().join("data"),
+        &["--shutdown-timeout", "10s"],
+    );
+    assert_eq!(
+        publish(
+            &inst,
+            "payments",
+            &[("authorization", TOKEN)],
+            br#"{"type":"stripe.invoice.paid","id":"last"}"#
+        )
+        .0,
+        202
+    );
+    let pid = inst.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = inst.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 15 s after SIGTERM; log:\n{}",
+            inst.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        inst.log_text()
+    );
+    assert!(inst.log_text().contains("stopped"), "{}", inst.log_text());
+    // The accepted event is on disk after the shutdown.
+    assert_eq!(
+        queued_event_ids(&inst.data_dir, "partner-invoices"),
+        ["last"]
+    );
+}

@@ -4,8 +4,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::Arc;
 use switchboard::api::parse_duration;
 use switchboard::controller::{self, ControllerConfig, Scope};
+
+use switchboard::delivery::{DeliveryConfig, DestinationPolicy};
 use switchboard::engine::{Engine, EngineConfig};
 use switchboard::server;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +54,9 @@ pub struct ControllerArgs {
     /// How long delivered and dead records are kept.
     #[arg(long, default_value = "168h", value_parser = parse_duration)]
     pub retention: Duration,
+    /// Let deliveries reach loopback, private, link-local and other non-public addresses.
+    #[arg(long)]
+    pub allow_private_destinations: bool,
     /// Name of this replica in events and the leader Lease (the pod name in a cluster).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
@@ -72,11 +78,19 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
         store,
         EngineConfig {
             max_event_bytes: args.max_event_bytes,
+            delivery: DeliveryConfig {
+                policy: Arc::new(DestinationPolicy {
+                    allow_private: args.allow_private_destinations,
+                    allowed: Vec::new(),
+                }),
+                ..DeliveryConfig::default()
+            },
+            ..EngineConfig::default()
         },
     );
-    engine.set_token_verifier(std::sync::Arc::new(
-        controller::token_review::TokenReviewer::new(client.clone()),
-    ));
+    engine.set_token_verifier(Arc::new(controller::token_review::TokenReviewer::new(
+        client.clone(),
+    )));
     let data = server::bind(&args.listen).await?;
     let admin = server::bind(&args.admin_listen).await?;
     let addr =
@@ -95,6 +109,10 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
         shutdown.clone(),
     ));
     let purge_task = tokio::spawn(purge_loop(engine.clone(), args.retention, shutdown.clone()));
+    let delivery_engine = engine.clone();
+    let delivery_cancel = shutdown.clone();
+    let delivery_task =
+        tokio::spawn(async move { delivery_engine.run_deliveries(delivery_cancel).await });
     let config = ControllerConfig {
         scope: Scope {
             namespaces: args.namespaces.clone(),
@@ -127,6 +145,7 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
         let _ = data_task.await;
         let _ = admin_task.await;
         let _ = purge_task.await;
+        let _ = delivery_task.await;
         if !finished {
             let _ = controller_task.await;
         }

@@ -2,6 +2,7 @@
 
 mod controller;
 mod crds;
+mod deliveries;
 mod get;
 mod run;
 mod transform;
@@ -47,6 +48,8 @@ pub enum Command {
     Get(get::GetArgs),
     /// Run a Transformation from a manifest file on one input and print its output.
     Transform(transform::TransformArgs),
+    /// Show a subscription's delivery log (newest first) from a running instance.
+    Deliveries(deliveries::DeliveriesArgs),
 }
 
 /// An error that ends the command.
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Controller(args) => controller::run(args),
         Command::Get(args) => get::run(args),
         Command::Transform(args) => Ok(transform::run(args)?),
+        Command::Deliveries(args) => deliveries::run(args),
     }
 }
 

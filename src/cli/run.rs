@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard::api::parse_duration;
+use switchboard::delivery::{DeliveryConfig, DestinationPolicy};
 use switchboard::engine::{Engine, EngineConfig};
 use switchboard::manifests::watch::{ManifestDir, watch};
 use switchboard::server;
@@ -43,6 +44,24 @@ pub struct RunArgs {
     /// Quiet time after a change in the manifests before they are reloaded.
     #[arg(long, default_value = "300ms", value_parser = parse_duration)]
     pub reload_debounce: Duration,
+    /// Let deliveries reach loopback, private, link-local and other non-public addresses.
+    #[arg(long)]
+    pub allow_private_destinations: bool,
+    /// Non-public ranges deliveries may reach anyway (comma-separated CIDRs, e.g. 10.0.0.0/8).
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_destination_cidrs: Vec<ipnet::IpNet>,
+    /// Delivery attempts in flight at once over all subscriptions.
+    #[arg(long, default_value_t = 256)]
+    pub delivery_concurrency: usize,
+    /// Delivery attempts in flight at once per subscription.
+    #[arg(long, default_value_t = 16)]
+    pub subscription_concurrency: usize,
+    /// How long a claimed delivery is leased; after a crash it runs again once this expires.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub delivery_lease: Duration,
+    /// How often the queue is polled when nothing new was published here.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    pub delivery_poll: Duration,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -70,6 +89,18 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
         store,
         EngineConfig {
             max_event_bytes: args.max_event_bytes,
+            data_dir: Some(args.data_dir.clone()),
+            delivery: DeliveryConfig {
+                policy: Arc::new(DestinationPolicy {
+                    allow_private: args.allow_private_destinations,
+                    allowed: args.allowed_destination_cidrs.clone(),
+                }),
+                global_concurrency: args.delivery_concurrency.max(1),
+                target_concurrency: args.subscription_concurrency.max(1),
+                lease: args.delivery_lease,
+                poll: args.delivery_poll,
+                ..DeliveryConfig::default()
+            },
         },
     );
 
@@ -99,6 +130,10 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
         move || apply(&watch_engine, &mut dir),
     ));
     let purge_task = tokio::spawn(purge_loop(engine.clone(), args.retention, shutdown.clone()));
+    let delivery_engine = engine.clone();
+    let delivery_cancel = shutdown.clone();
+    let delivery_task =
+        tokio::spawn(async move { delivery_engine.run_deliveries(delivery_cancel).await });
 
     wait_for_signal().await;
     tracing::info!(timeout = ?args.shutdown_timeout, "shutting down: no new requests; finishing in-flight work");
@@ -108,6 +143,7 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
         let _ = admin_task.await;
         let _ = watch_task.await;
         let _ = purge_task.await;
+        let _ = delivery_task.await;
     })
     .await;
     if drained.is_err() {

@@ -6,11 +6,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::Kind;
 use crate::engine::{Desired, Engine};
 
 use super::error::ControllerError;
-use super::signing::generated_name;
 use super::snapshot;
 use super::stores::Stores;
 
@@ -52,24 +50,9 @@ fn apply(engine: &Engine, stores: &Stores) {
     let started = Instant::now();
     let snapshot = snapshot::build(stores);
     let resources = snapshot.len();
-    let generated: Vec<_> = snapshot
-        .subscriptions
-        .iter()
-        .filter_map(|(key, o)| Some((key.clone(), generated_name(&key.name, &o.spec)?)))
-        .collect();
     let summary = engine.apply(Desired {
         snapshot,
         rejected: Vec::new(),
     });
-    for (key, name) in generated {
-        let mut fields = serde_json::Map::new();
-        fields.insert(
-            "signingSecretRef".into(),
-            serde_json::json!({ "name": name }),
-        );
-        engine
-            .status()
-            .set_fields(Kind::WebhookSubscription, &key, fields);
-    }
     tracing::info!(resources, ?summary, took = ?started.elapsed(), "desired state applied");
 }

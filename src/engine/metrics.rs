@@ -28,6 +28,8 @@ pub struct Metrics {
     pub events_accepted: Family<NamespaceLabel, Counter>,
     /// Events refused as duplicates (same id), by namespace.
     pub events_duplicate: Family<NamespaceLabel, Counter>,
+    /// Subscription filters that failed or yielded a non-boolean (no match), by namespace.
+    pub filter_errors: Family<NamespaceLabel, Counter>,
     /// Deliveries in the store by status.
     pub queue_depth: Family<StatusLabel, Gauge>,
     /// Time to commit an acceptance durably, in seconds.
@@ -51,6 +53,7 @@ impl Metrics {
         let m = Self {
             events_accepted: Family::default(),
             events_duplicate: Family::default(),
+            filter_errors: Family::default(),
             queue_depth: Family::default(),
             store_commit_seconds: Histogram::new([
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -68,6 +71,11 @@ impl Metrics {
             "events_duplicate",
             "Events refused as duplicates of a stored id",
             m.events_duplicate.clone(),
+        );
+        registry.register(
+            "filter_errors",
+            "Subscription filters that failed or yielded a non-boolean (counted as no match)",
+            m.filter_errors.clone(),
         );
         registry.register(
             "queue_depth",

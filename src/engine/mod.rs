@@ -11,6 +11,7 @@ pub mod publish;
 pub mod runtime;
 pub mod snapshot;
 pub mod status;
+pub mod subscription;
 pub mod topology;
 
 pub use check::{Problem, check};

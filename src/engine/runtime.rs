@@ -2,6 +2,7 @@
 //! reports status.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,13 +11,15 @@ use arc_swap::ArcSwap;
 use chrono::Utc;
 
 use crate::api::{HEALTHY, Kind, READY};
-use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target, TargetKind};
+use crate::delivery::{Deliveries, DeliveryConfig};
+use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target};
 
 use super::check::{CheckOptions, Problem, check};
 use super::metrics::{Metrics, NamespaceLabel};
 use super::publish::{self, PublishError};
 use super::snapshot::{Object, ObjectKey, Snapshot};
 use super::status::StatusBoard;
+use super::subscription::{self, BuildContext, SigningSource};
 use super::topology::{
     BuildError, PieceChange, PublisherTokens, SubscriptionPiece, TokenCheck, Topology, diff_pieces,
 };
@@ -26,12 +29,18 @@ use super::topology::{
 pub struct EngineConfig {
     /// Largest accepted publish body in bytes.
     pub max_event_bytes: usize,
+    /// Where generated signing secrets are kept (in memory only when unset).
+    pub data_dir: Option<PathBuf>,
+    /// Delivery settings (SSRF guard, concurrency, lease, poll).
+    pub delivery: DeliveryConfig,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             max_event_bytes: 1024 * 1024,
+            data_dir: None,
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -98,20 +107,28 @@ pub struct Engine {
     status: StatusBoard,
     metrics: Arc<Metrics>,
     ready: AtomicBool,
+    deliveries: Arc<Deliveries>,
     verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
 }
 
 impl Engine {
     /// An engine over a store, with nothing running yet.
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Arc<Self> {
+        let status = StatusBoard::new();
+        let deliveries = Deliveries::new(
+            store.clone(),
+            config.delivery.clone(),
+            Arc::new(status.clone()),
+        );
         Arc::new(Self {
             store,
             config,
             topology: ArcSwap::from_pointee(Topology::default()),
             applied: Mutex::default(),
-            status: StatusBoard::new(),
+            status,
             metrics: Arc::new(Metrics::new()),
             ready: AtomicBool::new(false),
+            deliveries,
             verifier: std::sync::OnceLock::new(),
         })
     }
@@ -119,6 +136,16 @@ impl Engine {
     /// Lets `verifier` accept publish tokens the token Secrets do not hold (set once).
     pub fn set_token_verifier(&self, verifier: Arc<dyn super::auth::TokenVerifier>) {
         let _ = self.verifier.set(verifier);
+    }
+
+    /// The delivery runtime.
+    pub fn deliveries(&self) -> &Arc<Deliveries> {
+        &self.deliveries
+    }
+
+    /// Runs the delivery dispatcher until `cancel`, then waits for attempts in flight.
+    pub async fn run_deliveries(&self, cancel: tokio_util::sync::CancellationToken) {
+        self.deliveries.clone().run(cancel).await;
     }
 
     /// The store.
@@ -159,16 +186,37 @@ impl Engine {
         let mut problems = check(&effective, CheckOptions::default());
         problems.extend(super::dependents::problems(&effective, &problems));
         problems.extend(desired.rejected);
-        let invalid = invalid_by_kind(&problems);
+        let mut invalid = invalid_by_kind(&problems);
         let none = BTreeMap::new();
         let current = self.topology.load();
+        let ctx = BuildContext {
+            policy: self.config.delivery.policy.clone(),
+            data_dir: self.config.data_dir.clone(),
+            concurrency: self.config.delivery.target_concurrency,
+        };
         let (subscriptions, sub_changes) = diff_pieces(
             &current.subscriptions,
-            &effective.subscriptions,
+            &subscription::inputs(&effective),
             invalid.get(&Kind::WebhookSubscription).unwrap_or(&none),
-            |p: &SubscriptionPiece| &p.spec,
-            SubscriptionPiece::build,
+            |p: &SubscriptionPiece| &p.inputs,
+            |obj| SubscriptionPiece::build(obj, &ctx),
         );
+        for (key, change) in &sub_changes {
+            match change {
+                PieceChange::Failed(err) => {
+                    invalid
+                        .entry(Kind::WebhookSubscription)
+                        .or_default()
+                        .entry(key.clone())
+                        .or_insert_with(|| err.clone());
+                }
+                PieceChange::Removed => self.drop_queue(subscription::target_of(key)),
+                _ => {}
+            }
+        }
+        self.deliveries
+            .set_routes(subscription::routes(subscriptions.values()));
+        self.report_signing(&subscriptions);
         let next = Topology {
             subscriptions,
             publishers: PublisherTokens::from_snapshot(&effective),
@@ -279,14 +327,21 @@ impl Engine {
         }
         let event = publish::parse(headers, body)?;
         let id = event.id.unwrap_or_else(new_event_id);
-        let targets: Vec<Target> = topology
-            .subscribers(namespace, &event.event_type)
-            .map(|(key, _)| Target {
-                namespace: key.namespace.clone(),
-                kind: TargetKind::Subscription,
-                name: key.name.clone(),
-            })
-            .collect();
+        let targets: Vec<Target> = topology.matching(
+            namespace,
+            &event.event_type,
+            &id,
+            &event.data,
+            |key, message| {
+                self.metrics
+                    .filter_errors
+                    .get_or_create(&NamespaceLabel {
+                        namespace: namespace.to_owned(),
+                    })
+                    .inc();
+                tracing::debug!(subscription = %key, error = message, "filter error: no match");
+            },
+        );
         let source = event
             .source
             .map_or_else(|| "publish-api".to_owned(), |s| format!("publish-api:{s}"));
@@ -312,11 +367,13 @@ impl Engine {
         })
     }
 
-    /// Commits one acceptance durably (batched with concurrent ones by the store).
+    /// Commits one acceptance durably (batched with concurrent ones by the store), then
+    /// wakes the delivery dispatcher.
     pub async fn accept(&self, acceptance: Acceptance) -> Result<Accepted, AcceptError> {
         let label = NamespaceLabel {
             namespace: acceptance.event.namespace.clone(),
         };
+        let targets = acceptance.targets.clone();
         let started = Instant::now();
         let result = self
             .store
@@ -327,6 +384,15 @@ impl Engine {
         self.metrics
             .store_commit_seconds
             .observe(started.elapsed().as_secs_f64());
+        if let Accepted::Stored { deliveries } = result
+            && deliveries > 0
+        {
+            self.deliveries.wake();
+            let now = Utc::now();
+            for target in &targets {
+                self.deliveries.stats(target).triggered(now, 1);
+            }
+        }
         match result {
             Accepted::Stored { .. } => self.metrics.events_accepted.get_or_create(&label).inc(),
             Accepted::DuplicateId | Accepted::DuplicateKey => {
@@ -345,6 +411,99 @@ impl Engine {
             self.metrics.queue_depth.get_or_create(&label).set(n as i64);
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Sends a `switchboard.test` event to one subscription only; None when it is not running.
+    pub async fn test_subscription(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<AcceptedEvent>, AcceptError> {
+        let key = super::snapshot::ObjectKey::new(namespace, name);
+        if !self.topology().subscriptions.contains_key(&key) {
+            return Ok(None);
+        }
+        let id = new_event_id();
+        let now = Utc::now();
+        let acceptance = Acceptance {
+            event: NewEvent {
+                id: id.clone(),
+                namespace: namespace.to_owned(),
+                event_type: "switchboard.test".into(),
+                source: "admin-test".into(),
+                payload: serde_json::json!({
+                    "message": "a test event sent from the Switchboard admin API",
+                    "subscription": name,
+                    "sentAt": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                }),
+                received_at: now,
+            },
+            targets: vec![subscription::target_of(&key)],
+            dedup: None,
+        };
+        let accepted = self.accept(acceptance).await?;
+        Ok(Some(AcceptedEvent {
+            id,
+            created: matches!(accepted, Accepted::Stored { .. }),
+            deliveries: match accepted {
+                Accepted::Stored { deliveries } => deliveries,
+                _ => 0,
+            },
+        }))
+    }
+
+    /// Fails the queued deliveries of a removed target (in the background).
+    fn drop_queue(&self, target: Target) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.store.clone();
+        handle.spawn(async move {
+            match store
+                .drop_pending(&target, "the subscription was deleted")
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(?target, dropped = n, "dropped queued deliveries"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, ?target, "dropping queued deliveries"),
+            }
+        });
+    }
+
+    /// Reports where each subscription's signing secret comes from (status.signingSecretRef;
+    /// standalone generated secrets also name their file in status.signingSecretFile).
+    fn report_signing(
+        &self,
+        pieces: &BTreeMap<super::snapshot::ObjectKey, Arc<SubscriptionPiece>>,
+    ) {
+        for (key, piece) in pieces {
+            let mut fields = serde_json::Map::new();
+            let (reference, file) = match &piece.signing {
+                SigningSource::Configured => (
+                    piece
+                        .spec()
+                        .signing
+                        .secret_ref
+                        .as_ref()
+                        .and_then(|r| serde_json::to_value(r).ok())
+                        .unwrap_or_default(),
+                    serde_json::Value::Null,
+                ),
+                SigningSource::Generated(path) => (
+                    serde_json::json!({"name": format!("{}-signing", key.name), "key": "secret"}),
+                    path.as_ref()
+                        .map(|p| p.display().to_string().into())
+                        .unwrap_or_default(),
+                ),
+                SigningSource::Unsigned => (serde_json::Value::Null, serde_json::Value::Null),
+            };
+            fields.insert("signingSecretRef".into(), reference);
+            fields.insert("signingSecretFile".into(), file);
+            self.status
+                .set_fields(Kind::WebhookSubscription, key, fields);
+        }
     }
 }
 

@@ -199,6 +199,41 @@ impl StatusBoard {
     }
 }
 
+/// Delivery status goes to the subscription (or, for a forward, the endpoint) on the board.
+impl crate::delivery::StatusSink for StatusBoard {
+    fn condition(
+        &self,
+        target: &crate::store::Target,
+        type_: &str,
+        ok: bool,
+        reason: &str,
+        message: &str,
+    ) {
+        let (kind, key) = board_key(target);
+        let generation = self.get(kind, &key).and_then(|s| s.observed_generation);
+        self.set_condition(kind, &key, generation, type_, ok, reason, message);
+    }
+
+    fn fields(
+        &self,
+        target: &crate::store::Target,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) {
+        let (kind, key) = board_key(target);
+        if self.get(kind, &key).is_some() {
+            self.set_fields(kind, &key, fields);
+        }
+    }
+}
+
+fn board_key(target: &crate::store::Target) -> (Kind, ObjectKey) {
+    let kind = match target.kind {
+        crate::store::TargetKind::Subscription => Kind::WebhookSubscription,
+        crate::store::TargetKind::Forward => Kind::WebhookEndpoint,
+    };
+    (kind, ObjectKey::new(&target.namespace, &target.name))
+}
+
 fn entry<'a>(
     map: &'a mut BTreeMap<(Kind, ObjectKey), ResourceStatus>,
     kind: Kind,

@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::api::WebhookSubscriptionSpec;
+use serde_json::{Value, json};
 
-use super::pattern::Pattern;
+use crate::store::Target;
+use crate::transform::PredicateResult;
+
 use super::snapshot::{Object, ObjectKey, Snapshot};
+pub use super::subscription::SubscriptionPiece;
 
 /// Label that marks a Secret as holding a publisher token (key `token`).
 pub const PUBLISHER_TOKEN_LABEL: &str = "switchboard.dev/publisher-token";
@@ -23,35 +26,6 @@ pub struct BuildError {
     pub reason: &'static str,
     /// What went wrong.
     pub message: String,
-}
-
-/// A running subscription: its spec and what was compiled from it.
-#[derive(Debug)]
-pub struct SubscriptionPiece {
-    /// The spec it was built from.
-    pub spec: WebhookSubscriptionSpec,
-    /// Compiled event type patterns.
-    pub patterns: Vec<Pattern>,
-}
-
-impl SubscriptionPiece {
-    /// Builds a subscription piece.
-    pub fn build(obj: &Object<WebhookSubscriptionSpec>) -> Result<Self, BuildError> {
-        Ok(Self {
-            spec: obj.spec.clone(),
-            patterns: obj
-                .spec
-                .event_types
-                .iter()
-                .map(|p| Pattern::new(p))
-                .collect(),
-        })
-    }
-
-    /// True when an event of this type goes to this subscription.
-    pub fn wants(&self, event_type: &str) -> bool {
-        !self.spec.suspend && super::pattern::any_matches(&self.patterns, event_type)
-    }
 }
 
 /// Publisher tokens: SHA-256 of each token to the namespaces it may publish to.
@@ -128,6 +102,38 @@ impl Topology {
             .range(start..)
             .take_while(move |(k, _)| k.namespace == namespace)
             .filter(move |(_, piece)| piece.wants(event_type))
+    }
+
+    /// The targets of an event: subscriptions whose patterns match, then whose filter holds
+    /// on `{type, id, data}`. A filter that fails or yields a non-boolean does not match;
+    /// `on_filter_error` hears about it.
+    pub fn matching(
+        &self,
+        namespace: &str,
+        event_type: &str,
+        id: &str,
+        data: &Value,
+        mut on_filter_error: impl FnMut(&ObjectKey, &str),
+    ) -> Vec<Target> {
+        let mut filter_input: Option<Value> = None;
+        self.subscribers(namespace, event_type)
+            .filter(|(key, piece)| {
+                if piece.filter.is_none() {
+                    return true;
+                }
+                let input = filter_input
+                    .get_or_insert_with(|| json!({"type": event_type, "id": id, "data": data}));
+                match piece.filter(input) {
+                    PredicateResult::Match => true,
+                    PredicateResult::NoMatch => false,
+                    PredicateResult::Error(message) => {
+                        on_filter_error(key, &message);
+                        false
+                    }
+                }
+            })
+            .map(|(key, _)| super::subscription::target_of(key))
+            .collect()
     }
 }
 

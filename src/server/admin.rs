@@ -1,4 +1,4 @@
-//! The admin router: `/healthz`, `/readyz`, `/metrics`, `/v1/status`.
+//! The admin router: `/healthz`, `/readyz`, `/metrics`, `/v1/status`, and the delivery log.
 
 use std::sync::Arc;
 
@@ -21,6 +21,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/status", get(status))
+        .merge(super::deliveries::routes())
         .with_state(engine)
 }
 

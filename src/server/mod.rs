@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod data_plane;
+pub mod deliveries;
 pub mod error;
 
 use std::net::SocketAddr;

@@ -352,6 +352,11 @@ pub trait Store: Send + Sync + 'static {
         outcome: Outcome,
     ) -> Result<(), StoreError>;
 
+    /// Gives a claimed (Delivering) delivery back unattempted: Pending again, due at `at`,
+    /// with no attempt recorded (breaker open, shutting down, target not running here).
+    /// False when it is not Delivering any more.
+    async fn release(&self, delivery_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
     /// Puts a delivery back to Pending, due now (admin retry of a Failed or Dead delivery).
     /// False when there is no such delivery of that target.
     async fn retry(&self, target: &Target, delivery_id: &str) -> Result<bool, StoreError>;

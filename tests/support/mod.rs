@@ -2,6 +2,8 @@
 //! directory, and talk HTTP to it.
 #![allow(dead_code)]
 
+pub mod sink;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -75,6 +75,10 @@ impl Store for PgStore {
         work::complete(&self.pool, delivery_id, &attempt, &outcome).await
     }
 
+    async fn release(&self, delivery_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        work::release(&self.pool, delivery_id, at).await
+    }
+
     async fn retry(&self, target: &Target, delivery_id: &str) -> Result<bool, StoreError> {
         work::retry(&self.pool, target, delivery_id, Utc::now()).await
     }

@@ -109,6 +109,10 @@ impl Store for SqliteStore {
         work::complete(&self.writer, delivery_id, &attempt, &outcome).await
     }
 
+    async fn release(&self, delivery_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        work::release(&self.writer, delivery_id, at).await
+    }
+
     async fn retry(&self, target: &Target, delivery_id: &str) -> Result<bool, StoreError> {
         work::retry(&self.writer, target, delivery_id, Utc::now()).await
     }

@@ -187,3 +187,21 @@ pub(super) async fn drop_pending(
     .map_err(StoreError::db("dropping a target's pending deliveries"))?;
     Ok(done.rows_affected())
 }
+
+/// Puts a Delivering delivery back to Pending, due at `at`, without recording an attempt.
+pub(super) async fn release(
+    pool: &SqlitePool,
+    delivery_id: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET status = 'Pending', next_attempt_at = ?2, lease_until = NULL
+         WHERE id = ?1 AND status = 'Delivering'",
+    )
+    .bind(delivery_id)
+    .bind(us(at))
+    .execute(pool)
+    .await
+    .map_err(StoreError::db("releasing a claimed delivery"))?;
+    Ok(done.rows_affected() > 0)
+}

@@ -308,3 +308,30 @@ pub(crate) async fn drop_pending_fails_only_pending(h: &Harness) {
         .expect("claim");
     assert!(claimed.is_empty(), "{claimed:?}");
 }
+
+/// A released delivery is Pending again at the given time, with no attempt recorded.
+pub(crate) async fn release_gives_a_claim_back_unattempted(h: &Harness) {
+    let store = h.open().await;
+    let t0 = now();
+    store
+        .accept(vec![acceptance("e1", t0, &[sub("a")])])
+        .await
+        .expect("accept");
+    let claimed = store.claim_due(t0, 10, LEASE, &[]).await.expect("claim");
+    let later = t0 + TimeDelta::seconds(5);
+    assert!(store.release(&claimed[0].id, later).await.expect("release"));
+    assert!(
+        !store.release(&claimed[0].id, later).await.expect("release"),
+        "only a Delivering delivery is released"
+    );
+    assert!(
+        store
+            .claim_due(t0, 10, LEASE, &[])
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let again = store.claim_due(later, 10, LEASE, &[]).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 0, "no attempt was recorded");
+}

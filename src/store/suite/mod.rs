@@ -50,6 +50,7 @@ macro_rules! store_suite {
             complete_of_unknown_delivery_fails,
             retry_puts_dead_and_failed_back,
             drop_pending_fails_only_pending,
+            release_gives_a_claim_back_unattempted,
             list_is_newest_first_with_cursor_and_filter,
             counts_and_queue_depth,
             sync_state_round_trips,

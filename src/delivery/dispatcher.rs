@@ -1,0 +1,235 @@
+//! The dispatcher: claims due deliveries from the store in batches (skipping targets that
+//! are full, suspended or behind an open breaker) and hands each to a worker task on its
+//! target's queue. Woken right after a publish commits; polls as a fallback (and for work
+//! committed by other processes sharing a PostgreSQL store).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use chrono::Utc;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::DeliveryConfig;
+use super::route::Route;
+use super::stats::{Stats, StatusSink};
+use super::worker;
+use crate::store::{ClaimedDelivery, Store, StoreError, Target};
+
+/// How long a delivery of a target that is not running here waits before it is claimed again.
+const UNROUTABLE_DELAY: Duration = Duration::from_secs(10);
+/// How often counters are pushed to the status sink.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// How often pending/delivered/failed are re-read from the store.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// Claimed deliveries not finished yet, per target.
+#[derive(Default)]
+struct Local {
+    per_target: HashMap<Target, usize>,
+    ids: HashSet<String>,
+}
+
+/// The delivery runtime: routes, counters, the dispatcher's wake-up and the global bound.
+pub struct Deliveries {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) config: DeliveryConfig,
+    routes: ArcSwap<HashMap<Target, Arc<Route>>>,
+    stats: Mutex<HashMap<Target, Arc<Stats>>>,
+    wake: Notify,
+    pub(super) global: Arc<Semaphore>,
+    local: Mutex<Local>,
+    pub(super) sink: Arc<dyn StatusSink>,
+}
+
+impl Deliveries {
+    /// A runtime with no routes; [`Deliveries::run`] starts dispatching.
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: DeliveryConfig,
+        sink: Arc<dyn StatusSink>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            global: Arc::new(Semaphore::new(config.global_concurrency.max(1))),
+            config,
+            routes: ArcSwap::default(),
+            stats: Mutex::default(),
+            wake: Notify::new(),
+            local: Mutex::default(),
+            sink,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &DeliveryConfig {
+        &self.config
+    }
+
+    /// Replaces the running routes (the engine calls this after each apply).
+    pub fn set_routes(&self, routes: HashMap<Target, Arc<Route>>) {
+        {
+            let mut stats = lock(&self.stats);
+            stats.retain(|t, _| routes.contains_key(t));
+            for t in routes.keys() {
+                stats.entry(t.clone()).or_default();
+            }
+        }
+        self.routes.store(Arc::new(routes));
+        self.wake();
+    }
+
+    /// The running route of a target.
+    pub fn route(&self, target: &Target) -> Option<Arc<Route>> {
+        self.routes.load().get(target).cloned()
+    }
+
+    /// The counters of a target.
+    pub fn stats(&self, target: &Target) -> Arc<Stats> {
+        lock(&self.stats).entry(target.clone()).or_default().clone()
+    }
+
+    /// Wakes the dispatcher (new work was committed).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Dispatches until `cancel`, then waits for the attempts in flight.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        let tasks = TaskTracker::new();
+        let reporter = tokio::spawn(self.clone().report(cancel.clone()));
+        loop {
+            let more = match self.dispatch_round(&tasks, &cancel).await {
+                Ok(more) => more,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming due deliveries");
+                    false
+                }
+            };
+            if more {
+                continue;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll) => {}
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+        let _ = reporter.await;
+    }
+
+    /// One claim; true when it filled its batch (more may be due).
+    async fn dispatch_round(
+        self: &Arc<Self>,
+        tasks: &TaskTracker,
+        cancel: &CancellationToken,
+    ) -> Result<bool, StoreError> {
+        let in_flight = lock(&self.local).ids.len();
+        let room = (self.config.global_concurrency * 2).saturating_sub(in_flight);
+        let limit = room.min(self.config.batch);
+        if limit == 0 || cancel.is_cancelled() {
+            return Ok(false);
+        }
+        let busy = self.busy_targets();
+        let claimed = self
+            .store
+            .claim_due(Utc::now(), limit, self.config.lease, &busy)
+            .await?;
+        let full = claimed.len() == limit;
+        for delivery in claimed {
+            if !self.start(&delivery) {
+                continue; // already in flight here: its lease was just renewed
+            }
+            match self.route(&delivery.target) {
+                Some(route) => {
+                    tasks.spawn(worker::run(self.clone(), route, delivery, cancel.clone()));
+                }
+                None => {
+                    let at = Utc::now() + UNROUTABLE_DELAY;
+                    if let Err(e) = self.store.release(&delivery.id, at).await {
+                        tracing::warn!(error = %e, id = %delivery.id, "releasing a delivery");
+                    }
+                    self.finish(&delivery);
+                }
+            }
+        }
+        Ok(full)
+    }
+
+    /// Targets not to claim for now: suspended, breaker open or probing, queue full.
+    fn busy_targets(&self) -> Vec<Target> {
+        let now = Instant::now();
+        let local = lock(&self.local);
+        self.routes
+            .load()
+            .values()
+            .filter(|r| {
+                r.suspended
+                    || r.breaker.blocked(now)
+                    || local.per_target.get(&r.target).copied().unwrap_or(0) >= r.concurrency
+            })
+            .map(|r| r.target.clone())
+            .collect()
+    }
+
+    fn start(&self, delivery: &ClaimedDelivery) -> bool {
+        let mut local = lock(&self.local);
+        if !local.ids.insert(delivery.id.clone()) {
+            return false;
+        }
+        *local.per_target.entry(delivery.target.clone()).or_default() += 1;
+        true
+    }
+
+    /// Forgets a finished (or released) delivery and wakes the dispatcher.
+    pub(super) fn finish(&self, delivery: &ClaimedDelivery) {
+        let mut local = lock(&self.local);
+        if local.ids.remove(&delivery.id)
+            && let Some(n) = local.per_target.get_mut(&delivery.target)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                local.per_target.remove(&delivery.target);
+            }
+        }
+        drop(local);
+        self.wake();
+    }
+
+    /// Pushes counters to the sink every second and re-reads them from the store every 5 s.
+    async fn report(self: Arc<Self>, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(REPORT_EVERY);
+        let mut last_refresh: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let all: Vec<(Target, Arc<Stats>)> = lock(&self.stats)
+                .iter()
+                .map(|(t, s)| (t.clone(), s.clone()))
+                .collect();
+            if last_refresh.is_none_or(|t| t.elapsed() >= REFRESH_EVERY) {
+                last_refresh = Some(Instant::now());
+                for (target, stats) in &all {
+                    match self.store.delivery_counts(target).await {
+                        Ok(counts) => stats.refresh(&counts),
+                        Err(e) => tracing::warn!(error = %e, "reading delivery counts"),
+                    }
+                }
+            }
+            for (target, stats) in &all {
+                self.sink.fields(target, stats.fields());
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

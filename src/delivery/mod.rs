@@ -1,0 +1,54 @@
+//! Outbound delivery: the dispatcher that claims due deliveries, per-target queues with
+//! their own concurrency, rate limit and circuit breaker under a global bound, the signed
+//! HTTP attempt behind an SSRF guard, and what each result means for the delivery.
+
+pub mod breaker;
+pub mod classify;
+pub mod destination;
+pub mod dispatcher;
+pub mod route;
+pub mod secrets;
+pub mod send;
+pub mod ssrf;
+pub mod stats;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use destination::{Destination, DestinationError, DestinationSpec, Signer, USER_AGENT};
+pub use dispatcher::Deliveries;
+pub use route::{Envelope, Route};
+pub use ssrf::{DestinationPolicy, Refused};
+pub use stats::{Stats, StatusSink};
+
+/// Delivery settings.
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    /// Which addresses deliveries may reach.
+    pub policy: Arc<DestinationPolicy>,
+    /// Attempts in flight at once over all targets.
+    pub global_concurrency: usize,
+    /// Attempts in flight at once per target.
+    pub target_concurrency: usize,
+    /// How long a claim is leased (longer than an attempt with its waits; after a crash,
+    /// claimed deliveries run again once it has expired).
+    pub lease: Duration,
+    /// How often the store is polled for due work when nothing wakes the dispatcher.
+    pub poll: Duration,
+    /// Most deliveries claimed at once.
+    pub batch: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            policy: Arc::default(),
+            global_concurrency: 256,
+            target_concurrency: 16,
+            lease: Duration::from_secs(300),
+            poll: Duration::from_millis(250),
+            batch: 256,
+        }
+    }
+}

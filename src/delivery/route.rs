@@ -1,0 +1,94 @@
+//! A route: the running delivery state of one target (a subscription, or later an
+//! endpoint's forward): destination, body shaping, rate limiter, breaker and queue.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use super::breaker::Breaker;
+use super::destination::Destination;
+use crate::store::{NewEvent, Target};
+use crate::transform::{Meta, Program, TransformError};
+
+/// How the request body is made from an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Envelope {
+    /// Standard Webhooks payload: `{"type", "timestamp", "data"}`.
+    Webhook,
+    /// The event's data as it is (a forward).
+    Raw,
+}
+
+/// The running delivery state of one target.
+pub struct Route {
+    /// The target.
+    pub target: Target,
+    /// Where and how to send.
+    pub destination: Destination,
+    /// Body shape.
+    pub envelope: Envelope,
+    /// Content-Type of the body.
+    pub content_type: String,
+    /// Shapes the data at delivery time.
+    pub transform: Option<Arc<Program>>,
+    /// Requests per period, when limited.
+    pub limiter: Option<DefaultDirectRateLimiter>,
+    /// Consecutive-failure breaker.
+    pub breaker: Breaker,
+    /// Attempts in flight at once for this target.
+    pub concurrency: usize,
+    /// Per-target queue: one permit per attempt in flight.
+    pub queue: Arc<Semaphore>,
+    /// Deliveries wait in the store while true.
+    pub suspended: bool,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("target", &self.target)
+            .field("destination", &self.destination)
+            .field("envelope", &self.envelope)
+            .field("suspended", &self.suspended)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A rate limiter allowing `requests` per `period` (bursts up to `requests`).
+pub fn rate_limiter(requests: u32, period: Duration) -> Option<DefaultDirectRateLimiter> {
+    let burst = NonZeroU32::new(requests)?;
+    let quota = Quota::with_period(period / burst.get())?.allow_burst(burst);
+    Some(RateLimiter::direct(quota))
+}
+
+impl Route {
+    /// The request body for an event: the transformation shapes the data, then the envelope.
+    pub fn body(&self, event: &NewEvent) -> Result<Vec<u8>, TransformError> {
+        let data = match &self.transform {
+            Some(program) => {
+                let meta = Meta {
+                    event_type: Some(event.event_type.clone()),
+                    namespace: Some(event.namespace.clone()),
+                    source: Some(event.source.clone()),
+                    headers: Default::default(),
+                    received_at: Some(event.received_at),
+                };
+                program.apply(&event.payload, &meta)?.value
+            }
+            None => event.payload.clone(),
+        };
+        let body = match self.envelope {
+            Envelope::Webhook => json!({
+                "type": event.event_type,
+                "timestamp": event.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "data": data,
+            }),
+            Envelope::Raw => data,
+        };
+        Ok(serde_json::to_vec(&body).unwrap_or_else(|_| Value::Null.to_string().into_bytes()))
+    }
+}

@@ -1,0 +1,124 @@
+//! Delivery counters of one target, kept in memory by the workers (pending, delivered and
+//! failed are refreshed from the store), and the sink they are reported to.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+use crate::store::{DeliveryCounts, Target};
+
+/// Where delivery status goes (the engine's status board).
+pub trait StatusSink: Send + Sync {
+    /// Sets a condition ("Ready", "Healthy") of the target's resource.
+    fn condition(&self, target: &Target, type_: &str, ok: bool, reason: &str, message: &str);
+    /// Merges status fields into the target's resource.
+    fn fields(&self, target: &Target, fields: Map<String, Value>);
+}
+
+/// Counters of one target.
+#[derive(Debug)]
+pub struct Stats {
+    sent: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    pending: AtomicU64,
+    consecutive_failures: AtomicU64,
+    healthy: AtomicBool,
+    times: Mutex<Times>,
+}
+
+#[derive(Debug, Default)]
+struct Times {
+    triggered: Option<DateTime<Utc>>,
+    success: Option<DateTime<Utc>>,
+    failure: Option<DateTime<Utc>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            sent: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            consecutive_failures: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+            times: Mutex::default(),
+        }
+    }
+}
+
+impl Stats {
+    fn times(&self) -> std::sync::MutexGuard<'_, Times> {
+        self.times.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An event matched (a delivery was created).
+    pub fn triggered(&self, at: DateTime<Utc>, deliveries: u64) {
+        self.pending.fetch_add(deliveries, Ordering::Relaxed);
+        self.times().triggered = Some(at);
+    }
+
+    /// An attempt was made; `delivered` when it succeeded, `finished_failed` when the
+    /// delivery is now Failed or Dead.
+    pub fn attempted(&self, at: DateTime<Utc>, delivered: bool, finished_failed: bool) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        if delivered {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+            self.times().success = Some(at);
+        } else {
+            self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+            self.times().failure = Some(at);
+        }
+        if delivered || finished_failed {
+            let _ = self
+                .pending
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                    Some(p.saturating_sub(1))
+                });
+        }
+        if finished_failed {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Replaces pending, delivered and failed with the store's counts.
+    pub fn refresh(&self, counts: &DeliveryCounts) {
+        self.pending.store(counts.pending, Ordering::Relaxed);
+        self.delivered.store(counts.delivered, Ordering::Relaxed);
+        self.failed
+            .store(counts.failed + counts.dead, Ordering::Relaxed);
+    }
+
+    /// Records the health; true when it changed.
+    pub fn set_healthy(&self, healthy: bool) -> bool {
+        self.healthy.swap(healthy, Ordering::Relaxed) != healthy
+    }
+
+    /// The status fields (sent, delivered, failed, pending, consecutiveFailures, last*At).
+    pub fn fields(&self) -> Map<String, Value> {
+        let time = |t: Option<DateTime<Utc>>| {
+            t.map_or(Value::Null, |t| {
+                Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+            })
+        };
+        let times = self.times();
+        let mut m = Map::new();
+        let load = |a: &AtomicU64| Value::from(a.load(Ordering::Relaxed));
+        m.insert("sent".into(), load(&self.sent));
+        m.insert("delivered".into(), load(&self.delivered));
+        m.insert("failed".into(), load(&self.failed));
+        m.insert("pending".into(), load(&self.pending));
+        m.insert(
+            "consecutiveFailures".into(),
+            load(&self.consecutive_failures),
+        );
+        m.insert("lastTriggeredAt".into(), time(times.triggered));
+        m.insert("lastSuccessAt".into(), time(times.success));
+        m.insert("lastFailureAt".into(), time(times.failure));
+        m
+    }
+}

@@ -1,0 +1,180 @@
+//! One delivery attempt on its target's queue: wait for a queue slot, the breaker and the
+//! rate limiter (holding no global permit meanwhile), then take a global permit, shape the
+//! body, send, record the attempt and its outcome, and report health.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::breaker::{Admission, BreakerChange};
+use super::classify::{Verdict, jitter, next_outcome};
+use super::dispatcher::Deliveries;
+use super::route::Route;
+use super::send::Sent;
+use crate::api::{HEALTHY, READY};
+use crate::store::{AttemptRecord, ClaimedDelivery, Outcome};
+
+/// Runs one claimed delivery to its next state.
+pub(super) async fn run(
+    deliveries: Arc<Deliveries>,
+    route: Arc<Route>,
+    delivery: ClaimedDelivery,
+    cancel: CancellationToken,
+) {
+    if let Err(at) = attempt(&deliveries, &route, &delivery, &cancel).await {
+        // Not attempted: give the claim back so it runs later (or after a restart).
+        if let Err(e) = deliveries.store.release(&delivery.id, at).await {
+            tracing::warn!(error = %e, id = %delivery.id, "releasing a delivery");
+        }
+    }
+    deliveries.finish(&delivery);
+}
+
+/// Makes the attempt; `Err(when)` when it was not made and should be released until `when`.
+async fn attempt(
+    deliveries: &Deliveries,
+    route: &Route,
+    delivery: &ClaimedDelivery,
+    cancel: &CancellationToken,
+) -> Result<(), DateTime<Utc>> {
+    let _slot = tokio::select! {
+        slot = route.queue.clone().acquire_owned() => slot.map_err(|_| Utc::now())?,
+        _ = cancel.cancelled() => return Err(Utc::now()),
+    };
+    if route.suspended {
+        return Err(Utc::now() + deliveries.config.poll);
+    }
+    let now = Instant::now();
+    if let Admission::Wait(until) = route.breaker.admit(now) {
+        return Err(Utc::now() + (until - now));
+    }
+    if let Some(limiter) = &route.limiter {
+        tokio::select! {
+            _ = limiter.until_ready() => {}
+            _ = cancel.cancelled() => return Err(Utc::now()),
+        }
+    }
+    let _permit = tokio::select! {
+        permit = deliveries.global.clone().acquire_owned() => permit.map_err(|_| Utc::now())?,
+        _ = cancel.cancelled() => return Err(Utc::now()),
+    };
+
+    // A transformation error is the configuration's fault, not the destination's.
+    let (sent, reached_destination) = match route.body(&delivery.event) {
+        Ok(body) => (
+            route
+                .destination
+                .send(&delivery.id, &route.content_type, body)
+                .await,
+            true,
+        ),
+        Err(e) => (transformation_failed(route, e), false),
+    };
+    let finished = Utc::now();
+    let outcome = next_outcome(
+        sent.verdict,
+        delivery.attempts,
+        &route.destination.schedule,
+        finished,
+        jitter(),
+    );
+    let summary = sent_summary(&sent, sent.record.error.clone());
+    if let Err(e) = deliveries
+        .store
+        .complete(&delivery.id, sent.record, outcome.clone())
+        .await
+    {
+        tracing::error!(error = %e, id = %delivery.id, "recording an attempt; the lease will expire and it runs again");
+        return Ok(());
+    }
+    tracing::debug!(id = %delivery.id, target = ?delivery.target, ?outcome, error = ?summary.error, "delivery attempt");
+    let stats = deliveries.stats(&delivery.target);
+    let delivered = outcome == Outcome::Delivered;
+    stats.attempted(
+        finished,
+        delivered,
+        matches!(outcome, Outcome::Failed | Outcome::Dead),
+    );
+    if reached_destination {
+        report_health(deliveries, route, &summary, delivered);
+    }
+    Ok(())
+}
+
+/// What health reporting needs of an attempt.
+struct Summary {
+    verdict: Verdict,
+    refused: Option<String>,
+    error: Option<String>,
+}
+
+fn sent_summary(sent: &Sent, error: Option<String>) -> Summary {
+    Summary {
+        verdict: sent.verdict,
+        refused: sent.refused.as_ref().map(ToString::to_string),
+        error,
+    }
+}
+
+fn transformation_failed(route: &Route, e: crate::transform::TransformError) -> Sent {
+    Sent {
+        record: AttemptRecord {
+            started_at: Utc::now(),
+            duration_ms: 0,
+            request: route.destination.request_line(),
+            response_status: None,
+            response_headers: Vec::new(),
+            response_body: String::new(),
+            error: Some(format!("transformation failed: {e}")),
+        },
+        verdict: Verdict::Failed,
+        refused: None,
+    }
+}
+
+/// Updates the breaker and the Healthy (and, for refused destinations, Ready) condition.
+fn report_health(deliveries: &Deliveries, route: &Route, sent: &Summary, delivered: bool) {
+    let target = &route.target;
+    let sink = &deliveries.sink;
+    let stats = deliveries.stats(target);
+    if delivered {
+        let closed = route.breaker.success() == Some(BreakerChange::Closed);
+        if stats.set_healthy(true) || closed {
+            sink.condition(
+                target,
+                HEALTHY,
+                true,
+                "Delivering",
+                "the last delivery succeeded",
+            );
+        }
+        return;
+    }
+    let change = route.breaker.failure(Instant::now());
+    let unhealthy = sent.refused.is_some()
+        || sent.verdict == Verdict::Gone
+        || matches!(change, Some(BreakerChange::Opened(_)));
+    if unhealthy {
+        stats.set_healthy(false);
+    }
+    if let Some(refused) = &sent.refused {
+        sink.condition(target, READY, false, "DestinationRefused", refused);
+        sink.condition(target, HEALTHY, false, "DestinationRefused", refused);
+    } else if let Some(BreakerChange::Opened(n)) = change {
+        let message = format!(
+            "circuit open after {n} consecutive failed attempts; deliveries wait in the queue and one probe goes after the open duration (last error: {})",
+            sent.error.as_deref().unwrap_or("unknown")
+        );
+        sink.condition(target, HEALTHY, false, "CircuitOpen", &message);
+    } else if sent.verdict == Verdict::Gone {
+        sink.condition(
+            target,
+            HEALTHY,
+            false,
+            "Gone",
+            "the subscriber answered 410 Gone; that delivery will not be retried",
+        );
+    }
+}

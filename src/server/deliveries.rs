@@ -1,0 +1,142 @@
+//! Admin routes of a subscription's delivery log: list (newest first, with attempts), retry
+//! one, and send a test event.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::engine::Engine;
+use crate::store::{DeliveryStatus, Target, TargetKind};
+
+use super::ApiError;
+
+/// Largest page of the delivery list.
+const MAX_LIMIT: usize = 500;
+
+/// The delivery routes (state: the engine).
+pub fn routes() -> Router<Arc<Engine>> {
+    Router::new()
+        .route(
+            "/v1/namespaces/{ns}/webhooksubscriptions/{name}/deliveries",
+            get(list),
+        )
+        .route(
+            "/v1/namespaces/{ns}/webhooksubscriptions/{name}/deliveries/{id}/retry",
+            post(retry),
+        )
+        .route(
+            "/v1/namespaces/{ns}/webhooksubscriptions/{name}/test",
+            post(test),
+        )
+}
+
+/// Query of the delivery list.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+fn target(ns: String, name: String) -> Target {
+    Target {
+        namespace: ns,
+        kind: TargetKind::Subscription,
+        name,
+    }
+}
+
+fn store_error(e: crate::store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "reading the delivery log");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "the store could not be read; retry later",
+    )
+}
+
+async fn list(
+    State(engine): State<Arc<Engine>>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            DeliveryStatus::ALL
+                .into_iter()
+                .find(|st| st.as_str().eq_ignore_ascii_case(s))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_status",
+                        format!(
+                            "unknown status {s:?}: use Pending, Delivering, Delivered, Failed or Dead"
+                        ),
+                    )
+                })?,
+        ),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    let items = engine
+        .store()
+        .list_deliveries(
+            &target(ns, name),
+            status,
+            limit,
+            q.after.as_deref().filter(|a| !a.is_empty()),
+        )
+        .await
+        .map_err(store_error)?;
+    let next = (items.len() == limit)
+        .then(|| items.last().map(|d| d.id.clone()))
+        .flatten();
+    Ok(Json(serde_json::json!({"items": items, "next": next})).into_response())
+}
+
+async fn retry(
+    State(engine): State<Arc<Engine>>,
+    Path((ns, name, id)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let done = engine
+        .store()
+        .retry(&target(ns, name), &id)
+        .await
+        .map_err(store_error)?;
+    if !done {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_retryable",
+            format!("no Failed or Dead delivery {id:?} of this subscription"),
+        ));
+    }
+    engine.deliveries().wake();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"id": id, "status": "Pending"})),
+    )
+        .into_response())
+}
+
+async fn test(
+    State(engine): State<Arc<Engine>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    match engine.test_subscription(&ns, &name).await? {
+        Some(accepted) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"eventId": accepted.id, "type": "switchboard.test"})),
+        )
+            .into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no running WebhookSubscription {ns}/{name}"),
+        )),
+    }
+}
