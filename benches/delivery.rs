@@ -38,13 +38,13 @@ async fn start_sink(sink: Arc<Sink>) -> SocketAddr {
             let sink = sink.clone();
             async move {
                 sink.count.fetch_add(1, Ordering::Relaxed);
-                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
-                    if let Some(sent) = v["data"]["sent_us"].as_u64() {
-                        sink.latencies_us
-                            .lock()
-                            .unwrap()
-                            .push(now_us().saturating_sub(sent));
-                    }
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
+                    && let Some(sent) = v["data"]["sent_us"].as_u64()
+                {
+                    sink.latencies_us
+                        .lock()
+                        .unwrap()
+                        .push(now_us().saturating_sub(sent));
                 }
                 "ok"
             }
