@@ -3,6 +3,7 @@
 //! The engine knows nothing of Kubernetes; `controller` and `manifests` are its two front-ends.
 
 pub mod api;
+pub mod controller;
 pub mod delivery;
 pub mod engine;
 pub mod manifests;

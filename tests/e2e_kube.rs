@@ -7,12 +7,16 @@
 #[path = "e2e/support/mod.rs"]
 mod support;
 
+#[path = "e2e/controller.rs"]
+mod controller;
 #[path = "e2e/crds.rs"]
 mod crds;
 #[path = "e2e/examples.rs"]
 mod examples;
 #[path = "e2e/invalid.rs"]
 mod invalid;
+#[path = "e2e/publish_auth.rs"]
+mod publish_auth;
 #[path = "e2e/status.rs"]
 mod status;
 #[path = "e2e/tenant.rs"]

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod controller;
 mod crds;
 mod deliveries;
 mod get;
@@ -40,6 +41,8 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Check manifests offline: schema, CEL rules, references, cron, durations, URLs.
     Validate(validate::ValidateArgs),
+    /// Run in Kubernetes: watch the resources, run them, write their status back.
+    Controller(controller::ControllerArgs),
     /// Run the engine standalone from a directory of manifests, with an embedded store.
     Run(Box<run::RunArgs>),
     /// Show a running instance's resources and their status, like kubectl get.
@@ -79,6 +82,9 @@ pub enum CliError {
         /// What went wrong.
         message: String,
     },
+    /// The controller failed.
+    #[error(transparent)]
+    Controller(#[from] switchboard::controller::ControllerError),
     /// `transform` failed.
     #[error(transparent)]
     Transform(#[from] transform::TransformCommandError),
@@ -90,6 +96,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Crds(args) => crds::run(args),
         Command::Validate(args) => Ok(validate::run(args)),
         Command::Run(args) => run::run(*args),
+        Command::Controller(args) => controller::run(args),
         Command::Get(args) => get::run(args),
         Command::Transform(args) => Ok(transform::run(args)?),
         Command::Deliveries(args) => deliveries::run(args),

@@ -172,7 +172,11 @@ fn apply(engine: &Arc<Engine>, dir: &mut ManifestDir) {
     );
 }
 
-async fn purge_loop(engine: Arc<Engine>, retention: Duration, cancel: CancellationToken) {
+pub(super) async fn purge_loop(
+    engine: Arc<Engine>,
+    retention: Duration,
+    cancel: CancellationToken,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tokio::select! {
@@ -188,7 +192,7 @@ async fn purge_loop(engine: Arc<Engine>, retention: Duration, cancel: Cancellati
     }
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -1,7 +1,9 @@
 //! The engine: desired-state snapshot and its checks, the running topology (diff & apply),
 //! event acceptance, status reports and metrics. Knows nothing of Kubernetes.
 
+pub mod auth;
 pub mod check;
+pub mod dependents;
 pub mod endpoints;
 pub mod jq_check;
 pub mod metrics;

@@ -112,6 +112,7 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     ready: AtomicBool,
     deliveries: Arc<Deliveries>,
+    verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
 }
 
 impl Engine {
@@ -132,7 +133,13 @@ impl Engine {
             metrics: Arc::new(Metrics::new()),
             ready: AtomicBool::new(false),
             deliveries,
+            verifier: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets `verifier` accept publish tokens the token Secrets do not hold (set once).
+    pub fn set_token_verifier(&self, verifier: Arc<dyn super::auth::TokenVerifier>) {
+        let _ = self.verifier.set(verifier);
     }
 
     /// The delivery runtime.
@@ -181,6 +188,7 @@ impl Engine {
         let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
         let effective = with_fallbacks(desired.snapshot, &applied, &desired.rejected);
         let mut problems = check(&effective, CheckOptions::default());
+        problems.extend(super::dependents::problems(&effective, &problems));
         problems.extend(desired.rejected);
         let mut invalid = invalid_by_kind(&problems);
         let none = BTreeMap::new();
@@ -318,7 +326,12 @@ impl Engine {
         body: &[u8],
     ) -> Result<AcceptedEvent, AcceptError> {
         let topology = self.topology();
-        match token.map(|t| topology.publishers.check(t, namespace)) {
+        let mut verdict = token.map(|t| topology.publishers.check(t, namespace));
+        if let (Some(TokenCheck::Unknown), Some(t), Some(v)) = (verdict, token, self.verifier.get())
+        {
+            verdict = Some(super::auth::check(v.as_ref(), t, namespace).await);
+        }
+        match verdict {
             None | Some(TokenCheck::Unknown) => return Err(AcceptError::Unauthorized),
             Some(TokenCheck::OtherNamespace) => {
                 return Err(AcceptError::Forbidden(namespace.to_owned()));

@@ -1,6 +1,7 @@
 //! Test support for the end-to-end tests against a real kube-apiserver (see
 //! `tests/e2e/envtest/README.md`): one API server per test binary, one fresh namespace per test.
 
+pub mod controller;
 pub mod error;
 pub mod kubectl;
 pub mod server;

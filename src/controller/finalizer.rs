@@ -1,0 +1,129 @@
+//! The subscription reconciler (controller-rs shape): a finalizer on every WebhookSubscription
+//! so that deleting one drops its pending deliveries from the store before it disappears.
+//! Errors requeue with exponential backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{self, Event, finalizer};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::WebhookSubscription;
+use crate::store::{Store, StoreError, Target, TargetKind};
+
+use super::status::backoff;
+use super::stores::Scope;
+
+/// The finalizer Switchboard puts on WebhookSubscriptions.
+pub const FINALIZER: &str = "switchboard.dev/drop-pending";
+
+/// What the reconciler needs.
+pub struct Context {
+    client: Client,
+    store: Arc<dyn Store>,
+    failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+/// Why a step of the reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Dropping pending deliveries failed.
+    #[error("dropping pending deliveries: {0}")]
+    Store(#[from] StoreError),
+    /// Creating the signing Secret failed.
+    #[error("creating the signing secret: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// Why a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Adding or removing the finalizer, or a step, failed.
+    #[error(transparent)]
+    Finalizer(#[from] Box<finalizer::Error<StepError>>),
+}
+
+/// Adds the finalizer and the generated signing Secret; on deletion drops the pending
+/// deliveries, then removes the finalizer.
+pub async fn reconcile(
+    obj: Arc<WebhookSubscription>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let api: Api<WebhookSubscription> = Api::namespaced(ctx.client.clone(), &namespace);
+    let key = format!("{namespace}/{}", obj.name_any());
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let (ns, store, subscription, secrets) = (&namespace, &ctx.store, &key, &secrets);
+    let result = finalizer(&api, FINALIZER, obj, |event| async move {
+        match event {
+            Event::Apply(obj) => {
+                super::signing::ensure(secrets, &obj).await?;
+                Ok::<_, StepError>(Action::await_change())
+            }
+            Event::Cleanup(obj) => {
+                let target = Target {
+                    namespace: ns.clone(),
+                    kind: TargetKind::Subscription,
+                    name: obj.name_any(),
+                };
+                let dropped = store
+                    .drop_pending(&target, "subscription deleted")
+                    .await?;
+                tracing::info!(%subscription, dropped, "subscription deleted; its pending deliveries were dropped");
+                Ok(Action::await_change())
+            }
+        }
+    })
+    .await
+    .map_err(|e| ReconcileError::Finalizer(Box::new(e)));
+    if result.is_ok() {
+        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(&key);
+    }
+    result
+}
+
+/// Requeues a failed reconcile after 1 s, doubling per consecutive failure up to 5 min.
+pub fn error_policy(
+    obj: Arc<WebhookSubscription>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+    let n = failures.entry(key.clone()).or_default();
+    *n += 1;
+    let delay: Duration = backoff(*n);
+    tracing::warn!(subscription = %key, %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Runs the subscription reconciler over the scope until `cancel`.
+pub async fn run(client: Client, store: Arc<dyn Store>, scope: Scope, cancel: CancellationToken) {
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        store,
+        failures: Default::default(),
+    });
+    let apis: Vec<Api<WebhookSubscription>> = if scope.namespaces.is_empty() {
+        vec![Api::all(client)]
+    } else {
+        scope
+            .namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    let controllers = apis.into_iter().map(|api| {
+        Controller::new(api, watcher::Config::default())
+            .graceful_shutdown_on(cancel.clone().cancelled_owned())
+            .run(reconcile, error_policy, ctx.clone())
+            .for_each(|_| async {})
+    });
+    futures::future::join_all(controllers).await;
+}

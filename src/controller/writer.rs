@@ -1,0 +1,261 @@
+//! The status writer: reconciles every resource on the engine's status board into its status
+//! subresource by server-side apply (field manager `switchboard`, forced), with events on
+//! Ready transitions. Failed writes are retried with exponential backoff per resource.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{API_VERSION, GROUP, Kind, READY, VERSION};
+use crate::engine::{ObjectKey, ResourceStatus, StatusBoard};
+
+use super::error::ControllerError;
+use super::kinds::normalize_status;
+use super::status::{Decision, StatusDoc, Written, backoff, decide, ready_of};
+use super::stores::Stores;
+
+/// Field manager of every status write.
+pub const FIELD_MANAGER: &str = "switchboard";
+/// Status writes in flight at once.
+const CONCURRENT_WRITES: usize = 8;
+/// How often the board is scanned for counters that became due.
+const SCAN_EVERY: Duration = Duration::from_secs(1);
+
+type Key = (Kind, ObjectKey);
+
+/// One pending write.
+struct Job {
+    key: Key,
+    uid: String,
+    doc: StatusDoc,
+    /// Ready status before this write ("Unknown" if never written).
+    was_ready: String,
+}
+
+/// Writes status and events; owns what it last wrote.
+pub struct StatusWriter {
+    client: Client,
+    board: StatusBoard,
+    stores: Stores,
+    recorder: Recorder,
+    interval: Duration,
+    written: HashMap<Key, Written>,
+    failures: HashMap<Key, (u32, Instant)>,
+}
+
+impl StatusWriter {
+    /// A writer for the resources on `board` that exist in `stores`.
+    pub fn new(
+        client: Client,
+        board: StatusBoard,
+        stores: Stores,
+        recorder: Recorder,
+        interval: Duration,
+    ) -> Self {
+        Self {
+            client,
+            board,
+            stores,
+            recorder,
+            interval,
+            written: HashMap::new(),
+            failures: HashMap::new(),
+        }
+    }
+
+    /// Writes status until `cancel`: on every condition transition and every second for
+    /// counters that became due.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let mut transitions = self.board.subscribe();
+        let mut tick = tokio::time::interval(SCAN_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+                _ = transitions.recv() => {
+                    // Let the rest of an apply's transitions arrive; one pass writes them all.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    while transitions.try_recv().is_ok() {}
+                }
+            }
+            self.pass().await;
+        }
+    }
+
+    /// One pass over the board: decides, writes what is due, records the outcome.
+    pub async fn pass(&mut self) {
+        let now = Instant::now();
+        let reports = self.board.list(None);
+        let live: std::collections::HashSet<Key> = reports.iter().filter_map(key_of).collect();
+        self.written.retain(|k, _| live.contains(k));
+        self.failures.retain(|k, _| live.contains(k));
+        let jobs: Vec<Job> = reports.iter().filter_map(|r| self.plan(r, now)).collect();
+        if jobs.is_empty() {
+            return;
+        }
+        let this = &*self;
+        let results: Vec<(Job, Result<(), kube::Error>)> = futures::stream::iter(jobs)
+            .map(move |job| async move {
+                let result = this.write(&job).await;
+                (job, result)
+            })
+            .buffer_unordered(CONCURRENT_WRITES)
+            .collect()
+            .await;
+        for (job, result) in results {
+            self.record(job, result).await;
+        }
+    }
+
+    /// The write a resource needs now, if any.
+    fn plan(&mut self, report: &ResourceStatus, now: Instant) -> Option<Job> {
+        let key = key_of(report)?;
+        if self.failures.get(&key).is_some_and(|(_, at)| *at > now) {
+            return None;
+        }
+        let (uid, current) = self.stores.lookup(key.0, &key.1.namespace, &key.1.name)?;
+        let doc = StatusDoc::from_report(report, &current);
+        let prev = self.written.get(&key);
+        if prev.is_none()
+            && !current.is_null()
+            && normalize_status(key.0, current.clone()) == doc.full(key.0)
+        {
+            // Kubernetes already has it (a restart): nothing to write.
+            self.written.insert(key, Written { doc, at: now });
+            return None;
+        }
+        let was_ready = match prev {
+            Some(w) => w.doc.ready().to_owned(),
+            None => ready_of(&current).to_owned(),
+        };
+        match decide(prev, &doc, now, self.interval) {
+            Decision::Write => Some(Job {
+                key,
+                uid,
+                doc,
+                was_ready,
+            }),
+            Decision::WaitUntil(_) | Decision::UpToDate => None,
+        }
+    }
+
+    /// Server-side apply of the status subresource.
+    async fn write(&self, job: &Job) -> Result<(), kube::Error> {
+        let (kind, key) = &job.key;
+        let api = dynamic_api(&self.client, *kind, &key.namespace);
+        let mut metadata = json!({ "name": key.name });
+        if !key.namespace.is_empty() {
+            metadata["namespace"] = key.namespace.clone().into();
+        }
+        let body = json!({
+            "apiVersion": API_VERSION,
+            "kind": kind.as_str(),
+            "metadata": metadata,
+            "status": job.doc.full(*kind),
+        });
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        api.patch_status(&key.name, &params, &Patch::Apply(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Remembers a successful write (and publishes its event) or schedules a retry.
+    async fn record(&mut self, job: Job, result: Result<(), kube::Error>) {
+        match result {
+            Ok(()) => {
+                self.failures.remove(&job.key);
+                if job.doc.ready() != job.was_ready {
+                    self.publish_event(&job).await;
+                }
+                self.written.insert(
+                    job.key,
+                    Written {
+                        doc: job.doc,
+                        at: Instant::now(),
+                    },
+                );
+            }
+            // Deleted meanwhile: the next snapshot drops it from the board.
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                let failures = self.failures.get(&job.key).map_or(0, |f| f.0) + 1;
+                let delay = backoff(failures);
+                let (kind, key) = &job.key;
+                tracing::warn!(%kind, resource = %key, error = %ControllerError::Kube(e), retry_in = ?delay, "writing status failed");
+                self.failures
+                    .insert(job.key, (failures, Instant::now() + delay));
+            }
+        }
+    }
+
+    async fn publish_event(&self, job: &Job) {
+        let (kind, key) = &job.key;
+        let Some(ready) = job
+            .doc
+            .urgent
+            .get("conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["type"] == READY))
+        else {
+            return;
+        };
+        let message: String = ready["message"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(1000)
+            .collect();
+        let event = if job.doc.ready() == "True" {
+            Event {
+                type_: EventType::Normal,
+                reason: "Ready".into(),
+                note: Some(message),
+                action: "Reconcile".into(),
+                secondary: None,
+            }
+        } else {
+            Event {
+                type_: EventType::Warning,
+                reason: ready["reason"].as_str().unwrap_or("NotReady").into(),
+                note: Some(message),
+                action: "Reconcile".into(),
+                secondary: None,
+            }
+        };
+        let reference = ObjectReference {
+            api_version: Some(API_VERSION.into()),
+            kind: Some(kind.as_str().into()),
+            name: Some(key.name.clone()),
+            namespace: (!key.namespace.is_empty()).then(|| key.namespace.clone()),
+            uid: Some(job.uid.clone()),
+            ..ObjectReference::default()
+        };
+        if let Err(e) = self.recorder.publish(&event, &reference).await {
+            tracing::warn!(%kind, resource = %key, error = %e, "publishing an event failed");
+        }
+    }
+}
+
+fn key_of(report: &ResourceStatus) -> Option<Key> {
+    let kind = Kind::from_kind(&report.kind)?;
+    Some((kind, ObjectKey::new(&report.namespace, &report.name)))
+}
+
+/// An untyped API for a kind, in a namespace ("" for cluster-scoped kinds).
+fn dynamic_api(client: &Client, kind: Kind, namespace: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk(GROUP, VERSION, kind.as_str());
+    let resource = ApiResource::from_gvk_with_plural(&gvk, &kind.plural());
+    if namespace.is_empty() {
+        Api::all_with(client.clone(), &resource)
+    } else {
+        Api::namespaced_with(client.clone(), namespace, &resource)
+    }
+}

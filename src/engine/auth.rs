@@ -1,0 +1,32 @@
+//! Bearer tokens the engine's own table does not know can be checked by a verifier the
+//! front-end provides (the controller: Kubernetes TokenReview). The engine stays unaware of
+//! how tokens are verified.
+
+use async_trait::async_trait;
+
+use super::topology::TokenCheck;
+
+/// Why a token could not be verified (the verifier itself failed).
+#[derive(Debug, thiserror::Error)]
+#[error("verifying a bearer token: {0}")]
+pub struct VerifyError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Verifies bearer tokens, for example with the Kubernetes TokenReview API.
+#[async_trait]
+pub trait TokenVerifier: Send + Sync {
+    /// The namespace a valid token belongs to; `None` when the token is not valid.
+    async fn namespace_of(&self, token: &[u8]) -> Result<Option<String>, VerifyError>;
+}
+
+/// What `verifier` says about `token` publishing to `namespace`; a failing verifier denies.
+pub async fn check(verifier: &dyn TokenVerifier, token: &[u8], namespace: &str) -> TokenCheck {
+    match verifier.namespace_of(token).await {
+        Ok(Some(ns)) if ns == namespace => TokenCheck::Allowed,
+        Ok(Some(_)) => TokenCheck::OtherNamespace,
+        Ok(None) => TokenCheck::Unknown,
+        Err(e) => {
+            tracing::warn!(error = %e, "token verification failed; request denied");
+            TokenCheck::Unknown
+        }
+    }
+}

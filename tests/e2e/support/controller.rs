@@ -1,0 +1,153 @@
+//! The real `switchboard controller` binary, started for one test against the shared API
+//! server: its own SQLite store and free loopback ports; stopped (and its log shown on
+//! failure) when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::{Api, Client};
+use serde_json::Value;
+
+use super::error::SupportError;
+
+/// A running controller process.
+pub struct Controller {
+    child: Child,
+    /// Data plane base URL (`http://127.0.0.1:PORT`).
+    pub data_url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Controller {
+    /// Starts the controller watching `namespaces`, with a 2 s status interval.
+    pub fn start(kubeconfig: &Path, namespaces: &[&str]) -> Result<Self, SupportError> {
+        Self::start_with(kubeconfig, namespaces, &["--status-interval", "2s"])
+    }
+
+    /// Starts the controller with extra arguments.
+    pub fn start_with(
+        kubeconfig: &Path,
+        namespaces: &[&str],
+        extra: &[&str],
+    ) -> Result<Self, SupportError> {
+        let dir = tempfile::tempdir().map_err(SupportError::Scratch)?;
+        let log = std::fs::File::create(dir.path().join("controller.log"))
+            .map_err(SupportError::Scratch)?;
+        let (data, admin) = (free_port(), free_port());
+        let store = format!("sqlite://{}", dir.path().join("store.db").display());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.arg("controller")
+            .args(["--store", &store])
+            .args(["--listen", &format!("127.0.0.1:{data}")])
+            .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+            .args(["--namespace", &namespaces.join(",")])
+            .args(extra)
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let child = cmd.spawn().map_err(|source| SupportError::Spawn {
+            program: "switchboard controller".into(),
+            source,
+        })?;
+        Ok(Self {
+            child,
+            data_url: format!("http://127.0.0.1:{data}"),
+            dir,
+        })
+    }
+
+    /// Path of the controller's log.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("controller.log")
+    }
+
+    /// The controller's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            super::note(&format!("controller log:\n{}", self.log()));
+        }
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// An untyped API for a Switchboard kind ("WebhookSubscription") in a namespace ("" = cluster).
+pub fn api(client: &Client, kind: &str, namespace: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("switchboard.dev", "v1alpha1", kind);
+    let plural = format!("{}s", kind.to_ascii_lowercase());
+    let resource = ApiResource::from_gvk_with_plural(&gvk, &plural);
+    if namespace.is_empty() {
+        Api::all_with(client.clone(), &resource)
+    } else {
+        Api::namespaced_with(client.clone(), namespace, &resource)
+    }
+}
+
+/// The Ready condition of an object (status, reason, message) and whether its
+/// observedGeneration matches metadata.generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    /// Reason.
+    pub reason: String,
+    /// Message.
+    pub message: String,
+    /// status.observedGeneration == metadata.generation.
+    pub current: bool,
+}
+
+/// Reads an object's Ready condition (None when the object or condition is missing).
+pub async fn ready(api: &Api<DynamicObject>, name: &str) -> Option<Ready> {
+    let obj = api.get_opt(name).await.ok()??;
+    let status = obj.data.get("status")?;
+    let c = status
+        .get("conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?;
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    Some(Ready {
+        status: s(&c["status"]),
+        reason: s(&c["reason"]),
+        message: s(&c["message"]),
+        current: status.get("observedGeneration").and_then(Value::as_i64)
+            == obj.metadata.generation,
+    })
+}
+
+/// Polls `check` every 200 ms until it returns Some or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
