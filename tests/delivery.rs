@@ -8,11 +8,9 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use support::sink::{DropSink, Hit, Reply, Sink};
+use support::standard_webhooks::{reference_signature, verifies};
 use support::{Instance, http_json};
 
 const TOKEN: &str = "Bearer test-publisher-token";
@@ -42,38 +40,6 @@ metadata: {name: subscriber-token, namespace: payments}
 stringData:
   token: subscriber-bearer-token
 "#;
-
-// ---------- an independent Standard Webhooks verifier (hmac + sha2 + base64 only) ----------
-
-/// The `v1,<base64>` signature of `id.timestamp.body` with a `whsec_` secret.
-fn reference_signature(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap())
-        .unwrap();
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    )
-}
-
-/// True when one of the space-separated signatures of a request is valid for `secret`.
-fn verifies(hit: &Hit, secret: &str) -> bool {
-    let expected = reference_signature(
-        secret,
-        &hit.header("webhook-id"),
-        &hit.header("webhook-timestamp"),
-        &hit.body,
-    );
-    hit.header("webhook-signature")
-        .split(' ')
-        .any(|s| s == expected)
-}
 
 #[test]
 fn the_reference_verifier_matches_the_spec_test_vector() {

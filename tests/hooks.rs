@@ -1,7 +1,7 @@
 //! The webhook receiver end to end over real HTTP with the real binary: source ranges,
 //! sizes, 404s, dedup, ignored types, transformation, forward and publish routing, status
-//! and metrics. Delivery itself (a forward target reached, a subscription called) is the
-//! delivery engine's; these tests stop at the committed delivery rows.
+//! and metrics, checked on the committed delivery rows. tests/hooks_delivery.rs follows the
+//! same webhooks on to their forward target and subscribers.
 
 mod hooks_support;
 mod support;

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod check;
 pub mod dependents;
 pub mod endpoints;
+pub mod forwards;
 pub mod jq_check;
 pub mod metrics;
 pub mod pattern;

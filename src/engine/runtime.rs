@@ -16,6 +16,7 @@ use crate::receiver::ReceiverConfig;
 use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target};
 
 use super::check::{CheckOptions, Problem, check};
+use super::forwards;
 use super::metrics::{Metrics, NamespaceLabel};
 use super::publish::{self, PublishError};
 use super::snapshot::{Object, ObjectKey, Snapshot};
@@ -218,8 +219,6 @@ impl Engine {
                 _ => {}
             }
         }
-        self.deliveries
-            .set_routes(subscription::routes(subscriptions.values()));
         self.report_signing(&subscriptions);
         let (endpoints, endpoint_changes) = super::endpoints::diff(
             &current.endpoints,
@@ -228,10 +227,36 @@ impl Engine {
             &self.config.receiver,
         );
         super::endpoints::merge_failures(&mut invalid, &endpoint_changes);
+        let (forwards, forward_failures) = forwards::diff(
+            &current.forwards,
+            endpoints
+                .iter()
+                .filter_map(|(k, p)| p.inputs.spec.route.forward.as_ref().map(|f| (k, f))),
+            &ctx,
+        );
+        for (key, err) in forward_failures {
+            invalid
+                .entry(Kind::WebhookEndpoint)
+                .or_default()
+                .entry(key)
+                .or_insert(err);
+        }
+        for key in current.forwards.keys() {
+            let still_forwards = endpoints
+                .get(key)
+                .is_some_and(|p| p.inputs.spec.route.forward.is_some());
+            if !still_forwards {
+                self.drop_queue(forwards::target_of(key));
+            }
+        }
+        let mut routes = subscription::routes(subscriptions.values());
+        routes.extend(forwards::routes(&forwards));
+        self.deliveries.set_routes(routes);
         let next = Topology {
             subscriptions,
             publishers: PublisherTokens::from_snapshot(&effective),
             endpoints,
+            forwards,
         };
         self.topology.store(Arc::new(next));
 

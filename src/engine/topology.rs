@@ -91,6 +91,8 @@ pub struct Topology {
     pub publishers: PublisherTokens,
     /// Running webhook endpoints.
     pub endpoints: BTreeMap<ObjectKey, Arc<EndpointPiece>>,
+    /// Forward routes of the endpoints that have one.
+    pub forwards: super::forwards::Forwards,
 }
 
 impl Topology {

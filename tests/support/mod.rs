@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod sink;
+pub mod standard_webhooks;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
