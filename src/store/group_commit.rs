@@ -1,43 +1,48 @@
-//! Group commit: acceptances from many concurrent callers are committed in one transaction.
+//! Group commit: writes from many concurrent callers (acceptances, attempt records) are
+//! committed in one transaction.
 //!
-//! Callers send their acceptances over a channel with a oneshot reply. One task drains
-//! whatever is queued (up to a batch size), hands it to a [`BatchWriter`] that commits it in a
-//! single transaction, then answers every caller. Under load the cost of one commit (an fsync)
-//! is shared by hundreds of acceptances; when idle a lone acceptance commits at once.
+//! Callers send their items over a channel with a oneshot reply. One task drains whatever is
+//! queued (up to a batch size), hands it to a [`BatchWriter`] that commits it in a single
+//! transaction, then answers every caller. Under load the cost of one commit (an fsync) is
+//! shared by hundreds of writes; when idle a lone write commits at once.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Acceptance, Accepted, StoreError};
+use super::StoreError;
 
-/// Commits a batch of acceptances in one transaction.
+/// Commits a batch of items in one transaction.
 #[async_trait]
 pub trait BatchWriter: Send + Sync + 'static {
-    /// Stores `batch` atomically and returns one result per acceptance, in order. On error
+    /// What callers write.
+    type Item: Send + Sync + 'static;
+    /// What each item's write answers.
+    type Output: Send + 'static;
+    /// Stores `batch` atomically and returns one result per item, in order. On error
     /// nothing of the batch is stored.
-    async fn write_batch(&self, batch: &[Acceptance]) -> Result<Vec<Accepted>, StoreError>;
+    async fn write_batch(&self, batch: &[Self::Item]) -> Result<Vec<Self::Output>, StoreError>;
 }
 
 /// The answer a caller waits for.
-type Reply = Result<Vec<Accepted>, StoreError>;
+type Reply<O> = Result<Vec<O>, StoreError>;
 
-/// One caller's acceptances and where to send the answer.
-struct Request {
-    batch: Vec<Acceptance>,
-    reply: oneshot::Sender<Reply>,
+/// One caller's items and where to send the answer.
+struct Request<I, O> {
+    batch: Vec<I>,
+    reply: oneshot::Sender<Reply<O>>,
 }
 
 /// Front of the group-commit task; cheap to share, stops the task when dropped.
-pub struct GroupCommitter {
-    requests: mpsc::Sender<Request>,
+pub struct GroupCommitter<I, O> {
+    requests: mpsc::Sender<Request<I, O>>,
 }
 
-impl GroupCommitter {
+impl<I: Send + Sync + 'static, O: Send + 'static> GroupCommitter<I, O> {
     /// Starts the commit task on the current Tokio runtime; each transaction holds at most
-    /// `max_batch` acceptances (a single larger request is committed whole).
-    pub fn spawn(writer: impl BatchWriter, max_batch: usize) -> Self {
+    /// `max_batch` items (a single larger request is committed whole).
+    pub fn spawn(writer: impl BatchWriter<Item = I, Output = O>, max_batch: usize) -> Self {
         let max_batch = max_batch.max(1);
         let (requests, queue) = mpsc::channel(max_batch * 4);
         tokio::spawn(run(writer, queue, max_batch));
@@ -45,7 +50,7 @@ impl GroupCommitter {
     }
 
     /// Queues `batch` for the next commit and waits until it is durable.
-    pub async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
+    pub async fn submit(&self, batch: Vec<I>) -> Result<Vec<O>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -59,7 +64,11 @@ impl GroupCommitter {
 }
 
 /// The commit loop: runs until every [`GroupCommitter`] handle is dropped.
-async fn run(writer: impl BatchWriter, mut queue: mpsc::Receiver<Request>, max_batch: usize) {
+async fn run<W: BatchWriter>(
+    writer: W,
+    mut queue: mpsc::Receiver<Request<W::Item, W::Output>>,
+    max_batch: usize,
+) {
     while let Some(first) = queue.recv().await {
         let mut size = first.batch.len();
         let mut requests = vec![first];
@@ -73,7 +82,11 @@ async fn run(writer: impl BatchWriter, mut queue: mpsc::Receiver<Request>, max_b
 }
 
 /// Commits the requests' acceptances together and answers each request.
-async fn commit(writer: &impl BatchWriter, requests: Vec<Request>, size: usize) {
+async fn commit<W: BatchWriter>(
+    writer: &W,
+    requests: Vec<Request<W::Item, W::Output>>,
+    size: usize,
+) {
     let mut all = Vec::with_capacity(size);
     let mut waiting = Vec::with_capacity(requests.len());
     for Request { batch, reply } in requests {
@@ -107,7 +120,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::store::NewEvent;
+    use crate::store::{Acceptance, Accepted, NewEvent};
 
     /// Records batch sizes; fails batches containing an event with id "bad".
     #[derive(Clone, Default)]
@@ -115,6 +128,8 @@ mod tests {
 
     #[async_trait]
     impl BatchWriter for Recorder {
+        type Item = Acceptance;
+        type Output = Accepted;
         async fn write_batch(&self, batch: &[Acceptance]) -> Result<Vec<Accepted>, StoreError> {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             self.0.lock().map(|mut sizes| sizes.push(batch.len())).ok();
@@ -154,7 +169,7 @@ mod tests {
             let committer = committer.clone();
             tasks.spawn(async move {
                 let id = "x".repeat(i % 7 + 1);
-                let got = committer.accept(vec![acceptance(&id)]).await;
+                let got = committer.submit(vec![acceptance(&id)]).await;
                 (id.len(), got)
             });
         }
@@ -181,12 +196,12 @@ mod tests {
         // Occupy the task so the next two requests queue up and share one commit.
         let busy = {
             let committer = committer.clone();
-            tokio::spawn(async move { committer.accept(vec![acceptance("a")]).await })
+            tokio::spawn(async move { committer.submit(vec![acceptance("a")]).await })
         };
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         let (good, bad) = tokio::join!(
-            committer.accept(vec![acceptance("good")]),
-            committer.accept(vec![acceptance("bad")]),
+            committer.submit(vec![acceptance("good")]),
+            committer.submit(vec![acceptance("bad")]),
         );
         assert!(busy.await.expect("task").is_ok());
         assert!(matches!(bad, Err(StoreError::GroupCommit(_))), "{bad:?}");
@@ -196,8 +211,8 @@ mod tests {
     #[tokio::test]
     async fn a_lone_failure_keeps_its_own_error() {
         let committer = GroupCommitter::spawn(Recorder::default(), 16);
-        let got = committer.accept(vec![acceptance("bad")]).await;
+        let got = committer.submit(vec![acceptance("bad")]).await;
         assert!(matches!(got, Err(StoreError::Closed)), "{got:?}");
-        assert_eq!(committer.accept(vec![]).await.expect("empty"), vec![]);
+        assert_eq!(committer.submit(vec![]).await.expect("empty"), vec![]);
     }
 }

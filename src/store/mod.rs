@@ -251,6 +251,17 @@ pub struct AttemptRecord {
     pub error: Option<String>,
 }
 
+/// An attempt to record with the delivery's new state; completions are group-committed.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    /// The delivery attempted.
+    pub delivery_id: String,
+    /// The attempt.
+    pub attempt: AttemptRecord,
+    /// The delivery's new state.
+    pub outcome: Outcome,
+}
+
 /// What becomes of a delivery after an attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {

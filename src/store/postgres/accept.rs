@@ -21,6 +21,9 @@ pub(super) struct PgWriter(pub(super) PgPool);
 
 #[async_trait]
 impl BatchWriter for PgWriter {
+    type Item = Acceptance;
+    type Output = Accepted;
+
     async fn write_batch(&self, batch: &[Acceptance]) -> Result<Vec<Accepted>, StoreError> {
         let mut tries = 0;
         loop {

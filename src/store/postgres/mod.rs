@@ -17,11 +17,12 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 use super::{
-    Acceptance, Accepted, AttemptRecord, ClaimedDelivery, DeliveryCounts, DeliveryRecord,
-    DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState, Target,
+    Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
+    DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState,
+    Target,
 };
 
-/// Acceptances committed per transaction at most.
+/// Acceptances (or attempt records) committed per transaction at most.
 const MAX_BATCH: usize = 512;
 /// Connections per process.
 const CONNECTIONS: u32 = 8;
@@ -31,7 +32,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The PostgreSQL store.
 pub(crate) struct PgStore {
     pool: PgPool,
-    committer: GroupCommitter,
+    committer: GroupCommitter<Acceptance, Accepted>,
+    completions: GroupCommitter<Completion, bool>,
 }
 
 impl PgStore {
@@ -46,14 +48,19 @@ impl PgStore {
             .map_err(StoreError::db("connecting to PostgreSQL"))?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let committer = GroupCommitter::spawn(accept::PgWriter(pool.clone()), MAX_BATCH);
-        Ok(Self { pool, committer })
+        let completions = GroupCommitter::spawn(work::CompletionWriter(pool.clone()), MAX_BATCH);
+        Ok(Self {
+            pool,
+            committer,
+            completions,
+        })
     }
 }
 
 #[async_trait]
 impl Store for PgStore {
     async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
-        self.committer.accept(batch).await
+        self.committer.submit(batch).await
     }
 
     async fn claim_due(
@@ -72,7 +79,15 @@ impl Store for PgStore {
         attempt: AttemptRecord,
         outcome: Outcome,
     ) -> Result<(), StoreError> {
-        work::complete(&self.pool, delivery_id, &attempt, &outcome).await
+        let completion = Completion {
+            delivery_id: delivery_id.to_owned(),
+            attempt,
+            outcome,
+        };
+        match self.completions.submit(vec![completion]).await?[..] {
+            [true] => Ok(()),
+            _ => Err(StoreError::UnknownDelivery(delivery_id.to_owned())),
+        }
     }
 
     async fn release(&self, delivery_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {

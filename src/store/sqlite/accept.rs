@@ -18,6 +18,9 @@ pub(super) struct SqliteWriter(pub(super) SqlitePool);
 
 #[async_trait]
 impl BatchWriter for SqliteWriter {
+    type Item = Acceptance;
+    type Output = Accepted;
+
     async fn write_batch(&self, batch: &[Acceptance]) -> Result<Vec<Accepted>, StoreError> {
         let mut tx = self
             .0

@@ -18,11 +18,12 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    Acceptance, Accepted, AttemptRecord, ClaimedDelivery, DeliveryCounts, DeliveryRecord,
-    DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState, Target,
+    Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
+    DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState,
+    Target,
 };
 
-/// Acceptances committed per transaction at most.
+/// Acceptances (or attempt records) committed per transaction at most.
 const MAX_BATCH: usize = 512;
 /// Connections in the read pool.
 const READERS: u32 = 4;
@@ -33,7 +34,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    committer: GroupCommitter,
+    committer: GroupCommitter<Acceptance, Accepted>,
+    completions: GroupCommitter<Completion, bool>,
 }
 
 impl SqliteStore {
@@ -58,10 +60,12 @@ impl SqliteStore {
             .await
             .map_err(StoreError::db("opening the SQLite read pool"))?;
         let committer = GroupCommitter::spawn(accept::SqliteWriter(writer.clone()), MAX_BATCH);
+        let completions = GroupCommitter::spawn(work::CompletionWriter(writer.clone()), MAX_BATCH);
         Ok(Self {
             writer,
             reader,
             committer,
+            completions,
         })
     }
 }
@@ -87,7 +91,7 @@ fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
-        self.committer.accept(batch).await
+        self.committer.submit(batch).await
     }
 
     async fn claim_due(
@@ -106,7 +110,15 @@ impl Store for SqliteStore {
         attempt: AttemptRecord,
         outcome: Outcome,
     ) -> Result<(), StoreError> {
-        work::complete(&self.writer, delivery_id, &attempt, &outcome).await
+        let completion = Completion {
+            delivery_id: delivery_id.to_owned(),
+            attempt,
+            outcome,
+        };
+        match self.completions.submit(vec![completion]).await?[..] {
+            [true] => Ok(()),
+            _ => Err(StoreError::UnknownDelivery(delivery_id.to_owned())),
+        }
     }
 
     async fn release(&self, delivery_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {

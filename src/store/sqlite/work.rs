@@ -4,14 +4,15 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{time, us};
 use crate::store::codec::{
     self, after_attempt, attempt_end, capped_body, col, lease_until, to_json,
 };
-use crate::store::{AttemptRecord, ClaimedDelivery, NewEvent, Outcome, StoreError, Target};
+use crate::store::{BatchWriter, ClaimedDelivery, Completion, NewEvent, StoreError, Target};
 
 /// Leases up to `limit` due deliveries of targets not in `busy` and returns them with their
 /// events, oldest due first.
@@ -88,19 +89,45 @@ pub(super) async fn claim_due(
     Ok(claimed.into_iter().map(|(_, delivery)| delivery).collect())
 }
 
-/// Records an attempt and moves the delivery to the state `outcome` names.
-pub(super) async fn complete(
-    pool: &SqlitePool,
-    delivery_id: &str,
-    attempt: &AttemptRecord,
-    outcome: &Outcome,
-) -> Result<(), StoreError> {
+/// Records batches of attempts for the completion group committer: one transaction each.
+pub(super) struct CompletionWriter(pub(super) SqlitePool);
+
+#[async_trait]
+impl BatchWriter for CompletionWriter {
+    type Item = Completion;
+    /// False when the delivery does not exist (any more).
+    type Output = bool;
+
+    async fn write_batch(&self, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self
+            .0
+            .begin()
+            .await
+            .map_err(StoreError::db("starting to record attempts"))?;
+        let mut found = Vec::with_capacity(batch.len());
+        for completion in batch {
+            found.push(complete_one(&mut tx, completion).await?);
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing attempts"))?;
+        Ok(found)
+    }
+}
+
+/// Records one attempt and moves the delivery to the state its outcome names; false when
+/// the delivery does not exist.
+async fn complete_one(
+    conn: &mut SqliteConnection,
+    completion: &Completion,
+) -> Result<bool, StoreError> {
+    let Completion {
+        delivery_id,
+        attempt,
+        outcome,
+    } = completion;
     let (status, next_attempt_at) = after_attempt(outcome);
     let finished_at = (next_attempt_at.is_none()).then(|| us(attempt_end(attempt)));
-    let mut tx = pool
-        .begin()
-        .await
-        .map_err(StoreError::db("starting to record an attempt"))?;
     let updated = sqlx::query(
         "UPDATE deliveries SET attempts = attempts + 1, status = ?2, next_attempt_at = ?3,
             lease_until = NULL, last_error = ?4, finished_at = ?5
@@ -111,11 +138,11 @@ pub(super) async fn complete(
     .bind(next_attempt_at.map(us))
     .bind(codec::last_error(attempt, outcome))
     .bind(finished_at)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(StoreError::db("updating a delivery after an attempt"))?;
     let Some(updated) = updated else {
-        return Err(StoreError::UnknownDelivery(delivery_id.to_string()));
+        return Ok(false);
     };
     let n: i64 = col(&updated, "attempts")?;
     sqlx::query(
@@ -132,12 +159,10 @@ pub(super) async fn complete(
     .bind(to_json("response headers", &attempt.response_headers)?)
     .bind(capped_body(&attempt.response_body))
     .bind(&attempt.error)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(StoreError::db("recording an attempt"))?;
-    tx.commit()
-        .await
-        .map_err(StoreError::db("committing an attempt"))
+    Ok(true)
 }
 
 /// Puts a Failed or Dead delivery of `target` back to Pending, due at `now`.
