@@ -1,0 +1,57 @@
+{{/*
+The controller's API usage, verb by verb (src/controller/*.rs); nothing wider.
+"switchboard.rules.namespaced" are the rules on namespaced resources: they become a ClusterRole
+(every namespace) or a Role in .Values.watchNamespace. "switchboard.rules.cluster" are the rules
+on cluster-scoped resources and always form a ClusterRole.
+*/}}
+{{- define "switchboard.rules.namespaced" -}}
+# Watches (reflectors) of the six namespaced kinds.
+- apiGroups: [switchboard.dev]
+  resources: [integrations, webhookendpoints, webhooksubscriptions, transformations, syncschedules, syncjobs]
+  verbs: [get, list, watch, patch]  # patch: finalizers are added and removed by JSON patch
+# Status written by server-side apply (PATCH of the status subresource).
+- apiGroups: [switchboard.dev]
+  resources: [integrations/status, webhookendpoints/status, webhooksubscriptions/status, transformations/status, syncschedules/status, syncjobs/status]
+  verbs: [patch]
+# Setting blockOwnerDeletion on owner references (generated Secrets, SyncJobs) needs update on
+# the owner's finalizers subresource where OwnerReferencesPermissionEnforcement is enabled.
+- apiGroups: [switchboard.dev]
+  resources: [integrations/finalizers, webhookendpoints/finalizers, webhooksubscriptions/finalizers, transformations/finalizers, syncschedules/finalizers, syncjobs/finalizers]
+  verbs: [update]
+# SyncSchedules create their runs and prune the history.
+- apiGroups: [switchboard.dev]
+  resources: [syncjobs]
+  verbs: [create, delete]
+# Credentials are read from the resource's namespace; `<subscription>-signing` is generated
+# (create) and rotated (update, patch).
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch, create, update, patch]
+# Events on Ready transitions (kube-runtime's Recorder: events.k8s.io/v1, create then patch for a series).
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}
+
+{{- define "switchboard.rules.cluster" -}}
+# The provider catalog is cluster-scoped.
+- apiGroups: [switchboard.dev]
+  resources: [clusterintegrationproviders]
+  verbs: [get, list, watch]
+- apiGroups: [switchboard.dev]
+  resources: [clusterintegrationproviders/status]
+  verbs: [patch]
+# Publish API: ServiceAccount tokens are checked with TokenReview, and SubjectAccessReview.
+- apiGroups: [authentication.k8s.io]
+  resources: [tokenreviews]
+  verbs: [create]
+- apiGroups: [authorization.k8s.io]
+  resources: [subjectaccessreviews]
+  verbs: [create]
+{{- end }}
+
+{{- define "switchboard.subject" -}}
+- kind: ServiceAccount
+  name: {{ include "switchboard.serviceAccountName" . }}
+  namespace: {{ .Release.Namespace }}
+{{- end }}
