@@ -1,7 +1,7 @@
 # Switchboard build, test and lint entry points. `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all build test test-unit lint fmt crds bench postgres-up postgres-down
+.PHONY: all build test test-unit lint fmt crds bench postgres-up postgres-down helm
 
 all: build
 
@@ -37,5 +37,9 @@ crds:
 bench:
 	$(CARGO) bench
 	benches/jq_reference.sh
+
+## helm: build (or reuse) the pinned helm CLI the chart tests use (tests/e2e/helm); prints its path.
+helm:
+	@bash tests/e2e/helm/helm.sh build
 
 -include tests/e2e/envtest/envtest.mk
