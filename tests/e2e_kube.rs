@@ -7,6 +7,8 @@
 #[path = "e2e/support/mod.rs"]
 mod support;
 
+#[path = "e2e/chart.rs"]
+mod chart;
 #[path = "e2e/controller.rs"]
 mod controller;
 #[path = "e2e/crds.rs"]

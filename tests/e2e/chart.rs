@@ -1,0 +1,283 @@
+//! The Helm chart against the real API server: the rendered manifests of every value profile
+//! pass `kubectl apply --dry-run=server`, and the real controller, authenticated as the chart's
+//! ServiceAccount (a TokenRequest token, as in a pod) with only the chart's RBAC, brings
+//! config-examples to Ready, writes events and serves the publish API.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::support::controller::{Controller, api, eventually, ready};
+use crate::support::{Kubectl, TestEnv, note};
+
+const CHART: &str = "charts/switchboard";
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The pinned helm binary (tests/e2e/helm/helm.sh builds it once into the cache).
+fn helm() -> &'static Path {
+    static HELM: OnceLock<PathBuf> = OnceLock::new();
+    HELM.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(repo().join("tests/e2e/helm/helm.sh"))
+            .arg("build")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running tests/e2e/helm/helm.sh");
+        assert!(out.status.success(), "building helm failed");
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+}
+
+/// `helm template RELEASE charts/switchboard -n NAMESPACE ARGS` (YAML).
+fn template(release: &str, namespace: &str, args: &[&str]) -> String {
+    let out = Command::new(helm())
+        .args(["template", release, CHART, "--namespace", namespace])
+        .args(args)
+        .current_dir(repo())
+        .env("HELM_CACHE_HOME", std::env::temp_dir().join("switchboard-helm-cache"))
+        .env("HELM_CONFIG_HOME", std::env::temp_dir().join("switchboard-helm-config"))
+        .output()
+        .expect("running helm template");
+    assert!(
+        out.status.success(),
+        "helm template {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn rendered_chart_passes_server_side_dry_run_for_every_profile() {
+    let env = TestEnv::new("chart-dry-run").await.unwrap();
+    let ns = env.namespace.clone();
+    let kubectl = env.kubectl();
+    let profiles: [(&str, Vec<String>); 4] = [
+        ("sqlite", vec!["-f".into(), format!("{CHART}/ci/sqlite-values.yaml")]),
+        ("postgres", vec!["-f".into(), format!("{CHART}/ci/postgres-values.yaml")]),
+        (
+            "postgres-url+networkpolicy",
+            vec![
+                "--set".into(),
+                "store.type=postgres".into(),
+                "--set".into(),
+                "store.postgres.url=postgres://sb:pw@db:5432/sb".into(),
+                "--set".into(),
+                "networkPolicy.enabled=true".into(),
+            ],
+        ),
+        ("watch-namespace", vec!["--set".into(), format!("watchNamespace={ns}")]),
+    ];
+    for (name, args) in &profiles {
+        let mut all: Vec<&str> = vec!["--include-crds"];
+        all.extend(args.iter().map(String::as_str));
+        let rendered = template("sb", &ns, &all);
+        let out = kubectl
+            .run_with_stdin(&["apply", "--dry-run=server", "-f", "-"], Some(&rendered))
+            .unwrap();
+        assert!(
+            out.success(),
+            "profile {name}: kubectl apply --dry-run=server failed:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        for kind in ["serviceaccount/", "clusterrole.rbac.authorization.k8s.io/"] {
+            assert!(out.stdout.contains(kind), "profile {name}: {}", out.stdout);
+        }
+        assert!(out.stdout.contains("(server dry run)"), "{}", out.stdout);
+    }
+}
+
+/// config-examples with every `namespace: payments` moved to `namespace` (the Namespace file
+/// left out), so this test's controller is the only one writing these resources' status.
+fn examples_in(namespace: &str) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("config-examples"))
+        .expect("config-examples/")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| !p.ends_with("00-namespace.yaml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .expect("example")
+                .replace("namespace: payments\n", &format!("namespace: {namespace}\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+/// A copy of the admin kubeconfig whose current user is `token` (the ServiceAccount's).
+fn service_account_kubeconfig(env: &TestEnv, dir: &Path, token: &str) -> (PathBuf, Kubectl) {
+    let path = dir.join("sa.kubeconfig");
+    std::fs::copy(env.kubeconfig(), &path).expect("copying the kubeconfig");
+    let kubectl = Kubectl::new(
+        env.kubectl_bin(),
+        &path,
+        &env.cluster.cache_dir,
+        &env.cluster.repo,
+    );
+    kubectl
+        .ok(&["config", "set-credentials", "switchboard-sa", &format!("--token={token}")])
+        .unwrap();
+    kubectl
+        .ok(&["config", "set-context", "--current", "--user=switchboard-sa"])
+        .unwrap();
+    (path, kubectl)
+}
+
+async fn publish(url: &str, namespace: &str, token: &str) -> Option<u16> {
+    let body = serde_json::json!({"type": "order.created", "data": {"id": 1}});
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/namespaces/{namespace}/events"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    Some(response.status().as_u16())
+}
+
+#[tokio::test]
+async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
+    let env = TestEnv::new("chart-rbac").await.unwrap();
+    let ns = env.namespace.clone();
+    let admin = env.kubectl();
+    // The chart's ServiceAccount and RBAC only (cluster-wide ClusterRole); unique names for
+    // the cluster-scoped objects, ServiceAccount `switchboard`.
+    let rbac = template(
+        "sb",
+        &ns,
+        &[
+            "--set",
+            &format!("fullnameOverride={ns}"),
+            "--set",
+            "serviceAccount.name=switchboard",
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac-controller.yaml",
+        ],
+    );
+    admin
+        .run_with_stdin(&["apply", "-f", "-"], Some(&rbac))
+        .and_then(|o| crate::support::kubectl::check("kubectl apply (chart RBAC)", o))
+        .unwrap();
+    let cluster_role = format!("{ns}-controller");
+
+    let token = admin
+        .ok(&["create", "token", "switchboard", "-n", &ns, "--duration=2h"])
+        .unwrap()
+        .stdout
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (sa_kubeconfig, as_sa) = service_account_kubeconfig(&env, dir.path(), &token);
+    let whoami = as_sa
+        .ok(&["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"])
+        .unwrap();
+    assert_eq!(
+        whoami.stdout.trim(),
+        format!("system:serviceaccount:{ns}:switchboard")
+    );
+    // Least privilege, as the API server sees it.
+    for (verb, resource, want) in [
+        ("watch", "webhooksubscriptions.switchboard.dev", "yes"),
+        ("create", "syncjobs.switchboard.dev", "yes"),
+        ("create", "secrets", "yes"),
+        ("delete", "secrets", "no"),
+        ("delete", "webhooksubscriptions.switchboard.dev", "no"),
+        ("create", "deployments.apps", "no"),
+        ("get", "configmaps", "no"),
+    ] {
+        let out = as_sa
+            .run(&["auth", "can-i", verb, resource, "-n", &ns])
+            .unwrap();
+        assert_eq!(out.stdout.trim(), want, "can-i {verb} {resource}");
+    }
+
+    admin
+        .run_with_stdin(&["apply", "-f", "-"], Some(&examples_in(&ns)))
+        .and_then(|o| crate::support::kubectl::check("kubectl apply (examples)", o))
+        .unwrap();
+    admin
+        .ok(&["create", "serviceaccount", "publisher", "-n", &ns])
+        .unwrap();
+    let publisher = admin
+        .ok(&["create", "token", "publisher", "-n", &ns])
+        .unwrap()
+        .stdout
+        .trim()
+        .to_owned();
+
+    let started = Instant::now();
+    let ctl = Controller::start(&sa_kubeconfig, &[&ns]).unwrap();
+
+    // Every Switchboard resource of the namespace, and the providers, become Ready and current.
+    let listed = admin
+        .ok(&["get", "switchboard", "-n", &ns, "-o", "jsonpath={range .items[*]}{.kind}/{.metadata.name}{\"\\n\"}{end}"])
+        .unwrap();
+    let mut expected: Vec<(String, String, String)> = listed
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('/'))
+        .map(|(k, n)| (k.to_owned(), ns.clone(), n.to_owned()))
+        .collect();
+    assert!(expected.len() >= 7, "examples not applied: {}", listed.stdout);
+    for provider in ["stripe", "github", "hubspot"] {
+        expected.push(("ClusterIntegrationProvider".into(), String::new(), provider.into()));
+    }
+    for (kind, namespace, name) in &expected {
+        let api = api(&env.client, kind, namespace);
+        let got = eventually(READY_WITHIN, || async {
+            ready(&api, name)
+                .await
+                .filter(|r| r.status == "True" && r.current)
+        })
+        .await;
+        assert!(
+            got.is_some(),
+            "{kind} {name} not Ready within {READY_WITHIN:?}: {:?}\n{}",
+            ready(&api, name).await,
+            ctl.log()
+        );
+    }
+    note(&format!(
+        "chart RBAC: {} resources Ready {:?} after the controller started",
+        expected.len(),
+        started.elapsed()
+    ));
+
+    // Events (events.k8s.io create) on the Ready transitions.
+    let events = eventually(Duration::from_secs(30), || async {
+        let out = admin
+            .ok(&["get", "events.events.k8s.io", "-n", &ns, "-o", "jsonpath={.items[*].reason}"])
+            .ok()?;
+        out.stdout.contains("Ready").then_some(out.stdout)
+    })
+    .await;
+    assert!(events.is_some(), "no Ready events in {ns}\n{}", ctl.log());
+
+    // The publish API (TokenReview as the controller's ServiceAccount).
+    let status = eventually(Duration::from_secs(30), || {
+        publish(&ctl.data_url, &ns, &publisher)
+    })
+    .await;
+    assert_eq!(status, Some(202), "publish\n{}", ctl.log());
+
+    // Nothing the controller asked for was refused.
+    let log = ctl.log();
+    assert!(
+        !log.to_ascii_lowercase().contains("forbidden"),
+        "the controller was refused something with the chart's RBAC:\n{log}"
+    );
+
+    // Best effort: the cluster-scoped objects outlive the namespace otherwise.
+    let _ = admin.run(&["delete", "clusterrolebinding,clusterrole", &cluster_role, "--ignore-not-found"]);
+}
