@@ -162,7 +162,12 @@ fn status_with(observed: Option<i64>, conditions: Vec<Value>) -> Value {
 fn every_kind_has_a_health_check_and_no_other_file_is_there() {
     let mut files: Vec<String> = std::fs::read_dir(repo().join("charts/switchboard/argocd/health"))
         .expect("listing argocd/health")
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     files.sort();
     let mut expected: Vec<String> = KINDS.iter().map(|k| format!("{k}.lua")).collect();
@@ -217,9 +222,17 @@ fn declarative_kinds_stale_or_unreported_are_progressing() {
         }
         // Never reported, reported without Ready, Ready=Unknown.
         let none = resource(kind, 1, json!({}), None);
-        assert_eq!(health(kind, &none).0, "Progressing", "{kind} without status");
+        assert_eq!(
+            health(kind, &none).0,
+            "Progressing",
+            "{kind} without status"
+        );
         let no_ready = resource(kind, 1, json!({}), Some(status_with(Some(1), vec![])));
-        assert_eq!(health(kind, &no_ready).0, "Progressing", "{kind} without Ready");
+        assert_eq!(
+            health(kind, &no_ready).0,
+            "Progressing",
+            "{kind} without Ready"
+        );
         let unknown = resource(
             kind,
             1,
@@ -229,7 +242,11 @@ fn declarative_kinds_stale_or_unreported_are_progressing() {
                 vec![ready("Unknown", "Reconciling", "", 1)],
             )),
         );
-        assert_eq!(health(kind, &unknown).0, "Progressing", "{kind} Ready=Unknown");
+        assert_eq!(
+            health(kind, &unknown).0,
+            "Progressing",
+            "{kind} Ready=Unknown"
+        );
         // Only the condition carries observedGeneration: it is used.
         let on_condition = resource(
             kind,
@@ -328,10 +345,25 @@ fn sync_job(generation: i64, observed: Option<i64>, phase: Option<&str>, ready: 
 #[test]
 fn sync_jobs_follow_their_phase() {
     let cases = [
-        ("Completed", "True", "Healthy", "Completed: 120 records processed, 2 failed"),
+        (
+            "Completed",
+            "True",
+            "Healthy",
+            "Completed: 120 records processed, 2 failed",
+        ),
         ("Failed", "False", "Degraded", "Failed: page 3: HTTP 500"),
-        ("Cancelled", "False", "Suspended", "Cancelled: page 3: HTTP 500"),
-        ("Running", "Unknown", "Progressing", "Running: 120 records processed"),
+        (
+            "Cancelled",
+            "False",
+            "Suspended",
+            "Cancelled: page 3: HTTP 500",
+        ),
+        (
+            "Running",
+            "Unknown",
+            "Progressing",
+            "Running: 120 records processed",
+        ),
         ("Pending", "Unknown", "Progressing", "Pending"),
     ];
     for (phase, ready_status, want, want_message) in cases {
@@ -340,12 +372,26 @@ fn sync_jobs_follow_their_phase() {
         } else {
             ""
         };
-        let obj = sync_job(1, Some(1), Some(phase), ready(ready_status, phase, message, 1));
+        let obj = sync_job(
+            1,
+            Some(1),
+            Some(phase),
+            ready(ready_status, phase, message, 1),
+        );
         let (status, got) = health("SyncJob", &obj);
-        assert_eq!((status.as_str(), got.as_str()), (want, want_message), "{phase}");
+        assert_eq!(
+            (status.as_str(), got.as_str()),
+            (want, want_message),
+            "{phase}"
+        );
     }
     // Stale (spec.cancel just set) and never reported: Progressing.
-    let stale = sync_job(2, Some(1), Some("Completed"), ready("True", "Completed", "", 1));
+    let stale = sync_job(
+        2,
+        Some(1),
+        Some("Completed"),
+        ready("True", "Completed", "", 1),
+    );
     assert_eq!(health("SyncJob", &stale).0, "Progressing");
     let unreported = sync_job(1, None, None, Value::Null);
     assert_eq!(health("SyncJob", &unreported).0, "Progressing");
@@ -371,8 +417,8 @@ fn docs_argocd_cm_snippet_is_identical_to_the_lua_files() {
     let doc = read(&repo().join("docs/argocd.md"));
     for kind in KINDS {
         let key = format!("resource.customizations.health.switchboard.dev_{kind}");
-        let block = snippet_block(&doc, &key)
-            .unwrap_or_else(|| panic!("docs/argocd.md has no `{key}: |`"));
+        let block =
+            snippet_block(&doc, &key).unwrap_or_else(|| panic!("docs/argocd.md has no `{key}: |`"));
         assert_eq!(
             block,
             read(&script_path(kind)),

@@ -40,8 +40,14 @@ fn run_helm(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(helm())
         .args(args)
         .current_dir(repo())
-        .env("HELM_CACHE_HOME", std::env::temp_dir().join("switchboard-helm-cache"))
-        .env("HELM_CONFIG_HOME", std::env::temp_dir().join("switchboard-helm-config"))
+        .env(
+            "HELM_CACHE_HOME",
+            std::env::temp_dir().join("switchboard-helm-cache"),
+        )
+        .env(
+            "HELM_CONFIG_HOME",
+            std::env::temp_dir().join("switchboard-helm-config"),
+        )
         .output()
         .expect("running helm");
     (
@@ -81,7 +87,11 @@ fn kinds(docs: &[Value]) -> BTreeSet<String> {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -159,15 +169,27 @@ fn chart_crds_are_byte_identical_to_the_repository_crds() {
     let list = |dir: &Path| -> BTreeSet<String> {
         std::fs::read_dir(dir)
             .expect("listing a CRD directory")
-            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect()
     };
     let (ours, repos) = (repo().join(CHART).join("crds"), repo().join("crds"));
-    assert_eq!(list(&ours), list(&repos), "charts/switchboard/crds and crds/ list different files");
+    assert_eq!(
+        list(&ours),
+        list(&repos),
+        "charts/switchboard/crds and crds/ list different files"
+    );
     for name in list(&repos) {
         let a = std::fs::read(ours.join(&name)).expect("chart CRD");
         let b = std::fs::read(repos.join(&name)).expect("repository CRD");
-        assert!(a == b, "charts/switchboard/crds/{name} differs from crds/{name}: copy it (cp crds/*.yaml charts/switchboard/crds/)");
+        assert!(
+            a == b,
+            "charts/switchboard/crds/{name} differs from crds/{name}: copy it (cp crds/*.yaml charts/switchboard/crds/)"
+        );
     }
 }
 
@@ -175,7 +197,10 @@ fn chart_crds_are_byte_identical_to_the_repository_crds() {
 fn provider_presets_are_the_config_examples_providers() {
     let preset = std::fs::read(repo().join(CHART).join("files/providers.yaml")).expect("preset");
     let example = std::fs::read(repo().join("config-examples/01-providers.yaml")).expect("example");
-    assert!(preset == example, "charts/switchboard/files/providers.yaml differs from config-examples/01-providers.yaml");
+    assert!(
+        preset == example,
+        "charts/switchboard/files/providers.yaml differs from config-examples/01-providers.yaml"
+    );
     let on = render(&[]);
     let names: BTreeSet<&str> = on
         .iter()
@@ -212,7 +237,10 @@ fn sqlite_profile_is_one_statefulset_replica_with_a_volume_claim() {
     assert!(find(&docs, "Role", "sb-switchboard-leader-election").is_none());
     // Even with replicas set, SQLite runs one.
     let docs = render(&["--set", "replicas=5"]);
-    assert_eq!(find(&docs, "StatefulSet", "sb-switchboard").expect("sts")["spec"]["replicas"], 1);
+    assert_eq!(
+        find(&docs, "StatefulSet", "sb-switchboard").expect("sts")["spec"]["replicas"],
+        1
+    );
 }
 
 #[test]
@@ -227,7 +255,10 @@ fn postgres_profile_is_a_deployment_with_replicas_and_leader_election() {
         .as_array()
         .and_then(|e| e.iter().find(|v| v["name"] == "SWITCHBOARD_STORE"))
         .expect("SWITCHBOARD_STORE");
-    assert_eq!(store["valueFrom"]["secretKeyRef"]["name"], "switchboard-postgres");
+    assert_eq!(
+        store["valueFrom"]["secretKeyRef"]["name"],
+        "switchboard-postgres"
+    );
     assert_eq!(store["valueFrom"]["secretKeyRef"]["key"], "url");
     // The Lease Role, in the release namespace, with exactly get/create/update on leases.
     let role = find(&docs, "Role", "sb-switchboard-leader-election").expect("lease Role");
@@ -244,17 +275,29 @@ fn postgres_profile_is_a_deployment_with_replicas_and_leader_election() {
     // One replica: no leader election.
     let one = render(&["-f", &profile("postgres"), "--set", "replicas=1"]);
     let deploy = find(&one, "Deployment", "sb-switchboard").expect("Deployment");
-    assert!(!deploy["spec"]["template"].to_string().contains("--leader-election"));
+    assert!(
+        !deploy["spec"]["template"]
+            .to_string()
+            .contains("--leader-election")
+    );
     // A URL instead of a Secret: the chart keeps it in a Secret of its own, never in the pod spec.
     let url = "postgres://sb:s3cret@db:5432/sb";
-    let own = render(&["--set", "store.type=postgres", "--set", &format!("store.postgres.url={url}")]);
+    let own = render(&[
+        "--set",
+        "store.type=postgres",
+        "--set",
+        &format!("store.postgres.url={url}"),
+    ]);
     let secret = find(&own, "Secret", "sb-switchboard-postgres").expect("Secret");
     assert_eq!(secret["stringData"]["url"], url);
     let deploy = find(&own, "Deployment", "sb-switchboard").expect("Deployment");
     assert!(!deploy.to_string().contains("s3cret"));
     // Neither: refused with a message naming the values.
     let (ok, _, stderr) = run_helm(&["template", "sb", CHART, "--set", "store.type=postgres"]);
-    assert!(!ok && stderr.contains("store.postgres.existingSecret"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("store.postgres.existingSecret"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -267,7 +310,10 @@ fn pod_is_restricted_with_probes_and_downward_env() {
             .expect("workload");
         let pod = &workload["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{name}");
-        assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
         let c = &pod["containers"][0];
         let sc = &c["securityContext"];
         assert_eq!(sc["readOnlyRootFilesystem"], true);
@@ -283,10 +329,21 @@ fn pod_is_restricted_with_probes_and_downward_env() {
             .as_array()
             .expect("ports")
             .iter()
-            .map(|p| (p["name"].as_str().unwrap_or("").to_owned(), p["containerPort"].as_i64().unwrap_or(0)))
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or("").to_owned(),
+                    p["containerPort"].as_i64().unwrap_or(0),
+                )
+            })
             .collect();
-        assert_eq!(ports, BTreeSet::from([("admin".into(), 9090), ("http".into(), 8080)]));
-        for (var, path) in [("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")] {
+        assert_eq!(
+            ports,
+            BTreeSet::from([("admin".into(), 9090), ("http".into(), 8080)])
+        );
+        for (var, path) in [
+            ("POD_NAME", "metadata.name"),
+            ("POD_NAMESPACE", "metadata.namespace"),
+        ] {
             let e = c["env"]
                 .as_array()
                 .and_then(|e| e.iter().find(|v| v["name"] == var))
@@ -315,9 +372,10 @@ fn cluster_role_lists_exactly_the_controller_verbs() {
     assert_eq!(binding["subjects"][0]["name"], "sb-switchboard");
     assert_eq!(binding["subjects"][0]["namespace"], "switchboard");
     // No wildcard anywhere in the chart's RBAC.
-    for doc in docs.iter().filter(|d| {
-        ["ClusterRole", "Role"].contains(&d["kind"].as_str().unwrap_or(""))
-    }) {
+    for doc in docs
+        .iter()
+        .filter(|d| ["ClusterRole", "Role"].contains(&d["kind"].as_str().unwrap_or("")))
+    {
         assert!(!doc["rules"].to_string().contains("\"*\""), "{doc}");
     }
 }
@@ -342,16 +400,29 @@ fn watch_namespace_turns_the_namespaced_rules_into_a_role() {
 fn tenant_roles_aggregate_into_view_and_edit() {
     let docs = render(&[]);
     let view = find(&docs, "ClusterRole", "switchboard-view").expect("switchboard-view");
-    assert_eq!(view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"], "true");
+    assert_eq!(
+        view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"],
+        "true"
+    );
     let view_grants = grants(&view["rules"]);
-    assert!(view_grants.iter().all(|g| g.ends_with(":get") || g.ends_with(":list") || g.ends_with(":watch")));
+    assert!(
+        view_grants
+            .iter()
+            .all(|g| g.ends_with(":get") || g.ends_with(":list") || g.ends_with(":watch"))
+    );
     assert!(view_grants.contains("switchboard.dev/webhooksubscriptions/status:get"));
     let edit = find(&docs, "ClusterRole", "switchboard-edit").expect("switchboard-edit");
-    assert_eq!(edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"], "true");
+    assert_eq!(
+        edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"],
+        "true"
+    );
     let edit_grants = grants(&edit["rules"]);
     for r in NAMESPACED {
         for verb in ["create", "update", "patch", "delete"] {
-            assert!(edit_grants.contains(&format!("switchboard.dev/{r}:{verb}")), "{r} {verb}");
+            assert!(
+                edit_grants.contains(&format!("switchboard.dev/{r}:{verb}")),
+                "{r} {verb}"
+            );
         }
     }
     // Status stays the controller's; the provider catalog is read-only; no Secrets.
@@ -368,8 +439,10 @@ fn network_policy_and_service_monitor_are_optional() {
     assert!(!kinds(&docs).contains("NetworkPolicy"));
     assert!(!kinds(&docs).contains("ServiceMonitor"));
     let docs = render(&[
-        "--set", "networkPolicy.enabled=true",
-        "--set", "serviceMonitor.enabled=true",
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "serviceMonitor.enabled=true",
     ]);
     let np = find(&docs, "NetworkPolicy", "sb-switchboard").expect("NetworkPolicy");
     assert_eq!(strings(&np["spec"]["policyTypes"]), vec!["Ingress"]);
@@ -458,7 +531,10 @@ fn metrics_reference_lists_exactly_the_registered_metrics() {
     assert_eq!(code, 200);
     let text = String::from_utf8_lossy(&body);
     let mut exported = 0;
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let name = line.split(['{', ' ']).next().unwrap_or_default();
         let family = ["_bucket", "_sum", "_count", "_created"]
             .iter()

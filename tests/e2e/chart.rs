@@ -39,8 +39,14 @@ fn template(release: &str, namespace: &str, args: &[&str]) -> String {
         .args(["template", release, CHART, "--namespace", namespace])
         .args(args)
         .current_dir(repo())
-        .env("HELM_CACHE_HOME", std::env::temp_dir().join("switchboard-helm-cache"))
-        .env("HELM_CONFIG_HOME", std::env::temp_dir().join("switchboard-helm-config"))
+        .env(
+            "HELM_CACHE_HOME",
+            std::env::temp_dir().join("switchboard-helm-cache"),
+        )
+        .env(
+            "HELM_CONFIG_HOME",
+            std::env::temp_dir().join("switchboard-helm-config"),
+        )
         .output()
         .expect("running helm template");
     assert!(
@@ -57,8 +63,14 @@ async fn rendered_chart_passes_server_side_dry_run_for_every_profile() {
     let ns = env.namespace.clone();
     let kubectl = env.kubectl();
     let profiles: [(&str, Vec<String>); 4] = [
-        ("sqlite", vec!["-f".into(), format!("{CHART}/ci/sqlite-values.yaml")]),
-        ("postgres", vec!["-f".into(), format!("{CHART}/ci/postgres-values.yaml")]),
+        (
+            "sqlite",
+            vec!["-f".into(), format!("{CHART}/ci/sqlite-values.yaml")],
+        ),
+        (
+            "postgres",
+            vec!["-f".into(), format!("{CHART}/ci/postgres-values.yaml")],
+        ),
         (
             "postgres-url+networkpolicy",
             vec![
@@ -70,7 +82,10 @@ async fn rendered_chart_passes_server_side_dry_run_for_every_profile() {
                 "networkPolicy.enabled=true".into(),
             ],
         ),
-        ("watch-namespace", vec!["--set".into(), format!("watchNamespace={ns}")]),
+        (
+            "watch-namespace",
+            vec!["--set".into(), format!("watchNamespace={ns}")],
+        ),
     ];
     for (name, args) in &profiles {
         let mut all: Vec<&str> = vec!["--include-crds"];
@@ -105,9 +120,10 @@ fn examples_in(namespace: &str) -> String {
     files
         .iter()
         .map(|p| {
-            std::fs::read_to_string(p)
-                .expect("example")
-                .replace("namespace: payments\n", &format!("namespace: {namespace}\n"))
+            std::fs::read_to_string(p).expect("example").replace(
+                "namespace: payments\n",
+                &format!("namespace: {namespace}\n"),
+            )
         })
         .collect::<Vec<_>>()
         .join("\n---\n")
@@ -124,10 +140,20 @@ fn service_account_kubeconfig(env: &TestEnv, dir: &Path, token: &str) -> (PathBu
         &env.cluster.repo,
     );
     kubectl
-        .ok(&["config", "set-credentials", "switchboard-sa", &format!("--token={token}")])
+        .ok(&[
+            "config",
+            "set-credentials",
+            "switchboard-sa",
+            &format!("--token={token}"),
+        ])
         .unwrap();
     kubectl
-        .ok(&["config", "set-context", "--current", "--user=switchboard-sa"])
+        .ok(&[
+            "config",
+            "set-context",
+            "--current",
+            "--user=switchboard-sa",
+        ])
         .unwrap();
     (path, kubectl)
 }
@@ -180,7 +206,12 @@ async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
     let dir = tempfile::tempdir().unwrap();
     let (sa_kubeconfig, as_sa) = service_account_kubeconfig(&env, dir.path(), &token);
     let whoami = as_sa
-        .ok(&["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"])
+        .ok(&[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
         .unwrap();
     assert_eq!(
         whoami.stdout.trim(),
@@ -221,7 +252,14 @@ async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
 
     // Every Switchboard resource of the namespace, and the providers, become Ready and current.
     let listed = admin
-        .ok(&["get", "switchboard", "-n", &ns, "-o", "jsonpath={range .items[*]}{.kind}/{.metadata.name}{\"\\n\"}{end}"])
+        .ok(&[
+            "get",
+            "switchboard",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={range .items[*]}{.kind}/{.metadata.name}{\"\\n\"}{end}",
+        ])
         .unwrap();
     let mut expected: Vec<(String, String, String)> = listed
         .stdout
@@ -229,9 +267,17 @@ async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
         .filter_map(|l| l.split_once('/'))
         .map(|(k, n)| (k.to_owned(), ns.clone(), n.to_owned()))
         .collect();
-    assert!(expected.len() >= 7, "examples not applied: {}", listed.stdout);
+    assert!(
+        expected.len() >= 7,
+        "examples not applied: {}",
+        listed.stdout
+    );
     for provider in ["stripe", "github", "hubspot"] {
-        expected.push(("ClusterIntegrationProvider".into(), String::new(), provider.into()));
+        expected.push((
+            "ClusterIntegrationProvider".into(),
+            String::new(),
+            provider.into(),
+        ));
     }
     for (kind, namespace, name) in &expected {
         let api = api(&env.client, kind, namespace);
@@ -257,7 +303,14 @@ async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
     // Events (events.k8s.io create) on the Ready transitions.
     let events = eventually(Duration::from_secs(30), || async {
         let out = admin
-            .ok(&["get", "events.events.k8s.io", "-n", &ns, "-o", "jsonpath={.items[*].reason}"])
+            .ok(&[
+                "get",
+                "events.events.k8s.io",
+                "-n",
+                &ns,
+                "-o",
+                "jsonpath={.items[*].reason}",
+            ])
             .ok()?;
         out.stdout.contains("Ready").then_some(out.stdout)
     })
@@ -279,5 +332,10 @@ async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
     );
 
     // Best effort: the cluster-scoped objects outlive the namespace otherwise.
-    let _ = admin.run(&["delete", "clusterrolebinding,clusterrole", &cluster_role, "--ignore-not-found"]);
+    let _ = admin.run(&[
+        "delete",
+        "clusterrolebinding,clusterrole",
+        &cluster_role,
+        "--ignore-not-found",
+    ]);
 }
