@@ -127,15 +127,17 @@ const NAMESPACED: [&str; 6] = [
 fn namespaced_grants() -> Vec<String> {
     let mut g = Vec::new();
     for r in NAMESPACED {
-        for verb in ["get", "list", "watch", "patch"] {
+        for verb in ["get", "list", "watch"] {
             g.push(format!("switchboard.dev/{r}:{verb}"));
         }
         g.push(format!("switchboard.dev/{r}/status:patch"));
-        g.push(format!("switchboard.dev/{r}/finalizers:update"));
     }
+    g.push("switchboard.dev/webhooksubscriptions:patch".into());
+    g.push("switchboard.dev/webhooksubscriptions/finalizers:update".into());
+    g.push("switchboard.dev/syncschedules/finalizers:update".into());
     g.push("switchboard.dev/syncjobs:create".into());
     g.push("switchboard.dev/syncjobs:delete".into());
-    for verb in ["get", "list", "watch", "create", "update", "patch"] {
+    for verb in ["get", "list", "watch", "create", "patch"] {
         g.push(format!("/secrets:{verb}"));
     }
     g.push("events.k8s.io/events:create".into());
@@ -224,7 +226,7 @@ fn sqlite_profile_is_one_statefulset_replica_with_a_volume_claim() {
     let container = &sts["spec"]["template"]["spec"]["containers"][0];
     let args = strings(&container["args"]);
     assert_eq!(args[0], "controller");
-    assert!(!args.contains(&"--leader-election".to_owned()), "{args:?}");
+    assert!(args.contains(&"--leader-election=false".to_owned()), "{args:?}");
     let env = &container["env"];
     let store = env
         .as_array()
@@ -250,7 +252,7 @@ fn postgres_profile_is_a_deployment_with_replicas_and_leader_election() {
     let deploy = find(&docs, "Deployment", "sb-switchboard").expect("Deployment");
     assert_eq!(deploy["spec"]["replicas"], 2);
     let container = &deploy["spec"]["template"]["spec"]["containers"][0];
-    assert!(strings(&container["args"]).contains(&"--leader-election".to_owned()));
+    assert!(strings(&container["args"]).contains(&"--leader-election=true".to_owned()));
     let store = container["env"]
         .as_array()
         .and_then(|e| e.iter().find(|v| v["name"] == "SWITCHBOARD_STORE"))
@@ -260,7 +262,7 @@ fn postgres_profile_is_a_deployment_with_replicas_and_leader_election() {
         "switchboard-postgres"
     );
     assert_eq!(store["valueFrom"]["secretKeyRef"]["key"], "url");
-    // The Lease Role, in the release namespace, with exactly get/create/update on leases.
+    // The Lease Role, in the release namespace: create, and get/update of switchboard-leader only.
     let role = find(&docs, "Role", "sb-switchboard-leader-election").expect("lease Role");
     assert_eq!(role["metadata"]["namespace"], "switchboard");
     assert_eq!(
@@ -271,15 +273,21 @@ fn postgres_profile_is_a_deployment_with_replicas_and_leader_election() {
             "coordination.k8s.io/leases:update".into(),
         ])
     );
+    for rule in role["rules"].as_array().expect("rules") {
+        if strings(&rule["verbs"]).iter().any(|v| v != "create") {
+            assert_eq!(strings(&rule["resourceNames"]), vec!["switchboard-leader"]);
+        }
+    }
     assert!(find(&docs, "RoleBinding", "sb-switchboard-leader-election").is_some());
     // One replica: no leader election.
     let one = render(&["-f", &profile("postgres"), "--set", "replicas=1"]);
     let deploy = find(&one, "Deployment", "sb-switchboard").expect("Deployment");
     assert!(
-        !deploy["spec"]["template"]
+        deploy["spec"]["template"]
             .to_string()
-            .contains("--leader-election")
+            .contains("--leader-election=false")
     );
+    assert!(find(&one, "Role", "sb-switchboard-leader-election").is_none());
     // A URL instead of a Secret: the chart keeps it in a Secret of its own, never in the pod spec.
     let url = "postgres://sb:s3cret@db:5432/sb";
     let own = render(&[

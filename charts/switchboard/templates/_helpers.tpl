@@ -59,3 +59,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "switchboard.postgresSecret" -}}
 {{- default (printf "%s-postgres" (include "switchboard.fullname" .)) .Values.store.postgres.existingSecret }}
 {{- end }}
+
+{{/* "true" when replicas elect a leader (more than one runs and leaderElection.enabled), else "false". */}}
+{{- define "switchboard.leaderElection" -}}
+{{- if and .Values.leaderElection.enabled (gt (int (include "switchboard.replicas" .)) 1) }}true{{ else }}false{{ end }}
+{{- end }}

@@ -38,9 +38,7 @@ spec:
         {{- with .Values.watchNamespace }}
         - --namespace={{ . }}
         {{- end }}
-        {{- if and .Values.leaderElection.enabled (gt (int (include "switchboard.replicas" .)) 1) }}
-        - --leader-election
-        {{- end }}
+        - --leader-election={{ include "switchboard.leaderElection" . }}
         {{- if .Values.controller.allowPrivateDestinations }}
         - --allow-private-destinations
         {{- end }}

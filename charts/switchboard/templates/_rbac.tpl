@@ -8,25 +8,30 @@ on cluster-scoped resources and always form a ClusterRole.
 # Watches (reflectors) of the six namespaced kinds.
 - apiGroups: [switchboard.dev]
   resources: [integrations, webhookendpoints, webhooksubscriptions, transformations, syncschedules, syncjobs]
-  verbs: [get, list, watch, patch]  # patch: finalizers are added and removed by JSON patch
+  verbs: [get, list, watch]
+# The subscription finalizer (switchboard.dev/drop-pending) is added and removed by JSON patch.
+- apiGroups: [switchboard.dev]
+  resources: [webhooksubscriptions]
+  verbs: [patch]
 # Status written by server-side apply (PATCH of the status subresource).
 - apiGroups: [switchboard.dev]
   resources: [integrations/status, webhookendpoints/status, webhooksubscriptions/status, transformations/status, syncschedules/status, syncjobs/status]
   verbs: [patch]
-# Setting blockOwnerDeletion on owner references (generated Secrets, SyncJobs) needs update on
-# the owner's finalizers subresource where OwnerReferencesPermissionEnforcement is enabled.
+# Owner references with blockOwnerDeletion (generated signing Secrets -> WebhookSubscription,
+# SyncJobs -> SyncSchedule) need update on the owner's finalizers subresource where the
+# OwnerReferencesPermissionEnforcement admission plugin is enabled.
 - apiGroups: [switchboard.dev]
-  resources: [integrations/finalizers, webhookendpoints/finalizers, webhooksubscriptions/finalizers, transformations/finalizers, syncschedules/finalizers, syncjobs/finalizers]
+  resources: [webhooksubscriptions/finalizers, syncschedules/finalizers]
   verbs: [update]
 # SyncSchedules create their runs and prune the history.
 - apiGroups: [switchboard.dev]
   resources: [syncjobs]
   verbs: [create, delete]
 # Credentials are read from the resource's namespace; `<subscription>-signing` is generated
-# (create) and rotated (update, patch).
+# (create) and its rotation bookkeeping is a merge patch (patch).
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, update, patch]
+  verbs: [get, list, watch, create, patch]
 # Events on Ready transitions (kube-runtime's Recorder: events.k8s.io/v1, create then patch for a series).
 - apiGroups: [events.k8s.io]
   resources: [events]
