@@ -226,7 +226,10 @@ fn sqlite_profile_is_one_statefulset_replica_with_a_volume_claim() {
     let container = &sts["spec"]["template"]["spec"]["containers"][0];
     let args = strings(&container["args"]);
     assert_eq!(args[0], "controller");
-    assert!(args.contains(&"--leader-election=false".to_owned()), "{args:?}");
+    assert!(
+        args.contains(&"--leader-election=false".to_owned()),
+        "{args:?}"
+    );
     let env = &container["env"];
     let store = env
         .as_array()

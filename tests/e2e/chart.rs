@@ -158,6 +158,16 @@ fn service_account_kubeconfig(env: &TestEnv, dir: &Path, token: &str) -> (PathBu
     (path, kubectl)
 }
 
+/// Whether this build of the controller elects a leader (`--leader-election`); when it does, the
+/// test also applies the chart's Lease Role and runs with leader election on.
+fn controller_elects_a_leader() -> bool {
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["controller", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("--leader-election"))
+        .unwrap_or(false)
+}
+
 async fn publish(url: &str, namespace: &str, token: &str) -> Option<u16> {
     let body = serde_json::json!({"type": "order.created", "data": {"id": 1}});
     let response = reqwest::Client::new()
@@ -223,6 +233,7 @@ async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
         ("create", "syncjobs.switchboard.dev", "yes"),
         ("create", "secrets", "yes"),
         ("delete", "secrets", "no"),
+        ("update", "secrets", "no"),
         ("delete", "webhooksubscriptions.switchboard.dev", "no"),
         ("create", "deployments.apps", "no"),
         ("get", "configmaps", "no"),
@@ -247,8 +258,35 @@ async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
         .trim()
         .to_owned();
 
+    // With leader election (several replicas), the chart's Lease Role in the release namespace.
+    let elects = controller_elects_a_leader();
+    let mut extra = vec!["--status-interval", "2s"];
+    if elects {
+        let lease_rbac = template(
+            "sb",
+            &ns,
+            &[
+                "--set",
+                &format!("fullnameOverride={ns}"),
+                "--set",
+                "serviceAccount.name=switchboard",
+                "--set",
+                "store.type=postgres",
+                "--set",
+                "store.postgres.existingSecret=unused",
+                "--show-only",
+                "templates/rbac-leader-election.yaml",
+            ],
+        );
+        admin
+            .run_with_stdin(&["apply", "-f", "-"], Some(&lease_rbac))
+            .and_then(|o| crate::support::kubectl::check("kubectl apply (lease RBAC)", o))
+            .unwrap();
+        extra.extend(["--leader-election=true", "--leader-election-namespace", &ns]);
+    }
+
     let started = Instant::now();
-    let ctl = Controller::start(&sa_kubeconfig, &[&ns]).unwrap();
+    let ctl = Controller::start_with(&sa_kubeconfig, &[&ns], &extra).unwrap();
 
     // Every Switchboard resource of the namespace, and the providers, become Ready and current.
     let listed = admin
@@ -323,6 +361,12 @@ async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
     })
     .await;
     assert_eq!(status, Some(202), "publish\n{}", ctl.log());
+
+    if elects {
+        admin
+            .ok(&["get", "lease", "switchboard-leader", "-n", &ns])
+            .unwrap();
+    }
 
     // Nothing the controller asked for was refused.
     let log = ctl.log();
