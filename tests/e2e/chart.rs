@@ -182,25 +182,39 @@ async fn publish(url: &str, namespace: &str, token: &str) -> Option<u16> {
 
 #[tokio::test]
 async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
-    let env = TestEnv::new("chart-rbac").await.unwrap();
+    examples_ready_with_chart_rbac("chart-rbac", false).await;
+}
+
+#[tokio::test]
+async fn controller_brings_examples_to_ready_with_the_watch_namespace_role() {
+    examples_ready_with_chart_rbac("chart-rbac-ns", true).await;
+}
+
+/// Applies the chart's ServiceAccount and RBAC only (a cluster-wide ClusterRole, or with
+/// `watch_namespace` a Role in the test namespace plus the small cluster part), then runs the
+/// controller as that ServiceAccount and checks the examples, events and the publish API.
+async fn examples_ready_with_chart_rbac(test: &str, watch_namespace: bool) {
+    let env = TestEnv::new(test).await.unwrap();
     let ns = env.namespace.clone();
     let admin = env.kubectl();
-    // The chart's ServiceAccount and RBAC only (cluster-wide ClusterRole); unique names for
-    // the cluster-scoped objects, ServiceAccount `switchboard`.
-    let rbac = template(
-        "sb",
-        &ns,
-        &[
-            "--set",
-            &format!("fullnameOverride={ns}"),
-            "--set",
-            "serviceAccount.name=switchboard",
-            "--show-only",
-            "templates/serviceaccount.yaml",
-            "--show-only",
-            "templates/rbac-controller.yaml",
-        ],
-    );
+    // Unique names for the cluster-scoped objects; ServiceAccount `switchboard`.
+    let fullname = format!("fullnameOverride={ns}");
+    let watch = format!("watchNamespace={ns}");
+    let mut args = vec![
+        "--set",
+        &fullname,
+        "--set",
+        "serviceAccount.name=switchboard",
+        "--show-only",
+        "templates/serviceaccount.yaml",
+        "--show-only",
+        "templates/rbac-controller.yaml",
+    ];
+    if watch_namespace {
+        args.extend(["--set", &watch]);
+    }
+    let rbac = template("sb", &ns, &args);
+    assert_eq!(rbac.contains("kind: Role\n"), watch_namespace, "{rbac}");
     admin
         .run_with_stdin(&["apply", "-f", "-"], Some(&rbac))
         .and_then(|o| crate::support::kubectl::check("kubectl apply (chart RBAC)", o))
@@ -243,6 +257,19 @@ async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
             .unwrap();
         assert_eq!(out.stdout.trim(), want, "can-i {verb} {resource}");
     }
+    // Another namespace: only with the cluster-wide ClusterRole.
+    let elsewhere = as_sa
+        .run(&[
+            "auth",
+            "can-i",
+            "watch",
+            "webhooksubscriptions.switchboard.dev",
+            "-n",
+            "kube-system",
+        ])
+        .unwrap();
+    let want = if watch_namespace { "no" } else { "yes" };
+    assert_eq!(elsewhere.stdout.trim(), want, "can-i watch in kube-system");
 
     admin
         .run_with_stdin(&["apply", "-f", "-"], Some(&examples_in(&ns)))
@@ -377,11 +404,20 @@ async fn controller_brings_examples_to_ready_with_only_the_chart_rbac() {
         "the controller was refused something with the chart's RBAC:\n{log}"
     );
 
-    // Best effort: the cluster-scoped objects outlive the namespace otherwise.
+    // Best effort: the cluster-scoped objects (and the events Role in `default`) outlive the
+    // namespace otherwise.
     let _ = admin.run(&[
         "delete",
         "clusterrolebinding,clusterrole",
         &cluster_role,
+        "--ignore-not-found",
+    ]);
+    let _ = admin.run(&[
+        "delete",
+        "rolebinding,role",
+        &format!("{ns}-cluster-events"),
+        "-n",
+        "default",
         "--ignore-not-found",
     ]);
 }
