@@ -421,3 +421,127 @@ async fn examples_ready_with_chart_rbac(test: &str, watch_namespace: bool) {
         "--ignore-not-found",
     ]);
 }
+
+#[tokio::test]
+async fn tenant_roles_grant_what_they_say_when_bound_in_a_namespace() {
+    let env = TestEnv::new("chart-tenant-roles").await.unwrap();
+    let ns = env.namespace.clone();
+    let admin = env.kubectl();
+    let roles = template("sb", &ns, &["--show-only", "templates/rbac-tenants.yaml"]);
+    admin
+        .run_with_stdin(&["apply", "-f", "-"], Some(&roles))
+        .and_then(|o| crate::support::kubectl::check("kubectl apply (tenant roles)", o))
+        .unwrap();
+    for (user, role) in [("alice", "switchboard-edit"), ("bob", "switchboard-view")] {
+        admin
+            .ok(&[
+                "create",
+                "rolebinding",
+                &format!("{user}-{role}"),
+                &format!("--clusterrole={role}"),
+                &format!("--user={user}"),
+                "-n",
+                &ns,
+            ])
+            .unwrap();
+    }
+    // (user, verb, resource, subresource, namespace, expected)
+    let other = "kube-system";
+    let cases: &[(&str, &str, &str, &str, &str, &str)] = &[
+        (
+            "alice",
+            "create",
+            "webhooksubscriptions.switchboard.dev",
+            "",
+            &ns,
+            "yes",
+        ),
+        (
+            "alice",
+            "delete",
+            "syncjobs.switchboard.dev",
+            "",
+            &ns,
+            "yes",
+        ),
+        (
+            "alice",
+            "patch",
+            "webhooksubscriptions.switchboard.dev",
+            "status",
+            &ns,
+            "no",
+        ),
+        ("alice", "get", "secrets", "", &ns, "no"),
+        (
+            "alice",
+            "create",
+            "webhooksubscriptions.switchboard.dev",
+            "",
+            other,
+            "no",
+        ),
+        (
+            "bob",
+            "list",
+            "webhookendpoints.switchboard.dev",
+            "",
+            &ns,
+            "yes",
+        ),
+        (
+            "bob",
+            "get",
+            "webhookendpoints.switchboard.dev",
+            "status",
+            &ns,
+            "yes",
+        ),
+        (
+            "bob",
+            "create",
+            "webhookendpoints.switchboard.dev",
+            "",
+            &ns,
+            "no",
+        ),
+        (
+            "bob",
+            "list",
+            "integrations.switchboard.dev",
+            "",
+            other,
+            "no",
+        ),
+    ];
+    for (user, verb, resource, sub, namespace, want) in cases {
+        let mut args = vec![
+            "auth", "can-i", verb, resource, "-n", namespace, "--as", user,
+        ];
+        if !sub.is_empty() {
+            args.extend(["--subresource", sub]);
+        }
+        let out = admin.run(&args).unwrap();
+        assert_eq!(
+            out.stdout.trim(),
+            *want,
+            "{user} {verb} {resource}/{sub} in {namespace}: {}",
+            out.stderr
+        );
+    }
+    // The aggregation labels (aggregation itself is done by kube-controller-manager, which
+    // envtest does not run).
+    let labels = admin
+        .ok(&[
+            "get",
+            "clusterrole",
+            "-l",
+            "rbac.authorization.k8s.io/aggregate-to-edit=true,app.kubernetes.io/part-of=switchboard",
+            "-o",
+            "name",
+        ])
+        .unwrap();
+    for role in ["switchboard-view", "switchboard-edit"] {
+        assert!(labels.stdout.contains(role), "{}", labels.stdout);
+    }
+}
