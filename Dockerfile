@@ -6,7 +6,7 @@
 # --- build -------------------------------------------------------------------------------------
 # Alpine's Rust targets musl, whose binaries are statically linked by default (crt-static); the
 # C parts (ring, the bundled SQLite) build with musl-dev.
-FROM rust:1.95-alpine3.22 AS build
+FROM rust:1.95-alpine AS build
 RUN apk add --no-cache musl-dev
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them: a stub crate with the real manifests.
