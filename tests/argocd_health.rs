@@ -1,6 +1,7 @@
 //! The Argo CD health checks (`charts/switchboard/argocd/health/<Kind>.lua`) run by a real Lua
 //! interpreter (Debian's `lua5.4`, found or installed by `scripts/helm-argocd-lua.sh`) against
-//! Ready, stale, degraded, suspended and not-yet-reported samples of every kind; and the
+//! Ready, stale, degraded, suspended and not-yet-reported samples of every kind (and by
+//! `lua5.1` as well when it is installed, the dialect of Argo CD's gopher-lua); and the
 //! `argocd-cm` snippet in `docs/argocd.md` kept identical to the `.lua` files.
 
 use std::io::Write;
@@ -97,15 +98,24 @@ fn lua_string(s: &str) -> String {
     out
 }
 
-/// Runs the health check of `kind` on `obj` as Argo CD does (global `obj`, the chunk returns
-/// `hs`); returns (status, message).
-fn health(kind: &str, obj: &Value) -> (String, String) {
-    let script = read(&script_path(kind));
-    let chunk = format!(
-        "obj = {}\nlocal hs = (function()\n{script}\nend)()\nio.write(hs.status, \"\\n\", hs.message or \"\")\n",
-        to_lua(obj)
-    );
-    let mut child = Command::new(lua())
+/// Lua 5.1 too when installed: Argo CD embeds gopher-lua, a Lua 5.1 (both must agree).
+fn lua51() -> Option<&'static Path> {
+    static LUA51: OnceLock<Option<PathBuf>> = OnceLock::new();
+    LUA51
+        .get_or_init(|| {
+            let out = Command::new("sh")
+                .args(["-c", "command -v lua5.1"])
+                .output()
+                .ok()?;
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+        })
+        .as_deref()
+}
+
+/// Runs `chunk` with the interpreter at `lua`; its standard output.
+fn run_lua(lua: &Path, chunk: &str, what: &str) -> String {
+    let mut child = Command::new(lua)
         .arg("-")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -121,10 +131,30 @@ fn health(kind: &str, obj: &Value) -> (String, String) {
     let out = child.wait_with_output().expect("waiting for lua");
     assert!(
         out.status.success(),
-        "{kind}.lua failed on {obj}:\n{}",
+        "{what} failed with {}:\n{}",
+        lua.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the health check of `kind` on `obj` as Argo CD does (global `obj`, the chunk returns
+/// `hs`); returns (status, message).
+fn health(kind: &str, obj: &Value) -> (String, String) {
+    let script = read(&script_path(kind));
+    let chunk = format!(
+        "obj = {}\nlocal hs = (function()\n{script}\nend)()\nio.write(hs.status, \"\\n\", hs.message or \"\")\n",
+        to_lua(obj)
+    );
+    let what = format!("{kind}.lua on {obj}");
+    let text = run_lua(lua(), &chunk, &what);
+    if let Some(lua51) = lua51() {
+        assert_eq!(
+            run_lua(lua51, &chunk, &what),
+            text,
+            "Lua 5.1 and 5.4 disagree: {what}"
+        );
+    }
     let (status, message) = text.split_once('\n').unwrap_or((&text, ""));
     (status.to_owned(), message.to_owned())
 }
