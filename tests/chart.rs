@@ -463,6 +463,25 @@ fn network_policy_and_service_monitor_are_optional() {
 }
 
 #[test]
+fn ingress_exposes_only_the_webhook_paths() {
+    assert!(!kinds(&render(&[])).contains("Ingress"));
+    let docs = render(&[
+        "--set",
+        "ingress.enabled=true",
+        "--set",
+        "ingress.hosts={hooks.example.com}",
+    ]);
+    let ingress = find(&docs, "Ingress", "sb-switchboard").expect("Ingress");
+    let rule = &ingress["spec"]["rules"][0];
+    assert_eq!(rule["host"], "hooks.example.com");
+    let paths = rule["http"]["paths"].as_array().expect("paths");
+    assert_eq!(paths.len(), 1);
+    assert_eq!(paths[0]["path"], "/hooks/");
+    assert_eq!(paths[0]["backend"]["service"]["name"], "sb-switchboard");
+    assert_eq!(paths[0]["backend"]["service"]["port"]["name"], "http");
+}
+
+#[test]
 fn values_schema_refuses_bad_values() {
     for bad in [
         "store.type=mysql",

@@ -72,7 +72,7 @@ async fn rendered_chart_passes_server_side_dry_run_for_every_profile() {
             vec!["-f".into(), format!("{CHART}/ci/postgres-values.yaml")],
         ),
         (
-            "postgres-url+networkpolicy",
+            "postgres-url+networkpolicy+ingress",
             vec![
                 "--set".into(),
                 "store.type=postgres".into(),
@@ -80,6 +80,10 @@ async fn rendered_chart_passes_server_side_dry_run_for_every_profile() {
                 "store.postgres.url=postgres://sb:pw@db:5432/sb".into(),
                 "--set".into(),
                 "networkPolicy.enabled=true".into(),
+                "--set".into(),
+                "ingress.enabled=true".into(),
+                "--set".into(),
+                "ingress.hosts={hooks.example.com}".into(),
             ],
         ),
         (

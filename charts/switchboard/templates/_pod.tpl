@@ -6,7 +6,12 @@ metadata:
     {{- with .Values.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- with .Values.podAnnotations }}
+  {{- $annotations := deepCopy .Values.podAnnotations }}
+  {{- if and (eq .Values.store.type "postgres") (not .Values.store.postgres.existingSecret) }}
+  {{- /* Roll the pods when the chart-made store Secret changes. */}}
+  {{- $_ := set $annotations "checksum/store" (.Values.store.postgres.url | sha256sum) }}
+  {{- end }}
+  {{- with $annotations }}
   annotations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
