@@ -29,9 +29,11 @@ postgres-up:
 postgres-down:
 	@scripts/postgres-test.sh stop
 
-## crds: regenerate crds/ from the Rust types (a test fails when crds/ is stale).
+## crds: regenerate crds/ from the Rust types (a test fails when crds/ is stale), and the
+## chart's copy (tests/chart.rs checks they are identical).
 crds:
 	$(CARGO) run --quiet -- crds --out-dir crds
+	rm -f charts/switchboard/crds/*.yaml && cp crds/*.yaml charts/switchboard/crds/
 
 ## bench: criterion benchmarks, then the jq reference measurement (figures go to BENCHMARKS.md).
 bench:

@@ -190,7 +190,7 @@ fn chart_crds_are_byte_identical_to_the_repository_crds() {
         let b = std::fs::read(repos.join(&name)).expect("repository CRD");
         assert!(
             a == b,
-            "charts/switchboard/crds/{name} differs from crds/{name}: copy it (cp crds/*.yaml charts/switchboard/crds/)"
+            "charts/switchboard/crds/{name} differs from crds/{name}: run `make crds` (it copies crds/ into the chart)"
         );
     }
 }
