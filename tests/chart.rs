@@ -579,3 +579,68 @@ fn metrics_reference_lists_exactly_the_registered_metrics() {
     }
     assert!(exported > 0, "nothing exported:\n{text}");
 }
+
+#[test]
+fn chart_app_version_is_the_crate_version() {
+    let chart = std::fs::read_to_string(repo().join(CHART).join("Chart.yaml")).expect("Chart.yaml");
+    let app_version = chart
+        .lines()
+        .find_map(|l| l.strip_prefix("appVersion: "))
+        .map(|v| v.trim_matches('"'))
+        .expect("appVersion");
+    assert_eq!(app_version, env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn every_flag_the_chart_passes_is_a_controller_flag() {
+    let help = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["controller", "--help"])
+        .output()
+        .expect("switchboard controller --help");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    for args in [
+        vec!["-f".to_owned(), profile("sqlite")],
+        vec!["-f".to_owned(), profile("postgres")],
+        vec![
+            "--set".into(),
+            "watchNamespace=team-a".into(),
+            "--set".into(),
+            "controller.allowPrivateDestinations=true".into(),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let docs = render(&args);
+        let workload = docs
+            .iter()
+            .find(|d| d["kind"] == "Deployment" || d["kind"] == "StatefulSet")
+            .expect("workload");
+        let container = &workload["spec"]["template"]["spec"]["containers"][0];
+        let flags = strings(&container["args"]);
+        assert_eq!(flags[0], "controller");
+        for flag in flags.iter().skip(1) {
+            let name = flag.split('=').next().unwrap_or(flag);
+            if name == "--leader-election" && !help.contains("--leader-election") {
+                // This build predates leader election (the controller issue adds it).
+                continue;
+            }
+            assert!(
+                help.contains(&format!("{name} "))
+                    || help.contains(&format!("{name}="))
+                    || help.contains(&format!("{name}\n")),
+                "the chart passes {flag}, which `switchboard controller` does not know:\n{help}"
+            );
+        }
+        // Settings passed as environment variables are read by clap (`[env: NAME=]`); RUST_LOG,
+        // SQLITE_TMPDIR and POD_NAMESPACE are read by tracing, SQLite and leader election.
+        for var in container["env"].as_array().expect("env") {
+            let name = var["name"].as_str().unwrap_or_default();
+            if ["RUST_LOG", "SQLITE_TMPDIR", "POD_NAMESPACE"].contains(&name) {
+                continue;
+            }
+            assert!(
+                help.contains(&format!("[env: {name}=")),
+                "the chart sets {name}, which `switchboard controller` does not read:\n{help}"
+            );
+        }
+    }
+}
