@@ -136,6 +136,9 @@ impl Deliveries {
             return Ok(false);
         }
         let busy = self.busy_targets();
+        if !busy.is_empty() && busy.len() >= self.routes.load().len() {
+            return Ok(false); // every target is full or waiting: a finish wakes us again
+        }
         let claimed = self
             .store
             .claim_due(Utc::now(), limit, self.config.lease, &busy)

@@ -39,7 +39,7 @@ async fn attempt(
     delivery: &ClaimedDelivery,
     cancel: &CancellationToken,
 ) -> Result<(), DateTime<Utc>> {
-    let _slot = tokio::select! {
+    let slot = tokio::select! {
         slot = route.queue.clone().acquire_owned() => slot.map_err(|_| Utc::now())?,
         _ = cancel.cancelled() => return Err(Utc::now()),
     };
@@ -56,7 +56,7 @@ async fn attempt(
             _ = cancel.cancelled() => return Err(Utc::now()),
         }
     }
-    let _permit = tokio::select! {
+    let permit = tokio::select! {
         permit = deliveries.global.clone().acquire_owned() => permit.map_err(|_| Utc::now())?,
         _ = cancel.cancelled() => return Err(Utc::now()),
     };
@@ -81,6 +81,11 @@ async fn attempt(
         jitter(),
     );
     let summary = sent_summary(&sent, sent.record.error.clone());
+    // The destination is done with: free its queue slot and the global permit before the
+    // attempt is made durable, so the commit's fsync does not throttle the queue. The
+    // delivery stays claimed here until `finish`, so it cannot be claimed twice meanwhile.
+    drop(permit);
+    drop(slot);
     if let Err(e) = deliveries
         .store
         .complete(&delivery.id, sent.record, outcome.clone())
