@@ -242,9 +242,10 @@ impl SubscriptionPiece {
         &self.inputs.spec
     }
 
-    /// True when an event of this type goes to this subscription (before the filter).
+    /// True when an event of this type goes to this subscription (before the filter). A
+    /// suspended subscription still gets its deliveries; they wait in the queue.
     pub fn wants(&self, event_type: &str) -> bool {
-        !self.inputs.spec.suspend && super::pattern::any_matches(&self.patterns, event_type)
+        super::pattern::any_matches(&self.patterns, event_type)
     }
 
     /// The filter's verdict on `{type, id, data}` (Match when there is no filter).
