@@ -509,6 +509,19 @@ fn the_circuit_breaker_opens_then_recovers_and_nothing_is_dropped() {
         5,
         "three failures, the probe, then the second event"
     );
+    let metrics = support::http("GET", &format!("{}/metrics", inst.admin_url), &[], None)
+        .unwrap()
+        .1;
+    let metrics = String::from_utf8(metrics).unwrap();
+    let target = r#"namespace="payments",kind="subscription",name="breaker""#;
+    for line in [
+        format!("switchboard_delivery_attempts_total{{{target},outcome=\"retry\"}} 3"),
+        format!("switchboard_delivery_attempts_total{{{target},outcome=\"delivered\"}} 2"),
+        format!("switchboard_delivery_circuit_opened_total{{{target}}} 1"),
+        "switchboard_delivery_attempt_seconds_count 5".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "{line} missing in\n{metrics}");
+    }
 }
 
 #[test]

@@ -81,6 +81,7 @@ async fn attempt(
         jitter(),
     );
     let summary = sent_summary(&sent, sent.record.error.clone());
+    let took_seconds = sent.record.duration_ms as f64 / 1000.0;
     // The destination is done with: free its queue slot and the global permit before the
     // attempt is made durable, so the commit's fsync does not throttle the queue. The
     // delivery stays claimed here until `finish`, so it cannot be claimed twice meanwhile.
@@ -95,6 +96,9 @@ async fn attempt(
         return Ok(());
     }
     tracing::debug!(id = %delivery.id, target = ?delivery.target, ?outcome, error = ?summary.error, "delivery attempt");
+    deliveries
+        .metrics
+        .attempt(&delivery.target, took_seconds, &outcome);
     let stats = deliveries.stats(&delivery.target);
     let delivered = outcome == Outcome::Delivered;
     stats.attempted(
@@ -168,6 +172,7 @@ fn report_health(deliveries: &Deliveries, route: &Route, sent: &Summary, deliver
         sink.condition(target, READY, false, "DestinationRefused", refused);
         sink.condition(target, HEALTHY, false, "DestinationRefused", refused);
     } else if let Some(BreakerChange::Opened(n)) = change {
+        deliveries.metrics.circuit_opened(target);
         let message = format!(
             "circuit open after {n} consecutive failed attempts; deliveries wait in the queue and one probe goes after the open duration (last error: {})",
             sent.error.as_deref().unwrap_or("unknown")

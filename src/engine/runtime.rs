@@ -120,10 +120,12 @@ impl Engine {
     /// An engine over a store, with nothing running yet.
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Arc<Self> {
         let status = StatusBoard::new();
+        let metrics = Arc::new(Metrics::new());
         let deliveries = Deliveries::new(
             store.clone(),
             config.delivery.clone(),
             Arc::new(status.clone()),
+            metrics.delivery.clone(),
         );
         Arc::new(Self {
             store,
@@ -131,7 +133,7 @@ impl Engine {
             topology: ArcSwap::from_pointee(Topology::default()),
             applied: Mutex::default(),
             status,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             ready: AtomicBool::new(false),
             deliveries,
             verifier: std::sync::OnceLock::new(),
