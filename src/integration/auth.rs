@@ -214,6 +214,7 @@ mod tests {
 
     #[tokio::test]
     async fn api_keys_go_in_a_header_or_the_query_and_are_redacted() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let creds = Credentials {
             api_key: Some("k-123".into()),
             ..Credentials::default()

@@ -483,6 +483,7 @@ mod tests {
     use super::*;
 
     fn client(base: &str) -> IntegrationClient {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let spec: crate::api::IntegrationSpec =
             serde_json::from_value(serde_json::json!({"baseUrl": base})).unwrap();
         let settings = Settings::resolve(&spec, None).unwrap();

@@ -95,8 +95,9 @@ pub async fn proxy(
     let mut out_headers = response.headers;
     strip_hop_by_hop(&mut out_headers);
     out_headers.remove(axum::http::header::CONTENT_LENGTH);
-    let mut answer = (response.status, response.body).into_response();
-    answer.headers_mut().extend(out_headers);
+    let mut answer = Response::new(Body::from(response.body));
+    *answer.status_mut() = response.status;
+    *answer.headers_mut() = out_headers;
     Ok(answer)
 }
 
