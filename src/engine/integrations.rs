@@ -362,3 +362,85 @@ fn report_one(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::READY;
+    use crate::engine::snapshot::{Meta, SecretObject, SecretValue};
+
+    fn snapshot(token: &str) -> Snapshot {
+        let mut snap = Snapshot::default();
+        snap.insert_json(
+            Kind::Integration,
+            ObjectKey::new("ns", "api"),
+            Meta::default(),
+            serde_json::json!({"baseUrl": "https://api.example.com",
+                "auth": {"type": "Bearer", "secretRef": {"name": "creds", "key": "pat"}}}),
+        )
+        .unwrap();
+        let mut secret = SecretObject::default();
+        secret
+            .data
+            .insert("pat".into(), SecretValue(token.as_bytes().to_vec()));
+        snap.secrets.insert(ObjectKey::new("ns", "creds"), secret);
+        snap
+    }
+
+    #[test]
+    fn an_unchanged_integration_keeps_its_client_and_a_new_secret_rebuilds_it() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let policy = Arc::new(DestinationPolicy::default());
+        let metrics = IntegrationMetrics::default();
+        let none = BTreeMap::new();
+        let key = ObjectKey::new("ns", "api");
+        let snap = snapshot("t1");
+        assert_eq!(
+            inputs_of(&snap, &key, &snap.integrations[&key].spec)
+                .credentials
+                .token
+                .as_deref(),
+            Some("t1"),
+            "secretRef.key picks the key"
+        );
+        let (first, changes) = diff(&BTreeMap::new(), &snap, &none, &policy, &metrics);
+        assert_eq!(changes[&key], PieceChange::Added);
+        let (again, changes) = diff(&first, &snap, &none, &policy, &metrics);
+        assert_eq!(changes[&key], PieceChange::Unchanged);
+        assert!(Arc::ptr_eq(&first[&key], &again[&key]));
+        let (rotated, changes) = diff(&again, &snapshot("t2"), &none, &policy, &metrics);
+        assert_eq!(changes[&key], PieceChange::Changed);
+        assert!(!Arc::ptr_eq(&again[&key], &rotated[&key]));
+        let mut empty = snapshot("t3");
+        empty.secrets.clear();
+        let (kept, changes) = diff(&rotated, &empty, &none, &policy, &metrics);
+        match &changes[&key] {
+            PieceChange::Failed(e) => assert_eq!(e.reason, "SecretNotFound"),
+            other => panic!("{other:?}"),
+        }
+        assert!(Arc::ptr_eq(&kept[&key], &rotated[&key]), "the last good piece runs on");
+    }
+
+    #[test]
+    fn missing_credentials_report_pending_auth() {
+        let board = StatusBoard::new();
+        let snap = snapshot("t");
+        let key = ObjectKey::new("ns", "api");
+        board.set_condition(Kind::Integration, &key, None, READY, false, "SecretNotFound", "x");
+        let mut invalid = BTreeMap::new();
+        invalid.insert(
+            key.clone(),
+            BuildError {
+                reason: "SecretNotFound",
+                message: "secret \"creds\" not found".into(),
+            },
+        );
+        start_and_report(&board, &snap, &BTreeMap::new(), &invalid);
+        let status = board.get(Kind::Integration, &key).unwrap();
+        assert_eq!(status.fields["phase"], "PendingAuth");
+        invalid.get_mut(&key).unwrap().reason = "InvalidConfig";
+        start_and_report(&board, &snap, &BTreeMap::new(), &invalid);
+        let status = board.get(Kind::Integration, &key).unwrap();
+        assert_eq!(status.fields["phase"], "Error");
+    }
+}

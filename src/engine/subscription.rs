@@ -199,7 +199,7 @@ impl SubscriptionPiece {
             .iter()
             .map(|d| duration(d, "spec.retry.schedule"))
             .collect::<Result<Vec<_>, _>>()?;
-        let destination = Destination::build(
+        let mut destination = Destination::build(
             DestinationSpec {
                 url: spec.url.0.clone(),
                 headers,
@@ -214,7 +214,6 @@ impl SubscriptionPiece {
             DestinationError::Refused(r) => err("DestinationRefused", r.to_string()),
             other => err("InvalidDestination", other.to_string()),
         })?;
-        let mut destination = destination;
         destination.credentials = credential_source(inputs, ctx)?;
         let limiter = match &spec.rate_limit {
             Some(rl) => Some(

@@ -366,12 +366,14 @@ impl IntegrationClient {
                     )
                 }
             };
-            if retryable && may_retry && retry < self.settings.retry.max_retries {
-                if let Some(delay) = self.settings.retry.delay(retry, retry_after) {
-                    retry += 1;
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
+            if retryable
+                && may_retry
+                && retry < self.settings.retry.max_retries
+                && let Some(delay) = self.settings.retry.delay(retry, retry_after)
+            {
+                retry += 1;
+                tokio::time::sleep(delay).await;
+                continue;
             }
             return match outcome {
                 Attempt::Response(r) => Ok(r),
@@ -465,15 +467,15 @@ pub fn without_query(path: &str) -> &str {
 
 /// The method as a metric and log label: standard methods by name, anything else "OTHER".
 pub fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        Method::TRACE => "TRACE",
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
         _ => "OTHER",
     }
 }
