@@ -417,6 +417,7 @@ fn credential_source(
             let http = http_client(&ctx.policy, timeout)
                 .map_err(|e| err("InvalidDestination", e.to_string()))?;
             let auth = Authenticator::build(Some(auth), &creds, http)
+                .and_then(|a| a.check_destination(&ctx.policy).map(|()| a))
                 .map_err(|e| err(e.reason(), e.to_string()))?;
             Ok(Some(Arc::new(auth)))
         }

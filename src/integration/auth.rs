@@ -128,6 +128,24 @@ impl Authenticator {
         })
     }
 
+    /// Refuses a token endpoint whose literal address `policy` does not permit.
+    pub fn check_destination(
+        &self,
+        policy: &crate::delivery::DestinationPolicy,
+    ) -> Result<(), BuildError> {
+        match self {
+            Self::OAuth2(source) => {
+                policy
+                    .check_literal(source.token_url())
+                    .map_err(|e| BuildError::Invalid {
+                        field: "spec.auth.tokenUrl",
+                        message: e.to_string(),
+                    })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// True for OAuth2, whose rejected tokens are refetched once.
     pub fn refreshes(&self) -> bool {
         matches!(self, Self::OAuth2(_))

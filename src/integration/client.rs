@@ -96,6 +96,7 @@ impl IntegrationClient {
             })?;
         let http = http_client(policy, settings.timeout)?;
         let auth = Authenticator::build(auth, credentials, http.clone())?;
+        auth.check_destination(policy)?;
         let limiter = match settings.rate_limit {
             Some((requests, period)) => {
                 Some(

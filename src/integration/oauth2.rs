@@ -89,6 +89,11 @@ impl TokenSource {
         }
     }
 
+    /// The token endpoint.
+    pub fn token_url(&self) -> &url::Url {
+        &self.token_url
+    }
+
     /// Tokens fetched so far.
     pub fn fetches(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
