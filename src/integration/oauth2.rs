@@ -132,11 +132,14 @@ impl TokenSource {
 
     async fn fetch(&self) -> Result<(Arc<str>, Duration), TokenError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if !self.scopes.is_empty() {
-            form.append_pair("scope", &self.scopes.join(" "));
-        }
+        let form = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "client_credentials");
+            if !self.scopes.is_empty() {
+                form.append_pair("scope", &self.scopes.join(" "));
+            }
+            form.finish()
+        };
         let basic = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", self.client_id, self.client_secret));
         let mut authorization = http::HeaderValue::from_str(&format!("Basic {basic}"))
@@ -148,7 +151,7 @@ impl TokenSource {
             .header(AUTHORIZATION, authorization)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(ACCEPT, "application/json")
-            .body(form.finish())
+            .body(form)
             .send()
             .await
             .map_err(|e| TokenError::Transport(e.without_url()))?;
