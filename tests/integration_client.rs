@@ -86,7 +86,10 @@ async fn oauth2_tokens_are_cached_refreshed_before_expiry_and_refetched_once_on_
     api.state.revoked.lock().unwrap().insert("tok-2".into());
     let before = api.state.hits("/api/whoami");
     let (status, answer) = whoami(&c).await;
-    assert_eq!((status, answer["authorization"].as_str()), (200, Some("Bearer tok-3")));
+    assert_eq!(
+        (status, answer["authorization"].as_str()),
+        (200, Some("Bearer tok-3"))
+    );
     assert_eq!(api.state.hits("/api/whoami"), before + 2);
     assert_eq!(api.state.token_fetches.load(Ordering::SeqCst), 3);
 
@@ -100,7 +103,10 @@ async fn oauth2_tokens_are_cached_refreshed_before_expiry_and_refetched_once_on_
     // The client secret never shows in the client's Debug output or its log.
     assert!(!format!("{c:?}").contains(CLIENT_SECRET));
     let log = serde_json::to_string(&c.log().recent()).unwrap();
-    assert!(!log.contains(CLIENT_SECRET) && !log.contains("tok-"), "{log}");
+    assert!(
+        !log.contains(CLIENT_SECRET) && !log.contains("tok-"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -139,7 +145,10 @@ async fn api_keys_go_in_the_configured_header_or_query_parameter() {
     let r = c.call(req).await.unwrap();
     let v: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["apiKey"], "key-in-header-123");
-    assert_eq!(v["authorization"], "", "a caller's Authorization is never sent");
+    assert_eq!(
+        v["authorization"], "",
+        "a caller's Authorization is never sent"
+    );
 
     let c = client(
         json!({"baseUrl": api.url("/"), "auth": {"type": "ApiKey", "queryParam": "api_key",
@@ -158,7 +167,11 @@ async fn api_keys_go_in_the_configured_header_or_query_parameter() {
     let log = c.log().recent();
     assert_eq!(log[0].path, "/api/whoami");
     assert_eq!(log[0].status, Some(200));
-    assert!(!serde_json::to_string(&log).unwrap().contains("key-in-query"));
+    assert!(
+        !serde_json::to_string(&log)
+            .unwrap()
+            .contains("key-in-query")
+    );
 }
 
 #[tokio::test]
@@ -193,7 +206,10 @@ async fn too_many_requests_waits_for_retry_after() {
         json!({"baseUrl": other.url("/"), "retry": {"initialDelay": "10ms", "maxDelay": "100ms"}}),
         Credentials::default(),
     );
-    let r = impatient.call(CallRequest::get("/api/limited")).await.unwrap();
+    let r = impatient
+        .call(CallRequest::get("/api/limited"))
+        .await
+        .unwrap();
     assert_eq!(r.status.as_u16(), 429);
     assert_eq!(other.state.hits("/api/limited"), 1);
 }
@@ -215,7 +231,11 @@ async fn a_5xx_burst_opens_the_circuit_and_a_recovery_closes_it() {
     assert_eq!(c.circuit(), CircuitState::Open);
     let err = c.call(CallRequest::get("/api/flaky")).await.unwrap_err();
     assert!(matches!(err, IntegrationError::CircuitOpen { .. }), "{err}");
-    assert_eq!(api.state.hits("/api/flaky"), 5, "an open circuit makes no call");
+    assert_eq!(
+        api.state.hits("/api/flaky"),
+        5,
+        "an open circuit makes no call"
+    );
     let stats = c.stats().snapshot();
     assert_eq!(stats.error_count, 6);
     assert!(stats.last_error.unwrap().contains("circuit breaker"));
@@ -366,7 +386,10 @@ spec:
     );
     assert!(sick["lastErrorAt"].is_string());
     let (_, message) = condition(&sick, "Healthy").unwrap();
-    assert!(message.contains("GET /health") && message.contains("503"), "{message}");
+    assert!(
+        message.contains("GET /health") && message.contains("503"),
+        "{message}"
+    );
     assert!(!sick.to_string().contains("upstream-secret-token"));
 
     api.state.unhealthy.store(false, Ordering::SeqCst);
@@ -398,7 +421,15 @@ spec:
 
     // `switchboard get intg` shows phase, health and circuit.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["get", "intg", "fake", "-n", "payments", "--admin", &inst.admin_url])
+        .args([
+            "get",
+            "intg",
+            "fake",
+            "-n",
+            "payments",
+            "--admin",
+            &inst.admin_url,
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -461,7 +492,10 @@ fn the_egress_proxy_injects_the_integrations_auth_and_logs_every_call() {
     let headers = echo["headers"].as_object().unwrap();
     assert_eq!(headers["x-request-id"], "req-7");
     assert!(!headers.contains_key("x-private-hop"), "{echo}");
-    assert!(!echo.to_string().contains(PUBLISHER), "the caller's token is never forwarded");
+    assert!(
+        !echo.to_string().contains(PUBLISHER),
+        "the caller's token is never forwarded"
+    );
 
     // The call log on the admin port: method, path, status, duration, bytes; no secrets.
     let logs_url = format!(
@@ -491,10 +525,12 @@ fn the_egress_proxy_injects_the_integrations_auth_and_logs_every_call() {
     let (_, metrics) = http("GET", &format!("{}/metrics", inst.admin_url), &[], None).unwrap();
     let metrics = String::from_utf8(metrics).unwrap();
     assert!(
-        metrics.lines().any(|l| l.starts_with("switchboard_integration_calls_total{")
-            && l.contains("integration=\"fake\"")
-            && l.contains("method=\"POST\"")
-            && l.contains("outcome=\"2xx\"")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchboard_integration_calls_total{")
+                && l.contains("integration=\"fake\"")
+                && l.contains("method=\"POST\"")
+                && l.contains("outcome=\"2xx\"")),
         "{metrics}"
     );
 }
@@ -561,9 +597,13 @@ spec:
     assert_eq!(api.state.token_fetches.load(Ordering::SeqCst), 1);
 
     publish("invoice.paid");
-    let auth = eventually("the integrationRef delivery", Duration::from_secs(15), || {
-        let seen = api.state.sink_auth.lock().unwrap().clone();
-        (seen.len() >= 3).then_some(seen)
-    });
+    let auth = eventually(
+        "the integrationRef delivery",
+        Duration::from_secs(15),
+        || {
+            let seen = api.state.sink_auth.lock().unwrap().clone();
+            (seen.len() >= 3).then_some(seen)
+        },
+    );
     assert_eq!(auth[2], "Bearer upstream-secret-token");
 }

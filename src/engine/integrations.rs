@@ -15,8 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::api::{
-    CircuitState, ClusterIntegrationProviderSpec, HEALTHY, IntegrationPhase, IntegrationSpec,
-    Kind,
+    CircuitState, ClusterIntegrationProviderSpec, HEALTHY, IntegrationPhase, IntegrationSpec, Kind,
 };
 use crate::delivery::DestinationPolicy;
 use crate::integration::{Credentials, IntegrationClient, IntegrationMetrics, Settings};
@@ -183,7 +182,10 @@ pub fn start_and_report(
         let problem = invalid.get(key).cloned();
         let Some(piece) = running.get(key) else {
             let mut fields = Map::new();
-            fields.insert("phase".into(), phase_json(phase_of_problem(problem.as_ref())));
+            fields.insert(
+                "phase".into(),
+                phase_json(phase_of_problem(problem.as_ref())),
+            );
             board.set_fields(Kind::Integration, key, fields);
             continue;
         };
@@ -328,7 +330,11 @@ fn report_one(
     board.set_fields(Kind::Integration, key, fields);
 
     let healthy = if settings.suspend {
-        Some((false, "Suspended", "spec.suspend is true: no calls are made".to_owned()))
+        Some((
+            false,
+            "Suspended",
+            "spec.suspend is true: no calls are made".to_owned(),
+        ))
     } else if circuit == CircuitState::Open {
         Some((
             false,
@@ -418,7 +424,10 @@ mod tests {
             PieceChange::Failed(e) => assert_eq!(e.reason, "SecretNotFound"),
             other => panic!("{other:?}"),
         }
-        assert!(Arc::ptr_eq(&kept[&key], &rotated[&key]), "the last good piece runs on");
+        assert!(
+            Arc::ptr_eq(&kept[&key], &rotated[&key]),
+            "the last good piece runs on"
+        );
     }
 
     #[test]
@@ -426,7 +435,15 @@ mod tests {
         let board = StatusBoard::new();
         let snap = snapshot("t");
         let key = ObjectKey::new("ns", "api");
-        board.set_condition(Kind::Integration, &key, None, READY, false, "SecretNotFound", "x");
+        board.set_condition(
+            Kind::Integration,
+            &key,
+            None,
+            READY,
+            false,
+            "SecretNotFound",
+            "x",
+        );
         let mut invalid = BTreeMap::new();
         invalid.insert(
             key.clone(),

@@ -11,8 +11,8 @@ use tokio::sync::Semaphore;
 
 use crate::api::{AuthType, SigningScheme, TransformationSpec, WebhookSubscriptionSpec};
 use crate::delivery::breaker::Breaker;
-use crate::delivery::route::rate_limiter;
 use crate::delivery::credentials::CredentialSource;
+use crate::delivery::route::rate_limiter;
 use crate::delivery::{
     Destination, DestinationError, DestinationPolicy, DestinationSpec, Envelope, Route, Signer,
     secrets,

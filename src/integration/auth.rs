@@ -238,8 +238,8 @@ mod tests {
             ..Credentials::default()
         };
         let client = reqwest::Client::new();
-        let header = Authenticator::build(Some(&auth(AuthType::ApiKey)), &creds, client.clone())
-            .unwrap();
+        let header =
+            Authenticator::build(Some(&auth(AuthType::ApiKey)), &creds, client.clone()).unwrap();
         let mut headers = HeaderMap::new();
         let mut url = url::Url::parse("https://api.example.com/x").unwrap();
         header.apply(&mut headers, &mut url).await.unwrap();
@@ -259,6 +259,9 @@ mod tests {
             &Credentials::default(),
             client,
         );
-        assert!(matches!(missing, Err(BuildError::MissingCredential("username"))));
+        assert!(matches!(
+            missing,
+            Err(BuildError::MissingCredential("username"))
+        ));
     }
 }

@@ -97,17 +97,16 @@ impl IntegrationClient {
         let http = http_client(policy, settings.timeout)?;
         let auth = Authenticator::build(auth, credentials, http.clone())?;
         auth.check_destination(policy)?;
-        let limiter = match settings.rate_limit {
-            Some((requests, period)) => {
-                Some(
-                    rate_limiter(requests, period).ok_or_else(|| BuildError::Invalid {
+        let limiter =
+            match settings.rate_limit {
+                Some((requests, period)) => Some(rate_limiter(requests, period).ok_or_else(
+                    || BuildError::Invalid {
                         field: "spec.rateLimit",
                         message: "out of range".into(),
-                    })?,
-                )
-            }
-            None => None,
-        };
+                    },
+                )?),
+                None => None,
+            };
         let b = settings.breaker;
         Ok(Self {
             namespace: namespace.to_owned(),
@@ -183,11 +182,15 @@ impl IntegrationClient {
 
     /// The URL of a request: a relative path under the base URL's path, or an absolute URL
     /// on the base URL's origin; `..` segments are refused.
-    pub fn resolve(&self, path: &str, query: &[(String, String)]) -> Result<url::Url, IntegrationError> {
+    pub fn resolve(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<url::Url, IntegrationError> {
         let base = &self.settings.base;
         let mut url = if path.starts_with("http://") || path.starts_with("https://") {
-            let url = url::Url::parse(path)
-                .map_err(|e| self.invalid(format!("invalid URL: {e}")))?;
+            let url =
+                url::Url::parse(path).map_err(|e| self.invalid(format!("invalid URL: {e}")))?;
             if url.origin() != base.origin() {
                 return Err(self.invalid(format!(
                     "{} is not on the integration's origin {}",
@@ -343,8 +346,7 @@ impl IntegrationClient {
                     } else {
                         self.breaker.success();
                     }
-                    if r.status == StatusCode::UNAUTHORIZED && self.auth.refreshes() && !refetched
-                    {
+                    if r.status == StatusCode::UNAUTHORIZED && self.auth.refreshes() && !refetched {
                         self.auth.rejected(&applied).await;
                         refetched = true;
                         continue;
@@ -402,10 +404,7 @@ impl IntegrationClient {
                 }
             }
         };
-        let mut builder = self
-            .http
-            .request(req.method.clone(), url)
-            .headers(headers);
+        let mut builder = self.http.request(req.method.clone(), url).headers(headers);
         if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }

@@ -48,7 +48,9 @@ pub enum IntegrationError {
         integration: String,
     },
     /// The circuit breaker is open: the call was not made.
-    #[error("the circuit breaker of integration {integration} is open; calls resume in {retry_in:?}")]
+    #[error(
+        "the circuit breaker of integration {integration} is open; calls resume in {retry_in:?}"
+    )]
     CircuitOpen {
         /// "namespace/name".
         integration: String,
@@ -98,7 +100,9 @@ pub enum IntegrationError {
         source: reqwest::Error,
     },
     /// The response is larger than the client reads.
-    #[error("{method} {path} on integration {integration}: the response is larger than {limit} bytes")]
+    #[error(
+        "{method} {path} on integration {integration}: the response is larger than {limit} bytes"
+    )]
     TooLarge {
         /// "namespace/name".
         integration: String,

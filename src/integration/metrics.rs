@@ -30,7 +30,9 @@ pub struct IntegrationLabels {
 }
 
 fn duration_histogram() -> Histogram {
-    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
 }
 
 /// Integration metrics.
@@ -109,7 +111,9 @@ impl IntegrationMetrics {
             })
             .inc();
         self.duration.get_or_create(&labels).observe(seconds);
-        self.request_bytes.get_or_create(&labels).inc_by(request_bytes);
+        self.request_bytes
+            .get_or_create(&labels)
+            .inc_by(request_bytes);
         self.response_bytes
             .get_or_create(&labels)
             .inc_by(response_bytes);

@@ -147,11 +147,11 @@ mod tests {
         let s = Settings::resolve(&own, Some(&provider)).unwrap();
         assert_eq!(s.base.as_str(), "http://127.0.0.1:9/api");
         assert_eq!(s.rate_limit, Some((1, Duration::from_secs(60))));
-        assert!(matches!(
-            Settings::resolve(&own, None).map(|_| ()),
-            Ok(())
-        ));
+        assert!(matches!(Settings::resolve(&own, None).map(|_| ()), Ok(())));
         let none: IntegrationSpec = serde_json::from_value(serde_json::json!({})).unwrap();
-        assert!(matches!(Settings::resolve(&none, None), Err(BuildError::NoBaseUrl)));
+        assert!(matches!(
+            Settings::resolve(&none, None),
+            Err(BuildError::NoBaseUrl)
+        ));
     }
 }

@@ -69,11 +69,7 @@ pub async fn proxy(
     drop(topology);
     // The raw (still percent-encoded) path after ".../proxy".
     let prefix = format!("/v1/namespaces/{namespace}/integrations/{name}/proxy");
-    let path = uri
-        .path()
-        .strip_prefix(&prefix)
-        .unwrap_or("/")
-        .to_owned();
+    let path = uri.path().strip_prefix(&prefix).unwrap_or("/").to_owned();
     let path = match uri.query() {
         Some(q) => format!("{path}?{q}"),
         None => path,

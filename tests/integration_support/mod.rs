@@ -113,7 +113,10 @@ async fn handle(
         *n
     };
     let authorization = header(&headers, "authorization");
-    let bearer = authorization.strip_prefix("Bearer ").unwrap_or("").to_owned();
+    let bearer = authorization
+        .strip_prefix("Bearer ")
+        .unwrap_or("")
+        .to_owned();
     if path == "/oauth/token" {
         let basic = base64::engine::general_purpose::STANDARD
             .encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
