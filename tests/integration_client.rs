@@ -265,6 +265,27 @@ async fn a_5xx_burst_opens_the_circuit_and_a_recovery_closes_it() {
     assert!(c.stats().snapshot().last_success.is_some());
 }
 
+#[tokio::test]
+async fn calls_wait_for_the_rate_limit() {
+    let api = FakeApi::start();
+    let c = client(
+        json!({"baseUrl": api.url("/"), "rateLimit": {"requests": 2, "period": "1s"}}),
+        Credentials::default(),
+    );
+    let started = Instant::now();
+    for _ in 0..4 {
+        let r = c.call(CallRequest::get("/api/whoami")).await.unwrap();
+        assert_eq!(r.status.as_u16(), 200);
+    }
+    // A burst of two, then one call every 500 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(api.state.hits("/api/whoami"), 4);
+}
+
 // ---------- through `switchboard run` ----------
 
 const PUBLISHER: &str = "integration-test-publisher";
@@ -360,6 +381,25 @@ metadata:
 spec:
   baseUrl: BASE/on-demand
   healthCheck: {path: /health, interval: 1h}
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: ClusterIntegrationProvider
+metadata: {name: fakeprov}
+spec:
+  displayName: Fake
+  baseUrl: https://api.example.com
+  configSchema:
+    type: object
+    required: [accountId]
+    properties:
+      accountId: {type: string, pattern: "^acct_"}
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: Integration
+metadata: {name: bad-config, namespace: payments}
+spec:
+  provider: fakeprov
+  config: {accountId: "nope"}
 "#
     .replace("BASE", &api.url(""));
     let inst = start(tmp.path(), &manifests(&api, &extra));
@@ -404,6 +444,13 @@ spec:
     let (ready, message) = condition(&pending, "Ready").unwrap();
     assert_eq!(ready, "False");
     assert!(message.contains("not-there"), "{message}");
+
+    // A config that fails the provider's configSchema: not Ready, naming the failing path.
+    let bad = integration_status(&inst, "bad-config").unwrap();
+    let (ready, message) = condition(&bad, "Ready").unwrap();
+    assert_eq!(ready, "False");
+    assert!(message.contains("spec.config.accountId"), "{message}");
+    assert_eq!(bad["phase"], "Error");
 
     // The check-requested annotation runs an hourly check now.
     eventually("the first on-demand check", Duration::from_secs(15), || {
