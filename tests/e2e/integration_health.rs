@@ -76,8 +76,16 @@ fn row(env: &TestEnv, ns: &str, name: &str) -> Option<std::collections::BTreeMap
         .ok(&["get", "intg", name, "-n", ns, "-o", "custom-columns=PHASE:.status.phase,READY:.status.conditions[?(@.type==\"Ready\")].status,HEALTHY:.status.conditions[?(@.type==\"Healthy\")].status,CIRCUIT:.status.circuit,ERRORS:.status.errorCount"])
         .ok()?;
     let mut lines = out.stdout.lines();
-    let header: Vec<String> = lines.next()?.split_whitespace().map(str::to_owned).collect();
-    let cells: Vec<String> = lines.next()?.split_whitespace().map(str::to_owned).collect();
+    let header: Vec<String> = lines
+        .next()?
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let cells: Vec<String> = lines
+        .next()?
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     Some(header.into_iter().zip(cells).collect())
 }
 
@@ -113,7 +121,11 @@ async fn integration_health_shows_in_kubectl_get_intg() {
     };
     let healthy = eventually(WITHIN, want("Active", "True")).await;
     let healthy = healthy.unwrap_or_else(|| {
-        panic!("never Active/True: {:?}\n{}", row(&env, &ns, "partner"), ctl.log())
+        panic!(
+            "never Active/True: {:?}\n{}",
+            row(&env, &ns, "partner"),
+            ctl.log()
+        )
     });
     assert_eq!(healthy["READY"], "True");
     assert_eq!(healthy["CIRCUIT"], "Closed");
@@ -127,8 +139,15 @@ async fn integration_health_shows_in_kubectl_get_intg() {
 
     fake.unhealthy.store(true, Ordering::SeqCst);
     let sick = eventually(WITHIN, want("Error", "False")).await;
-    assert!(sick.is_some(), "never Error/False: {:?}", row(&env, &ns, "partner"));
-    let intg = api(&env.client, "Integration", &ns).get("partner").await.unwrap();
+    assert!(
+        sick.is_some(),
+        "never Error/False: {:?}",
+        row(&env, &ns, "partner")
+    );
+    let intg = api(&env.client, "Integration", &ns)
+        .get("partner")
+        .await
+        .unwrap();
     let status: &Value = &intg.data["status"];
     let healthy_condition = status["conditions"]
         .as_array()
@@ -138,7 +157,10 @@ async fn integration_health_shows_in_kubectl_get_intg() {
         .unwrap();
     assert_eq!(healthy_condition["reason"], "HealthCheckFailed");
     assert!(
-        healthy_condition["message"].as_str().unwrap().contains("503"),
+        healthy_condition["message"]
+            .as_str()
+            .unwrap()
+            .contains("503"),
         "{healthy_condition}"
     );
     fake.unhealthy.store(false, Ordering::SeqCst);
@@ -166,5 +188,9 @@ async fn integration_health_shows_in_kubectl_get_intg() {
         (fake.on_demand_checks.load(Ordering::SeqCst) > before).then_some(())
     })
     .await;
-    assert!(again.is_some(), "the requested check never ran\n{}", ctl.log());
+    assert!(
+        again.is_some(),
+        "the requested check never ran\n{}",
+        ctl.log()
+    );
 }
