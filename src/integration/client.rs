@@ -9,7 +9,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use governor::DefaultDirectRateLimiter;
 use http::header::{RETRY_AFTER, USER_AGENT};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::api::CircuitState;
 use crate::delivery::breaker::{Admission, Breaker, BreakerState};
@@ -25,6 +25,7 @@ use super::metrics::IntegrationMetrics;
 use super::request::{CallRequest, CallResponse, strip_hop_by_hop};
 use super::settings::Settings;
 use super::stats::IntegrationStats;
+use super::target::{method_label, without_query};
 
 /// Largest response body a call reads.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -187,38 +188,7 @@ impl IntegrationClient {
         path: &str,
         query: &[(String, String)],
     ) -> Result<url::Url, IntegrationError> {
-        let base = &self.settings.base;
-        let mut url = if path.starts_with("http://") || path.starts_with("https://") {
-            let url =
-                url::Url::parse(path).map_err(|e| self.invalid(format!("invalid URL: {e}")))?;
-            if url.origin() != base.origin() {
-                return Err(self.invalid(format!(
-                    "{} is not on the integration's origin {}",
-                    without_query(path),
-                    base.origin().ascii_serialization()
-                )));
-            }
-            url
-        } else {
-            let (p, q) = path.split_once('?').unwrap_or((path, ""));
-            if p.split('/').any(is_dot_segment) {
-                return Err(self.invalid("the path may not contain . or .. segments"));
-            }
-            let mut url = base.clone();
-            let joined = format!(
-                "{}/{}",
-                base.path().trim_end_matches('/'),
-                p.trim_start_matches('/')
-            );
-            url.set_path(&joined);
-            url.set_query((!q.is_empty()).then_some(q));
-            url
-        };
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        url.set_fragment(None);
-        Ok(url)
+        super::target::resolve(&self.settings.base, path, query).map_err(|m| self.invalid(m))
     }
 
     async fn execute(
@@ -453,85 +423,4 @@ impl IntegrationClient {
 /// Statuses that count against the circuit breaker: the API is failing, not the request.
 fn is_breaker_failure(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT
-}
-
-fn is_dot_segment(segment: &str) -> bool {
-    let s = segment.to_ascii_lowercase();
-    matches!(s.as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e.")
-}
-
-/// A path or URL without its query string (query values may be secrets).
-pub fn without_query(path: &str) -> &str {
-    path.split(['?', '#']).next().unwrap_or(path)
-}
-
-/// The method as a metric and log label: standard methods by name, anything else "OTHER".
-pub fn method_label(method: &Method) -> &'static str {
-    match method.as_str() {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "PATCH" => "PATCH",
-        "DELETE" => "DELETE",
-        "OPTIONS" => "OPTIONS",
-        "TRACE" => "TRACE",
-        _ => "OTHER",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn client(base: &str) -> IntegrationClient {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let spec: crate::api::IntegrationSpec =
-            serde_json::from_value(serde_json::json!({"baseUrl": base})).unwrap();
-        let settings = Settings::resolve(&spec, None).unwrap();
-        IntegrationClient::build(
-            "ns",
-            "i",
-            settings,
-            None,
-            &Credentials::default(),
-            &Arc::new(DestinationPolicy::default()),
-            IntegrationMetrics::default(),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn paths_resolve_under_the_base_url_and_stay_on_its_origin() {
-        let c = client("https://api.example.com/v2/");
-        let q = vec![("limit".to_owned(), "10".to_owned())];
-        assert_eq!(
-            c.resolve("/customers", &q).unwrap().as_str(),
-            "https://api.example.com/v2/customers?limit=10"
-        );
-        assert_eq!(
-            c.resolve("items?page=2", &[]).unwrap().as_str(),
-            "https://api.example.com/v2/items?page=2"
-        );
-        assert_eq!(
-            c.resolve("https://api.example.com/v2/items?after=x", &[])
-                .unwrap()
-                .as_str(),
-            "https://api.example.com/v2/items?after=x"
-        );
-        assert!(c.resolve("https://evil.example.com/x", &[]).is_err());
-        assert!(c.resolve("/a/../../admin", &[]).is_err());
-        assert!(c.resolve("/a/%2E%2E/admin", &[]).is_err());
-        let root = client("https://api.example.com");
-        assert_eq!(
-            root.resolve("/rate_limit", &[]).unwrap().as_str(),
-            "https://api.example.com/rate_limit"
-        );
-    }
-
-    #[test]
-    fn logged_paths_lose_their_query() {
-        assert_eq!(without_query("/x?api_key=secret"), "/x");
-        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
-    }
 }

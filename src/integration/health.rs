@@ -32,7 +32,7 @@ impl IntegrationClient {
         let shown = format!(
             "{} {}",
             health.method.as_str(),
-            super::client::without_query(&health.path)
+            super::target::without_query(&health.path)
         );
         let outcome = match self.call_once(req).await {
             Ok(r) => {

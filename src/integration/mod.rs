@@ -15,6 +15,7 @@ pub mod request;
 pub mod retry;
 pub mod settings;
 pub mod stats;
+pub mod target;
 
 pub use auth::Authenticator;
 pub use client::IntegrationClient;
