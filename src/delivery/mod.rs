@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod classify;
+pub mod credentials;
 pub mod destination;
 pub mod dispatcher;
 pub mod metrics;

@@ -8,6 +8,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::delivery::DeliveryMetrics;
+use crate::integration::IntegrationMetrics;
 use crate::receiver::metrics::ReceiverMetrics;
 
 /// Label set with a namespace.
@@ -45,6 +46,8 @@ pub struct Metrics {
     pub receiver: ReceiverMetrics,
     /// Outbound delivery metrics.
     pub delivery: DeliveryMetrics,
+    /// Calls through integrations.
+    pub integration: IntegrationMetrics,
 }
 
 impl Default for Metrics {
@@ -69,6 +72,7 @@ impl Metrics {
             reload_failures: Counter::default(),
             receiver: ReceiverMetrics::default(),
             delivery: DeliveryMetrics::default(),
+            integration: IntegrationMetrics::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -108,10 +112,12 @@ impl Metrics {
         );
         let receiver = ReceiverMetrics::register(&mut registry);
         let delivery = DeliveryMetrics::register(&mut registry);
+        let integration = IntegrationMetrics::register(&mut registry);
         Self {
             registry,
             receiver,
             delivery,
+            integration,
             ..m
         }
     }
