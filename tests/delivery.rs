@@ -440,6 +440,44 @@ fn a_slow_subscriber_does_not_delay_another() {
 }
 
 #[test]
+fn a_suspended_subscription_holds_its_deliveries_until_resumed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let held = Sink::always(200);
+    let other = Sink::always(200);
+    let extra = "  signing: {scheme: None}";
+    let manifests = |suspend: bool| {
+        [
+            subscription("held", &held.url, &format!("{extra}\n  suspend: {suspend}")),
+            subscription("other", &other.url, extra),
+        ]
+        .concat()
+    };
+    let inst = start_private(tmp.path(), &manifests(true));
+    for i in 0..3 {
+        publish(&inst, "order.created", &format!("h-{i}"), json!({"i": i}));
+    }
+    // The same events reached the other subscription, so the held ones had every chance.
+    assert_eq!(other.wait_hits(3, Duration::from_secs(10)).len(), 3);
+    let queued = deliveries(&inst, "held");
+    assert_eq!(
+        queued.len(),
+        3,
+        "suspended deliveries are queued: {queued:?}"
+    );
+    assert!(
+        queued.iter().all(|d| d["status"] == "Pending"),
+        "{queued:?}"
+    );
+    assert!(held.hits().is_empty(), "nothing is sent while suspended");
+
+    let file = tmp.path().join("manifests/base.yaml");
+    std::fs::write(&file, format!("{BASE}\n{}", manifests(false))).unwrap();
+    assert_eq!(held.wait_hits(3, Duration::from_secs(15)).len(), 3);
+    let done = wait_finished(&inst, "held", 3, Duration::from_secs(10));
+    assert!(done.iter().all(|d| d["status"] == "Delivered"), "{done:?}");
+}
+
+#[test]
 fn the_circuit_breaker_opens_then_recovers_and_nothing_is_dropped() {
     let tmp = tempfile::tempdir().unwrap();
     let sink = Sink::start(|n, _| Reply::Status(if n < 3 { 500 } else { 200 }, vec![]));
@@ -471,6 +509,19 @@ fn the_circuit_breaker_opens_then_recovers_and_nothing_is_dropped() {
         5,
         "three failures, the probe, then the second event"
     );
+    let metrics = support::http("GET", &format!("{}/metrics", inst.admin_url), &[], None)
+        .unwrap()
+        .1;
+    let metrics = String::from_utf8(metrics).unwrap();
+    let target = r#"namespace="payments",kind="subscription",name="breaker""#;
+    for line in [
+        format!("switchboard_delivery_attempts_total{{{target},outcome=\"retry\"}} 3"),
+        format!("switchboard_delivery_attempts_total{{{target},outcome=\"delivered\"}} 2"),
+        format!("switchboard_delivery_circuit_opened_total{{{target}}} 1"),
+        "switchboard_delivery_attempt_seconds_count 5".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "{line} missing in\n{metrics}");
+    }
 }
 
 #[test]

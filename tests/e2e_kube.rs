@@ -15,6 +15,8 @@ mod controller;
 mod crds;
 #[path = "e2e/examples.rs"]
 mod examples;
+#[path = "e2e/integration_health.rs"]
+mod integration_health;
 #[path = "e2e/invalid.rs"]
 mod invalid;
 #[path = "e2e/publish_auth.rs"]

@@ -1,6 +1,7 @@
 //! Circuit breaker of one destination: after `threshold` consecutive failures it opens for
-//! `open_for`, then lets one probe through; the probe's success closes it, its failure opens
-//! it again. While open, the destination's deliveries wait in the store.
+//! `open_for`, then lets one probe through at a time; `close_after` consecutive successful
+//! probes (default 1) close it, a failed one opens it again. While open, the destination's
+//! deliveries wait in the store. Integrations use the same breaker for their calls.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -47,6 +48,7 @@ pub enum BreakerChange {
 pub struct Breaker {
     threshold: u32,
     open_for: Duration,
+    close_after: u32,
     inner: Mutex<Inner>,
 }
 
@@ -57,6 +59,7 @@ const PROBE_WAIT: Duration = Duration::from_secs(1);
 struct Inner {
     state: BreakerState,
     consecutive_failures: u32,
+    probe_successes: u32,
 }
 
 impl Breaker {
@@ -65,11 +68,19 @@ impl Breaker {
         Self {
             threshold: threshold.max(1),
             open_for,
+            close_after: 1,
             inner: Mutex::new(Inner {
                 state: BreakerState::Closed,
                 consecutive_failures: 0,
+                probe_successes: 0,
             }),
         }
+    }
+
+    /// The same breaker, closing only after `successes` consecutive successful probes.
+    pub fn closing_after(mut self, successes: u32) -> Self {
+        self.close_after = successes.max(1);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -115,6 +126,14 @@ impl Breaker {
     pub fn success(&self) -> Option<BreakerChange> {
         let mut inner = self.lock();
         inner.consecutive_failures = 0;
+        if let BreakerState::HalfOpen { .. } = inner.state {
+            inner.probe_successes = inner.probe_successes.saturating_add(1);
+            if inner.probe_successes < self.close_after {
+                inner.state = BreakerState::HalfOpen { probing: false };
+                return None;
+            }
+        }
+        inner.probe_successes = 0;
         let was = std::mem::replace(&mut inner.state, BreakerState::Closed);
         (was != BreakerState::Closed).then_some(BreakerChange::Closed)
     }
@@ -129,6 +148,7 @@ impl Breaker {
             BreakerState::Open { .. } => false,
         };
         if trips {
+            inner.probe_successes = 0;
             inner.state = BreakerState::Open {
                 until: now + self.open_for,
             };
@@ -170,5 +190,30 @@ mod tests {
         assert_eq!(b.admit(t1), Admission::Go);
         assert_eq!(b.success(), None);
         assert_eq!(b.consecutive_failures(), 0);
+    }
+
+    #[test]
+    fn closes_only_after_enough_successful_probes() {
+        let b = Breaker::new(1, Duration::from_secs(1)).closing_after(3);
+        let t0 = Instant::now();
+        assert_eq!(b.failure(t0), Some(BreakerChange::Opened(1)));
+        let later = t0 + Duration::from_secs(1);
+        for _ in 0..2 {
+            assert_eq!(b.admit(later), Admission::Probe);
+            assert_eq!(b.success(), None);
+            assert_eq!(b.state(), BreakerState::HalfOpen { probing: false });
+        }
+        assert_eq!(b.admit(later), Admission::Probe);
+        assert_eq!(b.success(), Some(BreakerChange::Closed));
+        assert_eq!(b.state(), BreakerState::Closed);
+        // A failed probe resets the count.
+        assert_eq!(b.failure(later), Some(BreakerChange::Opened(1)));
+        let again = later + Duration::from_secs(1);
+        assert_eq!(b.admit(again), Admission::Probe);
+        assert_eq!(b.success(), None);
+        assert_eq!(b.admit(again), Admission::Probe);
+        assert_eq!(b.failure(again), Some(BreakerChange::Opened(1)));
+        assert_eq!(b.admit(again + Duration::from_secs(1)), Admission::Probe);
+        assert_eq!(b.success(), None, "the count started over");
     }
 }

@@ -126,6 +126,8 @@ pub struct Destination {
     pub policy: Arc<DestinationPolicy>,
     /// The HTTP client (no redirects, no proxy, guarded DNS).
     pub client: reqwest::Client,
+    /// Credentials obtained per attempt (an OAuth2 token, an Integration's auth).
+    pub credentials: Option<Arc<dyn super::credentials::CredentialSource>>,
 }
 
 impl Destination {
@@ -171,6 +173,7 @@ impl Destination {
             signer: spec.signer,
             policy,
             client,
+            credentials: None,
         })
     }
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::DeliveryConfig;
+use super::metrics::DeliveryMetrics;
 use super::route::Route;
 use super::stats::{Stats, StatusSink};
 use super::worker;
@@ -43,6 +44,7 @@ pub struct Deliveries {
     pub(super) global: Arc<Semaphore>,
     local: Mutex<Local>,
     pub(super) sink: Arc<dyn StatusSink>,
+    pub(super) metrics: DeliveryMetrics,
 }
 
 impl Deliveries {
@@ -51,6 +53,7 @@ impl Deliveries {
         store: Arc<dyn Store>,
         config: DeliveryConfig,
         sink: Arc<dyn StatusSink>,
+        metrics: DeliveryMetrics,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -61,6 +64,7 @@ impl Deliveries {
             wake: Notify::new(),
             local: Mutex::default(),
             sink,
+            metrics,
         })
     }
 
@@ -136,6 +140,9 @@ impl Deliveries {
             return Ok(false);
         }
         let busy = self.busy_targets();
+        if !busy.is_empty() && busy.len() >= self.routes.load().len() {
+            return Ok(false); // every target is full or waiting: a finish wakes us again
+        }
         let claimed = self
             .store
             .claim_due(Utc::now(), limit, self.config.lease, &busy)

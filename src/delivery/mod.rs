@@ -4,8 +4,10 @@
 
 pub mod breaker;
 pub mod classify;
+pub mod credentials;
 pub mod destination;
 pub mod dispatcher;
+pub mod metrics;
 pub mod route;
 pub mod secrets;
 pub mod send;
@@ -18,6 +20,7 @@ use std::time::Duration;
 
 pub use destination::{Destination, DestinationError, DestinationSpec, Signer, USER_AGENT};
 pub use dispatcher::Deliveries;
+pub use metrics::DeliveryMetrics;
 pub use route::{Envelope, Route};
 pub use ssrf::{DestinationPolicy, Refused};
 pub use stats::{Stats, StatusSink};

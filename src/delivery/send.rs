@@ -55,10 +55,18 @@ impl Destination {
                 return finish(record, Verdict::Failed, None);
             }
         };
+        let mut url = self.url.clone();
+        let mut headers = self.headers.clone();
+        if let Some(credentials) = &self.credentials
+            && let Err(e) = credentials.authorize(&mut headers, &mut url).await
+        {
+            record.error = Some(format!("obtaining credentials: {e}"));
+            return finish(record, Verdict::Retryable { retry_after: None }, None);
+        }
         let mut request = self
             .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
+            .post(url)
+            .headers(headers)
             .header(CONTENT_TYPE, content_type);
         for (name, value) in signature {
             request = request.header(name, value);
@@ -81,6 +89,11 @@ impl Destination {
             }
         };
         let status = response.status();
+        if status == http::StatusCode::UNAUTHORIZED
+            && let Some(credentials) = &self.credentials
+        {
+            credentials.rejected().await;
+        }
         record.response_status = Some(status.as_u16());
         record.response_headers = response
             .headers()

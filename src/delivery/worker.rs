@@ -39,7 +39,7 @@ async fn attempt(
     delivery: &ClaimedDelivery,
     cancel: &CancellationToken,
 ) -> Result<(), DateTime<Utc>> {
-    let _slot = tokio::select! {
+    let slot = tokio::select! {
         slot = route.queue.clone().acquire_owned() => slot.map_err(|_| Utc::now())?,
         _ = cancel.cancelled() => return Err(Utc::now()),
     };
@@ -56,7 +56,7 @@ async fn attempt(
             _ = cancel.cancelled() => return Err(Utc::now()),
         }
     }
-    let _permit = tokio::select! {
+    let permit = tokio::select! {
         permit = deliveries.global.clone().acquire_owned() => permit.map_err(|_| Utc::now())?,
         _ = cancel.cancelled() => return Err(Utc::now()),
     };
@@ -81,6 +81,12 @@ async fn attempt(
         jitter(),
     );
     let summary = sent_summary(&sent, sent.record.error.clone());
+    let took_seconds = sent.record.duration_ms as f64 / 1000.0;
+    // The destination is done with: free its queue slot and the global permit before the
+    // attempt is made durable, so the commit's fsync does not throttle the queue. The
+    // delivery stays claimed here until `finish`, so it cannot be claimed twice meanwhile.
+    drop(permit);
+    drop(slot);
     if let Err(e) = deliveries
         .store
         .complete(&delivery.id, sent.record, outcome.clone())
@@ -90,6 +96,9 @@ async fn attempt(
         return Ok(());
     }
     tracing::debug!(id = %delivery.id, target = ?delivery.target, ?outcome, error = ?summary.error, "delivery attempt");
+    deliveries
+        .metrics
+        .attempt(&delivery.target, took_seconds, &outcome);
     let stats = deliveries.stats(&delivery.target);
     let delivered = outcome == Outcome::Delivered;
     stats.attempted(
@@ -163,6 +172,7 @@ fn report_health(deliveries: &Deliveries, route: &Route, sent: &Summary, deliver
         sink.condition(target, READY, false, "DestinationRefused", refused);
         sink.condition(target, HEALTHY, false, "DestinationRefused", refused);
     } else if let Some(BreakerChange::Opened(n)) = change {
+        deliveries.metrics.circuit_opened(target);
         let message = format!(
             "circuit open after {n} consecutive failed attempts; deliveries wait in the queue and one probe goes after the open duration (last error: {})",
             sent.error.as_deref().unwrap_or("unknown")

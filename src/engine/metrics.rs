@@ -7,6 +7,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::delivery::DeliveryMetrics;
+use crate::integration::IntegrationMetrics;
 use crate::receiver::metrics::ReceiverMetrics;
 
 /// Label set with a namespace.
@@ -42,6 +44,10 @@ pub struct Metrics {
     pub reload_failures: Counter,
     /// Inbound webhook metrics.
     pub receiver: ReceiverMetrics,
+    /// Outbound delivery metrics.
+    pub delivery: DeliveryMetrics,
+    /// Calls through integrations.
+    pub integration: IntegrationMetrics,
 }
 
 impl Default for Metrics {
@@ -65,6 +71,8 @@ impl Metrics {
             reloads: Counter::default(),
             reload_failures: Counter::default(),
             receiver: ReceiverMetrics::default(),
+            delivery: DeliveryMetrics::default(),
+            integration: IntegrationMetrics::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -103,9 +111,13 @@ impl Metrics {
             m.reload_failures.clone(),
         );
         let receiver = ReceiverMetrics::register(&mut registry);
+        let delivery = DeliveryMetrics::register(&mut registry);
+        let integration = IntegrationMetrics::register(&mut registry);
         Self {
             registry,
             receiver,
+            delivery,
+            integration,
             ..m
         }
     }

@@ -6,6 +6,7 @@ pub mod check;
 pub mod dependents;
 pub mod endpoints;
 pub mod forwards;
+pub mod integrations;
 pub mod jq_check;
 pub mod metrics;
 pub mod pattern;

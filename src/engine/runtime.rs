@@ -17,6 +17,7 @@ use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target};
 
 use super::check::{CheckOptions, Problem, check};
 use super::forwards;
+use super::integrations;
 use super::metrics::{Metrics, NamespaceLabel};
 use super::publish::{self, PublishError};
 use super::snapshot::{Object, ObjectKey, Snapshot};
@@ -120,10 +121,12 @@ impl Engine {
     /// An engine over a store, with nothing running yet.
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Arc<Self> {
         let status = StatusBoard::new();
+        let metrics = Arc::new(Metrics::new());
         let deliveries = Deliveries::new(
             store.clone(),
             config.delivery.clone(),
             Arc::new(status.clone()),
+            metrics.delivery.clone(),
         );
         Arc::new(Self {
             store,
@@ -131,7 +134,7 @@ impl Engine {
             topology: ArcSwap::from_pointee(Topology::default()),
             applied: Mutex::default(),
             status,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             ready: AtomicBool::new(false),
             deliveries,
             verifier: std::sync::OnceLock::new(),
@@ -194,10 +197,27 @@ impl Engine {
         let mut invalid = invalid_by_kind(&problems);
         let none = BTreeMap::new();
         let current = self.topology.load();
+        let (integrations, intg_changes) = integrations::diff(
+            &current.integrations,
+            &effective,
+            invalid.get(&Kind::Integration).unwrap_or(&none),
+            &self.config.delivery.policy,
+            &self.metrics.integration,
+        );
+        for (key, change) in &intg_changes {
+            if let PieceChange::Failed(err) = change {
+                invalid
+                    .entry(Kind::Integration)
+                    .or_default()
+                    .entry(key.clone())
+                    .or_insert_with(|| err.clone());
+            }
+        }
         let ctx = BuildContext {
             policy: self.config.delivery.policy.clone(),
             data_dir: self.config.data_dir.clone(),
             concurrency: self.config.delivery.target_concurrency,
+            integrations: integrations.clone(),
         };
         let (subscriptions, sub_changes) = diff_pieces(
             &current.subscriptions,
@@ -257,11 +277,16 @@ impl Engine {
             publishers: PublisherTokens::from_snapshot(&effective),
             endpoints,
             forwards,
+            integrations,
         };
         self.topology.store(Arc::new(next));
 
         let mut summary = ApplySummary::default();
-        for change in sub_changes.values().chain(endpoint_changes.values()) {
+        for change in sub_changes
+            .values()
+            .chain(endpoint_changes.values())
+            .chain(intg_changes.values())
+        {
             match change {
                 PieceChange::Added => summary.added += 1,
                 PieceChange::Changed => summary.changed += 1,
@@ -272,6 +297,12 @@ impl Engine {
         }
         summary.failed = self.report(&effective, &invalid, &applied);
         super::endpoints::report(&self.status, &self.topology.load(), &self.config.receiver);
+        integrations::start_and_report(
+            &self.status,
+            &effective,
+            &self.topology.load().integrations,
+            invalid.get(&Kind::Integration).unwrap_or(&none),
+        );
         self.metrics.reloads.inc();
         if summary.failed > 0 {
             self.metrics.reload_failures.inc();
@@ -351,18 +382,7 @@ impl Engine {
         body: &[u8],
     ) -> Result<AcceptedEvent, AcceptError> {
         let topology = self.topology();
-        let mut verdict = token.map(|t| topology.publishers.check(t, namespace));
-        if let (Some(TokenCheck::Unknown), Some(t), Some(v)) = (verdict, token, self.verifier.get())
-        {
-            verdict = Some(super::auth::check(v.as_ref(), t, namespace).await);
-        }
-        match verdict {
-            None | Some(TokenCheck::Unknown) => return Err(AcceptError::Unauthorized),
-            Some(TokenCheck::OtherNamespace) => {
-                return Err(AcceptError::Forbidden(namespace.to_owned()));
-            }
-            Some(TokenCheck::Allowed) => {}
-        }
+        self.authorize(&topology, namespace, token).await?;
         let event = publish::parse(headers, body)?;
         let id = event.id.unwrap_or_else(new_event_id);
         let targets = self.fan_out(&topology, namespace, &event.event_type, &id, &event.data);
@@ -389,6 +409,26 @@ impl Engine {
                 _ => 0,
             },
         })
+    }
+
+    /// Checks a bearer token for a namespace exactly as the publish API does (publisher
+    /// token Secrets, then the front-end's verifier); the egress proxy uses it too.
+    pub async fn authorize(
+        &self,
+        topology: &Topology,
+        namespace: &str,
+        token: Option<&[u8]>,
+    ) -> Result<(), AcceptError> {
+        let mut verdict = token.map(|t| topology.publishers.check(t, namespace));
+        if let (Some(TokenCheck::Unknown), Some(t), Some(v)) = (verdict, token, self.verifier.get())
+        {
+            verdict = Some(super::auth::check(v.as_ref(), t, namespace).await);
+        }
+        match verdict {
+            None | Some(TokenCheck::Unknown) => Err(AcceptError::Unauthorized),
+            Some(TokenCheck::OtherNamespace) => Err(AcceptError::Forbidden(namespace.to_owned())),
+            Some(TokenCheck::Allowed) => Ok(()),
+        }
     }
 
     /// The subscriptions an event goes to: patterns, then filters (a failing filter does

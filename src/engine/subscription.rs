@@ -11,11 +11,14 @@ use tokio::sync::Semaphore;
 
 use crate::api::{AuthType, SigningScheme, TransformationSpec, WebhookSubscriptionSpec};
 use crate::delivery::breaker::Breaker;
+use crate::delivery::credentials::CredentialSource;
 use crate::delivery::route::rate_limiter;
 use crate::delivery::{
     Destination, DestinationError, DestinationPolicy, DestinationSpec, Envelope, Route, Signer,
     secrets,
 };
+use crate::integration::client::http_client;
+use crate::integration::{Authenticator, Credentials};
 use crate::signature::standard_webhooks;
 use crate::store::{Target, TargetKind};
 use crate::transform::{Predicate, PredicateResult, Program};
@@ -35,6 +38,8 @@ pub struct SubscriptionInputs {
     pub transformation: Option<TransformationSpec>,
     /// Referenced secret values by use ("signing", "token", "username", …).
     pub secrets: BTreeMap<&'static str, SecretValue>,
+    /// The referenced Integration's inputs (its auth is used when spec.auth is unset).
+    pub integration: Option<super::integrations::IntegrationInputs>,
 }
 
 /// Settings every subscription build shares.
@@ -46,6 +51,8 @@ pub struct BuildContext {
     pub data_dir: Option<PathBuf>,
     /// Attempts in flight at once per subscription.
     pub concurrency: usize,
+    /// Running integrations, whose auth subscriptions with an integrationRef use.
+    pub integrations: super::integrations::Integrations,
 }
 
 /// Where a subscription's signing secret comes from.
@@ -104,7 +111,15 @@ pub fn inputs(snap: &Snapshot) -> BTreeMap<ObjectKey, Object<SubscriptionInputs>
                 put("apiKey", &r.name, r.key_or("apiKey"));
                 put("username", &r.name, "username");
                 put("password", &r.name, "password");
+                put("clientId", &r.name, "clientId");
+                put("clientSecret", &r.name, "clientSecret");
             }
+            let integration = spec.integration_ref.as_ref().and_then(|r| {
+                let ikey = ObjectKey::new(ns, &r.name);
+                snap.integrations
+                    .get(&ikey)
+                    .map(|i| super::integrations::inputs_of(snap, &ikey, &i.spec))
+            });
             let transformation = spec.transformation_ref.as_ref().and_then(|r| {
                 snap.transformations
                     .get(&ObjectKey::new(ns, &r.name))
@@ -115,6 +130,7 @@ pub fn inputs(snap: &Snapshot) -> BTreeMap<ObjectKey, Object<SubscriptionInputs>
                 spec: spec.clone(),
                 transformation,
                 secrets,
+                integration,
             };
             (
                 key.clone(),
@@ -173,12 +189,6 @@ impl SubscriptionPiece {
                     err("InvalidTransformation", format!("the transformation: {e}"))
                 })?)),
             };
-        if spec.integration_ref.is_some() {
-            return Err(err(
-                "NotSupported",
-                "spec.integrationRef (the Integration's auth) is not supported for subscriptions yet; use spec.auth",
-            ));
-        }
         let (signer, signing) = signer(inputs, ctx)?;
         let mut headers: Vec<(String, String)> = spec.headers.clone().into_iter().collect();
         let mut query = Vec::new();
@@ -189,7 +199,7 @@ impl SubscriptionPiece {
             .iter()
             .map(|d| duration(d, "spec.retry.schedule"))
             .collect::<Result<Vec<_>, _>>()?;
-        let destination = Destination::build(
+        let mut destination = Destination::build(
             DestinationSpec {
                 url: spec.url.0.clone(),
                 headers,
@@ -204,6 +214,7 @@ impl SubscriptionPiece {
             DestinationError::Refused(r) => err("DestinationRefused", r.to_string()),
             other => err("InvalidDestination", other.to_string()),
         })?;
+        destination.credentials = credential_source(inputs, ctx)?;
         let limiter = match &spec.rate_limit {
             Some(rl) => Some(
                 rate_limiter(rl.requests, duration(&rl.period, "spec.rateLimit.period")?)
@@ -242,9 +253,10 @@ impl SubscriptionPiece {
         &self.inputs.spec
     }
 
-    /// True when an event of this type goes to this subscription (before the filter).
+    /// True when an event of this type goes to this subscription (before the filter). A
+    /// suspended subscription still gets its deliveries; they wait in the queue.
     pub fn wants(&self, event_type: &str) -> bool {
-        !self.inputs.spec.suspend && super::pattern::any_matches(&self.patterns, event_type)
+        super::pattern::any_matches(&self.patterns, event_type)
     }
 
     /// The filter's verdict on `{type, id, data}` (Match when there is no filter).
@@ -381,12 +393,48 @@ fn credentials(
                 )),
             }
         }
-        AuthType::OAuth2ClientCredentials => {
-            return Err(err(
-                "NotSupported",
-                "OAuth2ClientCredentials is not supported for subscriptions yet; use Bearer or Basic",
-            ));
-        }
+        // A token fetched per attempt (cached until shortly before it expires).
+        AuthType::OAuth2ClientCredentials => {}
     }
     Ok(())
+}
+
+/// Credentials obtained per attempt: the subscription's own OAuth2 client credentials, or
+/// (without spec.auth) the auth of its Integration, sharing that Integration's token cache.
+fn credential_source(
+    inputs: &SubscriptionInputs,
+    ctx: &BuildContext,
+) -> Result<Option<Arc<dyn CredentialSource>>, BuildError> {
+    let spec = &inputs.spec;
+    match (&spec.auth, &spec.integration_ref) {
+        (Some(auth), _) if auth.auth_type == AuthType::OAuth2ClientCredentials => {
+            let value = |k: &str| inputs.secrets.get(k).and_then(|v| text(v, k).ok());
+            let creds = Credentials {
+                client_id: value("clientId"),
+                client_secret: value("clientSecret"),
+                ..Credentials::default()
+            };
+            let timeout = duration(&spec.timeout, "spec.timeout")?;
+            let http = http_client(&ctx.policy, timeout)
+                .map_err(|e| err("InvalidDestination", e.to_string()))?;
+            let auth = Authenticator::build(Some(auth), &creds, http)
+                .and_then(|a| a.check_destination(&ctx.policy).map(|()| a))
+                .map_err(|e| err(e.reason(), e.to_string()))?;
+            Ok(Some(Arc::new(auth)))
+        }
+        (Some(_), _) | (None, None) => Ok(None),
+        (None, Some(r)) => {
+            let key = ObjectKey::new(&inputs.key.namespace, &r.name);
+            let piece = ctx.integrations.get(&key).ok_or_else(|| {
+                err(
+                    "IntegrationNotReady",
+                    format!(
+                        "Integration {:?} is not ready: its auth cannot be used",
+                        r.name
+                    ),
+                )
+            })?;
+            Ok(Some(piece.client.authenticator().clone()))
+        }
+    }
 }

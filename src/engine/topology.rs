@@ -93,6 +93,8 @@ pub struct Topology {
     pub endpoints: BTreeMap<ObjectKey, Arc<EndpointPiece>>,
     /// Forward routes of the endpoints that have one.
     pub forwards: super::forwards::Forwards,
+    /// Running integrations.
+    pub integrations: super::integrations::Integrations,
 }
 
 impl Topology {
@@ -139,6 +141,17 @@ impl Topology {
             })
             .map(|(key, _)| super::subscription::target_of(key))
             .collect()
+    }
+
+    /// The running integration of a namespace and name.
+    pub fn integration(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<super::integrations::IntegrationPiece>> {
+        self.integrations
+            .get(&ObjectKey::new(namespace, name))
+            .cloned()
     }
 
     /// The running endpoint of a namespace and name.

@@ -21,6 +21,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/status", get(status))
+        .route(super::proxy::LOGS_ROUTE, get(super::proxy::logs))
         .merge(super::deliveries::routes())
         .with_state(engine)
 }

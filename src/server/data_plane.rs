@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{any, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -18,6 +18,7 @@ use super::ApiError;
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/v1/namespaces/{namespace}/events", post(publish))
+        .route(super::proxy::PROXY_ROUTE, any(super::proxy::proxy))
         .with_state(engine.clone())
         .merge(super::hooks::router(engine))
 }

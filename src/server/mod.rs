@@ -6,6 +6,7 @@ pub mod data_plane;
 pub mod deliveries;
 pub mod error;
 pub mod hooks;
+pub mod proxy;
 
 use std::net::SocketAddr;
 

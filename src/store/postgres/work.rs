@@ -22,6 +22,15 @@ pub(super) async fn claim_due(
     lease: Duration,
     busy: &[Target],
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(StoreError::db("starting a claim"))?;
+    // A lease need not survive a crash (a lost claim is simply due again): skip the WAL flush.
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("starting a claim"))?;
     let rows = sqlx::query(
         "WITH due AS (
             SELECT id FROM deliveries
@@ -43,9 +52,12 @@ pub(super) async fn claim_due(
     .bind(target_keys(busy))
     .bind(codec::sql_limit(limit))
     .bind(lease_until(now, lease))
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await
     .map_err(StoreError::db("claiming due deliveries"))?;
+    tx.commit()
+        .await
+        .map_err(StoreError::db("committing a claim"))?;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let attempts: i32 = col(&row, "attempts")?;

@@ -101,7 +101,7 @@ impl Store for SqliteStore {
         lease: Duration,
         busy: &[Target],
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        work::claim_due(&self.writer, now, limit, lease, busy).await
+        work::claim_due(&self.writer, &self.reader, now, limit, lease, busy).await
     }
 
     async fn complete(

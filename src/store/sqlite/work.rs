@@ -2,6 +2,7 @@
 //! admin retries and dropping a deleted target's queue. All on the single writer connection,
 //! so claims never race each other.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,18 +17,87 @@ use crate::store::{BatchWriter, ClaimedDelivery, Completion, NewEvent, StoreErro
 
 /// Leases up to `limit` due deliveries of targets not in `busy` and returns them with their
 /// events, oldest due first.
+///
+/// The lease is committed without an fsync (`synchronous=NORMAL` for that one statement): a
+/// claim lost in a crash only makes the delivery due again, and every later durable commit on
+/// the writer makes it durable too. Events are read afterwards from the read pool (they never
+/// change), so the single writer is held for one statement.
 pub(super) async fn claim_due(
-    pool: &SqlitePool,
+    writer: &SqlitePool,
+    reader: &SqlitePool,
     now: DateTime<Utc>,
     limit: usize,
     lease: Duration,
     busy: &[Target],
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let busy = to_json("busy targets", &codec::target_keys(busy))?;
-    let mut tx = pool
-        .begin()
+    let mut conn = writer
+        .acquire()
         .await
         .map_err(StoreError::db("starting a claim"))?;
+    set_synchronous(&mut conn, "PRAGMA synchronous = NORMAL").await?;
+    let leased = lease_due(&mut conn, now, limit, lease, &busy).await;
+    if set_synchronous(&mut conn, "PRAGMA synchronous = FULL")
+        .await
+        .is_err()
+    {
+        // Never hand a connection that skips fsync back to the pool.
+        conn.close_on_drop();
+    }
+    let leased = leased?;
+    if leased.is_empty() {
+        return Ok(Vec::new());
+    }
+    let events = claimed_events(reader, &leased).await?;
+    let mut claimed = Vec::with_capacity(leased.len());
+    for lease in leased {
+        let key = (lease.event_namespace, lease.event_id);
+        let event = events
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "delivery",
+                detail: format!("delivery {} names a missing event {}", lease.id, key.1),
+            })?;
+        claimed.push(ClaimedDelivery {
+            id: lease.id,
+            target: lease.target,
+            attempts: lease.attempts,
+            event,
+        });
+    }
+    Ok(claimed)
+}
+
+/// A delivery just leased, before its event is read.
+struct Leased {
+    id: String,
+    target: Target,
+    attempts: u32,
+    event_namespace: String,
+    event_id: String,
+}
+
+/// Runs a `PRAGMA synchronous = …` statement on the connection.
+async fn set_synchronous(
+    conn: &mut SqliteConnection,
+    pragma: &'static str,
+) -> Result<(), StoreError> {
+    sqlx::query(pragma)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::db("setting the synchronous pragma"))?;
+    Ok(())
+}
+
+/// Marks up to `limit` due deliveries Delivering under a lease; oldest due first.
+async fn lease_due(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    limit: usize,
+    lease: Duration,
+    busy: &str,
+) -> Result<Vec<Leased>, StoreError> {
     let rows = sqlx::query(
         "WITH due AS (
             SELECT id FROM deliveries
@@ -46,23 +116,13 @@ pub(super) async fn claim_due(
     .bind(busy)
     .bind(codec::sql_limit(limit))
     .bind(us(lease_until(now, lease)))
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await
     .map_err(StoreError::db("claiming due deliveries"))?;
-    let mut claimed = Vec::with_capacity(rows.len());
+    let mut leased = Vec::with_capacity(rows.len());
     for row in rows {
-        let event_namespace: String = col(&row, "event_namespace")?;
-        let event_id: String = col(&row, "event_id")?;
-        let event = sqlx::query(
-            "SELECT event_type, source, payload, received_at FROM events
-             WHERE namespace = ?1 AND id = ?2",
-        )
-        .bind(&event_namespace)
-        .bind(&event_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::db("reading a claimed delivery's event"))?;
-        let delivery = ClaimedDelivery {
+        let due: Option<i64> = col(&row, "next_attempt_at")?;
+        let entry = Leased {
             id: col(&row, "id")?,
             target: codec::target(
                 col(&row, "target_namespace")?,
@@ -70,23 +130,47 @@ pub(super) async fn claim_due(
                 col(&row, "target_name")?,
             )?,
             attempts: codec::count("attempt count", col(&row, "attempts")?)?,
-            event: NewEvent {
-                id: event_id,
-                namespace: event_namespace,
-                event_type: col(&event, "event_type")?,
-                source: col(&event, "source")?,
-                payload: codec::json("event payload", col(&event, "payload")?)?,
-                received_at: time(col(&event, "received_at")?)?,
-            },
+            event_namespace: col(&row, "event_namespace")?,
+            event_id: col(&row, "event_id")?,
         };
-        let due: Option<i64> = col(&row, "next_attempt_at")?;
-        claimed.push((due, delivery));
+        leased.push((due, entry));
     }
-    tx.commit()
-        .await
-        .map_err(StoreError::db("committing a claim"))?;
-    claimed.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(&y.id)));
-    Ok(claimed.into_iter().map(|(_, delivery)| delivery).collect())
+    leased.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(&y.id)));
+    Ok(leased.into_iter().map(|(_, entry)| entry).collect())
+}
+
+/// The events of leased deliveries, by (namespace, id), in one query.
+async fn claimed_events(
+    reader: &SqlitePool,
+    leased: &[Leased],
+) -> Result<HashMap<(String, String), NewEvent>, StoreError> {
+    let keys: Vec<(&str, &str)> = leased
+        .iter()
+        .map(|l| (l.event_namespace.as_str(), l.event_id.as_str()))
+        .collect();
+    let rows = sqlx::query(
+        "SELECT namespace, id, event_type, source, payload, received_at FROM events
+         WHERE (namespace, id) IN
+               (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                FROM json_each(?1))",
+    )
+    .bind(to_json("claimed event keys", &keys)?)
+    .fetch_all(reader)
+    .await
+    .map_err(StoreError::db("reading claimed deliveries' events"))?;
+    let mut events = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let event = NewEvent {
+            id: col(&row, "id")?,
+            namespace: col(&row, "namespace")?,
+            event_type: col(&row, "event_type")?,
+            source: col(&row, "source")?,
+            payload: codec::json("event payload", col(&row, "payload")?)?,
+            received_at: time(col(&row, "received_at")?)?,
+        };
+        events.insert((event.namespace.clone(), event.id.clone()), event);
+    }
+    Ok(events)
 }
 
 /// Records batches of attempts for the completion group committer: one transaction each.

@@ -1,0 +1,463 @@
+//! Integration pieces of the topology: their inputs gathered from the snapshot (spec,
+//! provider preset, Secret values), diffed by value so an unchanged Integration keeps its
+//! client, token cache and breaker; a background task per piece runs the health check every
+//! interval (or now, on the `switchboard.dev/check-requested-at` annotation) and reports
+//! phase, circuit, Healthy and the call counters to the board.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chrono::SecondsFormat;
+use serde_json::{Map, Value};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::api::{
+    CircuitState, ClusterIntegrationProviderSpec, HEALTHY, IntegrationPhase, IntegrationSpec, Kind,
+};
+use crate::delivery::DestinationPolicy;
+use crate::integration::{Credentials, IntegrationClient, IntegrationMetrics, Settings};
+
+use super::snapshot::{Object, ObjectKey, Snapshot};
+use super::status::StatusBoard;
+use super::topology::{BuildError, PieceChange, diff_pieces};
+
+/// Annotation whose new value runs an Integration's health check now.
+pub const CHECK_REQUESTED_AT: &str = "switchboard.dev/check-requested-at";
+/// How long status reports wait after a call, so a burst of calls makes one report.
+const REPORT_DEBOUNCE: Duration = Duration::from_millis(200);
+/// How often the status is refreshed while the circuit is not closed.
+const CIRCUIT_REFRESH: Duration = Duration::from_secs(1);
+
+/// What an Integration is built from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntegrationInputs {
+    /// Namespace and name.
+    pub key: ObjectKey,
+    /// The spec.
+    pub spec: IntegrationSpec,
+    /// The named provider's spec, if it exists.
+    pub provider: Option<ClusterIntegrationProviderSpec>,
+    /// The values of its auth Secret.
+    pub credentials: Credentials,
+}
+
+/// State a piece shares with its background task.
+#[derive(Debug, Default)]
+struct PieceState {
+    wake: Notify,
+    problem: Mutex<Option<BuildError>>,
+    check_requested: Mutex<Option<String>>,
+}
+
+/// A running Integration.
+pub struct IntegrationPiece {
+    /// What it was built from.
+    pub inputs: IntegrationInputs,
+    /// Its client.
+    pub client: Arc<IntegrationClient>,
+    state: Arc<PieceState>,
+    task: OnceLock<DropGuard>,
+}
+
+impl std::fmt::Debug for IntegrationPiece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntegrationPiece")
+            .field("key", &self.inputs.key)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntegrationPiece {
+    /// Asks the background task to run the health check now.
+    pub fn request_check(&self) {
+        self.state.wake.notify_one();
+    }
+}
+
+/// Running integrations by key.
+pub type Integrations = BTreeMap<ObjectKey, Arc<IntegrationPiece>>;
+
+/// What the Integration `key` is built from, read from the snapshot.
+pub fn inputs_of(snap: &Snapshot, key: &ObjectKey, spec: &IntegrationSpec) -> IntegrationInputs {
+    let provider = spec
+        .provider
+        .as_ref()
+        .and_then(|p| snap.providers.get(&ObjectKey::cluster(p)))
+        .map(|p| p.spec.clone());
+    let secret_ref = spec.auth.as_ref().and_then(|a| a.secret_ref.as_ref());
+    let credentials = match secret_ref {
+        Some(r) => Credentials::read(r.key.as_deref(), |k| {
+            snap.secret_value(&key.namespace, &r.name, k)
+                .map(|v| v.0.clone())
+        }),
+        None => Credentials::default(),
+    };
+    IntegrationInputs {
+        key: key.clone(),
+        spec: spec.clone(),
+        provider,
+        credentials,
+    }
+}
+
+fn build(
+    obj: &Object<IntegrationInputs>,
+    policy: &Arc<DestinationPolicy>,
+    metrics: &IntegrationMetrics,
+) -> Result<IntegrationPiece, BuildError> {
+    let inputs = &obj.spec;
+    let to_build_error = |e: crate::integration::BuildError| BuildError {
+        reason: e.reason(),
+        message: e.to_string(),
+    };
+    let settings =
+        Settings::resolve(&inputs.spec, inputs.provider.as_ref()).map_err(to_build_error)?;
+    let client = IntegrationClient::build(
+        &inputs.key.namespace,
+        &inputs.key.name,
+        settings,
+        inputs.spec.auth.as_ref(),
+        &inputs.credentials,
+        policy,
+        metrics.clone(),
+    )
+    .map_err(to_build_error)?;
+    let state = PieceState {
+        check_requested: Mutex::new(obj.meta.annotations.get(CHECK_REQUESTED_AT).cloned()),
+        ..PieceState::default()
+    };
+    Ok(IntegrationPiece {
+        inputs: inputs.clone(),
+        client: Arc::new(client),
+        state: Arc::new(state),
+        task: OnceLock::new(),
+    })
+}
+
+/// Builds what changed (spec, provider, Secret values) and keeps the rest; an integration
+/// with a problem keeps its previous piece.
+pub fn diff(
+    running: &Integrations,
+    snap: &Snapshot,
+    invalid: &BTreeMap<ObjectKey, BuildError>,
+    policy: &Arc<DestinationPolicy>,
+    metrics: &IntegrationMetrics,
+) -> (Integrations, BTreeMap<ObjectKey, PieceChange>) {
+    let desired: BTreeMap<ObjectKey, Object<IntegrationInputs>> = snap
+        .integrations
+        .iter()
+        .map(|(key, obj)| {
+            let inputs = inputs_of(snap, key, &obj.spec);
+            (
+                key.clone(),
+                Object {
+                    meta: obj.meta.clone(),
+                    spec: inputs,
+                },
+            )
+        })
+        .collect();
+    diff_pieces(
+        running,
+        &desired,
+        invalid,
+        |p: &IntegrationPiece| &p.inputs,
+        |obj| build(obj, policy, metrics),
+    )
+}
+
+/// Starts the background task of new pieces, runs the health check of those whose
+/// check-requested annotation changed, and reports every integration's status.
+pub fn start_and_report(
+    board: &StatusBoard,
+    snap: &Snapshot,
+    running: &Integrations,
+    invalid: &BTreeMap<ObjectKey, BuildError>,
+) {
+    for (key, obj) in &snap.integrations {
+        let problem = invalid.get(key).cloned();
+        let Some(piece) = running.get(key) else {
+            let mut fields = Map::new();
+            fields.insert(
+                "phase".into(),
+                phase_json(phase_of_problem(problem.as_ref())),
+            );
+            board.set_fields(Kind::Integration, key, fields);
+            continue;
+        };
+        *lock(&piece.state.problem) = problem;
+        let requested = obj.meta.annotations.get(CHECK_REQUESTED_AT).cloned();
+        let changed = {
+            let mut last = lock(&piece.state.check_requested);
+            let changed = *last != requested;
+            *last = requested;
+            changed
+        };
+        if changed {
+            piece.request_check();
+        }
+        start(piece, key, board);
+        report_one(board, key, &piece.client, &piece.state);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn start(piece: &Arc<IntegrationPiece>, key: &ObjectKey, board: &StatusBoard) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let cancel = CancellationToken::new();
+    if piece.task.set(cancel.clone().drop_guard()).is_err() {
+        return;
+    }
+    handle.spawn(run(
+        piece.client.clone(),
+        piece.state.clone(),
+        key.clone(),
+        board.clone(),
+        cancel,
+    ));
+}
+
+/// The background task of one piece: health checks and status reports until cancelled.
+async fn run(
+    client: Arc<IntegrationClient>,
+    state: Arc<PieceState>,
+    key: ObjectKey,
+    board: StatusBoard,
+    cancel: CancellationToken,
+) {
+    let settings = client.settings();
+    let interval = settings
+        .health
+        .as_ref()
+        .map(|h| h.interval)
+        .filter(|_| !settings.suspend);
+    let mut next_check = interval.map(|_| Instant::now());
+    loop {
+        if let (Some(at), Some(every)) = (next_check, interval)
+            && Instant::now() >= at
+        {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = client.check_health() => {}
+            }
+            next_check = Some(Instant::now() + every);
+        }
+        if cancel.is_cancelled() {
+            return;
+        }
+        report_one(&board, &key, &client, &state);
+        let far = Instant::now() + Duration::from_secs(24 * 3600);
+        let mut wake_at = next_check.unwrap_or(far);
+        if client.circuit() != CircuitState::Closed {
+            wake_at = wake_at.min(Instant::now() + CIRCUIT_REFRESH);
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep_until(wake_at) => {}
+            _ = state.wake.notified() => {
+                if interval.is_some() {
+                    next_check = Some(Instant::now());
+                }
+            }
+            _ = client.stats().changed() => {
+                tokio::time::sleep(REPORT_DEBOUNCE).await;
+            }
+        }
+    }
+}
+
+fn phase_of_problem(problem: Option<&BuildError>) -> IntegrationPhase {
+    match problem {
+        Some(p) if p.reason == "SecretNotFound" => IntegrationPhase::PendingAuth,
+        _ => IntegrationPhase::Error,
+    }
+}
+
+fn phase_json(phase: IntegrationPhase) -> Value {
+    serde_json::to_value(phase).unwrap_or_default()
+}
+
+fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+    t.map_or(Value::Null, |t| {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true).into()
+    })
+}
+
+/// Writes one integration's phase, circuit, counters and Healthy condition to the board
+/// (only while the board knows the integration).
+fn report_one(
+    board: &StatusBoard,
+    key: &ObjectKey,
+    client: &IntegrationClient,
+    state: &PieceState,
+) {
+    let Some(current) = board.get(Kind::Integration, key) else {
+        return;
+    };
+    let stats = client.stats().snapshot();
+    let circuit = client.circuit();
+    let settings = client.settings();
+    let problem = lock(&state.problem).clone();
+    let health_failed = stats.health.as_ref().is_some_and(|h| !h.ok);
+    let phase = match &problem {
+        Some(p) => phase_of_problem(Some(p)),
+        None if settings.suspend => IntegrationPhase::Paused,
+        None if health_failed || circuit == CircuitState::Open => IntegrationPhase::Error,
+        None => IntegrationPhase::Active,
+    };
+    let mut fields = Map::new();
+    fields.insert("phase".into(), phase_json(phase));
+    fields.insert(
+        "circuit".into(),
+        serde_json::to_value(circuit).unwrap_or_default(),
+    );
+    fields.insert("lastSuccessfulCall".into(), time(stats.last_success));
+    fields.insert(
+        "lastError".into(),
+        stats.last_error.clone().map_or(Value::Null, Value::from),
+    );
+    fields.insert("lastErrorAt".into(), time(stats.last_error_at));
+    fields.insert("errorCount".into(), stats.error_count.into());
+    board.set_fields(Kind::Integration, key, fields);
+
+    let healthy = if settings.suspend {
+        Some((
+            false,
+            "Suspended",
+            "spec.suspend is true: no calls are made".to_owned(),
+        ))
+    } else if circuit == CircuitState::Open {
+        Some((
+            false,
+            "CircuitOpen",
+            format!(
+                "the circuit breaker is open after consecutive failures; last error: {}",
+                stats.last_error.as_deref().unwrap_or("unknown")
+            ),
+        ))
+    } else {
+        match (&stats.health, &settings.health) {
+            (Some(h), _) if h.ok => Some((true, "HealthCheckPassed", h.message.clone())),
+            (Some(h), _) => Some((false, "HealthCheckFailed", h.message.clone())),
+            (None, None) => Some((
+                true,
+                "NoHealthCheck",
+                "no health check is configured".to_owned(),
+            )),
+            (None, Some(_)) => None,
+        }
+    };
+    if let Some((ok, reason, message)) = healthy {
+        board.set_condition(
+            Kind::Integration,
+            key,
+            current.observed_generation,
+            HEALTHY,
+            ok,
+            reason,
+            &message,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::READY;
+    use crate::engine::snapshot::{Meta, SecretObject, SecretValue};
+
+    fn snapshot(token: &str) -> Snapshot {
+        let mut snap = Snapshot::default();
+        snap.insert_json(
+            Kind::Integration,
+            ObjectKey::new("ns", "api"),
+            Meta::default(),
+            serde_json::json!({"baseUrl": "https://api.example.com",
+                "auth": {"type": "Bearer", "secretRef": {"name": "creds", "key": "pat"}}}),
+        )
+        .unwrap();
+        let mut secret = SecretObject::default();
+        secret
+            .data
+            .insert("pat".into(), SecretValue(token.as_bytes().to_vec()));
+        snap.secrets.insert(ObjectKey::new("ns", "creds"), secret);
+        snap
+    }
+
+    #[test]
+    fn an_unchanged_integration_keeps_its_client_and_a_new_secret_rebuilds_it() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let policy = Arc::new(DestinationPolicy::default());
+        let metrics = IntegrationMetrics::default();
+        let none = BTreeMap::new();
+        let key = ObjectKey::new("ns", "api");
+        let snap = snapshot("t1");
+        assert_eq!(
+            inputs_of(&snap, &key, &snap.integrations[&key].spec)
+                .credentials
+                .token
+                .as_deref(),
+            Some("t1"),
+            "secretRef.key picks the key"
+        );
+        let (first, changes) = diff(&BTreeMap::new(), &snap, &none, &policy, &metrics);
+        assert_eq!(changes[&key], PieceChange::Added);
+        let (again, changes) = diff(&first, &snap, &none, &policy, &metrics);
+        assert_eq!(changes[&key], PieceChange::Unchanged);
+        assert!(Arc::ptr_eq(&first[&key], &again[&key]));
+        let (rotated, changes) = diff(&again, &snapshot("t2"), &none, &policy, &metrics);
+        assert_eq!(changes[&key], PieceChange::Changed);
+        assert!(!Arc::ptr_eq(&again[&key], &rotated[&key]));
+        let mut empty = snapshot("t3");
+        empty.secrets.clear();
+        let (kept, changes) = diff(&rotated, &empty, &none, &policy, &metrics);
+        match &changes[&key] {
+            PieceChange::Failed(e) => assert_eq!(e.reason, "SecretNotFound"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            Arc::ptr_eq(&kept[&key], &rotated[&key]),
+            "the last good piece runs on"
+        );
+    }
+
+    #[test]
+    fn missing_credentials_report_pending_auth() {
+        let board = StatusBoard::new();
+        let snap = snapshot("t");
+        let key = ObjectKey::new("ns", "api");
+        board.set_condition(
+            Kind::Integration,
+            &key,
+            None,
+            READY,
+            false,
+            "SecretNotFound",
+            "x",
+        );
+        let mut invalid = BTreeMap::new();
+        invalid.insert(
+            key.clone(),
+            BuildError {
+                reason: "SecretNotFound",
+                message: "secret \"creds\" not found".into(),
+            },
+        );
+        start_and_report(&board, &snap, &BTreeMap::new(), &invalid);
+        let status = board.get(Kind::Integration, &key).unwrap();
+        assert_eq!(status.fields["phase"], "PendingAuth");
+        invalid.get_mut(&key).unwrap().reason = "InvalidConfig";
+        start_and_report(&board, &snap, &BTreeMap::new(), &invalid);
+        let status = board.get(Kind::Integration, &key).unwrap();
+        assert_eq!(status.fields["phase"], "Error");
+    }
+}
