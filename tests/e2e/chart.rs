@@ -343,12 +343,16 @@ async fn examples_ready_with_chart_rbac(test: &str, watch_namespace: bool) {
         "examples not applied: {}",
         listed.stdout
     );
-    for provider in ["stripe", "github", "hubspot"] {
-        expected.push((
-            "ClusterIntegrationProvider".into(),
-            String::new(),
-            provider.into(),
-        ));
+    let providers = std::fs::read_to_string(repo().join("config-examples/01-providers.yaml"))
+        .expect("config-examples/01-providers.yaml");
+    for doc in switchboard::yaml::parse_documents(&providers).expect("providers YAML") {
+        if let Some(name) = doc.value["metadata"]["name"].as_str() {
+            expected.push((
+                "ClusterIntegrationProvider".into(),
+                String::new(),
+                name.into(),
+            ));
+        }
     }
     for (kind, namespace, name) in &expected {
         let api = api(&env.client, kind, namespace);
