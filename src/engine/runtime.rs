@@ -37,6 +37,8 @@ pub struct EngineConfig {
     pub delivery: DeliveryConfig,
     /// Settings of the webhook receivers.
     pub receiver: ReceiverConfig,
+    /// Sync job progress is reported at most this often.
+    pub sync_progress: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +48,7 @@ impl Default for EngineConfig {
             data_dir: None,
             delivery: DeliveryConfig::default(),
             receiver: ReceiverConfig::default(),
+            sync_progress: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -114,6 +117,7 @@ pub struct Engine {
     ready: AtomicBool,
     deliveries: Arc<Deliveries>,
     verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
+    syncs: crate::sync::Syncs,
 }
 
 impl Engine {
@@ -125,7 +129,21 @@ impl Engine {
             config.delivery.clone(),
             Arc::new(status.clone()),
         );
-        Arc::new(Self {
+        let syncs = |weak: &std::sync::Weak<Self>| {
+            crate::sync::Syncs::new(crate::sync::SyncDeps {
+                store: store.clone(),
+                publisher: Arc::new(super::syncs::EnginePublisher(weak.clone())),
+                reporter: Arc::new(super::syncs::BoardReporter(status.clone())),
+                clock: Arc::new(crate::sync::SystemClock),
+                sources: crate::sync::base_url_sources(std::time::Duration::from_secs(30)),
+                config: crate::sync::SyncConfig {
+                    policy: config.delivery.policy.clone(),
+                    progress_every: config.sync_progress,
+                },
+            })
+        };
+        Arc::new_cyclic(|weak| Self {
+            syncs: syncs(weak),
             store,
             config,
             topology: ArcSwap::from_pointee(Topology::default()),
@@ -151,6 +169,21 @@ impl Engine {
     /// Runs the delivery dispatcher until `cancel`, then waits for attempts in flight.
     pub async fn run_deliveries(&self, cancel: tokio_util::sync::CancellationToken) {
         self.deliveries.clone().run(cancel).await;
+    }
+
+    /// The sync runtime (schedules and jobs).
+    pub fn syncs(&self) -> &crate::sync::Syncs {
+        &self.syncs
+    }
+
+    /// Runs sync schedules and jobs while `leader` is true, until `cancel` (standalone passes
+    /// a constant true).
+    pub async fn run_syncs(
+        &self,
+        leader: tokio::sync::watch::Receiver<bool>,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        self.syncs.run(leader, cancel).await;
     }
 
     /// The store.
@@ -192,6 +225,7 @@ impl Engine {
         problems.extend(super::dependents::problems(&effective, &problems));
         problems.extend(desired.rejected);
         let mut invalid = invalid_by_kind(&problems);
+        self.syncs.apply(super::syncs::desired(&effective, &invalid));
         let none = BTreeMap::new();
         let current = self.topology.load();
         let ctx = BuildContext {
@@ -306,6 +340,8 @@ impl Engine {
                         &err.message,
                     );
                 }
+                // A SyncJob's Ready is its run's (reported by the sync runtime).
+                None if kind == Kind::SyncJob => {}
                 None => self.status.set_condition(
                     kind,
                     &key,

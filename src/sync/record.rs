@@ -1,0 +1,147 @@
+//! A SyncJob as the store keeps it: identity, spec, status and the checkpoint a run resumes
+//! from after a crash (kind `SyncJob` in the store's objects).
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api::{MAX_JOB_ERRORS, SyncJobPhase, SyncJobSpec, SyncJobStatus};
+use crate::store::{Store, StoreError};
+
+use super::page::Cursor;
+
+/// The store's object kind of job records.
+pub const JOB_KIND: &str = "SyncJob";
+
+/// Namespace and name of a schedule, job, integration or transformation.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Key {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl Key {
+    /// A key.
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Where a run is: the next page and the watermark so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    /// The next page.
+    pub cursor: Cursor,
+    /// The watermark sent as the incremental parameter (fixed for the whole run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark_in: Option<String>,
+    /// The largest watermark seen so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark_max: Option<Value>,
+}
+
+/// A job with its status, as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRecord {
+    /// Namespace and name.
+    pub key: Key,
+    /// When the job was created.
+    pub created_at: DateTime<Utc>,
+    /// The schedule that created it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The spec.
+    pub spec: SyncJobSpec,
+    /// The status (conditions are derived from the phase when reported).
+    pub status: SyncJobStatus,
+    /// Where a resumed run starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+impl JobRecord {
+    /// A Pending job.
+    pub fn new(key: Key, schedule: Option<String>, spec: SyncJobSpec, now: DateTime<Utc>) -> Self {
+        Self {
+            key,
+            created_at: now,
+            schedule,
+            spec,
+            status: SyncJobStatus {
+                phase: Some(SyncJobPhase::Pending),
+                ..SyncJobStatus::default()
+            },
+            checkpoint: None,
+        }
+    }
+
+    /// The phase (Pending when unset).
+    pub fn phase(&self) -> SyncJobPhase {
+        self.status.phase.unwrap_or(SyncJobPhase::Pending)
+    }
+
+    /// True once Completed, Failed or Cancelled.
+    pub fn finished(&self) -> bool {
+        matches!(
+            self.phase(),
+            SyncJobPhase::Completed | SyncJobPhase::Failed | SyncJobPhase::Cancelled
+        )
+    }
+
+    /// Keeps a per-record error message (the first [`MAX_JOB_ERRORS`] only).
+    pub fn note_error(&mut self, message: String) {
+        if self.status.errors.len() < MAX_JOB_ERRORS {
+            self.status.errors.push(message);
+        }
+    }
+
+    /// Ends the job in `phase` at `now`, with a message for a failure.
+    pub fn finish(&mut self, phase: SyncJobPhase, now: DateTime<Utc>, message: Option<String>) {
+        self.status.phase = Some(phase);
+        self.status.completed_at = Some(Time(now));
+        if let Some(m) = message {
+            self.note_error(m);
+        }
+    }
+
+    /// Stores the record.
+    pub async fn save(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let value = serde_json::to_value(self).map_err(|e| StoreError::Corrupt {
+            what: "sync job",
+            detail: e.to_string(),
+        })?;
+        store
+            .put_object(JOB_KIND, &self.key.namespace, &self.key.name, &value)
+            .await
+    }
+
+    /// Every stored job (records that do not decode are skipped with a warning).
+    pub async fn load_all(store: &dyn Store) -> Result<Vec<Self>, StoreError> {
+        Ok(store
+            .list_objects(JOB_KIND, None)
+            .await?
+            .into_iter()
+            .filter_map(|v| match serde_json::from_value(v) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping an unreadable sync job record");
+                    None
+                }
+            })
+            .collect())
+    }
+}
