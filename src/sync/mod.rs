@@ -20,3 +20,6 @@ pub use runner::Reporter;
 pub use scheduler::{SCHEDULE_LABEL, SYNC_REQUESTED_AT};
 pub use sink::{Publisher, SinkError};
 pub use source::{BaseUrlSource, CallRequest, CallResponse, Source, SourceError};
+
+#[cfg(test)]
+mod tests;

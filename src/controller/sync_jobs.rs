@@ -1,0 +1,107 @@
+//! SyncJob resources for the runs the engine starts: each run of a SyncSchedule becomes a
+//! SyncJob (owned by its schedule, labelled `switchboard.dev/schedule`) whose status the
+//! status writer keeps up to date; runs removed by the history limits are deleted. The
+//! engine decides when runs start; this only mirrors them into the cluster.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, Client};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{API_VERSION, Kind, SyncJob, SyncJobSpec};
+use crate::engine::Engine;
+use crate::sync::{JobEvent, Key, SCHEDULE_LABEL};
+
+use super::status::backoff;
+use super::stores::Stores;
+
+/// Attempts at creating or deleting one SyncJob before giving up.
+const ATTEMPTS: u32 = 6;
+
+/// Mirrors the engine's job events into SyncJob resources until `cancel`.
+pub async fn run(client: Client, engine: Arc<Engine>, stores: Stores, cancel: CancellationToken) {
+    let mut events = engine.syncs().subscribe();
+    loop {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => return,
+            e = events.recv() => e,
+        };
+        match event {
+            Ok(JobEvent::Created { key, spec }) => {
+                let client = client.clone();
+                let stores = stores.clone();
+                tokio::spawn(async move { create(&client, &stores, &key, spec).await });
+            }
+            Ok(JobEvent::Deleted { key }) => {
+                let client = client.clone();
+                tokio::spawn(async move { delete(&client, &key).await });
+            }
+            Ok(JobEvent::Finished { key, phase }) => {
+                tracing::info!(job = %key, ?phase, "sync job finished");
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "sync job events were missed");
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// The SyncJob resource of a run.
+pub fn resource(key: &Key, spec: SyncJobSpec, schedule_uid: Option<String>) -> SyncJob {
+    let mut job = SyncJob::new(&key.name, spec);
+    job.metadata.namespace = Some(key.namespace.clone());
+    if let Some(schedule) = job.spec.schedule_ref.as_ref().map(|r| r.name.clone()) {
+        job.metadata.labels = Some(BTreeMap::from([(SCHEDULE_LABEL.to_owned(), schedule.clone())]));
+        job.metadata.owner_references = schedule_uid.map(|uid| {
+            vec![OwnerReference {
+                api_version: API_VERSION.into(),
+                kind: Kind::SyncSchedule.as_str().into(),
+                name: schedule,
+                uid,
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }]
+        });
+    }
+    job
+}
+
+async fn create(client: &Client, stores: &Stores, key: &Key, spec: SyncJobSpec) {
+    let api: Api<SyncJob> = Api::namespaced(client.clone(), &key.namespace);
+    let uid = spec
+        .schedule_ref
+        .as_ref()
+        .and_then(|r| stores.lookup(Kind::SyncSchedule, &key.namespace, &r.name))
+        .map(|(uid, _)| uid)
+        .filter(|uid| !uid.is_empty());
+    let job = resource(key, spec, uid);
+    for attempt in 1..=ATTEMPTS {
+        match api.create(&PostParams::default(), &job).await {
+            Ok(_) => return,
+            Err(kube::Error::Api(s)) if s.code == 409 => return,
+            Err(e) if attempt == ATTEMPTS => {
+                tracing::warn!(job = %key, error = %e, "creating the SyncJob failed");
+            }
+            Err(_) => tokio::time::sleep(backoff(attempt)).await,
+        }
+    }
+}
+
+async fn delete(client: &Client, key: &Key) {
+    let api: Api<SyncJob> = Api::namespaced(client.clone(), &key.namespace);
+    for attempt in 1..=ATTEMPTS {
+        match api.delete(&key.name, &DeleteParams::background()).await {
+            Ok(_) => return,
+            Err(kube::Error::Api(s)) if s.code == 404 => return,
+            Err(e) if attempt == ATTEMPTS => {
+                tracing::warn!(job = %key, error = %e, "deleting the SyncJob failed");
+            }
+            Err(_) => tokio::time::sleep(backoff(attempt)).await,
+        }
+    }
+}

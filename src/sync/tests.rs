@@ -1,0 +1,322 @@
+//! The sync runtime on a manual clock: schedule, concurrency policies, one catch-up for
+//! missed runs, suspend. A real SQLite store; the source is an in-memory API whose pages
+//! wait until the test lets them through.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::sync::{Semaphore, broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::api::{SyncJobPhase, SyncScheduleSpec, SyncScheduleStatus};
+use crate::store::{NewEvent, SyncState};
+
+/// An API of one page of two records; each call waits for a permit.
+struct GatedSource {
+    gate: Arc<Semaphore>,
+}
+
+#[async_trait]
+impl Source for GatedSource {
+    async fn call(&self, _req: CallRequest) -> Result<CallResponse, SourceError> {
+        let permit = self.gate.acquire().await.expect("gate open");
+        permit.forget();
+        Ok(CallResponse {
+            status: http::StatusCode::OK,
+            headers: http::HeaderMap::new(),
+            body: bytes::Bytes::from_static(br#"[{"id": 1}, {"id": 2}]"#),
+        })
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<NewEvent>>,
+    jobs: Mutex<BTreeMap<Key, JobRecord>>,
+    schedules: watch::Sender<Option<SyncScheduleStatus>>,
+}
+
+#[async_trait]
+impl Publisher for Recorder {
+    async fn publish(&self, event: NewEvent) -> Result<(), SinkError> {
+        self.events.lock().unwrap().push(event);
+        Ok(())
+    }
+}
+
+struct Board(Arc<Recorder>);
+
+impl Reporter for Board {
+    fn job(&self, record: &JobRecord) {
+        self.0
+            .jobs
+            .lock()
+            .unwrap()
+            .insert(record.key.clone(), record.clone());
+    }
+    fn job_removed(&self, key: &Key) {
+        self.0.jobs.lock().unwrap().remove(key);
+    }
+    fn schedule(&self, _key: &Key, status: &SyncScheduleStatus) {
+        self.0.schedules.send_replace(Some(status.clone()));
+    }
+}
+
+struct Rig {
+    syncs: Arc<Syncs>,
+    clock: Arc<ManualClock>,
+    gate: Arc<Semaphore>,
+    recorder: Arc<Recorder>,
+    events: broadcast::Receiver<JobEvent>,
+    store: Arc<dyn crate::store::Store>,
+    cancel: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn schedule(extra: serde_json::Value) -> SyncScheduleSpec {
+    let mut spec = json!({
+        "integrationRef": {"name": "api"},
+        "schedule": "*/5 * * * *",
+        "jobTemplate": {
+            "entityType": "thing",
+            "request": {"path": "/things"},
+            "sink": {"publish": {"eventType": "thing.synced"}}
+        }
+    });
+    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+        s.extend(e.clone());
+    }
+    serde_json::from_value(spec).unwrap()
+}
+
+async fn rig(start: &str, state: Option<SyncState>) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::open(dir.path().join("s.db").to_str().unwrap())
+        .await
+        .unwrap();
+    if let Some(state) = state {
+        store.put_sync_state("ns", "s", &state).await.unwrap();
+    }
+    let clock = Arc::new(ManualClock::new(utc(start)));
+    let gate = Arc::new(Semaphore::new(0));
+    let recorder = Arc::new(Recorder::default());
+    let g = gate.clone();
+    let syncs = Arc::new(Syncs::new(SyncDeps {
+        store: store.clone(),
+        publisher: recorder.clone(),
+        reporter: Arc::new(Board(recorder.clone())),
+        clock: clock.clone(),
+        sources: Arc::new(move |_, _| Ok(Arc::new(GatedSource { gate: g.clone() }) as _)),
+        config: SyncConfig::default(),
+    }));
+    let events = syncs.subscribe();
+    let cancel = CancellationToken::new();
+    let (s, c) = (syncs.clone(), cancel.clone());
+    tokio::spawn(async move { s.run(watch::channel(true).1, c).await });
+    Rig {
+        syncs,
+        clock,
+        gate,
+        recorder,
+        events,
+        store,
+        cancel,
+        _dir: dir,
+    }
+}
+
+impl Rig {
+    fn apply(&self, spec: SyncScheduleSpec) {
+        let mut d = DesiredSyncs::default();
+        d.integrations
+            .insert(Key::new("ns", "api"), "http://127.0.0.1:9".into());
+        d.schedules.insert(
+            Key::new("ns", "s"),
+            ScheduleEntry {
+                spec,
+                requested_at: None,
+            },
+        );
+        self.syncs.apply(d);
+    }
+
+    /// Waits until the schedule reports `next` as its next run (the tick was handled).
+    async fn next_is(&self, next: Option<&str>) -> SyncScheduleStatus {
+        let mut rx = self.recorder.schedules.subscribe();
+        let want = next.map(utc);
+        let status = tokio::time::timeout(
+            Duration::from_secs(10),
+            rx.wait_for(|s| {
+                s.as_ref()
+                    .is_some_and(|s| s.next_schedule_time.as_ref().map(|t| t.0) == want)
+            }),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("next run never became {next:?}"))
+        .unwrap()
+        .clone();
+        status.unwrap()
+    }
+
+    /// The next job event.
+    async fn event(&mut self) -> JobEvent {
+        tokio::time::timeout(Duration::from_secs(10), self.events.recv())
+            .await
+            .expect("a job event")
+            .unwrap()
+    }
+
+    fn created_so_far(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(e) = self.events.try_recv() {
+            if let JobEvent::Created { key, .. } = e {
+                out.push(key.name);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+fn ts(s: &str) -> i64 {
+    utc(s).timestamp()
+}
+
+#[tokio::test]
+async fn runs_on_schedule_and_reports_the_next_time() {
+    let mut r = rig("2026-05-01T10:02:00Z", None).await;
+    r.apply(schedule(json!({})));
+    r.next_is(Some("2026-05-01T10:05:00Z")).await;
+    assert!(r.created_so_far().is_empty(), "nothing before the first tick");
+    r.clock.set(utc("2026-05-01T10:05:00Z"));
+    match r.event().await {
+        JobEvent::Created { key, spec } => {
+            assert_eq!(key.name, format!("s-{}", ts("2026-05-01T10:05:00Z")));
+            assert_eq!(spec.schedule_ref.unwrap().name, "s");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let status = r.next_is(Some("2026-05-01T10:10:00Z")).await;
+    assert_eq!(
+        status.last_schedule_time.map(|t| t.0),
+        Some(utc("2026-05-01T10:05:00Z"))
+    );
+    r.gate.add_permits(1);
+    match r.event().await {
+        JobEvent::Finished { phase, .. } => assert_eq!(phase, SyncJobPhase::Completed),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(r.recorder.events.lock().unwrap().len(), 2);
+    let state = r.store.sync_state("ns", "s").await.unwrap();
+    assert_eq!(state.last_schedule_time, Some(utc("2026-05-01T10:05:00Z")));
+    assert!(state.last_successful_time.is_some());
+}
+
+#[tokio::test]
+async fn forbid_skips_a_run_while_one_is_active() {
+    let mut r = rig("2026-05-01T10:04:00Z", None).await;
+    r.apply(schedule(json!({"concurrencyPolicy": "Forbid"})));
+    r.clock.set(utc("2026-05-01T10:05:00Z"));
+    assert!(matches!(r.event().await, JobEvent::Created { .. }));
+    r.clock.set(utc("2026-05-01T10:10:00Z"));
+    let status = r.next_is(Some("2026-05-01T10:15:00Z")).await;
+    assert_eq!(status.active.len(), 1, "{status:?}");
+    assert!(r.created_so_far().is_empty(), "the 10:10 run was skipped");
+}
+
+#[tokio::test]
+async fn replace_cancels_the_active_run() {
+    let mut r = rig("2026-05-01T10:04:00Z", None).await;
+    r.apply(schedule(json!({"concurrencyPolicy": "Replace"})));
+    r.clock.set(utc("2026-05-01T10:05:00Z"));
+    let JobEvent::Created { key: first, .. } = r.event().await else {
+        panic!("expected a run")
+    };
+    r.clock.set(utc("2026-05-01T10:10:00Z"));
+    let mut cancelled = false;
+    let mut second = None;
+    while !(cancelled && second.is_some()) {
+        match r.event().await {
+            JobEvent::Finished { key, phase } if key == first => {
+                assert_eq!(phase, SyncJobPhase::Cancelled);
+                cancelled = true;
+            }
+            JobEvent::Created { key, .. } => second = Some(key),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        second.unwrap().name,
+        format!("s-{}", ts("2026-05-01T10:10:00Z"))
+    );
+}
+
+#[tokio::test]
+async fn allow_runs_concurrently() {
+    let mut r = rig("2026-05-01T10:04:00Z", None).await;
+    r.apply(schedule(json!({"concurrencyPolicy": "Allow"})));
+    r.clock.set(utc("2026-05-01T10:05:00Z"));
+    assert!(matches!(r.event().await, JobEvent::Created { .. }));
+    r.clock.set(utc("2026-05-01T10:10:00Z"));
+    assert!(matches!(r.event().await, JobEvent::Created { .. }));
+    let status = r.next_is(Some("2026-05-01T10:15:00Z")).await;
+    assert_eq!(status.active.len(), 2);
+}
+
+#[tokio::test]
+async fn missed_runs_are_caught_up_once() {
+    let state = SyncState {
+        last_schedule_time: Some(utc("2026-05-01T09:00:00Z")),
+        ..SyncState::default()
+    };
+    // Down for three days of a daily 09:00 schedule.
+    let mut r = rig("2026-05-04T09:30:00Z", Some(state)).await;
+    r.apply(schedule(json!({"schedule": "0 9 * * *"})));
+    let JobEvent::Created { key, .. } = r.event().await else {
+        panic!("expected the catch-up run")
+    };
+    assert_eq!(key.name, format!("s-{}", ts("2026-05-04T09:00:00Z")));
+    r.next_is(Some("2026-05-05T09:00:00Z")).await;
+    assert!(r.created_so_far().is_empty(), "only one catch-up");
+}
+
+#[tokio::test]
+async fn suspended_schedules_do_not_run() {
+    let mut r = rig("2026-05-01T10:04:00Z", None).await;
+    r.apply(schedule(json!({"suspend": true})));
+    r.next_is(None).await;
+    r.clock.set(utc("2026-05-01T10:20:00Z"));
+    // Resuming does not catch up the runs missed while suspended.
+    r.apply(schedule(json!({"suspend": false})));
+    r.next_is(Some("2026-05-01T10:25:00Z")).await;
+    assert!(r.created_so_far().is_empty());
+}
+
+#[tokio::test]
+async fn time_zones_shift_with_daylight_saving() {
+    let mut r = rig("2026-03-28T12:00:00Z", None).await;
+    r.apply(schedule(
+        json!({"schedule": "0 9 * * *", "timeZone": "Europe/Berlin"}),
+    ));
+    // 09:00 CEST on the first day of summer time is 07:00 UTC.
+    r.next_is(Some("2026-03-29T07:00:00Z")).await;
+    r.clock.set(utc("2026-03-29T07:00:00Z"));
+    let JobEvent::Created { key, .. } = r.event().await else {
+        panic!("expected a run")
+    };
+    assert_eq!(key.name, format!("s-{}", ts("2026-03-29T07:00:00Z")));
+}
