@@ -530,12 +530,19 @@ async fn the_watermark_survives_an_engine_restart() {
         "no watermark yet: {:?}",
         fake.requests()
     );
-    let schedule = run
-        .engine
-        .status()
-        .get(Kind::SyncSchedule, &ObjectKey::new("crm", "contacts"))
-        .unwrap();
-    assert_eq!(schedule.fields["watermark"], "2026-05-03T01:00:00Z");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let schedule = run
+            .engine
+            .status()
+            .get(Kind::SyncSchedule, &ObjectKey::new("crm", "contacts"))
+            .unwrap();
+        if schedule.fields.get("watermark") == Some(&json!("2026-05-03T01:00:00Z")) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{schedule:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     run.stop().await;
     drop(run);
 
@@ -545,10 +552,10 @@ async fn the_watermark_survives_an_engine_restart() {
     let second_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     write_manifests(dir.path(), &fake, &incremental_schedule(&second_at));
     let run = start(dir.path(), &m, true).await;
+    run.wait_job_named("contacts-", "Completed", &[first_name.clone()])
+        .await;
     // The first run is still listed (it is in the store).
     assert!(run.job(&first_name).is_some());
-    run.wait_job_named("contacts-", "Completed", &[first_name])
-        .await;
     let requests = fake.requests();
     assert!(
         requests[0].contains("updatedAfter=2026-05-03T01:00:00Z"),

@@ -130,6 +130,7 @@ impl Syncs {
             jobs: BTreeMap::new(),
             done: done_tx,
             shutdown: cancel.child_token(),
+            state_lock: super::state::StateLock::default(),
         };
         let mut leader_open = true;
         loop {
@@ -211,6 +212,7 @@ struct Actor {
     jobs: BTreeMap<Key, Slot>,
     done: mpsc::UnboundedSender<RunOutcome>,
     shutdown: CancellationToken,
+    state_lock: super::state::StateLock,
 }
 
 impl Actor {
@@ -427,17 +429,19 @@ impl Actor {
         } else {
             admit(spec.concurrency_policy, active.len())
         };
-        if let Some(piece) = self.schedules.get_mut(key) {
-            piece.state.last_schedule_time = Some(at.max(piece.state.last_schedule_time.unwrap_or(at)));
-            let state = piece.state.clone();
-            if let Err(e) = self
-                .deps
-                .store
-                .put_sync_state(&key.namespace, &key.name, &state)
-                .await
-            {
+        let stored = self
+            .state_lock
+            .update(self.deps.store.as_ref(), key, |state| {
+                state.last_schedule_time = Some(state.last_schedule_time.map_or(at, |l| l.max(at)));
+            })
+            .await;
+        match (stored, self.schedules.get_mut(key)) {
+            (Ok(state), Some(piece)) => piece.state = state,
+            (Err(e), Some(piece)) => {
                 tracing::warn!(schedule = %key, error = %e, "storing sync state");
+                piece.state.last_schedule_time = Some(at);
             }
+            _ => {}
         }
         match decision {
             Admit::Skip => {
@@ -552,6 +556,7 @@ impl Actor {
             reporter: self.deps.reporter.clone(),
             clock: self.deps.clock.clone(),
             progress_every: self.deps.config.progress_every,
+            state: self.state_lock.clone(),
         };
         let shutdown = self.shutdown.clone();
         let done = self.done.clone();
@@ -582,36 +587,14 @@ impl Actor {
         };
         let skey = Key::new(&key.namespace, &schedule);
         if phase == SyncJobPhase::Completed {
-            let completed = outcome
-                .record
-                .status
-                .completed_at
-                .as_ref()
-                .map(|t| t.0)
-                .unwrap_or_else(|| self.now());
-            let mut state = match self.schedules.get(&skey) {
-                Some(p) => p.state.clone(),
-                None => self
-                    .deps
-                    .store
-                    .sync_state(&skey.namespace, &skey.name)
-                    .await
-                    .unwrap_or_default(),
-            };
-            if outcome.watermark.is_some() {
-                state.watermark = outcome.watermark.clone();
-            }
-            state.last_successful_time = Some(completed);
-            if let Err(e) = self
-                .deps
-                .store
-                .put_sync_state(&skey.namespace, &skey.name, &state)
-                .await
-            {
-                tracing::warn!(schedule = %skey, error = %e, "storing the watermark");
-            }
-            if let Some(p) = self.schedules.get_mut(&skey) {
-                p.state = state;
+            // The run stored its watermark and success time; take them over.
+            match self.deps.store.sync_state(&skey.namespace, &skey.name).await {
+                Ok(state) => {
+                    if let Some(p) = self.schedules.get_mut(&skey) {
+                        p.state = state;
+                    }
+                }
+                Err(e) => tracing::warn!(schedule = %skey, error = %e, "reading sync state"),
             }
         }
         self.history(&skey).await;

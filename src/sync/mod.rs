@@ -11,6 +11,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod sink;
 pub mod source;
+pub mod state;
 
 pub use cron::{Clock, ManualClock, Schedule, SystemClock};
 pub use desired::{DesiredSyncs, JobEntry, ScheduleEntry, SourceFactory, base_url_sources};

@@ -58,6 +58,8 @@ pub struct RunContext {
     pub clock: Arc<dyn Clock>,
     /// Progress is reported at most this often.
     pub progress_every: Duration,
+    /// Serializes schedule state updates.
+    pub state: super::state::StateLock,
 }
 
 /// How a run ended.
@@ -118,6 +120,7 @@ pub async fn run(
     save(ctx, &record).await;
     ctx.reporter.job(&record);
     let mut last_report = Instant::now();
+    let mut dirty = false;
     let template = record.spec.template.job.clone();
     let request = &template.request;
     let send_watermark = template.job_type == SyncJobType::Incremental;
@@ -166,10 +169,32 @@ pub async fn run(
             headers,
             body,
         };
-        let response = tokio::select! {
-            _ = cancel.cancelled() => break Err((SyncJobPhase::Cancelled, None)),
-            _ = shutdown.cancelled() => continue,
-            r = parts.source.call(call) => r,
+        let call = parts.source.call(call);
+        tokio::pin!(call);
+        // While a page is slow, progress still reaches the status every few seconds.
+        let response = loop {
+            let stale = dirty.then(|| tokio::time::Instant::from_std(last_report + ctx.progress_every));
+            tokio::select! {
+                _ = cancel.cancelled() => break None,
+                _ = shutdown.cancelled() => break None,
+                r = &mut call => break Some(r),
+                _ = async {
+                    match stale {
+                        Some(t) => tokio::time::sleep_until(t).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    ctx.reporter.job(&record);
+                    last_report = Instant::now();
+                    dirty = false;
+                }
+            }
+        };
+        let Some(response) = response else {
+            if shutdown.is_cancelled() {
+                continue;
+            }
+            break Err((SyncJobPhase::Cancelled, None));
         };
         let fetched = match read_page(parts, page_no, response) {
             Ok(f) => f,
@@ -206,17 +231,37 @@ pub async fn run(
         cp.cursor = next;
         record.checkpoint = Some(cp.clone());
         save(ctx, &record).await;
+        dirty = true;
         if last_report.elapsed() >= ctx.progress_every {
             ctx.reporter.job(&record);
             last_report = Instant::now();
+            dirty = false;
         }
     };
     let now = ctx.clock.now();
     let watermark = match outcome {
         Ok(()) => {
             record.status.total_records = record.status.processed_records;
+            let watermark = cp.watermark_max.as_ref().map(mark_text);
+            // The watermark is durable before the job says Completed.
+            if let Some(schedule) = &record.schedule {
+                let key = Key::new(&record.key.namespace, schedule);
+                let mark = watermark.clone();
+                let stored = ctx
+                    .state
+                    .update(ctx.store.as_ref(), &key, |state| {
+                        if mark.is_some() {
+                            state.watermark = mark;
+                        }
+                        state.last_successful_time = Some(now);
+                    })
+                    .await;
+                if let Err(e) = stored {
+                    tracing::warn!(job = %record.key, error = %e, "storing the watermark");
+                }
+            }
             record.finish(SyncJobPhase::Completed, now, None);
-            cp.watermark_max.as_ref().map(mark_text)
+            watermark
         }
         Err((phase, message)) => {
             record.finish(phase, now, message);

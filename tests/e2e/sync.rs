@@ -1,0 +1,146 @@
+//! Sync schedules in a cluster: a SyncSchedule whose Integration points at a fake provider
+//! on loopback is triggered by its annotation; the controller creates the run as a SyncJob
+//! (owned by the schedule, labelled with it) whose status shows progress while the provider
+//! holds a page back, then completion, as `kubectl get sj` shows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::support::TestEnv;
+use crate::support::controller::{Controller, api, eventually};
+
+const WITHIN: Duration = Duration::from_secs(60);
+
+/// Pages 1..=3 of two records; page 3 waits until released.
+async fn fake_provider(release: Arc<Notify>) -> String {
+    async fn page(
+        State(release): State<Arc<Notify>>,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> axum::Json<Value> {
+        let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        if page == 3 {
+            release.notified().await;
+        }
+        let n = if page <= 3 { 2 } else { 0 };
+        axum::Json(Value::Array(
+            (0..n)
+                .map(|i| json!({"id": format!("{page}-{i}")}))
+                .collect(),
+        ))
+    }
+    let app = axum::Router::new()
+        .route("/items", axum::routing::get(page))
+        .with_state(release);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn manifests(ns: &str, base_url: &str) -> String {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    format!(
+        r#"
+apiVersion: switchboard.dev/v1alpha1
+kind: Integration
+metadata: {{name: api, namespace: {ns}}}
+spec:
+  baseUrl: {base_url}
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: SyncSchedule
+metadata:
+  name: items
+  namespace: {ns}
+  annotations: {{switchboard.dev/sync-requested-at: "{now}"}}
+spec:
+  integrationRef: {{name: api}}
+  schedule: "0 0 1 1 *"
+  jobTemplate:
+    entityType: item
+    request:
+      path: /items
+      pagination: {{type: Page, pageParam: page}}
+    sink:
+      publish: {{eventType: items.synced}}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
+    let env = TestEnv::new("sync").await.unwrap();
+    let ns = env.namespace.clone();
+    let release = Arc::new(Notify::new());
+    let base_url = fake_provider(release.clone()).await;
+    let kubectl = env.kubectl();
+    kubectl
+        .run_with_stdin(&["apply", "-f", "-"], Some(&manifests(&ns, &base_url)))
+        .and_then(|out| crate::support::kubectl::check("kubectl apply", out))
+        .unwrap();
+    let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
+    let jobs = api(&env.client, "SyncJob", &ns);
+
+    // Running, with progress, while page 3 is held back.
+    let running = eventually(WITHIN, || async {
+        let list = jobs.list(&Default::default()).await.ok()?;
+        list.items.into_iter().find(|j| {
+            let st = &j.data["status"];
+            st["phase"] == "Running" && st["pagesFetched"].as_u64() >= Some(2)
+        })
+    })
+    .await;
+    let Some(running) = running else {
+        panic!("no running SyncJob with progress\n{}", ctl.log());
+    };
+    let name = running.metadata.name.clone().unwrap();
+    assert!(name.starts_with("items-"), "{name}");
+    let labels = running.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("switchboard.dev/schedule").map(String::as_str),
+        Some("items")
+    );
+    let owner = &running.metadata.owner_references.clone().unwrap_or_default()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("SyncSchedule", "items"));
+    assert_eq!(running.data["status"]["processedRecords"], 4);
+
+    release.notify_one();
+    let done = eventually(WITHIN, || async {
+        let j = jobs.get_opt(&name).await.ok()??;
+        (j.data["status"]["phase"] == "Completed").then_some(j)
+    })
+    .await;
+    let Some(done) = done else {
+        panic!("{name} did not complete\n{}", ctl.log());
+    };
+    let st = &done.data["status"];
+    assert_eq!(st["pagesFetched"], 4, "{st}");
+    assert_eq!(st["processedRecords"], 6);
+    assert_eq!(st["succeededRecords"], 6);
+    let ready = st["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["status"], "True", "{st}");
+
+    let table = kubectl.ok(&["get", "sj", "-n", &ns]).unwrap().stdout;
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{name} not in\n{table}"));
+    assert!(row.contains("Completed") && row.contains("True"), "{table}");
+
+    let schedules = api(&env.client, "SyncSchedule", &ns);
+    let schedule = eventually(WITHIN, || async {
+        let s = schedules.get_opt("items").await.ok()??;
+        s.data["status"]["lastSuccessfulTime"].is_string().then_some(s)
+    })
+    .await;
+    assert!(schedule.is_some(), "lastSuccessfulTime never set\n{}", ctl.log());
+}
