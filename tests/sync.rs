@@ -544,7 +544,6 @@ async fn the_watermark_survives_an_engine_restart() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     run.stop().await;
-    drop(run);
 
     // A new engine on the same data dir; a new trigger value starts the next run.
     fake.requests.lock().unwrap().clear();

@@ -129,17 +129,19 @@ impl Engine {
             config.delivery.clone(),
             Arc::new(status.clone()),
         );
-        let syncs = |weak: &std::sync::Weak<Self>| {
+        let (sync_store, sync_board) = (store.clone(), status.clone());
+        let sync_config = crate::sync::SyncConfig {
+            policy: config.delivery.policy.clone(),
+            progress_every: config.sync_progress,
+        };
+        let syncs = move |weak: &std::sync::Weak<Self>| {
             crate::sync::Syncs::new(crate::sync::SyncDeps {
-                store: store.clone(),
+                store: sync_store,
                 publisher: Arc::new(super::syncs::EnginePublisher(weak.clone())),
-                reporter: Arc::new(super::syncs::BoardReporter(status.clone())),
+                reporter: Arc::new(super::syncs::BoardReporter(sync_board)),
                 clock: Arc::new(crate::sync::SystemClock),
                 sources: crate::sync::base_url_sources(std::time::Duration::from_secs(30)),
-                config: crate::sync::SyncConfig {
-                    policy: config.delivery.policy.clone(),
-                    progress_every: config.sync_progress,
-                },
+                config: sync_config,
             })
         };
         Arc::new_cyclic(|weak| Self {

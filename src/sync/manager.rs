@@ -664,7 +664,7 @@ impl Actor {
         let Some(piece) = self.schedules.get(key) else {
             return;
         };
-        let time = |t: Option<DateTime<Utc>>| t.map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time);
+        let time = |t: Option<DateTime<Utc>>| t.and_then(super::record::to_time);
         let status = SyncScheduleStatus {
             last_schedule_time: time(piece.state.last_schedule_time),
             last_successful_time: time(piece.state.last_successful_time),

@@ -11,6 +11,22 @@ use crate::store::{Store, StoreError};
 
 use super::page::Cursor;
 
+/// A Kubernetes time (second precision) from a chrono time.
+pub fn to_time(t: DateTime<Utc>) -> Option<Time> {
+    serde_json::from_value(Value::String(
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    ))
+    .ok()
+}
+
+/// The chrono time of a Kubernetes time.
+pub fn from_time(t: &Time) -> Option<DateTime<Utc>> {
+    let v = serde_json::to_value(t).ok()?;
+    DateTime::parse_from_rfc3339(v.as_str()?)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
 /// The store's object kind of job records.
 pub const JOB_KIND: &str = "SyncJob";
 
@@ -112,7 +128,7 @@ impl JobRecord {
     /// Ends the job in `phase` at `now`, with a message for a failure.
     pub fn finish(&mut self, phase: SyncJobPhase, now: DateTime<Utc>, message: Option<String>) {
         self.status.phase = Some(phase);
-        self.status.completed_at = Some(Time(now));
+        self.status.completed_at = to_time(now);
         if let Some(m) = message {
             self.note_error(m);
         }

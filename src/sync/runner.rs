@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -111,7 +110,9 @@ pub async fn run(
 ) -> RunOutcome {
     let now = ctx.clock.now();
     record.status.phase = Some(SyncJobPhase::Running);
-    record.status.started_at.get_or_insert(Time(now));
+    if record.status.started_at.is_none() {
+        record.status.started_at = super::record::to_time(now);
+    }
     let mut cp = record.checkpoint.clone().unwrap_or_else(|| Checkpoint {
         watermark_in,
         ..Checkpoint::default()

@@ -75,6 +75,7 @@ struct Rig {
     events: broadcast::Receiver<JobEvent>,
     store: Arc<dyn crate::store::Store>,
     cancel: CancellationToken,
+    leader: watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
 
@@ -99,6 +100,10 @@ fn schedule(extra: serde_json::Value) -> SyncScheduleSpec {
 }
 
 async fn rig(start: &str, state: Option<SyncState>) -> Rig {
+    rig_led(start, state, true).await
+}
+
+async fn rig_led(start: &str, state: Option<SyncState>, leading: bool) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let store = crate::store::open(dir.path().join("s.db").to_str().unwrap())
         .await
@@ -120,8 +125,9 @@ async fn rig(start: &str, state: Option<SyncState>) -> Rig {
     }));
     let events = syncs.subscribe();
     let cancel = CancellationToken::new();
+    let (leader, is_leader) = watch::channel(leading);
     let (s, c) = (syncs.clone(), cancel.clone());
-    tokio::spawn(async move { s.run(watch::channel(true).1, c).await });
+    tokio::spawn(async move { s.run(is_leader, c).await });
     Rig {
         syncs,
         clock,
@@ -130,6 +136,7 @@ async fn rig(start: &str, state: Option<SyncState>) -> Rig {
         events,
         store,
         cancel,
+        leader,
         _dir: dir,
     }
 }
@@ -157,7 +164,7 @@ impl Rig {
             Duration::from_secs(10),
             rx.wait_for(|s| {
                 s.as_ref()
-                    .is_some_and(|s| s.next_schedule_time.as_ref().map(|t| t.0) == want)
+                    .is_some_and(|s| s.next_schedule_time.as_ref().and_then(record::from_time) == want)
             }),
         )
         .await
@@ -212,7 +219,7 @@ async fn runs_on_schedule_and_reports_the_next_time() {
     }
     let status = r.next_is(Some("2026-05-01T10:10:00Z")).await;
     assert_eq!(
-        status.last_schedule_time.map(|t| t.0),
+        status.last_schedule_time.as_ref().and_then(record::from_time),
         Some(utc("2026-05-01T10:05:00Z"))
     );
     r.gate.add_permits(1);
@@ -319,4 +326,19 @@ async fn time_zones_shift_with_daylight_saving() {
         panic!("expected a run")
     };
     assert_eq!(key.name, format!("s-{}", ts("2026-03-29T07:00:00Z")));
+}
+
+#[tokio::test]
+async fn only_the_leader_runs_schedules() {
+    let mut r = rig_led("2026-05-01T10:04:00Z", None, false).await;
+    r.apply(schedule(json!({})));
+    r.clock.set(utc("2026-05-01T10:05:00Z"));
+    tokio::task::yield_now().await;
+    assert!(r.created_so_far().is_empty(), "a follower runs nothing");
+    assert!(r.recorder.schedules.borrow().is_none());
+    r.leader.send_replace(true);
+    // Leading from 10:05 on: the schedule is first seen now, so the next run is 10:10.
+    r.next_is(Some("2026-05-01T10:10:00Z")).await;
+    r.clock.set(utc("2026-05-01T10:10:00Z"));
+    assert!(matches!(r.event().await, JobEvent::Created { .. }));
 }

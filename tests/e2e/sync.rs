@@ -104,8 +104,14 @@ async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
         labels.get("switchboard.dev/schedule").map(String::as_str),
         Some("items")
     );
-    let owner = &running.metadata.owner_references.clone().unwrap_or_default()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("SyncSchedule", "items"));
+    let owners = running.metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(
+        owners
+            .iter()
+            .map(|o| (o.kind.as_str(), o.name.as_str()))
+            .collect::<Vec<_>>(),
+        [("SyncSchedule", "items")]
+    );
     assert_eq!(running.data["status"]["processedRecords"], 4);
 
     release.notify_one();
