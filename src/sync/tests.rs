@@ -237,6 +237,7 @@ async fn runs_on_schedule_and_reports_the_next_time() {
 async fn forbid_skips_a_run_while_one_is_active() {
     let mut r = rig("2026-05-01T10:04:00Z", None).await;
     r.apply(schedule(json!({"concurrencyPolicy": "Forbid"})));
+    r.next_is(Some("2026-05-01T10:05:00Z")).await;
     r.clock.set(utc("2026-05-01T10:05:00Z"));
     assert!(matches!(r.event().await, JobEvent::Created { .. }));
     r.clock.set(utc("2026-05-01T10:10:00Z"));
@@ -249,6 +250,7 @@ async fn forbid_skips_a_run_while_one_is_active() {
 async fn replace_cancels_the_active_run() {
     let mut r = rig("2026-05-01T10:04:00Z", None).await;
     r.apply(schedule(json!({"concurrencyPolicy": "Replace"})));
+    r.next_is(Some("2026-05-01T10:05:00Z")).await;
     r.clock.set(utc("2026-05-01T10:05:00Z"));
     let JobEvent::Created { key: first, .. } = r.event().await else {
         panic!("expected a run")
@@ -276,6 +278,7 @@ async fn replace_cancels_the_active_run() {
 async fn allow_runs_concurrently() {
     let mut r = rig("2026-05-01T10:04:00Z", None).await;
     r.apply(schedule(json!({"concurrencyPolicy": "Allow"})));
+    r.next_is(Some("2026-05-01T10:05:00Z")).await;
     r.clock.set(utc("2026-05-01T10:05:00Z"));
     assert!(matches!(r.event().await, JobEvent::Created { .. }));
     r.clock.set(utc("2026-05-01T10:10:00Z"));
