@@ -105,6 +105,7 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
                 ..DeliveryConfig::default()
             },
             receiver: args.receiver.config(),
+            ..EngineConfig::default()
         },
     );
 
