@@ -407,7 +407,11 @@ async fn page_numbers_are_forwarded_to_a_url() {
     assert_eq!(view["status"]["succeededRecords"], 4);
     assert_eq!(
         fake.requests(),
-        ["/page/items?page=1", "/page/items?page=2", "/page/items?page=3"]
+        [
+            "/page/items?page=1",
+            "/page/items?page=2",
+            "/page/items?page=3"
+        ]
     );
     let forwarded = fake.sunk("forward");
     assert_eq!(forwarded.len(), 4);
@@ -551,7 +555,7 @@ async fn the_watermark_survives_an_engine_restart() {
     let second_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     write_manifests(dir.path(), &fake, &incremental_schedule(&second_at));
     let run = start(dir.path(), &m, true).await;
-    run.wait_job_named("contacts-", "Completed", &[first_name.clone()])
+    run.wait_job_named("contacts-", "Completed", std::slice::from_ref(&first_name))
         .await;
     // The first run is still listed (it is in the store).
     assert!(run.job(&first_name).is_some());
@@ -570,7 +574,11 @@ async fn an_interrupted_job_resumes_from_its_last_page_on_restart() {
     let request = r#"      path: /cursor/contacts
       itemsPath: .results
       pagination: {type: Cursor, cursorPath: .paging.next.after, cursorParam: after}"#;
-    let m = write_manifests(dir.path(), &fake, &job_yaml("resumed", request, PUBLISH, ""));
+    let m = write_manifests(
+        dir.path(),
+        &fake,
+        &job_yaml("resumed", request, PUBLISH, ""),
+    );
     // What a crash after the first page leaves in the store: Running, with a checkpoint.
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -624,7 +632,9 @@ async fn an_interrupted_job_resumes_from_its_last_page_on_restart() {
     );
     let orphan = run.wait_phase("orphan", "Failed").await;
     assert!(
-        orphan["status"]["errors"].to_string().contains("cannot be resumed"),
+        orphan["status"]["errors"]
+            .to_string()
+            .contains("cannot be resumed"),
         "{orphan}"
     );
     run.stop().await;

@@ -34,7 +34,7 @@ pub async fn run(client: Client, engine: Arc<Engine>, stores: Stores, cancel: Ca
             Ok(JobEvent::Created { key, spec }) => {
                 let client = client.clone();
                 let stores = stores.clone();
-                tokio::spawn(async move { create(&client, &stores, &key, spec).await });
+                tokio::spawn(async move { create(&client, &stores, &key, *spec).await });
             }
             Ok(JobEvent::Deleted { key }) => {
                 let client = client.clone();
@@ -56,7 +56,10 @@ pub fn resource(key: &Key, spec: SyncJobSpec, schedule_uid: Option<String>) -> S
     let mut job = SyncJob::new(&key.name, spec);
     job.metadata.namespace = Some(key.namespace.clone());
     if let Some(schedule) = job.spec.schedule_ref.as_ref().map(|r| r.name.clone()) {
-        job.metadata.labels = Some(BTreeMap::from([(SCHEDULE_LABEL.to_owned(), schedule.clone())]));
+        job.metadata.labels = Some(BTreeMap::from([(
+            SCHEDULE_LABEL.to_owned(),
+            schedule.clone(),
+        )]));
         job.metadata.owner_references = schedule_uid.map(|uid| {
             vec![OwnerReference {
                 api_version: API_VERSION.into(),

@@ -227,7 +227,8 @@ impl Engine {
         problems.extend(super::dependents::problems(&effective, &problems));
         problems.extend(desired.rejected);
         let mut invalid = invalid_by_kind(&problems);
-        self.syncs.apply(super::syncs::desired(&effective, &invalid));
+        self.syncs
+            .apply(super::syncs::desired(&effective, &invalid));
         let none = BTreeMap::new();
         let current = self.topology.load();
         let ctx = BuildContext {

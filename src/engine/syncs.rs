@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use crate::api::{Kind, READY, SyncJobPhase, SyncScheduleStatus};
 use crate::store::{Acceptance, NewEvent};
 use crate::sync::{
-    DesiredSyncs, JobEntry, JobRecord, Key, Publisher, Reporter, SYNC_REQUESTED_AT,
-    ScheduleEntry, SinkError,
+    DesiredSyncs, JobEntry, JobRecord, Key, Publisher, Reporter, SYNC_REQUESTED_AT, ScheduleEntry,
+    SinkError,
 };
 
 use super::runtime::Engine;
@@ -48,7 +48,11 @@ pub fn desired(
     for (k, obj) in &snap.transformations {
         out.transformations.insert(key(k), obj.spec.clone());
     }
-    for (k, obj) in snap.schedules.iter().filter(|(k, _)| !bad(Kind::SyncSchedule, k)) {
+    for (k, obj) in snap
+        .schedules
+        .iter()
+        .filter(|(k, _)| !bad(Kind::SyncSchedule, k))
+    {
         out.schedules.insert(
             key(k),
             ScheduleEntry {
@@ -135,9 +139,19 @@ impl Reporter for BoardReporter {
             ),
             SyncJobPhase::Cancelled => (false, false, "Cancelled", "the job was cancelled".into()),
         };
-        let generation = self.0.get(Kind::SyncJob, &key).and_then(|s| s.observed_generation);
-        self.0
-            .set_condition(Kind::SyncJob, &key, generation, READY, ready, reason, &message);
+        let generation = self
+            .0
+            .get(Kind::SyncJob, &key)
+            .and_then(|s| s.observed_generation);
+        self.0.set_condition(
+            Kind::SyncJob,
+            &key,
+            generation,
+            READY,
+            ready,
+            reason,
+            &message,
+        );
         self.0.set_condition(
             Kind::SyncJob,
             &key,

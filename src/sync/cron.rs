@@ -208,8 +208,7 @@ mod tests {
     async fn manual_clock_wakes_sleepers_when_moved() {
         let clock = std::sync::Arc::new(ManualClock::new(utc("2026-01-01T00:00:00Z")));
         let c = clock.clone();
-        let sleeper =
-            tokio::spawn(async move { c.sleep_until(utc("2026-01-01T00:10:00Z")).await });
+        let sleeper = tokio::spawn(async move { c.sleep_until(utc("2026-01-01T00:10:00Z")).await });
         tokio::task::yield_now().await;
         clock.advance(chrono::Duration::minutes(5));
         tokio::task::yield_now().await;

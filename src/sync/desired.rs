@@ -124,7 +124,10 @@ pub fn build_parts(
     let items = jq("spec.request.itemsPath", &job.request.items_path)?;
     let watermark = jq(
         "spec.request.incremental.watermarkPath",
-        &job.request.incremental.as_ref().map(|i| i.watermark_path.clone()),
+        &job.request
+            .incremental
+            .as_ref()
+            .map(|i| i.watermark_path.clone()),
     )?;
     let pager = Pager::new(job.request.pagination.as_ref())?;
     let transform = match &job.transformation_ref {

@@ -52,7 +52,7 @@ pub enum JobEvent {
         /// The job.
         key: Key,
         /// Its spec.
-        spec: SyncJobSpec,
+        spec: Box<SyncJobSpec>,
     },
     /// A run ended.
     Finished {
@@ -266,15 +266,23 @@ impl Actor {
         let now = self.now();
         let keys: Vec<Key> = self.schedules.keys().cloned().collect();
         for key in keys {
-            self.tick(&key, desired.schedules.get(&key).and_then(|e| e.requested_at.clone()), now)
-                .await;
+            self.tick(
+                &key,
+                desired
+                    .schedules
+                    .get(&key)
+                    .and_then(|e| e.requested_at.clone()),
+                now,
+            )
+            .await;
             self.report_schedule(&key);
         }
     }
 
     async fn diff_schedules(&mut self, desired: &DesiredSyncs) {
         let now = self.now();
-        self.schedules.retain(|k, _| desired.schedules.contains_key(k));
+        self.schedules
+            .retain(|k, _| desired.schedules.contains_key(k));
         for (key, entry) in &desired.schedules {
             let spec = &entry.spec;
             let inputs = ScheduleInputs {
@@ -485,7 +493,7 @@ impl Actor {
         );
         let _ = self.events.send(JobEvent::Created {
             key: job_key.clone(),
-            spec,
+            spec: Box::new(spec),
         });
         self.start(&job_key).await;
     }
@@ -588,7 +596,12 @@ impl Actor {
         let skey = Key::new(&key.namespace, &schedule);
         if phase == SyncJobPhase::Completed {
             // The run stored its watermark and success time; take them over.
-            match self.deps.store.sync_state(&skey.namespace, &skey.name).await {
+            match self
+                .deps
+                .store
+                .sync_state(&skey.namespace, &skey.name)
+                .await
+            {
                 Ok(state) => {
                     if let Some(p) = self.schedules.get_mut(&skey) {
                         p.state = state;
@@ -620,7 +633,12 @@ impl Actor {
                     && s.record.finished()
             })
             .collect();
-        finished.sort_by(|a, b| b.1.record.created_at.cmp(&a.1.record.created_at).then(b.0.cmp(a.0)));
+        finished.sort_by(|a, b| {
+            b.1.record
+                .created_at
+                .cmp(&a.1.record.created_at)
+                .then(b.0.cmp(a.0))
+        });
         let (mut ok, mut failed) = (0, 0);
         let mut remove = Vec::new();
         for (key, slot) in finished {

@@ -248,10 +248,19 @@ mod tests {
         let first = p.request("/items", &Cursor::default()).unwrap();
         assert_eq!(first.query, [("limit".to_owned(), "2".to_owned())]);
         let at = p
-            .advance(&Cursor::default(), &HeaderMap::new(), &json!({"next": "c2"}), 2)
+            .advance(
+                &Cursor::default(),
+                &HeaderMap::new(),
+                &json!({"next": "c2"}),
+                2,
+            )
             .unwrap();
         let second = p.request("/items", &at).unwrap();
-        assert!(second.query.contains(&("after".to_owned(), "c2".to_owned())));
+        assert!(
+            second
+                .query
+                .contains(&("after".to_owned(), "c2".to_owned()))
+        );
         let end = p
             .advance(&at, &HeaderMap::new(), &json!({"next": null}), 1)
             .unwrap();

@@ -155,7 +155,10 @@ pub async fn run(
         }
         query.extend(page.query);
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
         let body = request.body.as_ref().map(|b| {
             headers.insert(
                 http::header::CONTENT_TYPE,
@@ -174,7 +177,8 @@ pub async fn run(
         tokio::pin!(call);
         // While a page is slow, progress still reaches the status every few seconds.
         let response = loop {
-            let stale = dirty.then(|| tokio::time::Instant::from_std(last_report + ctx.progress_every));
+            let stale =
+                dirty.then(|| tokio::time::Instant::from_std(last_report + ctx.progress_every));
             tokio::select! {
                 _ = cancel.cancelled() => break None,
                 _ = shutdown.cancelled() => break None,
@@ -202,7 +206,10 @@ pub async fn run(
             Err(e) => break Err((SyncJobPhase::Failed, Some(e.to_string()))),
         };
         let (body, headers, items) = fetched;
-        let next = match parts.pager.advance(&cp.cursor, &headers, &body, items.len()) {
+        let next = match parts
+            .pager
+            .advance(&cp.cursor, &headers, &body, items.len())
+        {
             Ok(n) => n,
             Err(source) => {
                 let e = PageFailure::Paging {
@@ -296,7 +303,8 @@ fn read_page(
     let body: Value = if response.body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&response.body).map_err(|source| PageFailure::Json { page, source })?
+        serde_json::from_slice(&response.body)
+            .map_err(|source| PageFailure::Json { page, source })?
     };
     let items = match &parts.items {
         Some(expr) => expr.eval(&body).map_err(|e| PageFailure::Items {
@@ -408,7 +416,10 @@ mod tests {
     fn watermarks_compare_numbers_numerically_and_text_lexically() {
         assert_eq!(max_mark(Some(json!(9)), json!(10)), json!(10));
         assert_eq!(
-            max_mark(Some(json!("2026-05-02T00:00:00Z")), json!("2026-05-01T00:00:00Z")),
+            max_mark(
+                Some(json!("2026-05-02T00:00:00Z")),
+                json!("2026-05-01T00:00:00Z")
+            ),
             json!("2026-05-02T00:00:00Z")
         );
         assert_eq!(mark_text(&json!(12)), "12");

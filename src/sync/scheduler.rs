@@ -65,11 +65,7 @@ pub fn admit(policy: ConcurrencyPolicy, active: usize) -> Admit {
 /// True when a `sync-requested-at` value asks for a run: it differs from the value last
 /// handled by this process and, when it is a timestamp, is later than the last run (so a
 /// value already handled before a restart does not run again).
-pub fn requested(
-    value: Option<&str>,
-    handled: Option<&str>,
-    last: Option<DateTime<Utc>>,
-) -> bool {
+pub fn requested(value: Option<&str>, handled: Option<&str>, last: Option<DateTime<Utc>>) -> bool {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return false;
     };

@@ -163,8 +163,9 @@ impl Rig {
         let status = tokio::time::timeout(
             Duration::from_secs(10),
             rx.wait_for(|s| {
-                s.as_ref()
-                    .is_some_and(|s| s.next_schedule_time.as_ref().and_then(record::from_time) == want)
+                s.as_ref().is_some_and(|s| {
+                    s.next_schedule_time.as_ref().and_then(record::from_time) == want
+                })
             }),
         )
         .await
@@ -208,7 +209,10 @@ async fn runs_on_schedule_and_reports_the_next_time() {
     let mut r = rig("2026-05-01T10:02:00Z", None).await;
     r.apply(schedule(json!({})));
     r.next_is(Some("2026-05-01T10:05:00Z")).await;
-    assert!(r.created_so_far().is_empty(), "nothing before the first tick");
+    assert!(
+        r.created_so_far().is_empty(),
+        "nothing before the first tick"
+    );
     r.clock.set(utc("2026-05-01T10:05:00Z"));
     match r.event().await {
         JobEvent::Created { key, spec } => {
@@ -219,7 +223,10 @@ async fn runs_on_schedule_and_reports_the_next_time() {
     }
     let status = r.next_is(Some("2026-05-01T10:10:00Z")).await;
     assert_eq!(
-        status.last_schedule_time.as_ref().and_then(record::from_time),
+        status
+            .last_schedule_time
+            .as_ref()
+            .and_then(record::from_time),
         Some(utc("2026-05-01T10:05:00Z"))
     );
     r.gate.add_permits(1);

@@ -104,7 +104,11 @@ async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
         labels.get("switchboard.dev/schedule").map(String::as_str),
         Some("items")
     );
-    let owners = running.metadata.owner_references.clone().unwrap_or_default();
+    let owners = running
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default();
     assert_eq!(
         owners
             .iter()
@@ -145,8 +149,14 @@ async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
     let schedules = api(&env.client, "SyncSchedule", &ns);
     let schedule = eventually(WITHIN, || async {
         let s = schedules.get_opt("items").await.ok()??;
-        s.data["status"]["lastSuccessfulTime"].is_string().then_some(s)
+        s.data["status"]["lastSuccessfulTime"]
+            .is_string()
+            .then_some(s)
     })
     .await;
-    assert!(schedule.is_some(), "lastSuccessfulTime never set\n{}", ctl.log());
+    assert!(
+        schedule.is_some(),
+        "lastSuccessfulTime never set\n{}",
+        ctl.log()
+    );
 }
