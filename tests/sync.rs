@@ -4,6 +4,8 @@
 //! across an engine restart on the same SQLite data dir, and a crash-interrupted job resumed
 //! from its checkpoint (or Failed when it cannot be) on restart.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -638,4 +640,56 @@ async fn an_interrupted_job_resumes_from_its_last_page_on_restart() {
         "{orphan}"
     );
     run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_syncjobs_lists_the_runs_of_a_standalone_instance() {
+    let fake = fake_provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_yaml(
+        "listed",
+        "      path: /page/items\n      pagination: {type: Page, pageParam: page}",
+        PUBLISH,
+        "",
+    );
+    let m = write_manifests(dir.path(), &fake, &job);
+    let data = dir.path().join("data");
+    let table = tokio::task::spawn_blocking(move || {
+        let inst = support::Instance::start(&m, &data, &["--allow-private-destinations"]);
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+                .args(["get", "syncjobs", "--admin", &inst.admin_url])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if text.contains("Completed") {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{text}\n{}",
+                inst.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    let header = table.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("PHASE") && header.contains("PROCESSED"),
+        "{table}"
+    );
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.contains("listed"))
+        .unwrap_or_else(|| panic!("{table}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row[..6],
+        ["crm", "listed", "Completed", "True", "4", "0"],
+        "{table}"
+    );
 }

@@ -352,3 +352,54 @@ async fn only_the_leader_runs_schedules() {
     r.clock.set(utc("2026-05-01T10:10:00Z"));
     assert!(matches!(r.event().await, JobEvent::Created { .. }));
 }
+
+#[tokio::test]
+async fn history_limits_delete_old_finished_runs() {
+    let mut r = rig("2026-05-01T10:04:00Z", None).await;
+    r.apply(schedule(json!({
+        "successfulJobsHistoryLimit": 1,
+        "failedJobsHistoryLimit": 0
+    })));
+    r.next_is(Some("2026-05-01T10:05:00Z")).await;
+    let mut names = Vec::new();
+    for minute in ["05", "10", "15"] {
+        r.clock.set(utc(&format!("2026-05-01T10:{minute}:00Z")));
+        r.gate.add_permits(1);
+        loop {
+            match r.event().await {
+                JobEvent::Created { key, .. } => names.push(key.name),
+                JobEvent::Finished { phase, .. } => {
+                    assert_eq!(phase, SyncJobPhase::Completed);
+                    break;
+                }
+                JobEvent::Deleted { .. } => {}
+            }
+        }
+    }
+    // The two older runs are deleted from the store and the status; the last one stays.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored: Vec<String> = JobRecord::load_all(r.store.as_ref())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.key.name)
+            .collect();
+        let reported: Vec<String> = r
+            .recorder
+            .jobs
+            .lock()
+            .unwrap()
+            .keys()
+            .map(|k| k.name.clone())
+            .collect();
+        if stored == names[2..] && reported == names[2..] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stored {stored:?}, reported {reported:?}, runs {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
