@@ -67,6 +67,7 @@ pub async fn run(
     );
     let client_for_finalizers = client.clone();
     let client_for_jobs = client.clone();
+    let recorder_for_jobs = recorder.clone();
     let writer = writer::StatusWriter::new(
         client,
         engine.status().clone(),
@@ -85,6 +86,7 @@ pub async fn run(
         client_for_jobs,
         engine.clone(),
         stores.clone(),
+        recorder_for_jobs,
         cancel.clone(),
     ));
     let result = sync::run(engine, stores, config.debounce, cancel.clone()).await;

@@ -6,13 +6,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Client};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{API_VERSION, Kind, SyncJob, SyncJobSpec};
+use crate::api::{API_VERSION, Kind, SyncJob, SyncJobPhase, SyncJobSpec};
 use crate::engine::Engine;
 use crate::sync::{JobEvent, Key, SCHEDULE_LABEL};
 
@@ -22,8 +24,15 @@ use super::stores::Stores;
 /// Attempts at creating or deleting one SyncJob before giving up.
 const ATTEMPTS: u32 = 6;
 
-/// Mirrors the engine's job events into SyncJob resources until `cancel`.
-pub async fn run(client: Client, engine: Arc<Engine>, stores: Stores, cancel: CancellationToken) {
+/// Mirrors the engine's job events into SyncJob resources (and a "finished" event on each)
+/// until `cancel`.
+pub async fn run(
+    client: Client,
+    engine: Arc<Engine>,
+    stores: Stores,
+    recorder: Recorder,
+    cancel: CancellationToken,
+) {
     let mut events = engine.syncs().subscribe();
     loop {
         let event = tokio::select! {
@@ -42,6 +51,8 @@ pub async fn run(client: Client, engine: Arc<Engine>, stores: Stores, cancel: Ca
             }
             Ok(JobEvent::Finished { key, phase }) => {
                 tracing::info!(job = %key, ?phase, "sync job finished");
+                let (stores, recorder) = (stores.clone(), recorder.clone());
+                tokio::spawn(async move { finished_event(&stores, &recorder, &key, phase).await });
             }
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "sync job events were missed");
@@ -106,5 +117,43 @@ async fn delete(client: &Client, key: &Key) {
             }
             Err(_) => tokio::time::sleep(backoff(attempt)).await,
         }
+    }
+}
+
+/// Publishes "the sync job finished" on the SyncJob (once its resource is known here).
+async fn finished_event(stores: &Stores, recorder: &Recorder, key: &Key, phase: SyncJobPhase) {
+    let mut uid = None;
+    for _ in 0..20 {
+        uid = stores
+            .lookup(Kind::SyncJob, &key.namespace, &key.name)
+            .map(|(uid, _)| uid);
+        if uid.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let Some(uid) = uid else { return };
+    let (type_, reason) = match phase {
+        SyncJobPhase::Completed => (EventType::Normal, "SyncJobCompleted"),
+        SyncJobPhase::Cancelled => (EventType::Normal, "SyncJobCancelled"),
+        _ => (EventType::Warning, "SyncJobFailed"),
+    };
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(format!("sync job finished: {phase:?}")),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    let reference = ObjectReference {
+        api_version: Some(API_VERSION.into()),
+        kind: Some(Kind::SyncJob.as_str().into()),
+        name: Some(key.name.clone()),
+        namespace: Some(key.namespace.clone()),
+        uid: Some(uid),
+        ..ObjectReference::default()
+    };
+    if let Err(e) = recorder.publish(&event, &reference).await {
+        tracing::warn!(job = %key, error = %e, "publishing the sync job event failed");
     }
 }

@@ -1,7 +1,7 @@
 //! Sync schedules in a cluster: a SyncSchedule whose Integration points at a fake provider
 //! on loopback is triggered by its annotation; the controller creates the run as a SyncJob
 //! (owned by the schedule, labelled with it) whose status shows progress while the provider
-//! holds a page back, then completion, as `kubectl get sj` shows.
+//! holds a page back, then completion, as `kubectl get sj` shows, with a finished event.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,6 +145,16 @@ async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
         .find(|l| l.starts_with(&name))
         .unwrap_or_else(|| panic!("{name} not in\n{table}"));
     assert!(row.contains("Completed") && row.contains("True"), "{table}");
+
+    let selector = format!("involvedObject.name={name}");
+    let event = eventually(WITHIN, || async {
+        let out = kubectl
+            .ok(&["get", "events", "-n", &ns, "--field-selector", &selector])
+            .ok()?;
+        out.stdout.contains("SyncJobCompleted").then_some(())
+    })
+    .await;
+    assert!(event.is_some(), "no SyncJobCompleted event\n{}", ctl.log());
 
     let schedules = api(&env.client, "SyncSchedule", &ns);
     let schedule = eventually(WITHIN, || async {
