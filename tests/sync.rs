@@ -37,6 +37,8 @@ struct Fake {
     release: Notify,
     /// Told when /slow page 2 is waiting.
     blocked: Notify,
+    /// /slow page 2 blocks the first time only.
+    blocked_once: std::sync::atomic::AtomicBool,
 }
 
 type Shared = Arc<Fake>;
@@ -100,11 +102,16 @@ async fn linked_page(State(f): State<Shared>, q: Params) -> impl IntoResponse {
 async fn slow_page(State(f): State<Shared>, q: Params) -> impl IntoResponse {
     record(&f, "/slow/items", &q);
     let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    if page == 2 {
+    if page == 2
+        && !f
+            .blocked_once
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
         f.blocked.notify_one();
         f.release.notified().await;
     }
-    axum::Json(Value::Array(items(page, 1)))
+    let n = if page <= 2 { 1 } else { 0 };
+    axum::Json(Value::Array(items(page, n)))
 }
 
 async fn sink(State(f): State<Shared>, body: axum::body::Bytes) -> StatusCode {
@@ -691,5 +698,97 @@ async fn get_syncjobs_lists_the_runs_of_a_standalone_instance() {
         row[..6],
         ["crm", "listed", "Completed", "True", "4", "0"],
         "{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_running_job_stops_it_and_forgets_it() {
+    let fake = fake_provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let request = "      path: /slow/items\n      pagination: {type: Page, pageParam: page}";
+    let m = write_manifests(dir.path(), &fake, &job_yaml("doomed", request, PUBLISH, ""));
+    let run = start(dir.path(), &m, true).await;
+    tokio::time::timeout(WAIT, fake.blocked.notified())
+        .await
+        .expect("page 2 requested");
+    run.wait_phase("doomed", "Running").await;
+    write_manifests(dir.path(), &fake, "");
+    run.apply();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let stored = run
+            .engine
+            .store()
+            .list_objects("SyncJob", None)
+            .await
+            .unwrap();
+        if run.job("doomed").is_none() && stored.is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{stored:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    fake.release.notify_one();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        fake.requests(),
+        ["/slow/items?page=1", "/slow/items?page=2"],
+        "no page after the deletion"
+    );
+    assert!(
+        run.job("doomed").is_none(),
+        "the stopped run did not come back"
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_killed_mid_run_resumes_from_its_last_page_after_restart() {
+    let fake = fake_provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let request = "      path: /slow/items\n      pagination: {type: Page, pageParam: page}";
+    let m = write_manifests(dir.path(), &fake, &job_yaml("crashy", request, PUBLISH, ""));
+    let data = dir.path().join("data");
+    let (m1, d1) = (m.clone(), data.clone());
+    let first = tokio::task::spawn_blocking(move || {
+        support::Instance::start(&m1, &d1, &["--allow-private-destinations"])
+    })
+    .await
+    .unwrap();
+    tokio::time::timeout(WAIT, fake.blocked.notified())
+        .await
+        .expect("page 2 requested");
+    // SIGKILL while page 2 is in flight; page 1 is checkpointed.
+    tokio::task::spawn_blocking(move || drop(first))
+        .await
+        .unwrap();
+    fake.requests.lock().unwrap().clear();
+    let status = tokio::task::spawn_blocking(move || {
+        let second = support::Instance::start(&m, &data, &["--allow-private-destinations"]);
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let job = second
+                .status("syncjobs")
+                .into_iter()
+                .find(|j| j["metadata"]["name"] == "crashy");
+            if let Some(job) = job.as_ref().filter(|j| j["status"]["phase"] == "Completed") {
+                return job["status"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{job:?}\n{}",
+                second.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status["pagesFetched"], 3, "{status}");
+    assert_eq!(status["processedRecords"], 2);
+    assert_eq!(
+        fake.requests(),
+        ["/slow/items?page=2", "/slow/items?page=3"],
+        "resumed at page 2"
     );
 }

@@ -578,10 +578,13 @@ impl Actor {
     /// A run ended: remembers it, stores the schedule's watermark, applies history limits.
     async fn finished(&mut self, outcome: RunOutcome) {
         let key = outcome.record.key.clone();
-        if let Some(slot) = self.jobs.get_mut(&key) {
-            slot.cancel = None;
-            slot.record = outcome.record.clone();
-        }
+        let Some(slot) = self.jobs.get_mut(&key) else {
+            // Deleted while running: its last save must not bring it back.
+            self.forget(&key).await;
+            return;
+        };
+        slot.cancel = None;
+        slot.record = outcome.record.clone();
         if !outcome.finished {
             return;
         }

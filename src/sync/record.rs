@@ -130,7 +130,11 @@ impl JobRecord {
         self.status.phase = Some(phase);
         self.status.completed_at = to_time(now);
         if let Some(m) = message {
-            self.note_error(m);
+            // The error that ended the job is always kept, last.
+            if self.status.errors.len() >= MAX_JOB_ERRORS {
+                self.status.errors.pop();
+            }
+            self.status.errors.push(m);
         }
     }
 

@@ -134,9 +134,10 @@ impl Source for BaseUrlSource {
         }
         let mut shown = url.clone();
         shown.set_query(None);
-        let transport = |source| SourceError::Transport {
+        // The client's error would repeat the URL with its query (cursors, keys): drop it.
+        let transport = |source: reqwest::Error| SourceError::Transport {
             url: shown.to_string(),
-            source,
+            source: source.without_url(),
         };
         let mut builder = self.client.request(req.method, url).headers(req.headers);
         if let Some(body) = req.body {
