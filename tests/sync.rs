@@ -792,3 +792,43 @@ async fn a_job_killed_mid_run_resumes_from_its_last_page_after_restart() {
         "resumed at page 2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_records_are_counted_and_their_messages_kept() {
+    let fake = fake_provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let picky = r#"---
+apiVersion: switchboard.dev/v1alpha1
+kind: Transformation
+metadata: {name: picky, namespace: crm}
+spec:
+  jq: 'if .id == "p1-1" then error("record p1-1 is not wanted") else . end'
+"#;
+    let job = job_yaml(
+        "partial",
+        "      path: /page/items\n      pagination: {type: Page, pageParam: page}",
+        PUBLISH,
+        "",
+    )
+    .replace(
+        "    sink:",
+        "    transformationRef: {name: picky}\n    sink:",
+    );
+    let m = write_manifests(dir.path(), &fake, &format!("{picky}{job}"));
+    let run = start(dir.path(), &m, true).await;
+    let view = run.wait_phase("partial", "Completed").await;
+    let status = &view["status"];
+    assert_eq!(status["processedRecords"], 4, "{view}");
+    assert_eq!(status["succeededRecords"], 3);
+    assert_eq!(status["failedRecords"], 1);
+    let errors = status["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0]
+            .as_str()
+            .unwrap()
+            .contains("record p1-1 is not wanted"),
+        "{errors:?}"
+    );
+    run.stop().await;
+}

@@ -165,3 +165,39 @@ impl JobRecord {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_errors_are_kept_and_the_fatal_one_always() {
+        let spec: SyncJobSpec = serde_json::from_value(serde_json::json!({
+            "template": {"integrationRef": {"name": "a"}, "entityType": "x",
+                "request": {"path": "/"}, "sink": {"publish": {"eventType": "t"}}}
+        }))
+        .unwrap();
+        let mut r = JobRecord::new(Key::new("ns", "j"), None, spec, Utc::now());
+        for i in 0..30 {
+            r.note_error(format!("record {i}"));
+        }
+        assert_eq!(r.status.errors.len(), MAX_JOB_ERRORS);
+        assert_eq!(r.status.errors[19], "record 19");
+        r.finish(
+            SyncJobPhase::Failed,
+            Utc::now(),
+            Some("page 3: HTTP 500".into()),
+        );
+        assert_eq!(r.status.errors.len(), MAX_JOB_ERRORS);
+        assert_eq!(r.status.errors.last().unwrap(), "page 3: HTTP 500");
+        assert!(r.finished());
+    }
+
+    #[test]
+    fn kubernetes_times_round_trip() {
+        let t = DateTime::parse_from_rfc3339("2026-05-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(to_time(t).as_ref().and_then(from_time), Some(t));
+    }
+}
