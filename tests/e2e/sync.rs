@@ -170,3 +170,64 @@ async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
         ctl.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_created_sync_job_runs_once() {
+    let env = TestEnv::new("sync-once").await.unwrap();
+    let ns = env.namespace.clone();
+    let release = Arc::new(Notify::new());
+    release.notify_one(); // page 3 goes through at once
+    let base_url = fake_provider(release).await;
+    let yaml = format!(
+        r#"
+apiVersion: switchboard.dev/v1alpha1
+kind: Integration
+metadata: {{name: api, namespace: {ns}}}
+spec:
+  baseUrl: {base_url}
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: SyncJob
+metadata: {{name: by-hand, namespace: {ns}}}
+spec:
+  template:
+    integrationRef: {{name: api}}
+    entityType: item
+    request:
+      path: /items
+      pagination: {{type: Page, pageParam: page}}
+    sink:
+      publish: {{eventType: items.synced}}
+"#
+    );
+    let kubectl = env.kubectl();
+    kubectl
+        .run_with_stdin(&["apply", "-f", "-"], Some(&yaml))
+        .and_then(|out| crate::support::kubectl::check("kubectl apply", out))
+        .unwrap();
+    let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
+    let jobs = api(&env.client, "SyncJob", &ns);
+    let done = eventually(WITHIN, || async {
+        let j = jobs.get_opt("by-hand").await.ok()??;
+        (j.data["status"]["phase"] == "Completed").then_some(j)
+    })
+    .await;
+    let Some(done) = done else {
+        panic!("by-hand did not complete\n{}", ctl.log());
+    };
+    assert_eq!(
+        done.data["status"]["processedRecords"], 6,
+        "{:?}",
+        done.data
+    );
+    // Only the hand-created job exists: nothing else was started for it.
+    let names: Vec<String> = jobs
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|j| j.metadata.name)
+        .collect();
+    assert_eq!(names, ["by-hand"]);
+}
