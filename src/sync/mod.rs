@@ -2,6 +2,7 @@
 //! pagination, sinks and checkpoints. Knows nothing of Kubernetes; the engine feeds it
 //! desired state ([`DesiredSyncs`]) and hears back through [`Reporter`] and [`Publisher`].
 
+mod actor;
 pub mod cron;
 pub mod desired;
 pub mod manager;
@@ -12,6 +13,7 @@ pub mod scheduler;
 pub mod sink;
 pub mod source;
 pub mod state;
+mod timers;
 
 pub use cron::{Clock, ManualClock, Schedule, SystemClock};
 pub use desired::{DesiredSyncs, JobEntry, ScheduleEntry, SourceFactory, base_url_sources};
