@@ -251,6 +251,14 @@ async fn forbid_skips_a_run_while_one_is_active() {
     let status = r.next_is(Some("2026-05-01T10:15:00Z")).await;
     assert_eq!(status.active.len(), 1, "{status:?}");
     assert!(r.created_so_far().is_empty(), "the 10:10 run was skipped");
+    // A skipped run is not a scheduled one.
+    assert_eq!(
+        status
+            .last_schedule_time
+            .as_ref()
+            .and_then(record::from_time),
+        Some(utc("2026-05-01T10:05:00Z"))
+    );
 }
 
 #[tokio::test]

@@ -146,6 +146,14 @@ impl Actor {
         } else {
             admit(spec.concurrency_policy, active.len())
         };
+        if decision == Admit::Skip {
+            // Not run, so not the last schedule time; this process does not try it again.
+            if let Some(piece) = self.schedules.get_mut(key) {
+                piece.floor = piece.floor.max(at);
+            }
+            tracing::info!(schedule = %key, active = ?active, "run skipped: concurrencyPolicy Forbid and a run is active");
+            return;
+        }
         let stored = self
             .state_lock
             .update(self.deps.store.as_ref(), key, |state| {
@@ -160,19 +168,12 @@ impl Actor {
             }
             _ => {}
         }
-        match decision {
-            Admit::Skip => {
-                tracing::info!(schedule = %key, active = ?active, "run skipped: concurrencyPolicy Forbid and a run is active");
-                return;
-            }
-            Admit::ReplaceActive => {
-                for job in &active {
-                    if let Some(c) = self.jobs.get(job).and_then(|s| s.cancel.as_ref()) {
-                        c.cancel();
-                    }
+        if decision == Admit::ReplaceActive {
+            for job in &active {
+                if let Some(c) = self.jobs.get(job).and_then(|s| s.cancel.as_ref()) {
+                    c.cancel();
                 }
             }
-            Admit::Start => {}
         }
         let mut name = job_name(&key.name, at);
         let mut t = at;
