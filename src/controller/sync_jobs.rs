@@ -40,15 +40,9 @@ pub async fn run(
             e = events.recv() => e,
         };
         match event {
-            Ok(JobEvent::Created { key, spec }) => {
-                let client = client.clone();
-                let stores = stores.clone();
-                tokio::spawn(async move { create(&client, &stores, &key, *spec).await });
-            }
-            Ok(JobEvent::Deleted { key }) => {
-                let client = client.clone();
-                tokio::spawn(async move { delete(&client, &key).await });
-            }
+            // In order, so a run's delete never overtakes its create.
+            Ok(JobEvent::Created { key, spec }) => create(&client, &stores, &key, *spec).await,
+            Ok(JobEvent::Deleted { key }) => delete(&client, &key).await,
             Ok(JobEvent::Finished { key, phase }) => {
                 tracing::info!(job = %key, ?phase, "sync job finished");
                 let (stores, recorder) = (stores.clone(), recorder.clone());

@@ -55,7 +55,13 @@ pub(super) struct Actor {
     pub(super) done: mpsc::UnboundedSender<RunOutcome>,
     pub(super) shutdown: CancellationToken,
     pub(super) state_lock: super::state::StateLock,
+    /// Runs removed by the history limits, with when: their resources may still show up
+    /// in the desired state for a while and must not run again as hand-created jobs.
+    pub(super) tombstones: BTreeMap<Key, DateTime<Utc>>,
 }
+
+/// How long a removed run's name is remembered.
+const TOMBSTONE_TTL: chrono::Duration = chrono::Duration::minutes(10);
 
 impl Actor {
     pub(super) fn now(&self) -> DateTime<Utc> {
@@ -103,6 +109,8 @@ impl Actor {
     /// Hand-created SyncJobs run once; `spec.cancel` or deletion stops a running one.
     pub(super) async fn sync_job_resources(&mut self, desired: &DesiredSyncs) {
         let now = self.now();
+        self.tombstones
+            .retain(|k, at| desired.jobs.contains_key(k) || now - *at < TOMBSTONE_TTL);
         let gone: Vec<Key> = self
             .jobs
             .iter()
@@ -118,6 +126,9 @@ impl Actor {
             }
         }
         for (key, entry) in &desired.jobs {
+            if self.tombstones.contains_key(key) {
+                continue;
+            }
             match self.jobs.get_mut(key) {
                 Some(slot) => {
                     slot.desired = true;
@@ -296,7 +307,9 @@ impl Actor {
                 remove.push(key.clone());
             }
         }
+        let now = self.now();
         for key in remove {
+            self.tombstones.insert(key.clone(), now);
             self.jobs.remove(&key);
             self.forget(&key).await;
             let _ = self.events.send(JobEvent::Deleted { key });

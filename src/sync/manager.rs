@@ -127,6 +127,7 @@ impl Syncs {
             done: done_tx,
             shutdown: cancel.child_token(),
             state_lock: super::state::StateLock::default(),
+            tombstones: BTreeMap::new(),
         };
         let mut leader_open = true;
         loop {

@@ -410,4 +410,45 @@ async fn history_limits_delete_old_finished_runs() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // A removed run's resource that lingers in the desired state (a cluster deleting it)
+    // does not run again as a hand-created job.
+    let mut d = DesiredSyncs::default();
+    d.integrations
+        .insert(Key::new("ns", "api"), "http://127.0.0.1:9".into());
+    d.schedules.insert(
+        Key::new("ns", "s"),
+        ScheduleEntry {
+            spec: schedule(json!({"successfulJobsHistoryLimit": 1, "failedJobsHistoryLimit": 0})),
+            requested_at: Some("2026-05-01T10:16:00Z".into()),
+        },
+    );
+    let lingering: JobRecord = JobRecord::load_all(r.store.as_ref())
+        .await
+        .unwrap()
+        .remove(0);
+    // Were it started, it would fail at once (its integration is missing), before the
+    // trigger's run is created.
+    let mut spec = lingering.spec.clone();
+    spec.template.integration_ref.name = "missing".into();
+    d.jobs.insert(Key::new("ns", &names[0]), JobEntry { spec });
+    r.syncs.apply(d);
+    r.gate.add_permits(1);
+    // The trigger's run is the only one started.
+    loop {
+        match r.event().await {
+            JobEvent::Created { key, .. } => {
+                assert!(!names.contains(&key.name), "{key}");
+                break;
+            }
+            JobEvent::Finished { key, .. } => panic!("{key} ran again"),
+            JobEvent::Deleted { .. } => {}
+        }
+    }
+    assert!(
+        !r.recorder
+            .jobs
+            .lock()
+            .unwrap()
+            .contains_key(&Key::new("ns", &names[0]))
+    );
 }
