@@ -538,6 +538,7 @@ async fn the_watermark_survives_an_engine_restart() {
     let run = start(dir.path(), &m, true).await;
     let first = run.wait_job_named("contacts-", "Completed", &[]).await;
     let first_name = first["metadata"]["name"].as_str().unwrap().to_owned();
+    assert_eq!(first["spec"]["scheduleRef"]["name"], "contacts", "{first}");
     assert!(
         fake.requests().iter().all(|r| !r.contains("updatedAfter")),
         "no watermark yet: {:?}",

@@ -118,6 +118,7 @@ pub struct Engine {
     deliveries: Arc<Deliveries>,
     verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
     syncs: crate::sync::Syncs,
+    sync_specs: super::syncs::JobSpecs,
 }
 
 impl Engine {
@@ -130,6 +131,8 @@ impl Engine {
             Arc::new(status.clone()),
         );
         let (sync_store, sync_board) = (store.clone(), status.clone());
+        let sync_specs = super::syncs::JobSpecs::default();
+        let job_specs = sync_specs.clone();
         let sync_config = crate::sync::SyncConfig {
             policy: config.delivery.policy.clone(),
             progress_every: config.sync_progress,
@@ -138,7 +141,10 @@ impl Engine {
             crate::sync::Syncs::new(crate::sync::SyncDeps {
                 store: sync_store,
                 publisher: Arc::new(super::syncs::EnginePublisher(weak.clone())),
-                reporter: Arc::new(super::syncs::BoardReporter(sync_board)),
+                reporter: Arc::new(super::syncs::BoardReporter {
+                    board: sync_board,
+                    specs: job_specs,
+                }),
                 clock: Arc::new(crate::sync::SystemClock),
                 sources: crate::sync::base_url_sources(std::time::Duration::from_secs(30)),
                 config: sync_config,
@@ -146,6 +152,7 @@ impl Engine {
         };
         Arc::new_cyclic(|weak| Self {
             syncs: syncs(weak),
+            sync_specs,
             store,
             config,
             topology: ArcSwap::from_pointee(Topology::default()),
@@ -683,7 +690,11 @@ impl Engine {
             .map(|status| {
                 let k = Kind::from_kind(&status.kind).expect("the board holds our kinds");
                 let key = ObjectKey::new(&status.namespace, &status.name);
-                let spec = spec_json(&applied, k, &key);
+                let mut spec = spec_json(&applied, k, &key);
+                if spec.is_null() && k == Kind::SyncJob {
+                    let specs = self.sync_specs.lock().unwrap_or_else(|e| e.into_inner());
+                    spec = specs.get(&key).cloned().unwrap_or_default();
+                }
                 view(status, spec)
             })
             .collect()

@@ -3,7 +3,7 @@
 //! timer), the publish path it sinks records through, and the status it reports.
 
 use std::collections::BTreeMap;
-use std::sync::Weak;
+use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -99,12 +99,27 @@ impl Publisher for EnginePublisher {
     }
 }
 
+/// The specs of the jobs the sync runtime knows (scheduled runs have no resource in the
+/// desired state in standalone mode), for the resource views.
+pub type JobSpecs = Arc<Mutex<BTreeMap<ObjectKey, Value>>>;
+
 /// Reports sync status on the engine's status board.
-pub struct BoardReporter(pub StatusBoard);
+pub struct BoardReporter {
+    /// The board.
+    pub board: StatusBoard,
+    /// Job specs, kept for the resource views.
+    pub specs: JobSpecs,
+}
 
 impl Reporter for BoardReporter {
     fn job(&self, record: &JobRecord) {
         let key = ObjectKey::new(&record.key.namespace, &record.key.name);
+        if let Ok(spec) = serde_json::to_value(&record.spec) {
+            self.specs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), spec);
+        }
         let mut fields = match serde_json::to_value(&record.status) {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
@@ -114,7 +129,7 @@ impl Reporter for BoardReporter {
         for k in ["startedAt", "completedAt", "phase", "errors"] {
             fields.entry(k).or_insert(Value::Null);
         }
-        self.0.set_fields(Kind::SyncJob, &key, fields);
+        self.board.set_fields(Kind::SyncJob, &key, fields);
         let s = &record.status;
         let (ready, complete, reason, message) = match record.phase() {
             SyncJobPhase::Pending => (false, false, "Pending", "waiting to start".to_owned()),
@@ -140,10 +155,10 @@ impl Reporter for BoardReporter {
             SyncJobPhase::Cancelled => (false, false, "Cancelled", "the job was cancelled".into()),
         };
         let generation = self
-            .0
+            .board
             .get(Kind::SyncJob, &key)
             .and_then(|s| s.observed_generation);
-        self.0.set_condition(
+        self.board.set_condition(
             Kind::SyncJob,
             &key,
             generation,
@@ -152,7 +167,7 @@ impl Reporter for BoardReporter {
             reason,
             &message,
         );
-        self.0.set_condition(
+        self.board.set_condition(
             Kind::SyncJob,
             &key,
             generation,
@@ -164,8 +179,12 @@ impl Reporter for BoardReporter {
     }
 
     fn job_removed(&self, key: &Key) {
-        self.0
-            .remove(Kind::SyncJob, &ObjectKey::new(&key.namespace, &key.name));
+        let key = ObjectKey::new(&key.namespace, &key.name);
+        self.specs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        self.board.remove(Kind::SyncJob, &key);
     }
 
     fn schedule(&self, key: &Key, status: &SyncScheduleStatus) {
@@ -185,8 +204,8 @@ impl Reporter for BoardReporter {
             fields.entry(k).or_insert(Value::Null);
         }
         let key = ObjectKey::new(&key.namespace, &key.name);
-        if self.0.get(Kind::SyncSchedule, &key).is_some() {
-            self.0.set_fields(Kind::SyncSchedule, &key, fields);
+        if self.board.get(Kind::SyncSchedule, &key).is_some() {
+            self.board.set_fields(Kind::SyncSchedule, &key, fields);
         }
     }
 }
