@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Client};
 use tokio::sync::broadcast::error::RecvError;
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{API_VERSION, Kind, SyncJob, SyncJobPhase, SyncJobSpec};
 use crate::engine::Engine;
-use crate::sync::{JobEvent, Key, SCHEDULE_LABEL};
+use crate::sync::{JobEvent, Key, SCHEDULE_LABEL, SYNC_FINISHED};
 
 use super::status::backoff;
 use super::stores::Stores;
@@ -45,8 +45,10 @@ pub async fn run(
             Ok(JobEvent::Deleted { key }) => delete(&client, &key).await,
             Ok(JobEvent::Finished { key, phase }) => {
                 tracing::info!(job = %key, ?phase, "sync job finished");
-                let (stores, recorder) = (stores.clone(), recorder.clone());
-                tokio::spawn(async move { finished_event(&stores, &recorder, &key, phase).await });
+                let (client, stores, recorder) = (client.clone(), stores.clone(), recorder.clone());
+                tokio::spawn(async move {
+                    finished_event(&client, &stores, &recorder, &key, phase).await
+                });
             }
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!(missed = n, "sync job events were missed");
@@ -114,8 +116,15 @@ async fn delete(client: &Client, key: &Key) {
     }
 }
 
-/// Publishes "the sync job finished" on the SyncJob (once its resource is known here).
-async fn finished_event(stores: &Stores, recorder: &Recorder, key: &Key, phase: SyncJobPhase) {
+/// Marks the SyncJob finished and publishes "the sync job finished" on it (once its
+/// resource is known here).
+async fn finished_event(
+    client: &Client,
+    stores: &Stores,
+    recorder: &Recorder,
+    key: &Key,
+    phase: SyncJobPhase,
+) {
     let mut uid = None;
     for _ in 0..20 {
         uid = stores
@@ -127,6 +136,19 @@ async fn finished_event(stores: &Stores, recorder: &Recorder, key: &Key, phase: 
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     let Some(uid) = uid else { return };
+    // Marks it finished for good (a controller that lost its store does not run it again).
+    let api: Api<SyncJob> = Api::namespaced(client.clone(), &key.namespace);
+    let phase_text = serde_json::to_value(phase)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mark = serde_json::json!({"metadata": {"annotations": {SYNC_FINISHED: phase_text}}});
+    if let Err(e) = api
+        .patch(&key.name, &PatchParams::default(), &Patch::Merge(&mark))
+        .await
+    {
+        tracing::warn!(job = %key, error = %e, "marking the SyncJob finished");
+    }
     let (type_, reason) = match phase {
         SyncJobPhase::Completed => (EventType::Normal, "SyncJobCompleted"),
         SyncJobPhase::Cancelled => (EventType::Normal, "SyncJobCancelled"),

@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use crate::api::{Kind, READY, SyncJobPhase, SyncScheduleStatus};
 use crate::store::{Acceptance, NewEvent};
 use crate::sync::{
-    DesiredSyncs, JobEntry, JobRecord, Key, Publisher, Reporter, SYNC_REQUESTED_AT, ScheduleEntry,
-    SinkError,
+    DesiredSyncs, JobEntry, JobRecord, Key, Publisher, Reporter, SYNC_FINISHED, SYNC_REQUESTED_AT,
+    ScheduleEntry, SinkError,
 };
 
 use super::runtime::Engine;
@@ -66,6 +66,11 @@ pub fn desired(
             key(k),
             JobEntry {
                 spec: obj.spec.clone(),
+                finished: obj
+                    .meta
+                    .annotations
+                    .get(SYNC_FINISHED)
+                    .and_then(|p| serde_json::from_value(Value::String(p.clone())).ok()),
             },
         );
     }

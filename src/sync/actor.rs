@@ -141,6 +141,20 @@ impl Actor {
                 None => {
                     let schedule = entry.spec.schedule_ref.as_ref().map(|r| r.name.clone());
                     let mut record = JobRecord::new(key.clone(), schedule, entry.spec.clone(), now);
+                    if let Some(phase) = entry.finished {
+                        // Finished before this process knew it (its store was lost): its
+                        // status stays as written; it only counts for the history limits.
+                        record.status.phase = Some(phase);
+                        self.jobs.insert(
+                            key.clone(),
+                            Slot {
+                                record,
+                                cancel: None,
+                                desired: true,
+                            },
+                        );
+                        continue;
+                    }
                     let cancelled = entry.spec.cancel;
                     if cancelled {
                         record.finish(SyncJobPhase::Cancelled, now, None);

@@ -28,6 +28,9 @@ pub struct ScheduleEntry {
 pub struct JobEntry {
     /// Its spec.
     pub spec: SyncJobSpec,
+    /// How it ended, when its resource says it already finished (annotation
+    /// `switchboard.dev/sync-finished`): it is not run again.
+    pub finished: Option<crate::api::SyncJobPhase>,
 }
 
 /// Everything the sync runtime runs, with what jobs reference.

@@ -20,7 +20,7 @@ pub use desired::{DesiredSyncs, JobEntry, ScheduleEntry, SourceFactory, base_url
 pub use manager::{JobEvent, SyncConfig, SyncDeps, Syncs};
 pub use record::{JobRecord, Key};
 pub use runner::Reporter;
-pub use scheduler::{SCHEDULE_LABEL, SYNC_REQUESTED_AT};
+pub use scheduler::{SCHEDULE_LABEL, SYNC_FINISHED, SYNC_REQUESTED_AT};
 pub use sink::{Publisher, SinkError};
 pub use source::{BaseUrlSource, CallRequest, CallResponse, Source, SourceError};
 

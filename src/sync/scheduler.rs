@@ -11,6 +11,10 @@ use super::cron::Schedule;
 /// Annotation whose new value starts a run of a SyncSchedule now.
 pub const SYNC_REQUESTED_AT: &str = "switchboard.dev/sync-requested-at";
 
+/// Annotation the controller puts on a SyncJob once it ended (its phase), so that it is
+/// never run again, even by a controller whose store was lost.
+pub const SYNC_FINISHED: &str = "switchboard.dev/sync-finished";
+
 /// Label carrying the schedule on the SyncJobs it created.
 pub const SCHEDULE_LABEL: &str = "switchboard.dev/schedule";
 

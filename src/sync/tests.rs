@@ -430,7 +430,13 @@ async fn history_limits_delete_old_finished_runs() {
     // trigger's run is created.
     let mut spec = lingering.spec.clone();
     spec.template.integration_ref.name = "missing".into();
-    d.jobs.insert(Key::new("ns", &names[0]), JobEntry { spec });
+    d.jobs.insert(
+        Key::new("ns", &names[0]),
+        JobEntry {
+            spec,
+            finished: None,
+        },
+    );
     r.syncs.apply(d);
     r.gate.add_permits(1);
     // The trigger's run is the only one started.

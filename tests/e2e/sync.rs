@@ -15,15 +15,24 @@ use crate::support::controller::{Controller, api, eventually};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
-/// Pages 1..=3 of two records; page 3 waits until released.
-async fn fake_provider(release: Arc<Notify>) -> String {
+/// The fake provider: pages 1..=3 of two records, page 3 waits until released.
+#[derive(Default)]
+struct Fake {
+    release: Notify,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+async fn fake_provider(release: Arc<Fake>) -> String {
     async fn page(
-        State(release): State<Arc<Notify>>,
+        State(release): State<Arc<Fake>>,
         Query(q): Query<std::collections::HashMap<String, String>>,
     ) -> axum::Json<Value> {
+        release
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
         if page == 3 {
-            release.notified().await;
+            release.release.notified().await;
         }
         let n = if page <= 3 { 2 } else { 0 };
         axum::Json(Value::Array(
@@ -75,7 +84,7 @@ spec:
 async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
     let env = TestEnv::new("sync").await.unwrap();
     let ns = env.namespace.clone();
-    let release = Arc::new(Notify::new());
+    let release = Arc::new(Fake::default());
     let base_url = fake_provider(release.clone()).await;
     let kubectl = env.kubectl();
     kubectl
@@ -118,7 +127,7 @@ async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
     );
     assert_eq!(running.data["status"]["processedRecords"], 4);
 
-    release.notify_one();
+    release.release.notify_one();
     let done = eventually(WITHIN, || async {
         let j = jobs.get_opt(&name).await.ok()??;
         (j.data["status"]["phase"] == "Completed").then_some(j)
@@ -175,9 +184,9 @@ async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
 async fn a_hand_created_sync_job_runs_once() {
     let env = TestEnv::new("sync-once").await.unwrap();
     let ns = env.namespace.clone();
-    let release = Arc::new(Notify::new());
-    release.notify_one(); // page 3 goes through at once
-    let base_url = fake_provider(release).await;
+    let fake = Arc::new(Fake::default());
+    fake.release.notify_one(); // page 3 goes through at once
+    let base_url = fake_provider(fake.clone()).await;
     let yaml = format!(
         r#"
 apiVersion: switchboard.dev/v1alpha1
@@ -230,4 +239,53 @@ spec:
         .filter_map(|j| j.metadata.name)
         .collect();
     assert_eq!(names, ["by-hand"]);
+
+    // A controller that lost its store (a new pod, an empty data dir) does not run it again:
+    // the finished job carries the sync-finished annotation.
+    let marked = eventually(WITHIN, || async {
+        let j = jobs.get_opt("by-hand").await.ok()??;
+        let annotations = j.metadata.annotations.unwrap_or_default();
+        (annotations
+            .get("switchboard.dev/sync-finished")
+            .map(String::as_str)
+            == Some("Completed"))
+        .then_some(())
+    })
+    .await;
+    assert!(marked.is_some(), "not marked finished\n{}", ctl.log());
+    let started = done.data["status"]["startedAt"].clone();
+    drop(ctl);
+    let calls = fake.calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(calls, 4);
+    fake.release.notify_one();
+    let second = yaml
+        .split("---")
+        .nth(1)
+        .unwrap()
+        .replace("name: by-hand", "name: second");
+    kubectl
+        .run_with_stdin(&["apply", "-f", "-"], Some(&second))
+        .and_then(|out| crate::support::kubectl::check("kubectl apply", out))
+        .unwrap();
+    let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
+    let second_done = eventually(WITHIN, || async {
+        let j = jobs.get_opt("second").await.ok()??;
+        (j.data["status"]["phase"] == "Completed").then_some(j)
+    })
+    .await;
+    assert!(
+        second_done.is_some(),
+        "second did not complete\n{}",
+        ctl.log()
+    );
+    let again = jobs.get("by-hand").await.unwrap();
+    assert_eq!(
+        again.data["status"]["startedAt"], started,
+        "by-hand ran again"
+    );
+    assert_eq!(
+        fake.calls.load(std::sync::atomic::Ordering::SeqCst),
+        8,
+        "only the second job called the provider"
+    );
 }
