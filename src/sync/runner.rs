@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Method};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,9 @@ use super::page::Pager;
 use super::record::{Checkpoint, JobRecord, Key};
 use super::sink::Sink;
 use super::source::{CallRequest, Source};
+
+/// Records of one page sunk at once.
+const SINK_CONCURRENCY: usize = 32;
 
 /// Where a run reports job and schedule status (the engine's status board).
 pub trait Reporter: Send + Sync {
@@ -219,15 +223,29 @@ pub async fn run(
                 break Err((SyncJobPhase::Failed, Some(e.to_string())));
             }
         };
-        for (i, item) in items.into_iter().enumerate() {
-            record.status.processed_records += 1;
-            if let Some(expr) = &parts.watermark
-                && let Ok(Some(mark)) = expr.eval(&item)
-            {
-                cp.watermark_max = Some(max_mark(cp.watermark_max.take(), mark));
+        if let Some(expr) = &parts.watermark {
+            for item in &items {
+                if let Ok(Some(mark)) = expr.eval(item) {
+                    cp.watermark_max = Some(max_mark(cp.watermark_max.take(), mark));
+                }
             }
-            let id = format!("{}-p{page_no}-{i}", record.key.name);
-            match sink_one(parts, &record, &source_name, &id, item, ctx).await {
+        }
+        // The records of a page are sunk concurrently (their commits share group commits);
+        // results come back in page order.
+        let sunk: Vec<Result<(), String>> = {
+            let record = &record;
+            let source_name = &source_name;
+            futures::stream::iter(items.into_iter().enumerate().map(|(i, item)| async move {
+                let id = format!("{}-p{page_no}-{i}", record.key.name);
+                sink_one(parts, record, source_name, &id, item, ctx).await
+            }))
+            .buffered(SINK_CONCURRENCY)
+            .collect()
+            .await
+        };
+        for (i, result) in sunk.into_iter().enumerate() {
+            record.status.processed_records += 1;
+            match result {
                 Ok(()) => record.status.succeeded_records += 1,
                 Err(message) => {
                     record.status.failed_records += 1;
