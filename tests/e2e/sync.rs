@@ -18,7 +18,9 @@ const WITHIN: Duration = Duration::from_secs(60);
 /// The fake provider: pages 1..=3 of two records, page 3 waits until released.
 #[derive(Default)]
 struct Fake {
+    /// Page 3 waits for this while `hold` is set.
     release: Notify,
+    hold: std::sync::atomic::AtomicBool,
     calls: std::sync::atomic::AtomicUsize,
 }
 
@@ -31,7 +33,7 @@ async fn fake_provider(release: Arc<Fake>) -> String {
             .calls
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        if page == 3 {
+        if page == 3 && release.hold.load(std::sync::atomic::Ordering::SeqCst) {
             release.release.notified().await;
         }
         let n = if page <= 3 { 2 } else { 0 };
@@ -52,6 +54,10 @@ async fn fake_provider(release: Arc<Fake>) -> String {
 
 fn manifests(ns: &str, base_url: &str) -> String {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    manifests_with(ns, base_url, &now, "")
+}
+
+fn manifests_with(ns: &str, base_url: &str, requested: &str, limits: &str) -> String {
     format!(
         r#"
 apiVersion: switchboard.dev/v1alpha1
@@ -65,10 +71,11 @@ kind: SyncSchedule
 metadata:
   name: items
   namespace: {ns}
-  annotations: {{switchboard.dev/sync-requested-at: "{now}"}}
+  annotations: {{switchboard.dev/sync-requested-at: "{requested}"}}
 spec:
   integrationRef: {{name: api}}
   schedule: "0 0 1 1 *"
+{limits}
   jobTemplate:
     entityType: item
     request:
@@ -85,6 +92,9 @@ async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
     let env = TestEnv::new("sync").await.unwrap();
     let ns = env.namespace.clone();
     let release = Arc::new(Fake::default());
+    release
+        .hold
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let base_url = fake_provider(release.clone()).await;
     let kubectl = env.kubectl();
     kubectl
@@ -185,7 +195,6 @@ async fn a_hand_created_sync_job_runs_once() {
     let env = TestEnv::new("sync-once").await.unwrap();
     let ns = env.namespace.clone();
     let fake = Arc::new(Fake::default());
-    fake.release.notify_one(); // page 3 goes through at once
     let base_url = fake_provider(fake.clone()).await;
     let yaml = format!(
         r#"
@@ -257,7 +266,6 @@ spec:
     drop(ctl);
     let calls = fake.calls.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(calls, 4);
-    fake.release.notify_one();
     let second = yaml
         .split("---")
         .nth(1)
@@ -287,5 +295,59 @@ spec:
         fake.calls.load(std::sync::atomic::Ordering::SeqCst),
         8,
         "only the second job called the provider"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_limits_delete_old_sync_jobs() {
+    let env = TestEnv::new("sync-history").await.unwrap();
+    let ns = env.namespace.clone();
+    let fake = Arc::new(Fake::default());
+    let base_url = fake_provider(fake.clone()).await;
+    let kubectl = env.kubectl();
+    let apply = |requested: &str| {
+        let yaml = manifests_with(&ns, &base_url, requested, "  successfulJobsHistoryLimit: 1");
+        kubectl
+            .run_with_stdin(&["apply", "-f", "-"], Some(&yaml))
+            .and_then(|out| crate::support::kubectl::check("kubectl apply", out))
+            .unwrap();
+    };
+    apply("run-1");
+    let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
+    let jobs = api(&env.client, "SyncJob", &ns);
+    let completed = || async {
+        let list = jobs.list(&Default::default()).await.ok()?;
+        Some(
+            list.items
+                .into_iter()
+                .filter(|j| j.data["status"]["phase"] == "Completed")
+                .filter_map(|j| j.metadata.name)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let first = eventually(WITHIN, || async { completed().await?.into_iter().next() }).await;
+    let Some(first) = first else {
+        panic!("no first run\n{}", ctl.log());
+    };
+    // A second manual run; the first is deleted once the second completed.
+    apply("run-2");
+    let only_second = eventually(WITHIN, || async {
+        let all: Vec<String> = jobs
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .filter_map(|j| j.metadata.name)
+            .collect();
+        let done = completed().await?;
+        (all.len() == 1 && done.len() == 1 && done[0] != first).then_some(done)
+    })
+    .await;
+    assert!(
+        only_second.is_some(),
+        "jobs: {:?}\n{}",
+        completed().await,
+        ctl.log()
     );
 }
