@@ -177,6 +177,15 @@ impl Actor {
         }
     }
 
+    /// Stops every run here (leadership lost): they stay Running with their checkpoint, to be
+    /// resumed by whoever leads next (this process too, by [`Actor::recover`]).
+    pub(super) fn release_runs(&mut self) {
+        self.shutdown.cancel();
+        for slot in self.jobs.values_mut() {
+            slot.cancel = None;
+        }
+    }
+
     /// Starts (or resumes) the run of a known job in the background.
     pub(super) async fn start(&mut self, key: &Key) {
         let publisher = self.deps.publisher.clone();
@@ -249,11 +258,13 @@ impl Actor {
             self.forget(&key).await;
             return;
         };
-        slot.cancel = None;
-        slot.record = outcome.record.clone();
         if !outcome.finished {
+            // Stopped by a lost leadership: left Running and checkpointed for whoever leads
+            // next (its slot was released then; a resumed run may own it by now).
             return;
         }
+        slot.cancel = None;
+        slot.record = outcome.record.clone();
         let phase = outcome.record.phase();
         let _ = self.events.send(JobEvent::Finished {
             key: key.clone(),

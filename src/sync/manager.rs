@@ -152,7 +152,7 @@ impl Syncs {
                         if r.is_err() {
                             leader_open = false;
                         } else if !*leader.borrow() {
-                            actor.shutdown.cancel();
+                            actor.release_runs();
                             break;
                         }
                     }

@@ -19,11 +19,13 @@ use crate::store::{NewEvent, SyncState};
 /// An API of one page of two records; each call waits for a permit.
 struct GatedSource {
     gate: Arc<Semaphore>,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[async_trait]
 impl Source for GatedSource {
     async fn call(&self, _req: CallRequest) -> Result<CallResponse, SourceError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let permit = self.gate.acquire().await.expect("gate open");
         permit.forget();
         Ok(CallResponse {
@@ -76,6 +78,7 @@ struct Rig {
     store: Arc<dyn crate::store::Store>,
     cancel: CancellationToken,
     leader: watch::Sender<bool>,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
     _dir: tempfile::TempDir,
 }
 
@@ -115,12 +118,19 @@ async fn rig_led(start: &str, state: Option<SyncState>, leading: bool) -> Rig {
     let gate = Arc::new(Semaphore::new(0));
     let recorder = Arc::new(Recorder::default());
     let g = gate.clone();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
     let syncs = Arc::new(Syncs::new(SyncDeps {
         store: store.clone(),
         publisher: recorder.clone(),
         reporter: Arc::new(Board(recorder.clone())),
         clock: clock.clone(),
-        sources: Arc::new(move |_, _| Ok(Arc::new(GatedSource { gate: g.clone() }) as _)),
+        sources: Arc::new(move |_, _| {
+            Ok(Arc::new(GatedSource {
+                gate: g.clone(),
+                calls: c.clone(),
+            }) as _)
+        }),
         config: SyncConfig::default(),
     }));
     let events = syncs.subscribe();
@@ -137,6 +147,7 @@ async fn rig_led(start: &str, state: Option<SyncState>, leading: bool) -> Rig {
         store,
         cancel,
         leader,
+        calls,
         _dir: dir,
     }
 }
@@ -456,5 +467,50 @@ async fn history_limits_delete_old_finished_runs() {
             .lock()
             .unwrap()
             .contains_key(&Key::new("ns", &names[0]))
+    );
+}
+
+#[tokio::test]
+async fn a_run_stopped_by_a_lost_leadership_resumes_when_leading_again() {
+    let mut r = rig("2026-05-01T10:04:00Z", None).await;
+    r.apply(schedule(json!({})));
+    r.next_is(Some("2026-05-01T10:05:00Z")).await;
+    r.clock.set(utc("2026-05-01T10:05:00Z"));
+    let JobEvent::Created { key, .. } = r.event().await else {
+        panic!("expected a run")
+    };
+    // The run waits on its first page; leadership moves away (the single-threaded test
+    // runtime lets the runtime and the run react before this test goes on) and comes back.
+    while r.calls.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    r.leader.send_replace(false);
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    let stored = JobRecord::load_all(r.store.as_ref()).await.unwrap();
+    assert!(
+        stored
+            .iter()
+            .any(|j| j.key == key && j.phase() == SyncJobPhase::Running),
+        "left Running for the next leader: {stored:?}"
+    );
+    r.leader.send_replace(true);
+    r.gate.add_permits(1);
+    loop {
+        match r.event().await {
+            JobEvent::Finished { key: k, phase } if k == key => {
+                assert_eq!(phase, SyncJobPhase::Completed);
+                break;
+            }
+            JobEvent::Created { key, .. } => panic!("{key} started instead of resuming"),
+            _ => {}
+        }
+    }
+    assert_eq!(r.recorder.events.lock().unwrap().len(), 2);
+    assert_eq!(
+        r.calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the first page was asked for again by the resumed run"
     );
 }
