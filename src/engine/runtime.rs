@@ -130,28 +130,10 @@ impl Engine {
             config.delivery.clone(),
             Arc::new(status.clone()),
         );
-        let (sync_store, sync_board) = (store.clone(), status.clone());
         let sync_specs = super::syncs::JobSpecs::default();
-        let job_specs = sync_specs.clone();
-        let sync_config = crate::sync::SyncConfig {
-            policy: config.delivery.policy.clone(),
-            progress_every: config.sync_progress,
-        };
-        let syncs = move |weak: &std::sync::Weak<Self>| {
-            crate::sync::Syncs::new(crate::sync::SyncDeps {
-                store: sync_store,
-                publisher: Arc::new(super::syncs::EnginePublisher(weak.clone())),
-                reporter: Arc::new(super::syncs::BoardReporter {
-                    board: sync_board,
-                    specs: job_specs,
-                }),
-                clock: Arc::new(crate::sync::SystemClock),
-                sources: crate::sync::base_url_sources(std::time::Duration::from_secs(30)),
-                config: sync_config,
-            })
-        };
+        let sync_parts = (store.clone(), status.clone(), sync_specs.clone());
         Arc::new_cyclic(|weak| Self {
-            syncs: syncs(weak),
+            syncs: super::syncs::runtime(sync_parts, &config, weak.clone()),
             sync_specs,
             store,
             config,

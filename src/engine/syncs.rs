@@ -77,6 +77,27 @@ pub fn desired(
     out
 }
 
+/// The sync runtime of an engine: it publishes through the engine (held weakly), reports on
+/// its status board (keeping job specs in `specs` for the resource views) and guards
+/// forward sinks with its delivery policy.
+pub fn runtime(
+    (store, board, specs): (Arc<dyn crate::store::Store>, StatusBoard, JobSpecs),
+    config: &super::runtime::EngineConfig,
+    engine: Weak<Engine>,
+) -> crate::sync::Syncs {
+    crate::sync::Syncs::new(crate::sync::SyncDeps {
+        store,
+        publisher: Arc::new(EnginePublisher(engine)),
+        reporter: Arc::new(BoardReporter { board, specs }),
+        clock: Arc::new(crate::sync::SystemClock),
+        sources: crate::sync::base_url_sources(std::time::Duration::from_secs(30)),
+        config: crate::sync::SyncConfig {
+            policy: config.delivery.policy.clone(),
+            progress_every: config.sync_progress,
+        },
+    })
+}
+
 /// Sinks records through the engine's publish path (fan-out, durable acceptance).
 pub struct EnginePublisher(pub Weak<Engine>);
 
