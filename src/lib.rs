@@ -12,5 +12,6 @@ pub mod receiver;
 pub mod server;
 pub mod signature;
 pub mod store;
+pub mod sync;
 pub mod transform;
 pub mod yaml;

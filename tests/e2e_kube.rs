@@ -23,5 +23,7 @@ mod invalid;
 mod publish_auth;
 #[path = "e2e/status.rs"]
 mod status;
+#[path = "e2e/sync.rs"]
+mod sync;
 #[path = "e2e/tenant.rs"]
 mod tenant;

@@ -113,6 +113,13 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     let delivery_cancel = shutdown.clone();
     let delivery_task =
         tokio::spawn(async move { delivery_engine.run_deliveries(delivery_cancel).await });
+    // Sync schedules run while this instance leads (a constant true until leader election).
+    let sync_engine = engine.clone();
+    let sync_cancel = shutdown.clone();
+    let sync_task = tokio::spawn(async move {
+        let (_leader, is_leader) = tokio::sync::watch::channel(true);
+        sync_engine.run_syncs(is_leader, sync_cancel).await
+    });
     let config = ControllerConfig {
         scope: Scope {
             namespaces: args.namespaces.clone(),
@@ -146,6 +153,7 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
         let _ = admin_task.await;
         let _ = purge_task.await;
         let _ = delivery_task.await;
+        let _ = sync_task.await;
         if !finished {
             let _ = controller_task.await;
         }

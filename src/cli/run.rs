@@ -105,6 +105,7 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
                 ..DeliveryConfig::default()
             },
             receiver: args.receiver.config(),
+            ..EngineConfig::default()
         },
     );
 
@@ -139,6 +140,13 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
     let delivery_task =
         tokio::spawn(async move { delivery_engine.run_deliveries(delivery_cancel).await });
 
+    // Sync schedules run while this instance leads (a constant true until leader election).
+    let sync_engine = engine.clone();
+    let sync_cancel = shutdown.clone();
+    let sync_task = tokio::spawn(async move {
+        let (_leader, is_leader) = tokio::sync::watch::channel(true);
+        sync_engine.run_syncs(is_leader, sync_cancel).await
+    });
     wait_for_signal().await;
     tracing::info!(timeout = ?args.shutdown_timeout, "shutting down: no new requests; finishing in-flight work");
     shutdown.cancel();
@@ -148,6 +156,7 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
         let _ = watch_task.await;
         let _ = purge_task.await;
         let _ = delivery_task.await;
+        let _ = sync_task.await;
     })
     .await;
     if drained.is_err() {

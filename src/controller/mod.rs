@@ -13,6 +13,7 @@ pub mod snapshot;
 pub mod status;
 pub mod stores;
 pub mod sync;
+pub mod sync_jobs;
 pub mod token_review;
 pub mod writer;
 
@@ -65,6 +66,8 @@ pub async fn run(
         },
     );
     let client_for_finalizers = client.clone();
+    let client_for_jobs = client.clone();
+    let recorder_for_jobs = recorder.clone();
     let writer = writer::StatusWriter::new(
         client,
         engine.status().clone(),
@@ -79,9 +82,17 @@ pub async fn run(
         config.scope.clone(),
         cancel.clone(),
     ));
+    let sync_jobs_task = tokio::spawn(sync_jobs::run(
+        client_for_jobs,
+        engine.clone(),
+        stores.clone(),
+        recorder_for_jobs,
+        cancel.clone(),
+    ));
     let result = sync::run(engine, stores, config.debounce, cancel.clone()).await;
     cancel.cancel();
     let _ = writer_task.await;
     let _ = finalizer_task.await;
+    let _ = sync_jobs_task.await;
     result
 }

@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod snapshot;
 pub mod status;
 pub mod subscription;
+pub mod syncs;
 pub mod topology;
 
 pub use check::{Problem, check};

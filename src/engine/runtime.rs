@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub delivery: DeliveryConfig,
     /// Settings of the webhook receivers.
     pub receiver: ReceiverConfig,
+    /// Sync job progress is reported at most this often.
+    pub sync_progress: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +49,7 @@ impl Default for EngineConfig {
             data_dir: None,
             delivery: DeliveryConfig::default(),
             receiver: ReceiverConfig::default(),
+            sync_progress: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -115,6 +118,8 @@ pub struct Engine {
     ready: AtomicBool,
     deliveries: Arc<Deliveries>,
     verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
+    syncs: crate::sync::Syncs,
+    sync_specs: super::syncs::JobSpecs,
 }
 
 impl Engine {
@@ -128,7 +133,11 @@ impl Engine {
             Arc::new(status.clone()),
             metrics.delivery.clone(),
         );
-        Arc::new(Self {
+        let sync_specs = super::syncs::JobSpecs::default();
+        let sync_parts = (store.clone(), status.clone(), sync_specs.clone());
+        Arc::new_cyclic(|weak| Self {
+            syncs: super::syncs::runtime(sync_parts, &config, weak.clone()),
+            sync_specs,
             store,
             config,
             topology: ArcSwap::from_pointee(Topology::default()),
@@ -154,6 +163,21 @@ impl Engine {
     /// Runs the delivery dispatcher until `cancel`, then waits for attempts in flight.
     pub async fn run_deliveries(&self, cancel: tokio_util::sync::CancellationToken) {
         self.deliveries.clone().run(cancel).await;
+    }
+
+    /// The sync runtime (schedules and jobs).
+    pub fn syncs(&self) -> &crate::sync::Syncs {
+        &self.syncs
+    }
+
+    /// Runs sync schedules and jobs while `leader` is true, until `cancel` (standalone passes
+    /// a constant true).
+    pub async fn run_syncs(
+        &self,
+        leader: tokio::sync::watch::Receiver<bool>,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        self.syncs.run(leader, cancel).await;
     }
 
     /// The store.
@@ -195,6 +219,8 @@ impl Engine {
         problems.extend(super::dependents::problems(&effective, &problems));
         problems.extend(desired.rejected);
         let mut invalid = invalid_by_kind(&problems);
+        self.syncs
+            .apply(super::syncs::desired(&effective, &invalid));
         let none = BTreeMap::new();
         let current = self.topology.load();
         let (integrations, intg_changes) = integrations::diff(
@@ -337,6 +363,8 @@ impl Engine {
                         &err.message,
                     );
                 }
+                // A SyncJob's Ready is its run's (reported by the sync runtime).
+                None if kind == Kind::SyncJob => {}
                 None => self.status.set_condition(
                     kind,
                     &key,
@@ -684,7 +712,11 @@ impl Engine {
             .map(|status| {
                 let k = Kind::from_kind(&status.kind).expect("the board holds our kinds");
                 let key = ObjectKey::new(&status.namespace, &status.name);
-                let spec = spec_json(&applied, k, &key);
+                let mut spec = spec_json(&applied, k, &key);
+                if spec.is_null() && k == Kind::SyncJob {
+                    let specs = self.sync_specs.lock().unwrap_or_else(|e| e.into_inner());
+                    spec = specs.get(&key).cloned().unwrap_or_default();
+                }
                 view(status, spec)
             })
             .collect()
