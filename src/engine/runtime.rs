@@ -219,8 +219,6 @@ impl Engine {
         problems.extend(super::dependents::problems(&effective, &problems));
         problems.extend(desired.rejected);
         let mut invalid = invalid_by_kind(&problems);
-        self.syncs
-            .apply(super::syncs::desired(&effective, &invalid));
         let none = BTreeMap::new();
         let current = self.topology.load();
         let (integrations, intg_changes) = integrations::diff(
@@ -306,6 +304,9 @@ impl Engine {
             integrations,
         };
         self.topology.store(Arc::new(next));
+        // After the store: jobs started now find the Integrations they call.
+        self.syncs
+            .apply(super::syncs::desired(&effective, &invalid));
 
         let mut summary = ApplySummary::default();
         for change in sub_changes

@@ -87,14 +87,31 @@ pub fn runtime(
 ) -> crate::sync::Syncs {
     crate::sync::Syncs::new(crate::sync::SyncDeps {
         store,
-        publisher: Arc::new(EnginePublisher(engine)),
+        publisher: Arc::new(EnginePublisher(engine.clone())),
         reporter: Arc::new(BoardReporter { board, specs }),
         clock: Arc::new(crate::sync::SystemClock),
-        sources: crate::sync::base_url_sources(std::time::Duration::from_secs(30)),
+        sources: integration_sources(engine.clone()),
         config: crate::sync::SyncConfig {
             policy: config.delivery.policy.clone(),
             progress_every: config.sync_progress,
         },
+    })
+}
+
+/// Sources that call through the running Integration (its auth, rate limit, retries and
+/// circuit breaker), looked up when a job starts.
+fn integration_sources(engine: Weak<Engine>) -> crate::sync::SourceFactory {
+    Arc::new(move |key, _base_url| {
+        let piece = engine
+            .upgrade()
+            .and_then(|engine| engine.topology().integration(&key.namespace, &key.name));
+        match piece {
+            Some(piece) => Ok(piece.client.clone() as Arc<dyn crate::sync::Source>),
+            None => Err(crate::sync::SourceError::Unavailable(format!(
+                "integration {}/{} is not running (see its Ready condition)",
+                key.namespace, key.name
+            ))),
+        }
     })
 }
 

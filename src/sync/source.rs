@@ -1,40 +1,13 @@
 //! The outbound HTTP boundary of a sync job: calls against an Integration's API. The engine
-//! uses [`BaseUrlSource`] (a plain client on the Integration's base URL) until the
-//! Integration client (auth, rate limit, retries, breaker) takes its place; it has the same
-//! [`Source::call`] shape.
+//! passes the running Integration's client (auth, rate limit, retries, breaker); the plain
+//! [`BaseUrlSource`] (a client on a base URL, no auth) serves the sync runtime's own tests.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
 
-/// One request against the source API.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CallRequest {
-    /// HTTP method.
-    pub method: Method,
-    /// Path relative to the base URL, or an absolute URL on the same origin (LinkHeader
-    /// pagination gives absolute URLs).
-    pub path: String,
-    /// Query parameters added to the URL.
-    pub query: Vec<(String, String)>,
-    /// Request headers.
-    pub headers: HeaderMap,
-    /// Request body.
-    pub body: Option<Bytes>,
-}
-
-/// The answer of the source API.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CallResponse {
-    /// Status code.
-    pub status: StatusCode,
-    /// Response headers.
-    pub headers: HeaderMap,
-    /// Response body.
-    pub body: Bytes,
-}
+pub use crate::integration::{CallRequest, CallResponse};
+use crate::integration::{IntegrationClient, IntegrationError};
 
 /// Why a call got no response.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +29,10 @@ pub enum SourceError {
         #[source]
         source: reqwest::Error,
     },
+    /// The Integration's client made no call or got no answer (breaker open, token refused,
+    /// timeout, connection failed).
+    #[error(transparent)]
+    Integration(#[from] IntegrationError),
     /// The source refuses calls for now (circuit open, credentials missing, …).
     #[error("the integration is unavailable: {0}")]
     Unavailable(String),
@@ -152,6 +129,14 @@ impl Source for BaseUrlSource {
             headers,
             body,
         })
+    }
+}
+
+/// An Integration's client as a source: its auth, rate limit, retries and breaker apply.
+#[async_trait]
+impl Source for IntegrationClient {
+    async fn call(&self, req: CallRequest) -> Result<CallResponse, SourceError> {
+        Ok(IntegrationClient::call(self, req).await?)
     }
 }
 
