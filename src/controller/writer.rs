@@ -86,12 +86,13 @@ impl StatusWriter {
                     while transitions.try_recv().is_ok() {}
                 }
             }
-            self.pass().await;
+            self.pass(&cancel).await;
         }
     }
 
-    /// One pass over the board: decides, writes what is due, records the outcome.
-    pub async fn pass(&mut self) {
+    /// One pass over the board: decides, writes what is due, records the outcome. Writes not
+    /// started when `cancel` fires (leadership lost) are skipped.
+    pub async fn pass(&mut self, cancel: &CancellationToken) {
         let now = Instant::now();
         let reports = self.board.list(None);
         let live: std::collections::HashSet<Key> = reports.iter().filter_map(key_of).collect();
@@ -102,16 +103,21 @@ impl StatusWriter {
             return;
         }
         let this = &*self;
-        let results: Vec<(Job, Result<(), kube::Error>)> = futures::stream::iter(jobs)
+        let results: Vec<(Job, Option<Result<(), kube::Error>>)> = futures::stream::iter(jobs)
             .map(move |job| async move {
+                if cancel.is_cancelled() {
+                    return (job, None);
+                }
                 let result = this.write(&job).await;
-                (job, result)
+                (job, Some(result))
             })
             .buffer_unordered(CONCURRENT_WRITES)
             .collect()
             .await;
         for (job, result) in results {
-            self.record(job, result).await;
+            if let Some(result) = result {
+                self.record(job, result).await;
+            }
         }
     }
 

@@ -33,6 +33,8 @@ pub struct EngineConfig {
     pub max_event_bytes: usize,
     /// Where generated signing secrets are kept (in memory only when unset).
     pub data_dir: Option<PathBuf>,
+    /// Generated signing secrets are Secrets the front-end provides (the controller).
+    pub external_signing_secrets: bool,
     /// Delivery settings (SSRF guard, concurrency, lease, poll).
     pub delivery: DeliveryConfig,
     /// Settings of the webhook receivers.
@@ -44,6 +46,7 @@ impl Default for EngineConfig {
         Self {
             max_event_bytes: 1024 * 1024,
             data_dir: None,
+            external_signing_secrets: false,
             delivery: DeliveryConfig::default(),
             receiver: ReceiverConfig::default(),
         }
@@ -114,6 +117,7 @@ pub struct Engine {
     ready: AtomicBool,
     deliveries: Arc<Deliveries>,
     verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
+    admin_authorizer: std::sync::OnceLock<Arc<dyn super::auth::AdminAuthorizer>>,
 }
 
 impl Engine {
@@ -135,12 +139,23 @@ impl Engine {
             ready: AtomicBool::new(false),
             deliveries,
             verifier: std::sync::OnceLock::new(),
+            admin_authorizer: std::sync::OnceLock::new(),
         })
     }
 
     /// Lets `verifier` accept publish tokens the token Secrets do not hold (set once).
     pub fn set_token_verifier(&self, verifier: Arc<dyn super::auth::TokenVerifier>) {
         let _ = self.verifier.set(verifier);
+    }
+
+    /// Makes the admin deliveries API ask `authorizer` about every request (set once).
+    pub fn set_admin_authorizer(&self, authorizer: Arc<dyn super::auth::AdminAuthorizer>) {
+        let _ = self.admin_authorizer.set(authorizer);
+    }
+
+    /// The admin deliveries API's authorizer, if any (none: not authorized, standalone).
+    pub fn admin_authorizer(&self) -> Option<&Arc<dyn super::auth::AdminAuthorizer>> {
+        self.admin_authorizer.get()
     }
 
     /// The delivery runtime.
@@ -197,6 +212,7 @@ impl Engine {
         let ctx = BuildContext {
             policy: self.config.delivery.policy.clone(),
             data_dir: self.config.data_dir.clone(),
+            external_signing_secrets: self.config.external_signing_secrets,
             concurrency: self.config.delivery.target_concurrency,
         };
         let (subscriptions, sub_changes) = diff_pieces(
@@ -541,6 +557,10 @@ impl Engine {
                     path.as_ref()
                         .map(|p| p.display().to_string().into())
                         .unwrap_or_default(),
+                ),
+                SigningSource::GeneratedSecret => (
+                    serde_json::json!({"name": subscription::generated_secret_name(&key.name), "key": "secret"}),
+                    serde_json::Value::Null,
                 ),
                 SigningSource::Unsigned => (serde_json::Value::Null, serde_json::Value::Null),
             };
