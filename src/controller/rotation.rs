@@ -187,9 +187,13 @@ pub async fn run(
             continue;
         }
         for (key, change) in changes {
+            let what = match change {
+                Change::Record { .. } => "rotated: the previous value keeps signing for 24h",
+                Change::Expire => "rotation overlap over: the previous value was removed",
+            };
             match write(&client, &key.0, &change, now).await {
                 Ok(()) => {
-                    tracing::info!(secret = %key.0, change = match change { Change::Record { .. } => "rotated: the previous value keeps signing for 24h", Change::Expire => "rotation overlap over: the previous value was removed" }, "signing secret");
+                    tracing::info!(secret = %key.0, "signing secret {what}");
                     tracker.written(&key);
                 }
                 Err(e) => tracing::warn!(secret = %key.0, error = %e, "recording a signing secret rotation failed; retrying"),
