@@ -89,6 +89,11 @@ async fn the_other_replica_takes_over_on_release_and_after_a_crash() {
     // A third replica follows; an event delivered through it is counted in its engine only,
     // and it writes no status while ctl-2 leads (ctl-2 never saw that event).
     let third = start(&env, &ns, "ctl-3");
+    assert!(
+        third.wait_applied(Duration::from_secs(30)).await,
+        "{}",
+        third.log()
+    );
     let event = json!({"type": "order.created", "id": "evt-leader-1", "data": {}});
     publish_accepted(&third.data_url, &ns, &token, &event).await;
     assert!(

@@ -89,9 +89,16 @@ impl Controller {
         false
     }
 
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// Waits until `/readyz` answers 200 (the first desired state is applied); false after
+    /// `timeout`.
+    pub async fn wait_applied(&self, timeout: Duration) -> bool {
+        let url = format!("{}/readyz", self.admin_url);
+        eventually(timeout, || async {
+            let response = reqwest::get(&url).await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await
+        .is_some()
     }
 
     /// Path of the controller's log.
