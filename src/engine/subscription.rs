@@ -455,3 +455,79 @@ fn credentials(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::snapshot::{Meta, SecretObject};
+
+    fn snapshot(secret: Option<SecretObject>) -> Snapshot {
+        let mut snap = Snapshot::default();
+        let spec: WebhookSubscriptionSpec = serde_json::from_value(serde_json::json!({
+            "url": "https://x.example.com/hooks", "eventTypes": ["*"]
+        }))
+        .unwrap();
+        snap.subscriptions.insert(
+            ObjectKey::new("ns", "s"),
+            Object {
+                meta: Meta::default(),
+                spec,
+            },
+        );
+        if let Some(s) = secret {
+            snap.secrets.insert(ObjectKey::new("ns", "s-signing"), s);
+        }
+        snap
+    }
+
+    fn secret(current: &str, previous: &str, rotated_ago: chrono::Duration) -> SecretObject {
+        let at = (chrono::Utc::now() - rotated_ago).to_rfc3339();
+        SecretObject {
+            meta: Meta {
+                annotations: [(ROTATED_AT_ANNOTATION.to_owned(), at)].into(),
+                ..Meta::default()
+            },
+            data: [
+                ("secret".to_owned(), SecretValue(current.as_bytes().to_vec())),
+                (
+                    PREVIOUS_SIGNING_KEY.to_owned(),
+                    SecretValue(previous.as_bytes().to_vec()),
+                ),
+            ]
+            .into(),
+        }
+    }
+
+    fn signer_of(snap: &Snapshot, external: bool) -> Result<(Signer, SigningSource), BuildError> {
+        let all = inputs(snap);
+        let ctx = BuildContext {
+            external_signing_secrets: external,
+            ..BuildContext::default()
+        };
+        signer(&all[&ObjectKey::new("ns", "s")].spec, &ctx)
+    }
+
+    #[test]
+    fn the_generated_secret_signs_with_its_previous_value_during_the_overlap() {
+        let (new, old) = (
+            standard_webhooks::generate_secret(),
+            standard_webhooks::generate_secret(),
+        );
+        let fresh = snapshot(Some(secret(&new, &old, chrono::Duration::hours(1))));
+        let (signer, source) = signer_of(&fresh, true).unwrap();
+        assert_eq!(signer, Signer::StandardWebhooks(vec![new.clone(), old.clone()]));
+        assert_eq!(source, SigningSource::GeneratedSecret);
+        let expired = snapshot(Some(secret(&new, &old, chrono::Duration::hours(25))));
+        let (signer, _) = signer_of(&expired, true).unwrap();
+        assert_eq!(signer, Signer::StandardWebhooks(vec![new]));
+    }
+
+    #[test]
+    fn without_its_generated_secret_a_cluster_subscription_waits_for_it() {
+        let err = signer_of(&snapshot(None), true).unwrap_err();
+        assert_eq!(err.reason, "SigningSecretPending");
+        // Standalone (no data dir): generated in memory.
+        let (_, source) = signer_of(&snapshot(None), false).unwrap();
+        assert_eq!(source, SigningSource::Generated(None));
+    }
+}
