@@ -6,9 +6,13 @@
 //! by the Lease's resourceVersion (optimistic concurrency): of two racing candidates one wins.
 //! On shutdown the holder releases the Lease so another replica takes over at once.
 //!
-//! Written on kube's `Api<Lease>` rather than kube-lease-manager or kube-coordinate: their
-//! latest releases depend on kube 4 / k8s-openapi 0.28 (and older), which would put a second
-//! copy of kube and k8s-openapi into the build next to the kube 5 / k8s-openapi 0.29 we use.
+//! Written on kube's `Api<Lease>` (about 150 lines) rather than with a crate:
+//! - kube-coordinate (2.0.0-rc.0) depends on kube 2: a second kube and k8s-openapi in the build.
+//! - kube-lease-manager 0.13.1 fits our kube 5 / k8s-openapi 0.29, but falls short of two
+//!   things we need: a follower re-reads the Lease only when its cached copy expires, so a
+//!   Lease released on SIGTERM is taken over only after the old term runs out (up to the lease
+//!   duration) instead of at the next retry; and a holder that cannot renew keeps reporting
+//!   leadership (there is no renew deadline), so it would not stop writing status in time.
 
 use std::time::{Duration, Instant};
 

@@ -124,11 +124,6 @@ pub fn inputs(snap: &Snapshot) -> BTreeMap<ObjectKey, Object<SubscriptionInputs>
             let spec = &obj.spec;
             let ns = key.namespace.as_str();
             let mut secrets = BTreeMap::new();
-            let mut put = |use_: &'static str, name: &str, k: &str| {
-                if let Some(v) = snap.secret_value(ns, name, k) {
-                    secrets.insert(use_, v.clone());
-                }
-            };
             let signing_secret = match &spec.signing.secret_ref {
                 Some(r) => Some((r.name.clone(), r.key_or("secret"))),
                 None if spec.signing.scheme != SigningScheme::None => {
@@ -137,7 +132,9 @@ pub fn inputs(snap: &Snapshot) -> BTreeMap<ObjectKey, Object<SubscriptionInputs>
                 None => None,
             };
             if let Some((name, k)) = &signing_secret {
-                put("signing", name, k);
+                if let Some(v) = snap.secret_value(ns, name, k) {
+                    secrets.insert("signing", v.clone());
+                }
                 if let Some(previous) = snap
                     .secrets
                     .get(&ObjectKey::new(ns, name))
@@ -146,6 +143,11 @@ pub fn inputs(snap: &Snapshot) -> BTreeMap<ObjectKey, Object<SubscriptionInputs>
                     secrets.insert("signingPrevious", previous.clone());
                 }
             }
+            let mut put = |use_: &'static str, name: &str, k: &str| {
+                if let Some(v) = snap.secret_value(ns, name, k) {
+                    secrets.insert(use_, v.clone());
+                }
+            };
             if let Some(r) = spec.auth.as_ref().and_then(|a| a.secret_ref.as_ref()) {
                 put("token", &r.name, r.key_or("token"));
                 put("apiKey", &r.name, r.key_or("apiKey"));
