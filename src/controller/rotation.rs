@@ -148,10 +148,8 @@ pub async fn run(
     leader: watch::Receiver<bool>,
     cancel: CancellationToken,
 ) {
-    tokio::select! {
-        _ = cancel.cancelled() => return,
-        ready = stores.ready() => if ready.is_err() { return },
-    }
+    // Not `stores.ready()`: a reflector store wakes only one waiter (the sync loop's). Until
+    // the first list the stores are empty and there is nothing to track.
     let mut tracker = Tracker::default();
     let mut tick = tokio::time::interval(SCAN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
