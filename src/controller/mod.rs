@@ -105,15 +105,15 @@ pub async fn run(
             writer.run(term)
         },
     ));
-    let (finalizer_client, store, scope) =
-        (client.clone(), engine.store().clone(), config.scope.clone());
+    let (finalizer_client, finalizer_engine, scope) =
+        (client.clone(), engine.clone(), config.scope.clone());
     let finalizer_task = tokio::spawn(leader::while_leader(
         config.leader.clone(),
         cancel.clone(),
         move |term| {
             finalizer::run(
                 finalizer_client.clone(),
-                store.clone(),
+                finalizer_engine.clone(),
                 scope.clone(),
                 term,
             )
