@@ -119,16 +119,20 @@ pub async fn run(
             )
         },
     ));
-    let rotation_task = tokio::spawn(rotation::run(
+    let rotation_writer = sync::RotationWriter {
         client,
-        stores.clone(),
-        config.leader.clone(),
+        leader: config.leader.clone(),
+    };
+    let result = sync::run(
+        engine,
+        stores,
+        config.debounce,
+        rotation_writer,
         cancel.clone(),
-    ));
-    let result = sync::run(engine, stores, config.debounce, cancel.clone()).await;
+    )
+    .await;
     cancel.cancel();
     let _ = writer_task.await;
     let _ = finalizer_task.await;
-    let _ = rotation_task.await;
     result
 }

@@ -1,217 +1,179 @@
-//! Signing-secret rotation bookkeeping, kept in the Secret itself so it survives restarts and
-//! every replica signs alike: when the value a subscription signs with changes (someone edited
-//! the Secret), the leader moves the value it replaced to the key `previous` and stamps the
-//! annotation `switchboard.dev/rotated-at`; the engine signs with both for 24 hours after
-//! that (two signatures, space-separated), then the leader removes `previous` again.
+//! Signing-secret rotation, kept in the Secret itself so it survives restarts and every
+//! replica signs alike. Before each apply, the new snapshot is compared with what the engine
+//! signs with now: when a subscription's signing value changed (someone edited the Secret),
+//! the value it replaced is carried into the snapshot under the key `previous` with the
+//! annotation `switchboard.dev/rotated-at`, so the engine signs with both at once (two
+//! signatures, space-separated) for 24 hours; the leader writes the same into the Secret,
+//! and removes them again once the 24 hours are over.
 //!
-//! Every replica tracks the values it has seen (in memory); a change seen while not leading is
-//! kept pending and recorded by whichever replica leads, unless the Secret already shows it.
-//! A change made while no replica was running is not seen (there is no old value to keep).
+//! A change made while no replica was running is not seen: there is no old value to keep.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::collections::HashMap;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
 use serde_json::json;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::api::SigningScheme;
-use crate::engine::ObjectKey;
+use crate::engine::snapshot::{SecretObject, SecretValue, Snapshot};
 use crate::engine::subscription::{
     PREVIOUS_SIGNING_KEY, ROTATED_AT_ANNOTATION, ROTATION_OVERLAP, generated_secret_name,
 };
-
-use super::stores::Stores;
-
-/// How often the stores are scanned for changed signing secrets.
-const SCAN_EVERY: Duration = Duration::from_secs(1);
+use crate::engine::topology::Topology;
+use crate::engine::ObjectKey;
 
 /// A signing secret: the Secret and the key a subscription signs with.
-type SigningKey = (ObjectKey, String);
+pub type SigningKey = (ObjectKey, String);
 
 /// A write the leader makes to a Secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
-    /// Keep `old` as the previous value, rotated now.
+    /// Keep `old` as the previous value, rotated at `at`.
     Record {
         /// The replaced value.
         old: Vec<u8>,
+        /// When the change was seen.
+        at: DateTime<Utc>,
     },
     /// The overlap is over: remove the previous value and the annotation.
     Expire,
 }
 
-/// What this replica has seen of signing secrets.
+/// A rotation seen by this replica and not yet visible in the Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Carried {
+    old: Vec<u8>,
+    at: DateTime<Utc>,
+}
+
+/// Rotations this replica has seen, carried into every snapshot until the Secret shows them.
 #[derive(Debug, Default)]
-pub struct Tracker {
-    seen: HashMap<SigningKey, Vec<u8>>,
-    pending: HashMap<SigningKey, Vec<u8>>,
+pub struct Rotations {
+    carried: HashMap<SigningKey, Carried>,
 }
 
-/// One signing Secret as the tracker looks at it.
-#[derive(Debug, Clone)]
-pub struct Observed<'a> {
-    /// The value signed with.
-    pub current: Option<&'a [u8]>,
-    /// The value under `previous`.
-    pub previous: Option<&'a [u8]>,
-    /// The rotation annotation, parsed.
-    pub rotated_at: Option<DateTime<Utc>>,
-}
-
-impl Tracker {
-    /// Looks at one signing secret; returns the write it needs (if any).
-    pub fn observe(
-        &mut self,
-        key: &SigningKey,
-        secret: &Observed<'_>,
-        now: DateTime<Utc>,
-    ) -> Option<Change> {
-        if let Some(current) = secret.current {
-            match self.seen.get(key) {
-                None => {
-                    self.seen.insert(key.clone(), current.to_vec());
-                }
-                Some(old) if old.as_slice() != current => {
-                    let old = old.clone();
-                    self.seen.insert(key.clone(), current.to_vec());
-                    self.pending.insert(key.clone(), old);
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(old) = self.pending.get(key) {
-            let recorded = secret.previous == Some(old.as_slice()) && secret.rotated_at.is_some();
-            if recorded || secret.current == Some(old.as_slice()) {
-                // Done (by us or another replica), or changed back.
-                self.pending.remove(key);
-            } else {
-                return Some(Change::Record { old: old.clone() });
-            }
-        }
-        let overlap = chrono::Duration::from_std(ROTATION_OVERLAP).unwrap_or_default();
-        match secret.rotated_at {
-            Some(at) if now >= at + overlap => Some(Change::Expire),
-            _ => None,
-        }
-    }
-
-    /// Forgets a pending change once written.
-    pub fn written(&mut self, key: &SigningKey) {
-        self.pending.remove(key);
-    }
-
-    /// Forgets secrets no subscription signs with any more.
-    pub fn retain(&mut self, live: &std::collections::HashSet<SigningKey>) {
-        self.seen.retain(|k, _| live.contains(k));
-        self.pending.retain(|k, _| live.contains(k));
-    }
-}
-
-/// The signing secrets of every subscription in the stores.
-fn signing_keys(stores: &Stores) -> BTreeMap<SigningKey, ()> {
-    let mut out = BTreeMap::new();
-    for store in &stores.subscriptions {
-        for sub in store.state() {
-            let spec = &sub.spec;
-            if spec.signing.scheme == SigningScheme::None {
-                continue;
-            }
-            let ns = sub.namespace().unwrap_or_default();
-            let (name, key) = match &spec.signing.secret_ref {
+/// The signing secret of every signing subscription of a snapshot, by subscription.
+fn signing_keys(snap: &Snapshot) -> Vec<(ObjectKey, SigningKey)> {
+    snap.subscriptions
+        .iter()
+        .filter(|(_, obj)| obj.spec.signing.scheme != SigningScheme::None)
+        .filter_map(|(key, obj)| {
+            let (name, data_key) = match &obj.spec.signing.secret_ref {
                 Some(r) => (r.name.clone(), r.key_or("secret").to_owned()),
-                None => (generated_secret_name(&sub.name_any()), "secret".to_owned()),
+                None => (generated_secret_name(&key.name), "secret".to_owned()),
             };
-            if key != PREVIOUS_SIGNING_KEY {
-                out.insert((ObjectKey::new(&ns, &name), key), ());
+            (data_key != PREVIOUS_SIGNING_KEY).then(|| {
+                (
+                    key.clone(),
+                    (ObjectKey::new(&key.namespace, &name), data_key),
+                )
+            })
+        })
+        .collect()
+}
+
+fn rotated_at(secret: &SecretObject) -> Option<DateTime<Utc>> {
+    let at = secret.meta.annotations.get(ROTATED_AT_ANNOTATION)?;
+    DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Rotations {
+    /// Carries seen rotations into `snap` (compared with what `running` signs with) and
+    /// returns the writes the leader should make to the Secrets.
+    pub fn prepare(
+        &mut self,
+        snap: &mut Snapshot,
+        running: &Topology,
+        now: DateTime<Utc>,
+    ) -> Vec<(ObjectKey, Change)> {
+        let overlap = chrono::Duration::from_std(ROTATION_OVERLAP).unwrap_or_default();
+        let keys = signing_keys(snap);
+        for (sub, key) in &keys {
+            let current = snap.secret_value(&key.0.namespace, &key.0.name, &key.1);
+            let signing = running
+                .subscriptions
+                .get(sub)
+                .and_then(|p| p.inputs.secrets.get("signing"));
+            if let (Some(old), Some(new)) = (signing, current)
+                && old != new
+                && !self.carried.contains_key(key)
+            {
+                self.carried.insert(
+                    key.clone(),
+                    Carried {
+                        old: old.0.clone(),
+                        at: now,
+                    },
+                );
             }
         }
-    }
-    out
-}
-
-fn find_secret(stores: &Stores, key: &ObjectKey) -> Option<std::sync::Arc<Secret>> {
-    let r = ObjectRef::<Secret>::new(&key.name).within(&key.namespace);
-    stores.secrets.iter().find_map(|s| s.get(&r))
-}
-
-/// Scans the stores every second until `cancel`; the leader writes what rotation needs.
-pub async fn run(
-    client: Client,
-    stores: Stores,
-    leader: watch::Receiver<bool>,
-    cancel: CancellationToken,
-) {
-    // Not `stores.ready()`: a reflector store wakes only one waiter (the sync loop's). Until
-    // the first list the stores are empty and there is nothing to track.
-    let mut tracker = Tracker::default();
-    let mut tick = tokio::time::interval(SCAN_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let keys = signing_keys(&stores);
-        tracker.retain(&keys.keys().cloned().collect());
-        let now = Utc::now();
+        let live: std::collections::HashSet<&SigningKey> = keys.iter().map(|(_, k)| k).collect();
+        self.carried
+            .retain(|k, c| live.contains(k) && now < c.at + overlap);
         let mut changes = Vec::new();
-        for key in keys.keys() {
-            let Some(secret) = find_secret(&stores, &key.0) else {
+        let mut persisted = Vec::new();
+        for (key, carried) in &self.carried {
+            let Some(secret) = snap.secrets.get_mut(&key.0) else {
                 continue;
             };
-            let data = secret.data.as_ref();
-            let get = |k: &str| data.and_then(|d| d.get(k)).map(|v| v.0.as_slice());
-            let observed = Observed {
-                current: get(&key.1),
-                previous: get(PREVIOUS_SIGNING_KEY),
-                rotated_at: secret
-                    .annotations()
-                    .get(ROTATED_AT_ANNOTATION)
-                    .and_then(|a| DateTime::parse_from_rfc3339(a).ok())
-                    .map(|t| t.with_timezone(&Utc)),
-            };
-            if let Some(change) = tracker.observe(key, &observed, now) {
-                changes.push((key.clone(), change));
+            let shows_it = rotated_at(secret).is_some()
+                && secret
+                    .data
+                    .get(PREVIOUS_SIGNING_KEY)
+                    .is_some_and(|v| v.0 == carried.old);
+            if shows_it {
+                persisted.push(key.clone());
+                continue;
             }
+            secret.data.insert(
+                PREVIOUS_SIGNING_KEY.to_owned(),
+                SecretValue(carried.old.clone()),
+            );
+            secret.meta.annotations.insert(
+                ROTATED_AT_ANNOTATION.to_owned(),
+                carried.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            );
+            changes.push((
+                key.0.clone(),
+                Change::Record {
+                    old: carried.old.clone(),
+                    at: carried.at,
+                },
+            ));
         }
-        if !*leader.borrow() {
-            continue;
+        // The Secret carries these now.
+        for key in persisted {
+            self.carried.remove(&key);
         }
-        for (key, change) in changes {
-            let what = match change {
-                Change::Record { .. } => "rotated: the previous value keeps signing for 24h",
-                Change::Expire => "rotation overlap over: the previous value was removed",
-            };
-            match write(&client, &key.0, &change, now).await {
-                Ok(()) => {
-                    tracing::info!(secret = %key.0, "signing secret {what}");
-                    tracker.written(&key);
-                }
-                Err(e) => tracing::warn!(secret = %key.0, error = %e, "recording a signing secret rotation failed; retrying"),
-            }
-        }
+        let mut expired: Vec<&ObjectKey> = keys
+            .iter()
+            .map(|(_, k)| &k.0)
+            .filter(|k| {
+                snap.secrets
+                    .get(*k)
+                    .and_then(rotated_at)
+                    .is_some_and(|at| now >= at + overlap)
+            })
+            .collect();
+        expired.sort();
+        expired.dedup();
+        changes.extend(expired.into_iter().map(|k| (k.clone(), Change::Expire)));
+        changes
     }
 }
 
-/// Patches the Secret for one change (JSON merge patch; values never logged).
-async fn write(
-    client: &Client,
-    key: &ObjectKey,
-    change: &Change,
-    now: DateTime<Utc>,
-) -> Result<(), kube::Error> {
+/// Patches one Secret for a change (JSON merge patch; values are never logged).
+pub async fn write(client: &Client, key: &ObjectKey, change: &Change) -> Result<(), kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &key.namespace);
     let patch = match change {
-        Change::Record { old } => json!({
+        Change::Record { old, at } => json!({
             "metadata": {"annotations": {
-                ROTATED_AT_ANNOTATION: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ROTATED_AT_ANNOTATION: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             }},
             "data": {PREVIOUS_SIGNING_KEY: base64::engine::general_purpose::STANDARD.encode(old)},
         }),
@@ -221,57 +183,118 @@ async fn write(
         }),
     };
     api.patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map(drop)
+        .await?;
+    let what = match change {
+        Change::Record { .. } => "rotated: the previous value keeps signing for 24h",
+        Change::Expire => "rotation overlap over: the previous value was removed",
+    };
+    tracing::info!(secret = %key, "signing secret {what}");
+    Ok(())
+}
+
+/// Makes the writes in the background (leader only); failures are retried at the next apply.
+pub fn spawn_writes(client: &Client, changes: Vec<(ObjectKey, Change)>) {
+    for (key, change) in changes {
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = write(&client, &key, &change).await {
+                tracing::warn!(secret = %key, error = %e, "recording a signing secret rotation failed; retrying at the next apply");
+            }
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::snapshot::{Meta, Object};
+    use crate::engine::subscription::{BuildContext, SubscriptionPiece, inputs};
+    use std::sync::Arc;
 
-    fn key() -> SigningKey {
-        (ObjectKey::new("ns", "s-signing"), "secret".into())
-    }
-
-    fn seen<'a>(current: &'a [u8], previous: Option<&'a [u8]>) -> Observed<'a> {
-        Observed {
-            current: Some(current),
-            previous,
-            rotated_at: None,
-        }
-    }
-
-    #[test]
-    fn a_changed_value_is_recorded_once_then_expires_after_the_overlap() {
-        let mut t = Tracker::default();
-        let now = Utc::now();
-        assert_eq!(t.observe(&key(), &seen(b"a", None), now), None);
-        assert_eq!(t.observe(&key(), &seen(b"a", None), now), None);
-        let change = t.observe(&key(), &seen(b"b", None), now);
-        assert_eq!(change, Some(Change::Record { old: b"a".to_vec() }));
-        // Not written yet (not leader): still pending.
-        assert_eq!(t.observe(&key(), &seen(b"b", None), now), change);
-        // Another replica recorded it.
-        let recorded = Observed {
-            current: Some(b"b"),
-            previous: Some(b"a"),
-            rotated_at: Some(now),
+    fn snapshot(value: &str, extra: Option<(&str, DateTime<Utc>)>) -> Snapshot {
+        let mut snap = Snapshot::default();
+        let spec = serde_json::from_value(serde_json::json!({
+            "url": "https://x.example.com/hooks", "eventTypes": ["*"]
+        }))
+        .unwrap();
+        snap.subscriptions.insert(
+            ObjectKey::new("ns", "s"),
+            Object {
+                meta: Meta::default(),
+                spec,
+            },
+        );
+        let mut secret = SecretObject {
+            meta: Meta::default(),
+            data: [("secret".to_owned(), SecretValue(value.as_bytes().to_vec()))].into(),
         };
-        assert_eq!(t.observe(&key(), &recorded, now), None);
-        let later = now + chrono::Duration::hours(24);
-        assert_eq!(t.observe(&key(), &recorded, later), Some(Change::Expire));
+        if let Some((previous, at)) = extra {
+            secret.data.insert(
+                PREVIOUS_SIGNING_KEY.into(),
+                SecretValue(previous.as_bytes().to_vec()),
+            );
+            secret
+                .meta
+                .annotations
+                .insert(ROTATED_AT_ANNOTATION.into(), at.to_rfc3339());
+        }
+        snap.secrets.insert(ObjectKey::new("ns", "s-signing"), secret);
+        snap
+    }
+
+    fn running(snap: &Snapshot) -> Topology {
+        let ctx = BuildContext {
+            external_signing_secrets: true,
+            ..BuildContext::default()
+        };
+        let mut topology = Topology::default();
+        for (key, obj) in inputs(snap) {
+            let piece = SubscriptionPiece::build(&obj, &ctx).unwrap();
+            topology.subscriptions.insert(key, Arc::new(piece));
+        }
+        topology
     }
 
     #[test]
-    fn changing_back_keeps_the_replaced_value_signing() {
-        let mut t = Tracker::default();
+    fn an_edit_is_carried_into_the_snapshot_until_the_secret_shows_it() {
+        let (a, b) = (
+            crate::signature::standard_webhooks::generate_secret(),
+            crate::signature::standard_webhooks::generate_secret(),
+        );
+        let mut rotations = Rotations::default();
         let now = Utc::now();
-        t.observe(&key(), &seen(b"a", None), now);
-        assert!(t.observe(&key(), &seen(b"b", None), now).is_some());
-        // Changed back before anything was written: the value it replaced is kept.
+        let before = running(&snapshot(&a, None));
+        let mut edited = snapshot(&b, None);
+        let changes = rotations.prepare(&mut edited, &before, now);
+        let secret_key = ObjectKey::new("ns", "s-signing");
         assert_eq!(
-            t.observe(&key(), &seen(b"a", None), now),
-            Some(Change::Record { old: b"b".to_vec() })
+            changes,
+            [(
+                secret_key.clone(),
+                Change::Record {
+                    old: a.clone().into_bytes(),
+                    at: now
+                }
+            )]
+        );
+        // The engine signs with both at once.
+        let after = running(&edited);
+        let piece = &after.subscriptions[&ObjectKey::new("ns", "s")];
+        assert_eq!(
+            piece.route.destination.signer,
+            crate::delivery::Signer::StandardWebhooks(vec![b.clone(), a.clone()])
+        );
+        // Not yet in the Secret: carried again; once it is, nothing more to do.
+        let mut again = snapshot(&b, None);
+        assert_eq!(rotations.prepare(&mut again, &after, now).len(), 1);
+        let mut persisted = snapshot(&b, Some((&a, now)));
+        assert!(rotations.prepare(&mut persisted, &after, now).is_empty());
+        // After 24 hours the leader removes it.
+        let later = now + chrono::Duration::hours(24);
+        let mut old = snapshot(&b, Some((&a, now)));
+        assert_eq!(
+            rotations.prepare(&mut old, &after, later),
+            [(secret_key, Change::Expire)]
         );
     }
 }
