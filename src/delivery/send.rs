@@ -58,6 +58,7 @@ impl Destination {
         let mut request = self
             .client
             .post(self.url.clone())
+            .timeout(self.timeout)
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, content_type);
         for (name, value) in signature {

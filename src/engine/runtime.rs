@@ -118,6 +118,8 @@ pub struct Engine {
     deliveries: Arc<Deliveries>,
     verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
     admin_authorizer: std::sync::OnceLock<Arc<dyn super::auth::AdminAuthorizer>>,
+    /// The HTTP client every subscription shares (None if it could not be built).
+    http: Option<reqwest::Client>,
 }
 
 impl Engine {
@@ -129,6 +131,9 @@ impl Engine {
             config.delivery.clone(),
             Arc::new(status.clone()),
         );
+        let http = crate::delivery::Destination::shared_client(&config.delivery.policy)
+            .inspect_err(|e| tracing::warn!(error = %e, "no shared HTTP client; one per subscription"))
+            .ok();
         Arc::new(Self {
             store,
             config,
@@ -140,6 +145,7 @@ impl Engine {
             deliveries,
             verifier: std::sync::OnceLock::new(),
             admin_authorizer: std::sync::OnceLock::new(),
+            http,
         })
     }
 
@@ -214,6 +220,7 @@ impl Engine {
             data_dir: self.config.data_dir.clone(),
             external_signing_secrets: self.config.external_signing_secrets,
             concurrency: self.config.delivery.target_concurrency,
+            client: self.http.clone(),
         };
         let (subscriptions, sub_changes) = diff_pieces(
             &current.subscriptions,

@@ -76,6 +76,8 @@ pub struct BuildContext {
     pub external_signing_secrets: bool,
     /// Attempts in flight at once per subscription.
     pub concurrency: usize,
+    /// The HTTP client every subscription shares (None: one client each).
+    pub client: Option<reqwest::Client>,
 }
 
 /// Where a subscription's signing secret comes from.
@@ -238,7 +240,7 @@ impl SubscriptionPiece {
             .iter()
             .map(|d| duration(d, "spec.retry.schedule"))
             .collect::<Result<Vec<_>, _>>()?;
-        let destination = Destination::build(
+        let destination = Destination::build_with_client(
             DestinationSpec {
                 url: spec.url.0.clone(),
                 headers,
@@ -248,6 +250,7 @@ impl SubscriptionPiece {
                 signer,
             },
             ctx.policy.clone(),
+            ctx.client.clone(),
         )
         .map_err(|e| match e {
             DestinationError::Refused(r) => err("DestinationRefused", r.to_string()),
