@@ -243,6 +243,7 @@ mod tests {
     }
 
     fn running(snap: &Snapshot) -> Topology {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let ctx = BuildContext {
             external_signing_secrets: true,
             ..BuildContext::default()
