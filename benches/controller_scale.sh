@@ -43,7 +43,9 @@ spec:
 YAML
 done
 
-"$BIN" controller --store "sqlite://$WORK/store.db" --namespace bench \
+# WRAP: a profiler to run the controller under (e.g. "heaptrack -o /tmp/heap"); its RSS
+# figures are then the wrapper's.
+${WRAP:-} "$BIN" controller --store "sqlite://$WORK/store.db" --namespace bench \
   --leader-election-namespace bench --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
   --status-interval 30s 2>"$WORK/controller.log" &
 CTL_PID=$!
