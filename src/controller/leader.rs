@@ -166,7 +166,9 @@ async fn run(
     if *tx.borrow() {
         set(&tx, false, &config);
         match release(&api, &config).await {
-            Ok(()) => tracing::info!(lease = %config.name, "leader election: the Lease was released"),
+            Ok(()) => {
+                tracing::info!(lease = %config.name, "leader election: the Lease was released")
+            }
             Err(e) => tracing::warn!(error = %e, "leader election: releasing the Lease failed"),
         }
     }

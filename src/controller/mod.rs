@@ -22,6 +22,7 @@
 //! - `authentication.k8s.io` tokenreviews: create; `authorization.k8s.io`
 //!   subjectaccessreviews: create (publish API and admin deliveries API auth).
 
+pub mod access_review;
 pub mod error;
 pub mod finalizer;
 pub mod kinds;
@@ -34,7 +35,6 @@ pub mod stores;
 pub mod sync;
 pub mod token_review;
 pub mod writer;
-pub mod access_review;
 
 use std::sync::Arc;
 use std::time::Duration;

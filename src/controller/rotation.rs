@@ -18,12 +18,12 @@ use kube::{Api, Client};
 use serde_json::json;
 
 use crate::api::SigningScheme;
+use crate::engine::ObjectKey;
 use crate::engine::snapshot::{SecretObject, SecretValue, Snapshot};
 use crate::engine::subscription::{
     PREVIOUS_SIGNING_KEY, ROTATED_AT_ANNOTATION, ROTATION_OVERLAP, generated_secret_name,
 };
 use crate::engine::topology::Topology;
-use crate::engine::ObjectKey;
 
 /// A signing secret: the Secret and the key a subscription signs with.
 pub type SigningKey = (ObjectKey, String);
@@ -136,7 +136,9 @@ impl Rotations {
             );
             secret.meta.annotations.insert(
                 ROTATED_AT_ANNOTATION.to_owned(),
-                carried.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                carried
+                    .at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             );
             changes.push((
                 key.0.clone(),
@@ -238,7 +240,8 @@ mod tests {
                 .annotations
                 .insert(ROTATED_AT_ANNOTATION.into(), at.to_rfc3339());
         }
-        snap.secrets.insert(ObjectKey::new("ns", "s-signing"), secret);
+        snap.secrets
+            .insert(ObjectKey::new("ns", "s-signing"), secret);
         snap
     }
 

@@ -183,15 +183,15 @@ impl Destination {
         let client = match client {
             Some(shared) => shared,
             None => reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(spec.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(policy.resolver())
-            .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(DestinationError::Client)?,
+                .user_agent(USER_AGENT)
+                .timeout(spec.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .dns_resolver(policy.resolver())
+                .pool_max_idle_per_host(64)
+                .tcp_nodelay(true)
+                .build()
+                .map_err(DestinationError::Client)?,
         };
         Ok(Self {
             url,

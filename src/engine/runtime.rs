@@ -133,12 +133,13 @@ impl Engine {
         );
         // Without a process-wide TLS provider (the binary installs one) a client cannot be
         // built; subscriptions then get their own as before.
-        let http = rustls::crypto::CryptoProvider::get_default()
-            .and_then(|_| {
-                crate::delivery::Destination::shared_client(&config.delivery.policy)
-                    .inspect_err(|e| tracing::warn!(error = %e, "no shared HTTP client; one per subscription"))
-                    .ok()
-            });
+        let http = rustls::crypto::CryptoProvider::get_default().and_then(|_| {
+            crate::delivery::Destination::shared_client(&config.delivery.policy)
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "no shared HTTP client; one per subscription"),
+                )
+                .ok()
+        });
         Arc::new(Self {
             store,
             config,

@@ -52,10 +52,10 @@ pub fn generated_secret_name(subscription: &str) -> String {
 }
 
 /// The previous signing secret of a Secret, while its rotation overlap lasts at `now`.
-pub fn previous_signing_secret<'a>(
-    secret: &'a super::snapshot::SecretObject,
+pub fn previous_signing_secret(
+    secret: &super::snapshot::SecretObject,
     now: chrono::DateTime<chrono::Utc>,
-) -> Option<&'a SecretValue> {
+) -> Option<&SecretValue> {
     let rotated_at = secret.meta.annotations.get(ROTATED_AT_ANNOTATION)?;
     let at = chrono::DateTime::parse_from_rfc3339(rotated_at).ok()?;
     let overlap = chrono::Duration::from_std(ROTATION_OVERLAP).ok()?;
@@ -493,7 +493,10 @@ mod tests {
                 ..Meta::default()
             },
             data: [
-                ("secret".to_owned(), SecretValue(current.as_bytes().to_vec())),
+                (
+                    "secret".to_owned(),
+                    SecretValue(current.as_bytes().to_vec()),
+                ),
                 (
                     PREVIOUS_SIGNING_KEY.to_owned(),
                     SecretValue(previous.as_bytes().to_vec()),
@@ -520,7 +523,10 @@ mod tests {
         );
         let fresh = snapshot(Some(secret(&new, &old, chrono::Duration::hours(1))));
         let (signer, source) = signer_of(&fresh, true).unwrap();
-        assert_eq!(signer, Signer::StandardWebhooks(vec![new.clone(), old.clone()]));
+        assert_eq!(
+            signer,
+            Signer::StandardWebhooks(vec![new.clone(), old.clone()])
+        );
         assert_eq!(source, SigningSource::GeneratedSecret);
         let expired = snapshot(Some(secret(&new, &old, chrono::Duration::hours(25))));
         let (signer, _) = signer_of(&expired, true).unwrap();

@@ -52,12 +52,8 @@ async fn deliveries_api_needs_a_token_allowed_to_get_the_subscription() {
             &format!("--serviceaccount={ns}:reader"),
         ])
         .unwrap();
-    let ctl = Controller::start_with(
-        env.kubeconfig(),
-        &[&ns],
-        &["--allow-private-destinations"],
-    )
-    .unwrap();
+    let ctl = Controller::start_with(env.kubeconfig(), &[&ns], &["--allow-private-destinations"])
+        .unwrap();
     apply(
         &kubectl,
         &subscription(&ns, "orders", &sink.url, Some("{scheme: None}")),

@@ -12,8 +12,8 @@ use crate::standard_webhooks::verifies;
 use crate::support::TestEnv;
 use crate::support::controller::{Controller, api, eventually};
 use crate::support::publish::{
-    apply, publish_accepted, secret_api, service_account_token, subscription,
-    wait_status_at_least, wait_ready, whs_row,
+    apply, publish_accepted, secret_api, service_account_token, subscription, wait_ready,
+    wait_status_at_least, whs_row,
 };
 
 /// Status interval of these tests' controllers.
@@ -49,7 +49,11 @@ async fn published_event_is_delivered_signed_and_counted_in_status_and_kubectl()
     );
     let whs = api(&env.client, "WebhookSubscription", &ns);
     for name in ["good", "bad"] {
-        assert!(wait_ready(&whs, name).await, "{name} not Ready\n{}", ctl.log());
+        assert!(
+            wait_ready(&whs, name).await,
+            "{name} not Ready\n{}",
+            ctl.log()
+        );
     }
 
     let event = json!({"type": "order.created", "id": "evt-delivery-1", "data": {"order": 42}});
@@ -63,7 +67,10 @@ async fn published_event_is_delivered_signed_and_counted_in_status_and_kubectl()
     // Signed with the generated Secret the controller created for the subscription.
     let secret = secret_api(&env, &ns).get("good-signing").await.unwrap();
     let key = String::from_utf8(secret.data.unwrap()["secret"].0.clone()).unwrap();
-    assert!(verifies(&hit, &key), "signature does not verify with good-signing");
+    assert!(
+        verifies(&hit, &key),
+        "signature does not verify with good-signing"
+    );
 
     // Counted in status within the status interval, and shown by kubectl.
     let delivered = wait_status_at_least(&whs, "good", "delivered", 1, WITHIN).await;
@@ -109,13 +116,23 @@ async fn deleting_a_subscription_drops_its_pending_deliveries_and_stops_deliveri
     let ops = service_account_token(&kubectl, &ns, "ops");
     kubectl
         .ok(&[
-            "create", "role", "whs-reader", "-n", &ns, "--verb=get",
+            "create",
+            "role",
+            "whs-reader",
+            "-n",
+            &ns,
+            "--verb=get",
             "--resource=webhooksubscriptions.switchboard.dev",
         ])
         .unwrap();
     kubectl
         .ok(&[
-            "create", "rolebinding", "ops-reads", "-n", &ns, "--role=whs-reader",
+            "create",
+            "rolebinding",
+            "ops-reads",
+            "-n",
+            &ns,
+            "--role=whs-reader",
             &format!("--serviceaccount={ns}:ops"),
         ])
         .unwrap();
@@ -127,7 +144,11 @@ async fn deleting_a_subscription_drops_its_pending_deliveries_and_stops_deliveri
     );
     let whs = api(&env.client, "WebhookSubscription", &ns);
     for name in ["doomed", "witness"] {
-        assert!(wait_ready(&whs, name).await, "{name} not Ready\n{}", ctl.log());
+        assert!(
+            wait_ready(&whs, name).await,
+            "{name} not Ready\n{}",
+            ctl.log()
+        );
     }
     // The generated Secret is owned by the subscription (garbage-collected with it).
     let uid = whs.get("doomed").await.unwrap().metadata.uid.unwrap();
@@ -141,9 +162,11 @@ async fn deleting_a_subscription_drops_its_pending_deliveries_and_stops_deliveri
     let first = json!({"type": "order.created", "id": "evt-before", "data": {}});
     publish_accepted(&ctl.data_url, &ns, &token, &first).await;
     assert!(
-        eventually(WITHIN, || async { (doomed.hits().len() == 1).then_some(()) })
-            .await
-            .is_some(),
+        eventually(WITHIN, || async {
+            (doomed.hits().len() == 1).then_some(())
+        })
+        .await
+        .is_some(),
         "doomed never tried\n{}",
         ctl.log()
     );
@@ -175,7 +198,9 @@ async fn deleting_a_subscription_drops_its_pending_deliveries_and_stops_deliveri
         )
     };
     let pending = eventually(WITHIN, || async {
-        statuses().await.filter(|s| s.len() == 1 && s[0].0 == "Pending")
+        statuses()
+            .await
+            .filter(|s| s.len() == 1 && s[0].0 == "Pending")
     })
     .await;
     assert!(pending.is_some(), "not Pending: {:?}", statuses().await);
@@ -186,7 +211,9 @@ async fn deleting_a_subscription_drops_its_pending_deliveries_and_stops_deliveri
         .unwrap();
     assert!(whs.get_opt("doomed").await.unwrap().is_none());
     let dropped = eventually(WITHIN, || async {
-        statuses().await.filter(|s| s.len() == 1 && s[0].0 == "Failed")
+        statuses()
+            .await
+            .filter(|s| s.len() == 1 && s[0].0 == "Failed")
     })
     .await;
     let Some(dropped) = dropped else {
@@ -202,7 +229,14 @@ async fn deleting_a_subscription_drops_its_pending_deliveries_and_stops_deliveri
     // A later event reaches the witness but not the deleted subscription's sink.
     let second = json!({"type": "order.created", "id": "evt-after", "data": {}});
     publish_accepted(&ctl.data_url, &ns, &token, &second).await;
-    let both = eventually(WITHIN, || async { (witness.hits().len() == 2).then_some(()) }).await;
+    let both = eventually(WITHIN, || async {
+        (witness.hits().len() == 2).then_some(())
+    })
+    .await;
     assert!(both.is_some(), "witness missed an event\n{}", ctl.log());
-    assert_eq!(doomed.hits().len(), 1, "a deleted subscription was delivered to");
+    assert_eq!(
+        doomed.hits().len(),
+        1,
+        "a deleted subscription was delivered to"
+    );
 }

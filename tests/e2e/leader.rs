@@ -66,7 +66,9 @@ async fn the_other_replica_takes_over_on_release_and_after_a_crash() {
 
     let mut first = start(&env, &ns, "ctl-1");
     assert!(
-        wait_holder(&leases, "ctl-1", Duration::from_secs(30)).await.is_some(),
+        wait_holder(&leases, "ctl-1", Duration::from_secs(30))
+            .await
+            .is_some(),
         "ctl-1 never led\n{}",
         first.log()
     );
@@ -79,12 +81,19 @@ async fn the_other_replica_takes_over_on_release_and_after_a_crash() {
     assert!(wait_ready(&whs, "orders").await, "{}", first.log());
 
     // Graceful: SIGTERM releases the Lease; the other replica takes it at its next try.
-    assert!(first.terminate(Duration::from_secs(30)), "ctl-1 did not exit");
+    assert!(
+        first.terminate(Duration::from_secs(30)),
+        "ctl-1 did not exit"
+    );
     let took = wait_holder(&leases, "ctl-2", Duration::from_secs(30)).await;
     let took = took.unwrap_or_else(|| panic!("ctl-2 never led\n{}", second.log()));
     note(&format!("takeover after SIGTERM: {took:?}"));
     assert!(took < LEASE, "the Lease was not released: {took:?}");
-    assert!(first.log().contains("the Lease was released"), "{}", first.log());
+    assert!(
+        first.log().contains("the Lease was released"),
+        "{}",
+        first.log()
+    );
 
     // A third replica follows; an event delivered through it is counted in its engine only,
     // and it writes no status while ctl-2 leads (ctl-2 never saw that event).
@@ -97,15 +106,19 @@ async fn the_other_replica_takes_over_on_release_and_after_a_crash() {
     let event = json!({"type": "order.created", "id": "evt-leader-1", "data": {}});
     publish_accepted(&third.data_url, &ns, &token, &event).await;
     assert!(
-        eventually(Duration::from_secs(30), || async { sink.hits().into_iter().next() })
-            .await
-            .is_some(),
+        eventually(Duration::from_secs(30), || async {
+            sink.hits().into_iter().next()
+        })
+        .await
+        .is_some(),
         "not delivered\n{}",
         third.log()
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        status_number(&whs, "orders", "delivered").await.unwrap_or(0),
+        status_number(&whs, "orders", "delivered")
+            .await
+            .unwrap_or(0),
         0,
         "a follower wrote status"
     );

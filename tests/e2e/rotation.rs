@@ -22,12 +22,8 @@ async fn an_edited_signing_secret_signs_with_both_keys() {
     let kubectl = env.kubectl();
     let sink = Sink::always(200);
     let token = service_account_token(&kubectl, &ns, "publisher");
-    let ctl = Controller::start_with(
-        env.kubeconfig(),
-        &[&ns],
-        &["--allow-private-destinations"],
-    )
-    .unwrap();
+    let ctl = Controller::start_with(env.kubeconfig(), &[&ns], &["--allow-private-destinations"])
+        .unwrap();
     apply(&kubectl, &subscription(&ns, "orders", &sink.url, None));
     let whs = api(&env.client, "WebhookSubscription", &ns);
     assert!(wait_ready(&whs, "orders").await, "{}", ctl.log());
@@ -42,9 +38,11 @@ async fn an_edited_signing_secret_signs_with_both_keys() {
 
     let first = json!({"type": "order.created", "id": "evt-rot-1", "data": {}});
     publish_accepted(&ctl.data_url, &ns, &token, &first).await;
-    let hit = eventually(Duration::from_secs(30), || async { sink.hits().into_iter().next() })
-        .await
-        .unwrap_or_else(|| panic!("nothing delivered\n{}", ctl.log()));
+    let hit = eventually(Duration::from_secs(30), || async {
+        sink.hits().into_iter().next()
+    })
+    .await
+    .unwrap_or_else(|| panic!("nothing delivered\n{}", ctl.log()));
     assert!(verifies(&hit, &old));
     assert_eq!(hit.header("webhook-signature").split(' ').count(), 1);
 
@@ -56,7 +54,14 @@ async fn an_edited_signing_secret_signs_with_both_keys() {
     let patch = json!({"stringData": {"secret": new}}).to_string();
     kubectl
         .ok(&[
-            "patch", "secret", "orders-signing", "-n", &ns, "--type=merge", "-p", &patch,
+            "patch",
+            "secret",
+            "orders-signing",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            &patch,
         ])
         .unwrap();
     let recorded = eventually(Duration::from_secs(30), || async {
@@ -78,7 +83,8 @@ async fn an_edited_signing_secret_signs_with_both_keys() {
         n += 1;
         let (sink, ctl, token, ns) = (&sink, &ctl, &token, &ns);
         async move {
-            let event = json!({"type": "order.created", "id": format!("evt-rot-{}", n + 1), "data": {}});
+            let event =
+                json!({"type": "order.created", "id": format!("evt-rot-{}", n + 1), "data": {}});
             let before = sink.hits().len();
             publish_accepted(&ctl.data_url, ns, token, &event).await;
             let hit = eventually(Duration::from_secs(10), || async {

@@ -44,7 +44,9 @@ pub fn service_account_token(kubectl: &Kubectl, ns: &str, name: &str) -> String 
 
 /// `kubectl apply -f -` with `yaml`; panics with kubectl's message on failure.
 pub fn apply(kubectl: &Kubectl, yaml: &str) {
-    let out = kubectl.run_with_stdin(&["apply", "-f", "-"], Some(yaml)).unwrap();
+    let out = kubectl
+        .run_with_stdin(&["apply", "-f", "-"], Some(yaml))
+        .unwrap();
     assert!(out.success(), "kubectl apply: {}\n{yaml}", out.stderr);
 }
 
@@ -123,7 +125,11 @@ pub async fn wait_ready(api: &Api<DynamicObject>, name: &str) -> bool {
 pub fn whs_row(kubectl: &Kubectl, ns: &str, name: &str) -> Vec<(String, String)> {
     let table = kubectl.ok(&["get", "whs", "-n", ns]).unwrap().stdout;
     let mut lines = table.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     let row = lines
         .find(|l| l.split_whitespace().next() == Some(name))
         .unwrap_or_else(|| panic!("no row {name}:\n{table}"));
