@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{self, Event, finalizer};
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::WebhookSubscription;
@@ -40,14 +40,14 @@ pub enum StepError {
     /// Dropping pending deliveries failed.
     #[error("dropping pending deliveries: {0}")]
     Store(#[from] StoreError),
-    /// Creating the signing Secret failed.
-    #[error("creating the signing secret: {0}")]
-    Kube(#[from] kube::Error),
 }
 
 /// Why a reconcile failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
+    /// Creating the generated signing Secret failed.
+    #[error("creating the signing secret: {0}")]
+    Secret(#[source] kube::Error),
     /// Adding or removing the finalizer, or a step, failed.
     #[error(transparent)]
     Finalizer(#[from] Box<finalizer::Error<StepError>>),
@@ -65,12 +65,16 @@ pub async fn reconcile(
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let (ns, store, subscription, secrets) = (&namespace, &ctx.store, &key, &secrets);
     let engine = &ctx.engine;
+    // The signing Secret first: the subscription cannot sign (is not Ready) without it, and
+    // adding the finalizer below costs a round trip before the Apply step would run.
+    if obj.meta().deletion_timestamp.is_none() {
+        super::signing::ensure(secrets, &obj)
+            .await
+            .map_err(ReconcileError::Secret)?;
+    }
     let result = finalizer(&api, FINALIZER, obj, |event| async move {
         match event {
-            Event::Apply(obj) => {
-                super::signing::ensure(secrets, &obj).await?;
-                Ok::<_, StepError>(Action::await_change())
-            }
+            Event::Apply(_) => Ok::<_, StepError>(Action::await_change()),
             Event::Cleanup(obj) => {
                 // The engine drops a subscription that is being deleted at its next apply;
                 // wait for that, so nothing is queued for it after the drop below.

@@ -24,7 +24,7 @@ use super::stores::Stores;
 /// Field manager of every status write.
 pub const FIELD_MANAGER: &str = "switchboard";
 /// Status writes in flight at once.
-const CONCURRENT_WRITES: usize = 8;
+const CONCURRENT_WRITES: usize = 32;
 /// How often the board is scanned for counters that became due.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
 
