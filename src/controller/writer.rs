@@ -138,6 +138,11 @@ impl StatusWriter {
             self.written.insert(key, Written { doc, at: now });
             return None;
         }
+        if prev.is_none() && current.is_null() && waiting_for_its_secret(report, &doc) {
+            // A new subscription whose generated signing Secret is being created: its first
+            // status is Ready=True a moment later; skip the Ready=False write and its event.
+            return None;
+        }
         let was_ready = match prev {
             Some(w) => w.doc.ready().to_owned(),
             None => ready_of(&current).to_owned(),
@@ -248,6 +253,21 @@ impl StatusWriter {
             tracing::warn!(%kind, resource = %key, error = %e, "publishing an event failed");
         }
     }
+}
+
+/// How long a new subscription may wait for its generated signing Secret before its
+/// Ready=False `SigningSecretPending` status is written.
+const SECRET_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// True for a report younger than [`SECRET_GRACE`] that is only waiting for its Secret.
+fn waiting_for_its_secret(report: &ResourceStatus, doc: &StatusDoc) -> bool {
+    let pending = doc
+        .urgent
+        .get("conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == READY))
+        .is_some_and(|c| c["status"] == "False" && c["reason"] == "SigningSecretPending");
+    pending && chrono::Utc::now() - report.created_at < SECRET_GRACE
 }
 
 fn key_of(report: &ResourceStatus) -> Option<Key> {
