@@ -285,3 +285,35 @@ fn dynamic_api(client: &Client, kind: Kind, namespace: &str) -> Api<DynamicObjec
         Api::namespaced_with(client.clone(), namespace, &resource)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(reason: &str, age: chrono::TimeDelta) -> ResourceStatus {
+        let board = StatusBoard::new();
+        let key = ObjectKey::new("ns", "s");
+        let kind = Kind::WebhookSubscription;
+        board.set_condition(kind, &key, Some(1), READY, false, reason, "m");
+        let mut report = board.get(kind, &key).unwrap();
+        report.created_at -= age;
+        report
+    }
+
+    #[test]
+    fn a_new_subscription_waiting_for_its_secret_is_not_written_for_a_grace_period() {
+        let young = report("SigningSecretPending", chrono::TimeDelta::seconds(1));
+        let doc = StatusDoc::from_report(&young, &Value::Null);
+        assert!(waiting_for_its_secret(&young, &doc));
+        let old = report("SigningSecretPending", chrono::TimeDelta::seconds(11));
+        assert!(!waiting_for_its_secret(
+            &old,
+            &StatusDoc::from_report(&old, &Value::Null)
+        ));
+        let other = report("TransformationInvalid", chrono::TimeDelta::seconds(1));
+        assert!(!waiting_for_its_secret(
+            &other,
+            &StatusDoc::from_report(&other, &Value::Null)
+        ));
+    }
+}
