@@ -9,18 +9,37 @@ mod support;
 
 #[path = "e2e/chart.rs"]
 mod chart;
+/// Loopback HTTP sinks that record what they receive (shared with the standalone tests).
+#[allow(dead_code)]
+#[path = "support/sink.rs"]
+mod sink;
+/// An independent Standard Webhooks verifier.
+#[allow(dead_code)]
+#[path = "support/standard_webhooks.rs"]
+mod standard_webhooks;
+
+#[path = "e2e/admin_auth.rs"]
+mod admin_auth;
 #[path = "e2e/controller.rs"]
 mod controller;
 #[path = "e2e/crds.rs"]
 mod crds;
+#[path = "e2e/delivery.rs"]
+mod delivery;
 #[path = "e2e/examples.rs"]
 mod examples;
 #[path = "e2e/integration_health.rs"]
 mod integration_health;
 #[path = "e2e/invalid.rs"]
 mod invalid;
+#[path = "e2e/isolation.rs"]
+mod isolation;
+#[path = "e2e/leader.rs"]
+mod leader;
 #[path = "e2e/publish_auth.rs"]
 mod publish_auth;
+#[path = "e2e/rotation.rs"]
+mod rotation;
 #[path = "e2e/status.rs"]
 mod status;
 #[path = "e2e/sync.rs"]

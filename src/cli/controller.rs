@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 use switchboard::api::parse_duration;
+use switchboard::controller::leader::{self, LeaderConfig};
 use switchboard::controller::{self, ControllerConfig, Scope};
 
 use switchboard::delivery::{DeliveryConfig, DestinationPolicy};
@@ -57,9 +58,40 @@ pub struct ControllerArgs {
     /// Let deliveries reach loopback, private, link-local and other non-public addresses.
     #[arg(long)]
     pub allow_private_destinations: bool,
-    /// Name of this replica in events and the leader Lease (the pod name in a cluster).
+    /// Name of this replica in events and the leader Lease (the pod name in a cluster);
+    /// default: the host name with a random suffix.
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    /// Elect a leader on the Lease `switchboard-leader`: only the leader writes status (every
+    /// replica serves and delivers). `--leader-election=false` for a single replica.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Namespace of the leader Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub leader_election_namespace: String,
+    /// How long a Lease that is not renewed stays with its holder (failover time).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub leader_lease_duration: Duration,
+    /// The leader steps down when it could not renew the Lease for this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub leader_renew_deadline: Duration,
+    /// How often the leader renews and the others try to take the Lease.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub leader_retry_period: Duration,
+}
+
+/// This replica's identity: `--instance`, else the host name with a random suffix.
+fn identity(instance: Option<&str>) -> String {
+    if let Some(name) = instance.filter(|n| !n.is_empty()) {
+        return name.to_owned();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "switchboard".to_owned());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}", &suffix[..8])
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -85,11 +117,15 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
                 }),
                 ..DeliveryConfig::default()
             },
+            external_signing_secrets: true,
             ..EngineConfig::default()
         },
     );
-    engine.set_token_verifier(Arc::new(controller::token_review::TokenReviewer::new(
+    let tokens = Arc::new(controller::token_review::TokenReviewer::new(client.clone()));
+    engine.set_token_verifier(tokens.clone());
+    engine.set_admin_authorizer(Arc::new(controller::access_review::AccessReviewer::new(
         client.clone(),
+        tokens,
     )));
     let data = server::bind(&args.listen).await?;
     let admin = server::bind(&args.admin_listen).await?;
@@ -113,20 +149,37 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     let delivery_cancel = shutdown.clone();
     let delivery_task =
         tokio::spawn(async move { delivery_engine.run_deliveries(delivery_cancel).await });
-    // Sync schedules run while this instance leads (a constant true until leader election).
+    let identity = identity(args.instance.as_deref());
+    // True while this replica leads; the sync scheduler takes a clone of it too.
+    let (leader_rx, leader_task) = if args.leader_election {
+        let (rx, task) = leader::spawn(
+            client.clone(),
+            LeaderConfig {
+                lease_duration: args.leader_lease_duration,
+                renew_deadline: args.leader_renew_deadline,
+                retry_period: args.leader_retry_period,
+                ..LeaderConfig::new(&args.leader_election_namespace, &identity)
+            },
+            shutdown.clone(),
+        );
+        (rx, Some(task))
+    } else {
+        (leader::always_leader(), None)
+    };
+    // Sync schedules run only while this replica leads.
     let sync_engine = engine.clone();
     let sync_cancel = shutdown.clone();
-    let sync_task = tokio::spawn(async move {
-        let (_leader, is_leader) = tokio::sync::watch::channel(true);
-        sync_engine.run_syncs(is_leader, sync_cancel).await
-    });
+    let sync_leader = leader_rx.clone();
+    let sync_task =
+        tokio::spawn(async move { sync_engine.run_syncs(sync_leader, sync_cancel).await });
     let config = ControllerConfig {
         scope: Scope {
             namespaces: args.namespaces.clone(),
         },
         status_interval: args.status_interval,
         debounce: args.debounce,
-        instance: args.instance.clone(),
+        instance: Some(identity),
+        leader: leader_rx.clone(),
     };
     let mut controller_task = tokio::spawn(controller::run(
         client,
@@ -156,6 +209,9 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
         let _ = sync_task.await;
         if !finished {
             let _ = controller_task.await;
+        }
+        if let Some(task) = leader_task {
+            let _ = task.await;
         }
     })
     .await;

@@ -93,6 +93,7 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
         EngineConfig {
             max_event_bytes: args.max_event_bytes,
             data_dir: Some(args.data_dir.clone()),
+            external_signing_secrets: false,
             delivery: DeliveryConfig {
                 policy: Arc::new(DestinationPolicy {
                     allow_private: args.allow_private_destinations,

@@ -10,10 +10,11 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{self, Event, finalizer};
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::WebhookSubscription;
+use crate::engine::{Engine, ObjectKey};
 use crate::store::{Store, StoreError, Target, TargetKind};
 
 use super::status::backoff;
@@ -22,9 +23,13 @@ use super::stores::Scope;
 /// The finalizer Switchboard puts on WebhookSubscriptions.
 pub const FINALIZER: &str = "switchboard.dev/drop-pending";
 
+/// How long a cleanup waits for the engine to stop running a deleted subscription.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
 /// What the reconciler needs.
 pub struct Context {
     client: Client,
+    engine: Arc<Engine>,
     store: Arc<dyn Store>,
     failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
@@ -35,14 +40,14 @@ pub enum StepError {
     /// Dropping pending deliveries failed.
     #[error("dropping pending deliveries: {0}")]
     Store(#[from] StoreError),
-    /// Creating the signing Secret failed.
-    #[error("creating the signing secret: {0}")]
-    Kube(#[from] kube::Error),
 }
 
 /// Why a reconcile failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
+    /// Creating the generated signing Secret failed.
+    #[error("creating the signing secret: {0}")]
+    Secret(#[source] kube::Error),
     /// Adding or removing the finalizer, or a step, failed.
     #[error(transparent)]
     Finalizer(#[from] Box<finalizer::Error<StepError>>),
@@ -59,13 +64,27 @@ pub async fn reconcile(
     let key = format!("{namespace}/{}", obj.name_any());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let (ns, store, subscription, secrets) = (&namespace, &ctx.store, &key, &secrets);
+    let engine = &ctx.engine;
+    // The signing Secret first: the subscription cannot sign (is not Ready) without it, and
+    // adding the finalizer below costs a round trip before the Apply step would run.
+    if obj.meta().deletion_timestamp.is_none() {
+        super::signing::ensure(secrets, &obj)
+            .await
+            .map_err(ReconcileError::Secret)?;
+    }
     let result = finalizer(&api, FINALIZER, obj, |event| async move {
         match event {
-            Event::Apply(obj) => {
-                super::signing::ensure(secrets, &obj).await?;
-                Ok::<_, StepError>(Action::await_change())
-            }
+            Event::Apply(_) => Ok::<_, StepError>(Action::await_change()),
             Event::Cleanup(obj) => {
+                // The engine drops a subscription that is being deleted at its next apply;
+                // wait for that, so nothing is queued for it after the drop below.
+                let running = ObjectKey::new(ns, &obj.name_any());
+                let deadline = tokio::time::Instant::now() + STOP_WAIT;
+                while engine.topology().subscriptions.contains_key(&running)
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 let target = Target {
                     namespace: ns.clone(),
                     kind: TargetKind::Subscription,
@@ -104,10 +123,11 @@ pub fn error_policy(
 }
 
 /// Runs the subscription reconciler over the scope until `cancel`.
-pub async fn run(client: Client, store: Arc<dyn Store>, scope: Scope, cancel: CancellationToken) {
+pub async fn run(client: Client, engine: Arc<Engine>, scope: Scope, cancel: CancellationToken) {
     let ctx = Arc::new(Context {
         client: client.clone(),
-        store,
+        store: engine.store().clone(),
+        engine,
         failures: Default::default(),
     });
     let apis: Vec<Api<WebhookSubscription>> = if scope.namespaces.is_empty() {

@@ -4,10 +4,30 @@
 //!
 //! Flow: reflectors ([`stores`]) → debounced snapshot ([`sync`], [`snapshot`]) →
 //! `Engine::apply` → `StatusBoard` → status writer ([`writer`], coalescing in [`status`]).
+//!
+//! High availability ([`leader`]): every replica watches, applies, serves receivers and the
+//! publish API and runs delivery workers; only the holder of the Lease `switchboard-leader`
+//! writes status and events, runs the subscription reconciler (finalizers, generated signing
+//! Secrets) and records signing-secret rotations ([`rotation`]).
+//!
+//! RBAC: the API verbs the controller uses, for the Helm chart's ClusterRole:
+//! - `switchboard.dev`: clusterintegrationproviders, integrations, webhookendpoints,
+//!   webhooksubscriptions, transformations, syncschedules, syncjobs: get, list, watch;
+//!   webhooksubscriptions: patch, update (finalizers); every kind's `/status`: get, patch,
+//!   update (server-side apply).
+//! - core `secrets`: get, list, watch, create, patch, update (generated signing Secrets,
+//!   rotation bookkeeping).
+//! - `events.k8s.io` events (and core `events`): create, patch.
+//! - `coordination.k8s.io` leases: get, create, update (in the leader-election namespace).
+//! - `authentication.k8s.io` tokenreviews: create; `authorization.k8s.io`
+//!   subjectaccessreviews: create (publish API and admin deliveries API auth).
 
+pub mod access_review;
 pub mod error;
 pub mod finalizer;
 pub mod kinds;
+pub mod leader;
+pub mod rotation;
 pub mod signing;
 pub mod snapshot;
 pub mod status;
@@ -22,6 +42,7 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
@@ -40,6 +61,8 @@ pub struct ControllerConfig {
     pub debounce: Duration,
     /// Name of this replica in events (the pod name in a cluster).
     pub instance: Option<String>,
+    /// True while this replica leads (see [`leader::spawn`], or [`leader::always_leader`]).
+    pub leader: watch::Receiver<bool>,
 }
 
 /// A client from `KUBECONFIG` (or `~/.kube/config`) or the in-cluster service account.
@@ -50,7 +73,8 @@ pub async fn client() -> Result<Client, ControllerError> {
     Client::try_from(config).map_err(ControllerError::Client)
 }
 
-/// Runs watches, sync loop and status writer until `cancel`; returns the sync loop's error.
+/// Runs watches and the sync loop until `cancel`, and, while this replica leads, the status
+/// writer, the subscription reconciler and rotation bookkeeping; returns the sync loop's error.
 pub async fn run(
     client: Client,
     engine: Arc<Engine>,
@@ -65,22 +89,23 @@ pub async fn run(
             instance: config.instance.clone(),
         },
     );
-    let client_for_finalizers = client.clone();
-    let client_for_jobs = client.clone();
-    let recorder_for_jobs = recorder.clone();
-    let writer = writer::StatusWriter::new(
-        client,
-        engine.status().clone(),
-        stores.clone(),
-        recorder,
-        config.status_interval,
-    );
-    let writer_task = tokio::spawn(writer.run(cancel.clone()));
-    let finalizer_task = tokio::spawn(finalizer::run(
-        client_for_finalizers,
-        engine.store().clone(),
-        config.scope.clone(),
+    let (client_for_jobs, recorder_for_jobs) = (client.clone(), recorder.clone());
+    let (board, writer_stores, writer_client) =
+        (engine.status().clone(), stores.clone(), client.clone());
+    let interval = config.status_interval;
+    let writer_task = tokio::spawn(leader::while_leader(
+        config.leader.clone(),
         cancel.clone(),
+        move |term| {
+            let writer = writer::StatusWriter::new(
+                writer_client.clone(),
+                board.clone(),
+                writer_stores.clone(),
+                recorder.clone(),
+                interval,
+            );
+            writer.run(term)
+        },
     ));
     let sync_jobs_task = tokio::spawn(sync_jobs::run(
         client_for_jobs,
@@ -89,7 +114,32 @@ pub async fn run(
         recorder_for_jobs,
         cancel.clone(),
     ));
-    let result = sync::run(engine, stores, config.debounce, cancel.clone()).await;
+    let (finalizer_client, finalizer_engine, scope) =
+        (client.clone(), engine.clone(), config.scope.clone());
+    let finalizer_task = tokio::spawn(leader::while_leader(
+        config.leader.clone(),
+        cancel.clone(),
+        move |term| {
+            finalizer::run(
+                finalizer_client.clone(),
+                finalizer_engine.clone(),
+                scope.clone(),
+                term,
+            )
+        },
+    ));
+    let rotation_writer = sync::RotationWriter {
+        client,
+        leader: config.leader.clone(),
+    };
+    let result = sync::run(
+        engine,
+        stores,
+        config.debounce,
+        rotation_writer,
+        cancel.clone(),
+    )
+    .await;
     cancel.cancel();
     let _ = writer_task.await;
     let _ = finalizer_task.await;

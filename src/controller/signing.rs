@@ -1,7 +1,7 @@
 //! Generated signing Secrets: a WebhookSubscription that signs but names no secret gets a
 //! Secret `<subscription>-signing` (key `secret`, `whsec_…`) owned by it, so it is garbage
 //! collected with the subscription. An existing Secret is never overwritten: editing it
-//! rotates the key.
+//! rotates the key (see [`super::rotation`]).
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, PostParams};
@@ -15,7 +15,7 @@ pub const GENERATED_FOR_LABEL: &str = "switchboard.dev/signing-secret-for";
 /// Name of the generated signing Secret of a subscription, if it needs one.
 pub fn generated_name(name: &str, spec: &WebhookSubscriptionSpec) -> Option<String> {
     (spec.signing.scheme != SigningScheme::None && spec.signing.secret_ref.is_none())
-        .then(|| format!("{name}-signing"))
+        .then(|| crate::engine::subscription::generated_secret_name(name))
 }
 
 /// Creates the subscription's signing Secret unless it needs none or it exists.

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 
 use crate::engine::snapshot::{Meta, ObjectKey, SecretObject, SecretValue, Snapshot};
+use crate::engine::subscription::ROTATED_AT_ANNOTATION;
 use crate::engine::topology::PUBLISHER_TOKEN_LABEL;
 
 use super::kinds::Watched;
@@ -110,10 +111,17 @@ pub fn add_secret(snap: &mut Snapshot, refs: &BTreeSet<ObjectKey>, secret: &Secr
     for (k, v) in secret.string_data.iter().flatten() {
         data.insert(k.clone(), SecretValue(v.clone().into_bytes()));
     }
+    // Only the rotation annotation: others may be large or hold values (last-applied).
+    let annotations = secret
+        .annotations()
+        .iter()
+        .filter(|(k, _)| k.as_str() == ROTATED_AT_ANNOTATION)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let meta = Meta {
         generation: None,
         labels: secret.labels().clone(),
-        annotations: Default::default(),
+        annotations,
     };
     snap.secrets.insert(key, SecretObject { meta, data });
 }

@@ -1,13 +1,13 @@
-//! Publish API authentication in a cluster: ServiceAccount bearer tokens verified by the
-//! TokenReview API, cached briefly by SHA-256 of the token. A token may publish to its
-//! ServiceAccount's namespace only.
+//! Bearer tokens in a cluster, verified by the TokenReview API and cached briefly by SHA-256
+//! of the token. Publish API: a ServiceAccount token may publish to its ServiceAccount's
+//! namespace only. The admin API ([`super::access_review`]) uses the reviewed user.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec, UserInfo};
 use kube::api::PostParams;
 use kube::{Api, Client};
 use sha2::{Digest, Sha256};
@@ -19,8 +19,8 @@ pub const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Cached answers kept at most (the cache is cleared when full).
 const CACHE_MAX: usize = 10_000;
 
-/// Token digest to (the token's namespace, when it was asked).
-type Cache = HashMap<[u8; 32], (Option<String>, Instant)>;
+/// Token digest to (the token's user, when it was asked).
+type Cache = HashMap<[u8; 32], (Option<UserInfo>, Instant)>;
 
 /// Verifies tokens with TokenReview.
 pub struct TokenReviewer {
@@ -37,26 +37,24 @@ impl TokenReviewer {
         }
     }
 
-    fn cached(&self, digest: &[u8; 32]) -> Option<Option<String>> {
+    fn cached(&self, digest: &[u8; 32]) -> Option<Option<UserInfo>> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .get(digest)
             .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(ns, _)| ns.clone())
+            .map(|(user, _)| user.clone())
     }
 
-    fn remember(&self, digest: [u8; 32], namespace: Option<String>) {
+    fn remember(&self, digest: [u8; 32], user: Option<UserInfo>) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= CACHE_MAX {
             cache.clear();
         }
-        cache.insert(digest, (namespace, Instant::now()));
+        cache.insert(digest, (user, Instant::now()));
     }
-}
 
-#[async_trait]
-impl TokenVerifier for TokenReviewer {
-    async fn namespace_of(&self, token: &[u8]) -> Result<Option<String>, VerifyError> {
+    /// The user a token authenticates as (None: not a valid token), cached for [`CACHE_TTL`].
+    pub async fn review(&self, token: &[u8]) -> Result<Option<UserInfo>, kube::Error> {
         let digest: [u8; 32] = Sha256::digest(token).into();
         if let Some(answer) = self.cached(&digest) {
             return Ok(answer);
@@ -72,18 +70,27 @@ impl TokenVerifier for TokenReviewer {
             ..TokenReview::default()
         };
         let api: Api<TokenReview> = Api::all(self.client.clone());
-        let answer = api
-            .create(&PostParams::default(), &review)
-            .await
-            .map_err(|e| VerifyError(Box::new(e)))?;
-        let namespace = answer
+        let answer = api.create(&PostParams::default(), &review).await?;
+        let user = answer
             .status
             .filter(|s| s.authenticated == Some(true))
-            .and_then(|s| s.user?.username)
+            .and_then(|s| s.user);
+        self.remember(digest, user.clone());
+        Ok(user)
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for TokenReviewer {
+    async fn namespace_of(&self, token: &[u8]) -> Result<Option<String>, VerifyError> {
+        let user = self
+            .review(token)
+            .await
+            .map_err(|e| VerifyError(Box::new(e)))?;
+        Ok(user
+            .and_then(|u| u.username)
             .as_deref()
-            .and_then(service_account_namespace);
-        self.remember(digest, namespace.clone());
-        Ok(namespace)
+            .and_then(service_account_namespace))
     }
 }
 

@@ -24,7 +24,7 @@ use super::stores::Stores;
 /// Field manager of every status write.
 pub const FIELD_MANAGER: &str = "switchboard";
 /// Status writes in flight at once.
-const CONCURRENT_WRITES: usize = 8;
+const CONCURRENT_WRITES: usize = 32;
 /// How often the board is scanned for counters that became due.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
 
@@ -86,12 +86,13 @@ impl StatusWriter {
                     while transitions.try_recv().is_ok() {}
                 }
             }
-            self.pass().await;
+            self.pass(&cancel).await;
         }
     }
 
-    /// One pass over the board: decides, writes what is due, records the outcome.
-    pub async fn pass(&mut self) {
+    /// One pass over the board: decides, writes what is due, records the outcome. Writes not
+    /// started when `cancel` fires (leadership lost) are skipped.
+    pub async fn pass(&mut self, cancel: &CancellationToken) {
         let now = Instant::now();
         let reports = self.board.list(None);
         let live: std::collections::HashSet<Key> = reports.iter().filter_map(key_of).collect();
@@ -102,16 +103,21 @@ impl StatusWriter {
             return;
         }
         let this = &*self;
-        let results: Vec<(Job, Result<(), kube::Error>)> = futures::stream::iter(jobs)
+        let results: Vec<(Job, Option<Result<(), kube::Error>>)> = futures::stream::iter(jobs)
             .map(move |job| async move {
+                if cancel.is_cancelled() {
+                    return (job, None);
+                }
                 let result = this.write(&job).await;
-                (job, result)
+                (job, Some(result))
             })
             .buffer_unordered(CONCURRENT_WRITES)
             .collect()
             .await;
         for (job, result) in results {
-            self.record(job, result).await;
+            if let Some(result) = result {
+                self.record(job, result).await;
+            }
         }
     }
 
@@ -130,6 +136,11 @@ impl StatusWriter {
         {
             // Kubernetes already has it (a restart): nothing to write.
             self.written.insert(key, Written { doc, at: now });
+            return None;
+        }
+        if prev.is_none() && current.is_null() && waiting_for_its_secret(report, &doc) {
+            // A new subscription whose generated signing Secret is being created: its first
+            // status is Ready=True a moment later; skip the Ready=False write and its event.
             return None;
         }
         let was_ready = match prev {
@@ -244,6 +255,21 @@ impl StatusWriter {
     }
 }
 
+/// How long a new subscription may wait for its generated signing Secret before its
+/// Ready=False `SigningSecretPending` status is written.
+const SECRET_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// True for a report younger than [`SECRET_GRACE`] that is only waiting for its Secret.
+fn waiting_for_its_secret(report: &ResourceStatus, doc: &StatusDoc) -> bool {
+    let pending = doc
+        .urgent
+        .get("conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == READY))
+        .is_some_and(|c| c["status"] == "False" && c["reason"] == "SigningSecretPending");
+    pending && chrono::Utc::now() - report.created_at < SECRET_GRACE
+}
+
 fn key_of(report: &ResourceStatus) -> Option<Key> {
     let kind = Kind::from_kind(&report.kind)?;
     Some((kind, ObjectKey::new(&report.namespace, &report.name)))
@@ -257,5 +283,37 @@ fn dynamic_api(client: &Client, kind: Kind, namespace: &str) -> Api<DynamicObjec
         Api::all_with(client.clone(), &resource)
     } else {
         Api::namespaced_with(client.clone(), namespace, &resource)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(reason: &str, age: chrono::TimeDelta) -> ResourceStatus {
+        let board = StatusBoard::new();
+        let key = ObjectKey::new("ns", "s");
+        let kind = Kind::WebhookSubscription;
+        board.set_condition(kind, &key, Some(1), READY, false, reason, "m");
+        let mut report = board.get(kind, &key).unwrap();
+        report.created_at -= age;
+        report
+    }
+
+    #[test]
+    fn a_new_subscription_waiting_for_its_secret_is_not_written_for_a_grace_period() {
+        let young = report("SigningSecretPending", chrono::TimeDelta::seconds(1));
+        let doc = StatusDoc::from_report(&young, &Value::Null);
+        assert!(waiting_for_its_secret(&young, &doc));
+        let old = report("SigningSecretPending", chrono::TimeDelta::seconds(11));
+        assert!(!waiting_for_its_secret(
+            &old,
+            &StatusDoc::from_report(&old, &Value::Null)
+        ));
+        let other = report("TransformationInvalid", chrono::TimeDelta::seconds(1));
+        assert!(!waiting_for_its_secret(
+            &other,
+            &StatusDoc::from_report(&other, &Value::Null)
+        ));
     }
 }

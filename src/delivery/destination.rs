@@ -136,6 +136,33 @@ impl Destination {
         spec: DestinationSpec,
         policy: Arc<DestinationPolicy>,
     ) -> Result<Self, DestinationError> {
+        Self::build_with_client(spec, policy, None)
+    }
+
+    /// One HTTP client for many destinations under the same policy (every attempt sets its
+    /// own timeout): a client holds TLS roots and a pool, so one per destination costs about
+    /// 150 KiB each with thousands of subscriptions.
+    pub fn shared_client(
+        policy: &Arc<DestinationPolicy>,
+    ) -> Result<reqwest::Client, DestinationError> {
+        reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(policy.resolver())
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(DestinationError::Client)
+    }
+
+    /// Builds a destination on `client` (from [`Self::shared_client`] with the same policy),
+    /// or on a client of its own when None.
+    pub fn build_with_client(
+        spec: DestinationSpec,
+        policy: Arc<DestinationPolicy>,
+        client: Option<reqwest::Client>,
+    ) -> Result<Self, DestinationError> {
         let mut url = crate::api::HttpUrl(spec.url)
             .parse()
             .map_err(DestinationError::Url)?;
@@ -155,16 +182,19 @@ impl Destination {
                 value,
             );
         }
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(spec.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(policy.resolver())
-            .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(DestinationError::Client)?;
+        let client = match client {
+            Some(shared) => shared,
+            None => reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .timeout(spec.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .dns_resolver(policy.resolver())
+                .pool_max_idle_per_host(64)
+                .tcp_nodelay(true)
+                .build()
+                .map_err(DestinationError::Client)?,
+        };
         Ok(Self {
             url,
             headers,

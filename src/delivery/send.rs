@@ -66,6 +66,7 @@ impl Destination {
         let mut request = self
             .client
             .post(url)
+            .timeout(self.timeout)
             .headers(headers)
             .header(CONTENT_TYPE, content_type);
         for (name, value) in signature {

@@ -30,3 +30,37 @@ pub async fn check(verifier: &dyn TokenVerifier, token: &[u8], namespace: &str) 
         }
     }
 }
+
+/// What a caller wants to do with a subscription's delivery log on the admin port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryAccess {
+    /// List deliveries (Kubernetes verb `get` on the subscription).
+    Read,
+    /// Retry a delivery or send a test event (verb `update`).
+    Write,
+}
+
+/// An authorizer's answer about one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Go ahead.
+    Allowed,
+    /// No token, or not a valid one (401).
+    Unauthenticated,
+    /// A valid caller without the permission (403).
+    Forbidden,
+}
+
+/// Authorizes callers of the admin deliveries API, for example with Kubernetes TokenReview
+/// and SubjectAccessReview. Without one (standalone mode) the admin port is not authorized.
+#[async_trait]
+pub trait AdminAuthorizer: Send + Sync {
+    /// May the bearer of `token` do `access` on subscription `namespace`/`subscription`?
+    async fn authorize(
+        &self,
+        token: Option<&[u8]>,
+        namespace: &str,
+        subscription: &str,
+        access: DeliveryAccess,
+    ) -> Result<Access, VerifyError>;
+}

@@ -34,6 +34,8 @@ pub struct EngineConfig {
     pub max_event_bytes: usize,
     /// Where generated signing secrets are kept (in memory only when unset).
     pub data_dir: Option<PathBuf>,
+    /// Generated signing secrets are Secrets the front-end provides (the controller).
+    pub external_signing_secrets: bool,
     /// Delivery settings (SSRF guard, concurrency, lease, poll).
     pub delivery: DeliveryConfig,
     /// Settings of the webhook receivers.
@@ -47,6 +49,7 @@ impl Default for EngineConfig {
         Self {
             max_event_bytes: 1024 * 1024,
             data_dir: None,
+            external_signing_secrets: false,
             delivery: DeliveryConfig::default(),
             receiver: ReceiverConfig::default(),
             sync_progress: std::time::Duration::from_secs(2),
@@ -120,6 +123,9 @@ pub struct Engine {
     verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
     syncs: crate::sync::Syncs,
     sync_specs: super::syncs::JobSpecs,
+    admin_authorizer: std::sync::OnceLock<Arc<dyn super::auth::AdminAuthorizer>>,
+    /// The HTTP client every subscription shares (None if it could not be built).
+    http: Option<reqwest::Client>,
 }
 
 impl Engine {
@@ -133,6 +139,15 @@ impl Engine {
             Arc::new(status.clone()),
             metrics.delivery.clone(),
         );
+        // Without a process-wide TLS provider (the binary installs one) a client cannot be
+        // built; subscriptions then get their own as before.
+        let http = rustls::crypto::CryptoProvider::get_default().and_then(|_| {
+            crate::delivery::Destination::shared_client(&config.delivery.policy)
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "no shared HTTP client; one per subscription"),
+                )
+                .ok()
+        });
         let sync_specs = super::syncs::JobSpecs::default();
         let sync_parts = (store.clone(), status.clone(), sync_specs.clone());
         Arc::new_cyclic(|weak| Self {
@@ -147,12 +162,24 @@ impl Engine {
             ready: AtomicBool::new(false),
             deliveries,
             verifier: std::sync::OnceLock::new(),
+            admin_authorizer: std::sync::OnceLock::new(),
+            http,
         })
     }
 
     /// Lets `verifier` accept publish tokens the token Secrets do not hold (set once).
     pub fn set_token_verifier(&self, verifier: Arc<dyn super::auth::TokenVerifier>) {
         let _ = self.verifier.set(verifier);
+    }
+
+    /// Makes the admin deliveries API ask `authorizer` about every request (set once).
+    pub fn set_admin_authorizer(&self, authorizer: Arc<dyn super::auth::AdminAuthorizer>) {
+        let _ = self.admin_authorizer.set(authorizer);
+    }
+
+    /// The admin deliveries API's authorizer, if any (none: not authorized, standalone).
+    pub fn admin_authorizer(&self) -> Option<&Arc<dyn super::auth::AdminAuthorizer>> {
+        self.admin_authorizer.get()
     }
 
     /// The delivery runtime.
@@ -240,8 +267,10 @@ impl Engine {
         let ctx = BuildContext {
             policy: self.config.delivery.policy.clone(),
             data_dir: self.config.data_dir.clone(),
+            external_signing_secrets: self.config.external_signing_secrets,
             concurrency: self.config.delivery.target_concurrency,
             integrations: integrations.clone(),
+            client: self.http.clone(),
         };
         let (subscriptions, sub_changes) = diff_pieces(
             &current.subscriptions,
@@ -610,6 +639,10 @@ impl Engine {
                     path.as_ref()
                         .map(|p| p.display().to_string().into())
                         .unwrap_or_default(),
+                ),
+                SigningSource::GeneratedSecret => (
+                    serde_json::json!({"name": subscription::generated_secret_name(&key.name), "key": "secret"}),
+                    serde_json::Value::Null,
                 ),
                 SigningSource::Unsigned => (serde_json::Value::Null, serde_json::Value::Null),
             };

@@ -1,16 +1,20 @@
 //! Admin routes of a subscription's delivery log: list (newest first, with attempts), retry
-//! one, and send a test event.
+//! one, and send a test event. When the engine has an admin authorizer (the controller:
+//! TokenReview + SubjectAccessReview) every request needs a bearer token allowed to `get`
+//! (list) or `update` (retry, test) the subscription: 401 without a valid one, 403 when not
+//! allowed. Standalone mode has none and keeps the admin port unauthorized.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::engine::Engine;
+use crate::engine::auth::{Access, DeliveryAccess};
 use crate::store::{DeliveryStatus, Target, TargetKind};
 
 use super::ApiError;
@@ -51,6 +55,47 @@ fn target(ns: String, name: String) -> Target {
     }
 }
 
+/// Asks the engine's admin authorizer (if any) about this request.
+async fn authorize(
+    engine: &Engine,
+    headers: &HeaderMap,
+    ns: &str,
+    name: &str,
+    access: DeliveryAccess,
+) -> Result<(), ApiError> {
+    let Some(authorizer) = engine.admin_authorizer() else {
+        return Ok(());
+    };
+    let token = super::data_plane::bearer(headers);
+    match authorizer.authorize(token, ns, name, access).await {
+        Ok(Access::Allowed) => Ok(()),
+        Ok(Access::Unauthenticated) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        )),
+        Ok(Access::Forbidden) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "not allowed to {} webhooksubscriptions.switchboard.dev {name:?} in namespace {ns:?}",
+                match access {
+                    DeliveryAccess::Read => "get",
+                    DeliveryAccess::Write => "update",
+                }
+            ),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "authorizing an admin request failed; denied");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "authorization_unavailable",
+                "the request could not be authorized; retry later",
+            ))
+        }
+    }
+}
+
 fn store_error(e: crate::store::StoreError) -> ApiError {
     tracing::error!(error = %e, "reading the delivery log");
     ApiError::new(
@@ -63,8 +108,10 @@ fn store_error(e: crate::store::StoreError) -> ApiError {
 async fn list(
     State(engine): State<Arc<Engine>>,
     Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, &ns, &name, DeliveryAccess::Read).await?;
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(
@@ -102,7 +149,9 @@ async fn list(
 async fn retry(
     State(engine): State<Arc<Engine>>,
     Path((ns, name, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, &ns, &name, DeliveryAccess::Write).await?;
     let done = engine
         .store()
         .retry(&target(ns, name), &id)
@@ -126,7 +175,9 @@ async fn retry(
 async fn test(
     State(engine): State<Arc<Engine>>,
     Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, &ns, &name, DeliveryAccess::Write).await?;
     match engine.test_subscription(&ns, &name).await? {
         Some(accepted) => Ok((
             StatusCode::ACCEPTED,

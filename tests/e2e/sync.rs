@@ -101,7 +101,12 @@ async fn a_schedule_run_becomes_a_sync_job_with_progress_and_completion() {
         .run_with_stdin(&["apply", "-f", "-"], Some(&manifests(&ns, &base_url)))
         .and_then(|out| crate::support::kubectl::check("kubectl apply", out))
         .unwrap();
-    let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
+    let ctl = Controller::start_with(
+        env.kubeconfig(),
+        &[&ns],
+        &["--status-interval", "2s", "--allow-private-destinations"],
+    )
+    .unwrap();
     let jobs = api(&env.client, "SyncJob", &ns);
 
     // Running, with progress, while page 3 is held back.
@@ -223,7 +228,12 @@ spec:
         .run_with_stdin(&["apply", "-f", "-"], Some(&yaml))
         .and_then(|out| crate::support::kubectl::check("kubectl apply", out))
         .unwrap();
-    let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
+    let ctl = Controller::start_with(
+        env.kubeconfig(),
+        &[&ns],
+        &["--status-interval", "2s", "--allow-private-destinations"],
+    )
+    .unwrap();
     let jobs = api(&env.client, "SyncJob", &ns);
     let done = eventually(WITHIN, || async {
         let j = jobs.get_opt("by-hand").await.ok()??;
@@ -275,7 +285,12 @@ spec:
         .run_with_stdin(&["apply", "-f", "-"], Some(&second))
         .and_then(|out| crate::support::kubectl::check("kubectl apply", out))
         .unwrap();
-    let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
+    let ctl = Controller::start_with(
+        env.kubeconfig(),
+        &[&ns],
+        &["--status-interval", "2s", "--allow-private-destinations"],
+    )
+    .unwrap();
     let second_done = eventually(WITHIN, || async {
         let j = jobs.get_opt("second").await.ok()??;
         (j.data["status"]["phase"] == "Completed").then_some(j)
@@ -313,7 +328,12 @@ async fn history_limits_delete_old_sync_jobs() {
             .unwrap();
     };
     apply("run-1");
-    let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
+    let ctl = Controller::start_with(
+        env.kubeconfig(),
+        &[&ns],
+        &["--status-interval", "2s", "--allow-private-destinations"],
+    )
+    .unwrap();
     let jobs = api(&env.client, "SyncJob", &ns);
     let completed = || async {
         let list = jobs.list(&Default::default()).await.ok()?;

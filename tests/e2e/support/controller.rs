@@ -17,6 +17,8 @@ pub struct Controller {
     child: Child,
     /// Data plane base URL (`http://127.0.0.1:PORT`).
     pub data_url: String,
+    /// Admin base URL (`http://127.0.0.1:PORT`).
+    pub admin_url: String,
     dir: tempfile::TempDir,
 }
 
@@ -26,7 +28,8 @@ impl Controller {
         Self::start_with(kubeconfig, namespaces, &["--status-interval", "2s"])
     }
 
-    /// Starts the controller with extra arguments.
+    /// Starts the controller with extra arguments. Its leader Lease is in the first of
+    /// `namespaces` unless `extra` names another, so concurrent tests do not compete.
     pub fn start_with(
         kubeconfig: &Path,
         namespaces: &[&str],
@@ -46,9 +49,13 @@ impl Controller {
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        if !extra.iter().any(|a| a.starts_with("--leader-election")) {
+            cmd.args(["--leader-election-namespace", namespaces[0]]);
+        }
         let child = cmd.spawn().map_err(|source| SupportError::Spawn {
             program: "switchboard controller".into(),
             source,
@@ -56,8 +63,42 @@ impl Controller {
         Ok(Self {
             child,
             data_url: format!("http://127.0.0.1:{data}"),
+            admin_url: format!("http://127.0.0.1:{admin}"),
             dir,
         })
+    }
+
+    /// Kills the process with SIGKILL (a crash: nothing is released).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM (graceful shutdown) and waits up to `timeout` for the process to exit;
+    /// true when it exited.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Waits until `/readyz` answers 200 (the first desired state is applied); false after
+    /// `timeout`.
+    pub async fn wait_applied(&self, timeout: Duration) -> bool {
+        let url = format!("{}/readyz", self.admin_url);
+        eventually(timeout, || async {
+            let response = reqwest::get(&url).await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await
+        .is_some()
     }
 
     /// Path of the controller's log.

@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod error;
 pub mod kubectl;
+pub mod publish;
 pub mod server;
 
 use std::io::Write;
