@@ -55,6 +55,8 @@ spec:
   url: https://audit.example.com/events
   eventTypes: ["*"]
   signing: {scheme: None}
+  # Suspended: every webhook still commits its delivery row, but nothing leaves the machine.
+  suspend: true
 YAML
 
 export BODY='{"id":"ord_123","amount":4200,"customer":{"email":"ada@example.com"},"items":[{"sku":"a"},{"sku":"b"}]}'

@@ -94,10 +94,16 @@ impl BatchWriter for CompletionWriter {
     /// False when the delivery does not exist (any more).
     type Output = bool;
 
+    /// Committed without waiting for the WAL flush: an attempt record lost in a server crash
+    /// only means the delivery is attempted again (at least once).
     async fn write_batch(&self, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self
             .0
             .begin()
+            .await
+            .map_err(StoreError::db("starting to record attempts"))?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::db("starting to record attempts"))?;
         let mut found = Vec::with_capacity(batch.len());

@@ -1,6 +1,8 @@
-//! SQLite backend: one database file in WAL mode with `synchronous=FULL`, so a commit survives
-//! a killed process and a power loss. One writer connection (SQLite has one writer anyway)
-//! shared by the group committer and the other writes; a small pool of readers beside it.
+//! SQLite backend: one database file in WAL mode with `synchronous=FULL`, so an acceptance
+//! survives a killed process and a power loss. Leases and attempt records are committed with
+//! `synchronous=NORMAL` (they survive a killed process; losing them with the machine only makes
+//! a delivery run again). One writer connection (SQLite has one writer anyway) shared by the
+//! group committers and the other writes; a small pool of readers beside it.
 
 mod accept;
 mod read;

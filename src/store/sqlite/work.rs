@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{time, us};
 use crate::store::codec::{
@@ -31,19 +32,9 @@ pub(super) async fn claim_due(
     busy: &[Target],
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let busy = to_json("busy targets", &codec::target_keys(busy))?;
-    let mut conn = writer
-        .acquire()
-        .await
-        .map_err(StoreError::db("starting a claim"))?;
-    set_synchronous(&mut conn, "PRAGMA synchronous = NORMAL").await?;
+    let mut conn = relaxed(writer, "starting a claim").await?;
     let leased = lease_due(&mut conn, now, limit, lease, &busy).await;
-    if set_synchronous(&mut conn, "PRAGMA synchronous = FULL")
-        .await
-        .is_err()
-    {
-        // Never hand a connection that skips fsync back to the pool.
-        conn.close_on_drop();
-    }
+    restore(conn).await;
     let leased = leased?;
     if leased.is_empty() {
         return Ok(Vec::new());
@@ -76,6 +67,30 @@ struct Leased {
     attempts: u32,
     event_namespace: String,
     event_id: String,
+}
+
+/// The writer connection with `synchronous=NORMAL`: its commits are not fsynced, so they
+/// survive a process crash but may be lost with the machine. Only for writes whose loss is
+/// harmless (leases, attempt records: the delivery just runs again). Give it back with
+/// [`restore`].
+async fn relaxed(
+    writer: &SqlitePool,
+    doing: &'static str,
+) -> Result<PoolConnection<Sqlite>, StoreError> {
+    let mut conn = writer.acquire().await.map_err(StoreError::db(doing))?;
+    set_synchronous(&mut conn, "PRAGMA synchronous = NORMAL").await?;
+    Ok(conn)
+}
+
+/// Puts a [`relaxed`] connection back to `synchronous=FULL` (or closes it).
+async fn restore(mut conn: PoolConnection<Sqlite>) {
+    if set_synchronous(&mut conn, "PRAGMA synchronous = FULL")
+        .await
+        .is_err()
+    {
+        // Never hand a connection that skips fsync back to the pool.
+        conn.close_on_drop();
+    }
 }
 
 /// Runs a `PRAGMA synchronous = …` statement on the connection.
@@ -182,21 +197,34 @@ impl BatchWriter for CompletionWriter {
     /// False when the delivery does not exist (any more).
     type Output = bool;
 
+    /// Committed without an fsync (see [`relaxed`]): an attempt record lost with the machine
+    /// only means the delivery is attempted again (at least once), while acceptances, which
+    /// share the writer, keep their fsync.
     async fn write_batch(&self, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
-        let mut tx = self
-            .0
-            .begin()
-            .await
-            .map_err(StoreError::db("starting to record attempts"))?;
-        let mut found = Vec::with_capacity(batch.len());
-        for completion in batch {
-            found.push(complete_one(&mut tx, completion).await?);
-        }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing attempts"))?;
-        Ok(found)
+        let mut conn = relaxed(&self.0, "starting to record attempts").await?;
+        let written = record_attempts(&mut conn, batch).await;
+        restore(conn).await;
+        written
     }
+}
+
+/// Records a batch of attempts in one transaction.
+async fn record_attempts(
+    conn: &mut SqliteConnection,
+    batch: &[Completion],
+) -> Result<Vec<bool>, StoreError> {
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(StoreError::db("starting to record attempts"))?;
+    let mut found = Vec::with_capacity(batch.len());
+    for completion in batch {
+        found.push(complete_one(&mut tx, completion).await?);
+    }
+    tx.commit()
+        .await
+        .map_err(StoreError::db("committing attempts"))?;
+    Ok(found)
 }
 
 /// Records one attempt and moves the delivery to the state its outcome names; false when
