@@ -56,13 +56,14 @@ async fn start_sink(sink: Arc<Sink>) -> SocketAddr {
     addr
 }
 
-fn manifests(dir: &Path, sink: SocketAddr, fanout: usize) {
+/// Writes the publisher Secret and `fanout` subscriptions of namespace `ns`.
+fn manifests(dir: &Path, ns: &str, sink: SocketAddr, fanout: usize) {
     let mut yaml = format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: publisher, namespace: bench, labels: {{switchboard.dev/publisher-token: \"true\"}}}}\nstringData: {{token: {TOKEN}}}\n"
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: publisher, namespace: {ns}, labels: {{switchboard.dev/publisher-token: \"true\"}}}}\nstringData: {{token: {TOKEN}}}\n"
     );
     for i in 0..fanout {
         yaml.push_str(&format!(
-            "---\napiVersion: switchboard.dev/v1alpha1\nkind: WebhookSubscription\nmetadata: {{name: sub-{i}, namespace: bench}}\nspec:\n  url: http://{sink}/hook\n  eventTypes: [\"bench.*\"]\n  signing: {{scheme: StandardWebhooks}}\n"
+            "---\napiVersion: switchboard.dev/v1alpha1\nkind: WebhookSubscription\nmetadata: {{name: sub-{i}, namespace: {ns}}}\nspec:\n  url: http://{sink}/hook\n  eventTypes: [\"bench.*\"]\n  signing: {{scheme: StandardWebhooks}}\n"
         ));
     }
     std::fs::create_dir_all(dir).unwrap();
@@ -167,7 +168,10 @@ async fn run_case(label: &str, store: Option<&str>, fanout: usize, events: u64, 
     let tmp = tempfile::tempdir().unwrap();
     let sink = Arc::new(Sink::default());
     let addr = start_sink(sink.clone()).await;
-    manifests(&tmp.path().join("m"), addr, fanout);
+    // A namespace of its own: a PostgreSQL store is shared between runs, and deliveries a
+    // killed earlier run left leased must not reach this run's sink.
+    let ns = format!("bench-{}", now_us());
+    manifests(&tmp.path().join("m"), &ns, addr, fanout);
     let (port, admin) = (free_port(), free_port());
     let _server = start_server(
         &tmp.path().join("m"),
@@ -177,7 +181,7 @@ async fn run_case(label: &str, store: Option<&str>, fanout: usize, events: u64, 
         admin,
     )
     .await;
-    let url = format!("http://127.0.0.1:{port}/v1/namespaces/bench/events");
+    let url = format!("http://127.0.0.1:{port}/v1/namespaces/{ns}/events");
     let expected = events * fanout as u64;
     let started = Instant::now();
     publish_all(&url, events, 64, rate).await;
