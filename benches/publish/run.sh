@@ -8,7 +8,7 @@ DURATION="${DURATION:-15s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 cargo build --release --quiet
-BIN=target/release/switchboard
+BIN="${CARGO_TARGET_DIR:-target}/release/switchboard"
 
 run_one() {
   local label="$1"; shift
