@@ -7,33 +7,15 @@
 
 mod support;
 
+use support::helm::{helm, repo};
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 
 use serde_json::Value;
 
 const CHART: &str = "charts/switchboard";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The pinned helm binary (built once into the cache when missing).
-fn helm() -> &'static Path {
-    static HELM: OnceLock<PathBuf> = OnceLock::new();
-    HELM.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo().join("tests/e2e/helm/helm.sh"))
-            .arg("build")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running tests/e2e/helm/helm.sh");
-        assert!(out.status.success(), "building helm failed");
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-}
 
 /// Runs helm in the repository root; (success, stdout, stderr).
 fn run_helm(args: &[&str]) -> (bool, String, String) {

@@ -9,6 +9,9 @@ mod support;
 
 #[path = "e2e/chart.rs"]
 mod chart;
+/// The pinned helm binary.
+#[path = "support/helm.rs"]
+mod helm;
 /// Loopback HTTP sinks that record what they receive (shared with the standalone tests).
 #[allow(dead_code)]
 #[path = "support/sink.rs"]

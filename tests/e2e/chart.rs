@@ -4,34 +4,15 @@
 //! config-examples to Ready, writes events and serves the publish API.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::controller::{Controller, api, eventually, ready};
+use crate::helm::{helm, repo};
+use crate::support::controller::{Controller, assert_ready, eventually};
 use crate::support::{Kubectl, TestEnv, note};
 
 const CHART: &str = "charts/switchboard";
 const READY_WITHIN: Duration = Duration::from_secs(60);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The pinned helm binary (tests/e2e/helm/helm.sh builds it once into the cache).
-fn helm() -> &'static Path {
-    static HELM: OnceLock<PathBuf> = OnceLock::new();
-    HELM.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo().join("tests/e2e/helm/helm.sh"))
-            .arg("build")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running tests/e2e/helm/helm.sh");
-        assert!(out.status.success(), "building helm failed");
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-}
 
 /// `helm template RELEASE charts/switchboard -n NAMESPACE ARGS` (YAML).
 fn template(release: &str, namespace: &str, args: &[&str]) -> String {
@@ -355,19 +336,7 @@ async fn examples_ready_with_chart_rbac(test: &str, watch_namespace: bool) {
         }
     }
     for (kind, namespace, name) in &expected {
-        let api = api(&env.client, kind, namespace);
-        let got = eventually(READY_WITHIN, || async {
-            ready(&api, name)
-                .await
-                .filter(|r| r.status == "True" && r.current)
-        })
-        .await;
-        assert!(
-            got.is_some(),
-            "{kind} {name} not Ready within {READY_WITHIN:?}: {:?}\n{}",
-            ready(&api, name).await,
-            ctl.log()
-        );
+        assert_ready(&env.client, &ctl, (kind, namespace, name), READY_WITHIN).await;
     }
     note(&format!(
         "chart RBAC: {} resources Ready {:?} after the controller started",

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 
-use crate::support::controller::{Controller, api, eventually, ready};
+use crate::support::controller::{Controller, api, assert_ready, eventually, ready};
 use crate::support::{NAMESPACE_LABEL, TestEnv, note, unique_name};
 
 const READY_WITHIN: Duration = Duration::from_secs(30);
@@ -64,19 +64,7 @@ async fn config_examples_become_ready_and_show_in_kubectl() {
         } else {
             "payments"
         };
-        let api = api(&env.client, kind, ns);
-        let got = eventually(READY_WITHIN, || async {
-            ready(&api, name)
-                .await
-                .filter(|r| r.status == "True" && r.current)
-        })
-        .await;
-        assert!(
-            got.is_some(),
-            "{kind} {name} not Ready within {READY_WITHIN:?}: {:?}\n{}",
-            ready(&api, name).await,
-            ctl.log()
-        );
+        assert_ready(&env.client, &ctl, (kind, ns, name), READY_WITHIN).await;
     }
     note(&format!(
         "config-examples: {} resources Ready {:?} after the controller started",

@@ -2,6 +2,7 @@
 //! directory, and talk HTTP to it.
 #![allow(dead_code)]
 
+pub mod helm;
 pub mod sink;
 pub mod standard_webhooks;
 

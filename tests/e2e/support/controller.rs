@@ -192,3 +192,26 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Waits until `name` (of `kind` in `namespace`) is Ready=True for its current generation;
+/// panics with the condition and the controller's log when it is not within `timeout`.
+pub async fn assert_ready(
+    client: &Client,
+    ctl: &Controller,
+    (kind, namespace, name): (&str, &str, &str),
+    timeout: Duration,
+) {
+    let api = api(client, kind, namespace);
+    let got = eventually(timeout, || async {
+        ready(&api, name)
+            .await
+            .filter(|r| r.status == "True" && r.current)
+    })
+    .await;
+    assert!(
+        got.is_some(),
+        "{kind} {name} not Ready within {timeout:?}: {:?}\n{}",
+        ready(&api, name).await,
+        ctl.log()
+    );
+}
