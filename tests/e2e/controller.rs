@@ -4,12 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
-use kube::api::{ObjectMeta, PostParams};
 
 use crate::support::controller::{Controller, api, assert_ready, eventually, ready};
-use crate::support::{NAMESPACE_LABEL, TestEnv, note, unique_name};
+use crate::support::{TestEnv, note};
 
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
@@ -211,19 +209,7 @@ async fn broken_transformation_makes_it_and_its_subscription_not_ready_until_fix
 async fn endpoint_reads_secrets_only_from_its_own_namespace() {
     let env = TestEnv::new("controller-tenant").await.unwrap();
     let a = env.namespace.clone();
-    let b = unique_name("controller-tenant-b");
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(b.clone()),
-            labels: Some([(NAMESPACE_LABEL.to_string(), "controller-tenant".to_string())].into()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    Api::<Namespace>::all(env.client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let b = crate::support::publish::extra_namespace(&env, "controller-tenant-b").await;
     let kubectl = env.kubectl();
     let ctl = Controller::start(env.kubeconfig(), &[&a, &b]).unwrap();
     kubectl

@@ -6,16 +6,10 @@ use std::time::Duration;
 use crate::support::controller::{Controller, eventually};
 use crate::support::{TestEnv, unique_name};
 
+/// Publishes an `order.created` event; the answer's status (None when unreachable).
 async fn publish(url: &str, namespace: &str, token: &str) -> Option<u16> {
-    let body = serde_json::json!({"type": "order.created", "data": {"id": 1}});
-    let response = reqwest::Client::new()
-        .post(format!("{url}/v1/namespaces/{namespace}/events"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .ok()?;
-    Some(response.status().as_u16())
+    let event = serde_json::json!({"type": "order.created", "data": {"id": 1}});
+    crate::support::publish::publish(url, namespace, token, &event).await
 }
 
 #[tokio::test]
