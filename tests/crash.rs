@@ -10,6 +10,9 @@ use std::time::Duration;
 use support::{Instance, copy_examples};
 use switchboard::store::{Target, TargetKind};
 
+/// The examples' outbound URLs point at a closed loopback port (see `copy_examples`).
+const OFFLINE: &[&str] = &["--allow-private-destinations"];
+
 const EVERYTHING: &str = r#"
 apiVersion: switchboard.dev/v1alpha1
 kind: WebhookSubscription
@@ -17,7 +20,7 @@ metadata:
   name: everything
   namespace: payments
 spec:
-  url: https://audit.example.com/events
+  url: http://127.0.0.1:9/events
   eventTypes: ["*"]
   signing: {scheme: None}
 "#;
@@ -28,7 +31,7 @@ fn every_acknowledged_event_survives_kill_9() {
     let manifests = copy_examples(&tmp.path().join("manifests"));
     std::fs::write(manifests.join("90-everything.yaml"), EVERYTHING).unwrap();
     let data_dir = tmp.path().join("data");
-    let mut inst = Instance::start(&manifests, &data_dir, &[]);
+    let mut inst = Instance::start(&manifests, &data_dir, OFFLINE);
 
     support::init_tls();
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
@@ -84,7 +87,7 @@ fn every_acknowledged_event_survives_kill_9() {
     );
 
     // Restart on the same data directory, then read back what is stored.
-    let inst = Instance::start(&manifests, &data_dir, &[]);
+    let inst = Instance::start(&manifests, &data_dir, OFFLINE);
     let stored: BTreeSet<String> = rt.block_on(async {
         let store =
             switchboard::store::open(&data_dir.join("switchboard.db").display().to_string())

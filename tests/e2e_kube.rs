@@ -12,6 +12,9 @@ mod chart;
 /// The pinned helm binary.
 #[path = "support/helm.rs"]
 mod helm;
+/// Outbound URLs of the examples pointed at a closed loopback port.
+#[path = "support/offline.rs"]
+mod offline;
 /// Loopback HTTP sinks that record what they receive (shared with the standalone tests).
 #[allow(dead_code)]
 #[path = "support/sink.rs"]

@@ -21,23 +21,24 @@ const GITHUB_SECRET: &[u8] = b"dummy-github-webhook-secret";
 /// The partner-invoices subscription's secret in config-examples/02-secrets.yaml.
 const PARTNER_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// config-examples with the external URLs pointed at local sinks.
+/// config-examples (outbound URLs already on a closed loopback port) with the delivery
+/// targets pointed at local sinks.
 fn examples_with_sinks(dir: &Path, forward: &Sink, partner: &Sink, chat: &Sink) -> PathBuf {
     let manifests = copy_examples(&dir.join("manifests"));
     let swaps = [
         (
             "10-stripe.yaml",
-            "http://billing.payments.svc.cluster.local:8080/webhooks/stripe",
+            "http://127.0.0.1:9/webhooks/stripe",
             &forward.url,
         ),
         (
             "30-subscriptions.yaml",
-            "https://hooks.partner.example.com/switchboard/invoices",
+            "http://127.0.0.1:9/switchboard/invoices",
             &partner.url,
         ),
         (
             "30-subscriptions.yaml",
-            "https://chat.example.com/hooks/T000/B000",
+            "http://127.0.0.1:9/hooks/T000/B000",
             &chat.url,
         ),
     ];

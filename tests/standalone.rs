@@ -11,6 +11,9 @@ use serde_json::json;
 use support::{Instance, copy_examples, http_json};
 use switchboard::store::{Target, TargetKind};
 
+/// The examples' outbound URLs point at a closed loopback port (see `copy_examples`).
+const OFFLINE: &[&str] = &["--allow-private-destinations"];
+
 const TOKEN: &str = "Bearer dev-publisher-token-change-me";
 
 /// A subscription that takes every event of the namespace, so fan-out is visible.
@@ -21,7 +24,7 @@ metadata:
   name: everything
   namespace: payments
 spec:
-  url: https://audit.example.com/events
+  url: http://127.0.0.1:9/events
   eventTypes: ["*"]
   signing: {scheme: None}
 "#;
@@ -89,7 +92,7 @@ fn publish_api_formats_idempotency_and_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let manifests = copy_examples(&tmp.path().join("manifests"));
     std::fs::write(manifests.join("90-everything.yaml"), EVERYTHING).unwrap();
-    let inst = Instance::start(&manifests, &tmp.path().join("data"), &[]);
+    let inst = Instance::start(&manifests, &tmp.path().join("data"), OFFLINE);
     let json_ct = ("content-type", "application/json");
 
     // Plain JSON with an id, twice: stored once, answered the same.
@@ -258,7 +261,7 @@ fn publish_api_formats_idempotency_and_errors() {
 fn manifests_reload_live_and_a_broken_file_keeps_the_last_good_state() {
     let tmp = tempfile::tempdir().unwrap();
     let manifests = copy_examples(&tmp.path().join("manifests"));
-    let inst = Instance::start(&manifests, &tmp.path().join("data"), &[]);
+    let inst = Instance::start(&manifests, &tmp.path().join("data"), OFFLINE);
     assert!(
         inst.ready("webhooksubscriptions", "payments", "everything")
             .is_none()
@@ -359,7 +362,7 @@ fn manifests_reload_live_and_a_broken_file_keeps_the_last_good_state() {
 fn get_prints_a_kubectl_style_table_and_yaml() {
     let tmp = tempfile::tempdir().unwrap();
     let manifests = copy_examples(&tmp.path().join("manifests"));
-    let inst = Instance::start(&manifests, &tmp.path().join("data"), &[]);
+    let inst = Instance::start(&manifests, &tmp.path().join("data"), OFFLINE);
     let get = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("get")
@@ -422,7 +425,7 @@ fn sigterm_stops_the_server_cleanly() {
     let mut inst = Instance::start(
         &manifests,
         &tmp.path().join("data"),
-        &["--shutdown-timeout", "10s"],
+        &["--shutdown-timeout", "10s", OFFLINE[0]],
     );
     assert_eq!(
         publish(

@@ -93,7 +93,9 @@ async fn rendered_chart_passes_server_side_dry_run_for_every_profile() {
 }
 
 /// config-examples with every `namespace: payments` moved to `namespace` (the Namespace file
-/// left out), so this test's controller is the only one writing these resources' status.
+/// left out), so this test's controller is the only one writing these resources' status, and
+/// their outbound URLs on a closed loopback port (the controller runs with
+/// `--allow-private-destinations`).
 fn examples_in(namespace: &str) -> String {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("config-examples"))
         .expect("config-examples/")
@@ -105,7 +107,8 @@ fn examples_in(namespace: &str) -> String {
     files
         .iter()
         .map(|p| {
-            std::fs::read_to_string(p).expect("example").replace(
+            let text = std::fs::read_to_string(p).expect("example");
+            crate::offline::loopback_urls(&text).replace(
                 "namespace: payments\n",
                 &format!("namespace: {namespace}\n"),
             )
@@ -266,7 +269,7 @@ async fn examples_ready_with_chart_rbac(test: &str, watch_namespace: bool) {
 
     // With leader election (several replicas), the chart's Lease Role in the release namespace.
     let elects = controller_elects_a_leader();
-    let mut extra = vec!["--status-interval", "2s"];
+    let mut extra = vec!["--status-interval", "2s", "--allow-private-destinations"];
     if elects {
         let lease_rbac = template(
             "sb",

@@ -29,9 +29,28 @@ const EXAMPLES: &[(&str, &str)] = &[
 async fn config_examples_become_ready_and_show_in_kubectl() {
     let env = TestEnv::new("controller-examples").await.unwrap();
     let kubectl = env.kubectl();
-    kubectl.ok(&["apply", "-f", "config-examples/"]).unwrap();
+    // The examples as they are, but with their outbound URLs on a closed loopback port.
+    let mut files: Vec<_> = std::fs::read_dir("config-examples")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let examples = files
+        .iter()
+        .map(|p| crate::offline::loopback_urls(&std::fs::read_to_string(p).unwrap()))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let out = kubectl
+        .run_with_stdin(&["apply", "-f", "-"], Some(&examples))
+        .unwrap();
+    crate::support::kubectl::check("kubectl apply", out).unwrap();
     let started = Instant::now();
-    let ctl = Controller::start(env.kubeconfig(), &["payments"]).unwrap();
+    let ctl = Controller::start_with(
+        env.kubeconfig(),
+        &["payments"],
+        &["--status-interval", "2s", "--allow-private-destinations"],
+    )
+    .unwrap();
 
     let mut expected: Vec<(String, String)> = EXAMPLES
         .iter()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod helm;
+pub mod offline;
 pub mod sink;
 pub mod standard_webhooks;
 
@@ -188,7 +189,8 @@ pub fn copy_examples(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     for entry in std::fs::read_dir(src).unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        std::fs::write(dir.join(entry.file_name()), offline::loopback_urls(&text)).unwrap();
     }
     dir.to_owned()
 }
