@@ -145,13 +145,7 @@ impl Destination {
     pub fn shared_client(
         policy: &Arc<DestinationPolicy>,
     ) -> Result<reqwest::Client, DestinationError> {
-        reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(policy.resolver())
-            .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
+        guarded_client_builder(policy)
             .build()
             .map_err(DestinationError::Client)
     }
@@ -184,14 +178,8 @@ impl Destination {
         }
         let client = match client {
             Some(shared) => shared,
-            None => reqwest::Client::builder()
-                .user_agent(USER_AGENT)
+            None => guarded_client_builder(&policy)
                 .timeout(spec.timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .dns_resolver(policy.resolver())
-                .pool_max_idle_per_host(64)
-                .tcp_nodelay(true)
                 .build()
                 .map_err(DestinationError::Client)?,
         };
@@ -218,4 +206,16 @@ impl Destination {
 fn is_credential(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n == "authorization" || n.contains("key") || n.contains("token") || n.contains("secret")
+}
+
+/// A client builder behind the SSRF guard: Switchboard's User-Agent, no redirects, no proxy,
+/// the guarded resolver of `policy`, a keep-alive pool.
+pub fn guarded_client_builder(policy: &Arc<DestinationPolicy>) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(policy.resolver())
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
 }

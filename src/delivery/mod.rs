@@ -18,7 +18,9 @@ mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use destination::{Destination, DestinationError, DestinationSpec, Signer, USER_AGENT};
+pub use destination::{
+    Destination, DestinationError, DestinationSpec, Signer, USER_AGENT, guarded_client_builder,
+};
 pub use dispatcher::Deliveries;
 pub use metrics::DeliveryMetrics;
 pub use route::{Envelope, Route};

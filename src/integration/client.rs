@@ -59,14 +59,9 @@ pub fn http_client(
     policy: &Arc<DestinationPolicy>,
     timeout: Duration,
 ) -> Result<reqwest::Client, BuildError> {
-    reqwest::Client::builder()
-        .user_agent(SWITCHBOARD_AGENT)
+    crate::delivery::guarded_client_builder(policy)
         .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .dns_resolver(policy.resolver())
         .pool_max_idle_per_host(32)
-        .tcp_nodelay(true)
         .build()
         .map_err(BuildError::Client)
 }

@@ -141,22 +141,12 @@ impl Actor {
                 None => {
                     let schedule = entry.spec.schedule_ref.as_ref().map(|r| r.name.clone());
                     let mut record = JobRecord::new(key.clone(), schedule, entry.spec.clone(), now);
+                    // A job finished before this process knew it (its store was lost) keeps
+                    // its status as written; it only counts for the history limits.
+                    let runs = entry.finished.is_none() && !entry.spec.cancel;
                     if let Some(phase) = entry.finished {
-                        // Finished before this process knew it (its store was lost): its
-                        // status stays as written; it only counts for the history limits.
                         record.status.phase = Some(phase);
-                        self.jobs.insert(
-                            key.clone(),
-                            Slot {
-                                record,
-                                cancel: None,
-                                desired: true,
-                            },
-                        );
-                        continue;
-                    }
-                    let cancelled = entry.spec.cancel;
-                    if cancelled {
+                    } else if entry.spec.cancel {
                         record.finish(SyncJobPhase::Cancelled, now, None);
                         self.save(&record).await;
                         self.deps.reporter.job(&record);
@@ -169,7 +159,7 @@ impl Actor {
                             desired: true,
                         },
                     );
-                    if !cancelled {
+                    if runs {
                         self.start(key).await;
                     }
                 }

@@ -61,22 +61,10 @@ impl FakeApi {
     /// Starts the fake API on its own thread and runtime.
     pub fn start() -> FakeApi {
         let state = Arc::new(FakeState::default());
-        let shared = state.clone();
-        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = axum::Router::new().fallback(handle).with_state(shared);
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        let addr = crate::support::sink::serve_on_thread(app);
         FakeApi { addr, state }
     }
 
