@@ -39,6 +39,20 @@ spec:
   route: {publish: {eventType: lead.created}}
 ---
 apiVersion: switchboard.dev/v1alpha1
+kind: Transformation
+metadata: {name: count-big, namespace: payments}
+spec:
+  jq: '{n: ([range(50000)] | length), id: .id}'
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: WebhookEndpoint
+metadata: {name: heavy, namespace: payments}
+spec:
+  verify: {scheme: None}
+  transformationRef: {name: count-big}
+  route: {publish: {eventType: heavy.counted}}
+---
+apiVersion: switchboard.dev/v1alpha1
 kind: WebhookEndpoint
 metadata: {name: tiny, namespace: payments}
 spec:
@@ -263,6 +277,12 @@ fn gates_transformation_and_readiness() {
         payload,
         json!({"email": "ada@example.com", "plan": "free", "source": "WebhookEndpoint/payments/leads"})
     );
+    // A transformation too big for the inline budget completes on the evaluation pool.
+    let json_body = ("content-type", "application/json");
+    let (status, answer) = hook(&inst, "payments", "heavy", &[json_body], br#"{"id": 7}"#);
+    assert_eq!(status, 202, "{answer}");
+    let (_, _, payload) = event(data, "payments", answer["id"].as_str().unwrap()).unwrap();
+    assert_eq!(payload, json!({"n": 50000, "id": 7}));
     // Output schema failure: 422; wrong content type: 415.
     let (status, answer) = hook(&inst, "payments", "leads", &[form], b"plan=pro");
     assert_eq!((status, code(&answer)), (422, "schema_invalid"));

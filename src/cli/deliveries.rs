@@ -27,6 +27,9 @@ pub struct DeliveriesArgs {
         env = "SWITCHBOARD_ADMIN"
     )]
     pub admin: String,
+    /// Bearer token for the admin API; in a cluster, a token allowed to `get` the subscription.
+    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Output format: table (default) or json.
     #[arg(short = 'o', long, default_value = "table")]
     pub output: String,
@@ -44,7 +47,7 @@ pub fn run(args: DeliveriesArgs) -> Result<ExitCode, CliError> {
     if let Some(status) = &args.status {
         url.push_str(&format!("&status={status}"));
     }
-    let list = super::http_get_json(&url)?;
+    let list = super::http_get_json(&url, args.token.as_deref())?;
     let items = list["items"].as_array().cloned().unwrap_or_default();
     if args.output == "json" {
         println!(

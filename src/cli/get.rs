@@ -46,7 +46,7 @@ pub fn run(args: GetArgs) -> Result<ExitCode, CliError> {
     if let Some(ns) = &args.namespace {
         url.push_str(&format!("&namespace={ns}"));
     }
-    let list = super::http_get_json(&url)?;
+    let list = super::http_get_json(&url, None)?;
     let mut items: Vec<Value> = list["items"].as_array().cloned().unwrap_or_default();
     if let Some(name) = &args.name {
         items.retain(|i| i["metadata"]["name"] == name.as_str());

@@ -103,8 +103,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
-/// GETs a URL of a running instance and parses the JSON answer.
-pub fn http_get_json(url: &str) -> Result<serde_json::Value, CliError> {
+/// GETs a URL of a running instance, with a bearer token when given, and parses the JSON answer.
+pub fn http_get_json(url: &str, token: Option<&str>) -> Result<serde_json::Value, CliError> {
     let err = |message: String| CliError::Http {
         url: url.to_owned(),
         message,
@@ -114,7 +114,12 @@ pub fn http_get_json(url: &str) -> Result<serde_json::Value, CliError> {
         .build()
         .map_err(CliError::Runtime)?;
     runtime.block_on(async {
-        let response = reqwest::get(url)
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
             .await
             .map_err(|e| err(format!("is switchboard running? {e}")))?;
         let status = response.status();

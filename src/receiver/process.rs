@@ -13,6 +13,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use crate::signature::{self, Request, Verified};
 use crate::store::{DedupKey, NewEvent};
 use crate::transform::format::decode;
+use crate::transform::inline::{self, Cap};
 use crate::transform::{EvalPool, Meta};
 
 use super::endpoint::EndpointPiece;
@@ -57,8 +58,11 @@ pub struct Routed {
     pub dedup: Option<DedupKey>,
 }
 
+/// Bodies up to this size are parsed and transformed inline; larger ones go to the pool.
+const INLINE_BODY_BYTES: usize = 64 * 1024;
+
 /// Verifies and prepares a request. Verification runs on the raw bytes before anything
-/// parses them; jq and transformations run on `pool`.
+/// parses them; jq and transformations run inline when they are cheap, else on `pool`.
 pub async fn process(
     piece: Arc<EndpointPiece>,
     inbound: Inbound,
@@ -72,13 +76,18 @@ pub async fn process(
     };
     let verified = signature::verify(&piece.verify, &request, &piece.inputs.secrets)
         .map_err(HookError::Verify)?;
-    if piece.needs_pool() {
-        pool.run(move || prepare(&piece, &inbound, &verified))
-            .await
-            .map_err(HookError::Pool)?
-    } else {
-        prepare(&piece, &inbound, &verified)
+    if !piece.needs_pool() {
+        return prepare(&piece, &inbound, &verified);
     }
+    // Cheap jq runs here under a small cap; what the cap stops runs again on the pool.
+    if inbound.body.len() <= INLINE_BODY_BYTES
+        && let Some(prepared) = inline::capped(Cap::SMALL, || prepare(&piece, &inbound, &verified))
+    {
+        return prepared;
+    }
+    pool.run(move || prepare(&piece, &inbound, &verified))
+        .await
+        .map_err(HookError::Pool)?
 }
 
 /// Parsing, dedup id, event type, allowlist and transformation of a verified request.

@@ -5,6 +5,7 @@
 pub mod cases;
 pub mod eval;
 pub mod format;
+pub mod inline;
 pub mod jq;
 pub mod meta;
 pub mod pool;

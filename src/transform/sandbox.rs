@@ -93,16 +93,20 @@ pub struct Budget {
     steps: Cell<u64>,
     started: Instant,
     stack_base: usize,
+    /// Whether an inline cap ([`super::inline`]) tightened the limits.
+    capped: bool,
 }
 
 impl Budget {
     /// Starts a budget; the stack is measured from the caller's frame.
     fn new(limits: Limits) -> Self {
+        let (limits, capped) = super::inline::effective(limits);
         Self {
             limits,
             steps: Cell::new(0),
             started: Instant::now(),
             stack_base: stack_address(),
+            capped,
         }
     }
 
@@ -111,14 +115,22 @@ impl Budget {
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
         if steps > self.limits.max_steps {
-            resume_unwind(Box::new(Exceeded::Steps(self.limits.max_steps)));
+            self.stop(Exceeded::Steps(self.limits.max_steps));
         }
         if self.stack_base.abs_diff(stack_address()) > self.limits.max_stack_bytes {
-            resume_unwind(Box::new(Exceeded::Stack(self.limits.max_stack_bytes)));
+            self.stop(Exceeded::Stack(self.limits.max_stack_bytes));
         }
         if steps.is_multiple_of(CHECK_EVERY) && self.started.elapsed() > self.limits.timeout {
-            resume_unwind(Box::new(Exceeded::Time(self.limits.timeout)));
+            self.stop(Exceeded::Time(self.limits.timeout));
         }
+    }
+
+    /// Leaves the evaluation with `exceeded`, telling a capped caller its cap was hit.
+    fn stop(&self, exceeded: Exceeded) -> ! {
+        if self.capped {
+            super::inline::tripped();
+        }
+        resume_unwind(Box::new(exceeded))
     }
 }
 

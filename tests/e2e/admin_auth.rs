@@ -86,6 +86,24 @@ async fn deliveries_api_needs_a_token_allowed_to_get_the_subscription() {
     assert!(body.to_string().contains("orders"), "{body}");
     assert_eq!(get(&url, None).await.0, 401);
     assert_eq!(get(&url, Some("not-a-token")).await.0, 401);
+    // The CLI passes the token: the reader sees the log, a token without `get` is refused.
+    let cli = |token: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["deliveries", "orders", "-n", &ns, "--admin", &ctl.admin_url])
+            .args(["--token", token])
+            .output()
+            .unwrap()
+    };
+    let out = cli(&reader);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains(&id) && text.contains("Delivered"), "{text}");
+    let out = cli(&nobody);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("403"),
+        "{out:?}"
+    );
     // Retrying needs `update`, which the reader does not have.
     let retry = reqwest::Client::new()
         .post(format!("{url}/{id}/retry"))
