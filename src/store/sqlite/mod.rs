@@ -49,15 +49,20 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
+            // Statement journals and RETURNING results in memory, not in temp files.
+            .pragma("temp_store", "memory")
             .foreign_keys(true);
+        // Connections are local and long-lived: no ping on every acquire.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(StoreError::db("opening the SQLite database"))?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(StoreError::db("opening the SQLite read pool"))?;
