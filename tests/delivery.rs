@@ -588,8 +588,9 @@ fn filters_and_transformations_shape_what_is_delivered() {
     let tmp = tempfile::tempdir().unwrap();
     let sink = Sink::always(200);
     let broken = Sink::always(200);
+    let costly = Sink::always(200);
     let manifests = format!(
-        r#"{}{}---
+        r#"{}{}{}---
 apiVersion: switchboard.dev/v1alpha1
 kind: Transformation
 metadata: {{name: summary, namespace: payments}}
@@ -616,6 +617,13 @@ spec:
   filter: .data.amount.nope
   transformationRef: {name: boom}"#
         ),
+        // Too costly for the inline cap: matched again on a blocking thread.
+        subscription(
+            "costly",
+            &costly.url,
+            r#"  signing: {scheme: None}
+  filter: ([range(50000)] | length) == 50000 and .data.amount > 100"#
+        ),
     );
     let inst = start_private(tmp.path(), &manifests);
     publish(
@@ -637,7 +645,11 @@ spec:
     let hits = sink.wait_hits(1, Duration::from_secs(5));
     let body: Value = serde_json::from_slice(&hits[0].body).unwrap();
     assert_eq!(body["data"], json!({"summary": "order big of 500"}));
+    let costly_list = wait_finished(&inst, "costly", 1, Duration::from_secs(10));
+    assert_eq!(costly_list.len(), 1);
+    assert_eq!(costly_list[0]["eventId"], "big");
     // A filter error is no match (and counted); the broken subscription got nothing from it.
+    // The costly filter's stop at the inline cap is not an error (the count stays 2).
     assert!(deliveries(&inst, "broken").is_empty());
     let metrics = support::http("GET", &format!("{}/metrics", inst.admin_url), &[], None)
         .unwrap()

@@ -22,6 +22,7 @@ impl Engine {
                 &event.id,
                 &event.payload,
             )
+            .await?
         } else {
             Vec::new()
         };

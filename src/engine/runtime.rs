@@ -14,6 +14,7 @@ use crate::api::{HEALTHY, Kind, READY};
 use crate::delivery::{Deliveries, DeliveryConfig};
 use crate::receiver::ReceiverConfig;
 use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target};
+use crate::transform::inline::{self, Cap};
 
 use super::check::{CheckOptions, Problem, check};
 use super::forwards;
@@ -97,6 +98,9 @@ pub enum AcceptError {
     /// The store failed; nothing was accepted.
     #[error("storing the event: {0}")]
     Store(#[from] StoreError),
+    /// Evaluating the subscription filters failed on its blocking thread; nothing was accepted.
+    #[error("evaluating subscription filters: {0}")]
+    Filters(#[source] tokio::task::JoinError),
 }
 
 /// An accepted event.
@@ -443,7 +447,9 @@ impl Engine {
         self.authorize(&topology, namespace, token).await?;
         let event = publish::parse(headers, body)?;
         let id = event.id.unwrap_or_else(new_event_id);
-        let targets = self.fan_out(&topology, namespace, &event.event_type, &id, &event.data);
+        let targets = self
+            .fan_out(&topology, namespace, &event.event_type, &id, &event.data)
+            .await?;
         let source = event
             .source
             .map_or_else(|| "publish-api".to_owned(), |s| format!("publish-api:{s}"));
@@ -490,16 +496,47 @@ impl Engine {
     }
 
     /// The subscriptions an event goes to: patterns, then filters (a failing filter does
-    /// not match and is counted). Shared by the publish API and the webhook receivers.
-    pub fn fan_out(
+    /// not match and is counted). Shared by the publish API, the webhook receivers and syncs.
+    /// Cheap filters run here; when one is too costly for the inline cap, matching runs again
+    /// on a blocking thread, so a runaway filter never stalls the async workers.
+    pub async fn fan_out(
         &self,
-        topology: &Topology,
+        topology: &Arc<Topology>,
         namespace: &str,
         event_type: &str,
         id: &str,
         data: &serde_json::Value,
-    ) -> Vec<Target> {
-        topology.matching(namespace, event_type, id, data, |key, message| {
+    ) -> Result<Vec<Target>, AcceptError> {
+        let mut errors = Vec::new();
+        let inline = inline::capped(Cap::SMALL, || {
+            topology.matching(namespace, event_type, id, data, |key, message| {
+                errors.push((key.clone(), message.to_owned()));
+            })
+        });
+        let targets = match inline {
+            Some(targets) => targets,
+            None => {
+                let topology = topology.clone();
+                let (ns, ty, id, data) = (
+                    namespace.to_owned(),
+                    event_type.to_owned(),
+                    id.to_owned(),
+                    data.clone(),
+                );
+                let (targets, blocking_errors) = tokio::task::spawn_blocking(move || {
+                    let mut errors = Vec::new();
+                    let targets = topology.matching(&ns, &ty, &id, &data, |key, message| {
+                        errors.push((key.clone(), message.to_owned()));
+                    });
+                    (targets, errors)
+                })
+                .await
+                .map_err(AcceptError::Filters)?;
+                errors = blocking_errors;
+                targets
+            }
+        };
+        for (key, message) in errors {
             self.metrics
                 .filter_errors
                 .get_or_create(&NamespaceLabel {
@@ -507,7 +544,8 @@ impl Engine {
                 })
                 .inc();
             tracing::debug!(subscription = %key, error = message, "filter error: no match");
-        })
+        }
+        Ok(targets)
     }
 
     /// Commits one acceptance durably (batched with concurrent ones by the store), then

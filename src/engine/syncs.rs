@@ -123,13 +123,16 @@ impl Publisher for EnginePublisher {
     async fn publish(&self, event: NewEvent) -> Result<(), SinkError> {
         let engine = self.0.upgrade().ok_or(SinkError::Closed)?;
         let topology = engine.topology();
-        let targets = engine.fan_out(
-            &topology,
-            &event.namespace,
-            &event.event_type,
-            &event.id,
-            &event.payload,
-        );
+        let targets = engine
+            .fan_out(
+                &topology,
+                &event.namespace,
+                &event.event_type,
+                &event.id,
+                &event.payload,
+            )
+            .await
+            .map_err(|e| SinkError::Publish(Box::new(e)))?;
         engine
             .accept(Acceptance {
                 event,

@@ -65,6 +65,14 @@ impl From<AcceptError> for ApiError {
             AcceptError::Invalid(PublishError::InvalidEvent(_)) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_event", message)
             }
+            AcceptError::Filters(err) => {
+                tracing::error!(error = %err, "subscription filters failed; event not accepted");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "the event could not be matched to subscriptions; retry later",
+                )
+            }
             AcceptError::Store(err) => {
                 tracing::error!(error = %err, "store failed; event not accepted");
                 Self::new(
