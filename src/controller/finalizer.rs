@@ -9,7 +9,8 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{self, Event, finalizer};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
+use kube::runtime::Predicate;
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -122,6 +123,13 @@ pub fn error_policy(
     Action::requeue(delay)
 }
 
+/// Drops what the reconciler never reads from an object before it is stored.
+fn slim(obj: &mut WebhookSubscription) {
+    obj.managed_fields_mut().clear();
+    obj.annotations_mut().remove(super::stores::LAST_APPLIED);
+    obj.status = None;
+}
+
 /// Runs the subscription reconciler over the scope until `cancel`.
 pub async fn run(client: Client, engine: Arc<Engine>, scope: Scope, cancel: CancellationToken) {
     let ctx = Arc::new(Context {
@@ -140,7 +148,19 @@ pub async fn run(client: Client, engine: Arc<Engine>, scope: Scope, cancel: Canc
             .collect()
     };
     let controllers = apis.into_iter().map(|api| {
-        Controller::new(api, watcher::Config::default())
+        // Its own store, of slim objects (no managedFields, status or last-applied copy), and
+        // reconciles only on generation (spec, deletion) and finalizer changes: status writes
+        // do not wake it.
+        let (reader, writer) = reflector::store();
+        let trigger = watcher(api, watcher::Config::default())
+            .modify(slim)
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(
+                predicates::generation.combine(predicates::finalizers),
+                Default::default(),
+            );
+        Controller::for_stream(trigger, reader)
             .graceful_shutdown_on(cancel.clone().cancelled_owned())
             .run(reconcile, error_policy, ctx.clone())
             .for_each(|_| async {})
