@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::Predicate;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::finalizer::{self, Event, finalizer};
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -23,6 +23,10 @@ use super::stores::Scope;
 
 /// The finalizer Switchboard puts on WebhookSubscriptions.
 pub const FINALIZER: &str = "switchboard.dev/drop-pending";
+
+/// Reconciles in flight at once (each one or two API calls): unbounded, a burst of new
+/// subscriptions opened a connection to the API server per call in flight.
+const CONCURRENT_RECONCILES: u16 = 32;
 
 /// How long a cleanup waits for the engine to stop running a deleted subscription.
 const STOP_WAIT: Duration = Duration::from_secs(10);
@@ -161,6 +165,7 @@ pub async fn run(client: Client, engine: Arc<Engine>, scope: Scope, cancel: Canc
                 Default::default(),
             );
         Controller::for_stream(trigger, reader)
+            .with_config(controller::Config::default().concurrency(CONCURRENT_RECONCILES))
             .graceful_shutdown_on(cancel.clone().cancelled_owned())
             .run(reconcile, error_policy, ctx.clone())
             .for_each(|_| async {})
