@@ -172,3 +172,36 @@ pub async fn run(client: Client, engine: Arc<Engine>, scope: Scope, cancel: Canc
     });
     futures::future::join_all(controllers).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slim_keeps_what_the_reconciler_reads_and_drops_the_rest() {
+        let mut obj: WebhookSubscription = serde_json::from_value(serde_json::json!({
+            "apiVersion": "switchboard.dev/v1alpha1",
+            "kind": "WebhookSubscription",
+            "metadata": {
+                "name": "s", "namespace": "a", "uid": "u", "generation": 2,
+                "finalizers": [FINALIZER],
+                "annotations": {super::super::stores::LAST_APPLIED: "{}", "team": "payments"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+            },
+            "spec": {"url": "https://x.example.com", "eventTypes": ["*"]},
+            "status": {"observedGeneration": 2, "delivered": 5},
+        }))
+        .unwrap();
+        slim(&mut obj);
+        assert!(obj.managed_fields().is_empty());
+        assert!(obj.status.is_none());
+        assert_eq!(
+            obj.annotations().keys().collect::<Vec<_>>(),
+            ["team"],
+            "only the last-applied copy is dropped"
+        );
+        assert_eq!(obj.finalizers(), [FINALIZER]);
+        assert_eq!(obj.uid().as_deref(), Some("u"));
+        assert_eq!(obj.spec.url.to_string(), "https://x.example.com");
+    }
+}

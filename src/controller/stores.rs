@@ -231,3 +231,46 @@ impl Spawner {
         reader
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty<K: Resource<DynamicType = ()> + Clone + 'static>() -> Vec<Store<K>> {
+        Vec::new()
+    }
+
+    #[test]
+    fn uid_reads_the_store_without_the_status_and_lookup_with_it() {
+        let (reader, mut writer) = reflector::store::<WebhookSubscription>();
+        let obj: WebhookSubscription = serde_json::from_value(serde_json::json!({
+            "apiVersion": "switchboard.dev/v1alpha1",
+            "kind": "WebhookSubscription",
+            "metadata": {"name": "s", "namespace": "a", "uid": "u-1"},
+            "spec": {"url": "https://x.example.com", "eventTypes": ["*"]},
+            "status": {"observedGeneration": 1},
+        }))
+        .unwrap();
+        writer.apply_watcher_event(&watcher::Event::Apply(obj));
+        let stores = Stores {
+            providers: empty(),
+            integrations: empty(),
+            endpoints: empty(),
+            subscriptions: vec![reader],
+            transformations: empty(),
+            schedules: empty(),
+            jobs: empty(),
+            secrets: empty(),
+            changed: Arc::new(Notify::new()),
+        };
+        let kind = Kind::WebhookSubscription;
+        assert_eq!(stores.uid(kind, "a", "s").as_deref(), Some("u-1"));
+        let (uid, status) = stores.lookup(kind, "a", "s").unwrap();
+        assert_eq!(
+            (uid.as_str(), &status["observedGeneration"]),
+            ("u-1", &1.into())
+        );
+        assert!(stores.uid(kind, "b", "s").is_none());
+        assert!(stores.uid(Kind::WebhookEndpoint, "a", "s").is_none());
+    }
+}
