@@ -99,38 +99,13 @@ fn identity(instance: Option<&str>) -> String {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
-    limit_malloc_arenas();
+    controller::malloc::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
     runtime.block_on(serve(args))
 }
-
-/// glibc gives threads that allocate at the same time arenas of their own and never hands
-/// their peaks back; the controller's bursts (a snapshot rebuild on one thread, status writes
-/// on another) then add up. One arena keeps its RSS near its heap (2,000 subscriptions: peak
-/// RSS 158 → 135 MiB). `MALLOC_ARENA_MAX` or `GLIBC_TUNABLES` in the environment still win.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_malloc_arenas() {
-    const M_ARENA_MAX: i32 = -8;
-    unsafe extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    let tuned = ["MALLOC_ARENA_MAX", "GLIBC_TUNABLES"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some());
-    if !tuned {
-        // SAFETY: mallopt only sets a glibc malloc parameter; it is called before the runtime
-        // starts its threads, and M_ARENA_MAX with a positive value is always valid.
-        unsafe {
-            mallopt(M_ARENA_MAX, 1);
-        }
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
 
 async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     let client = controller::client().await?;

@@ -103,6 +103,7 @@ impl StatusWriter {
         drop(live);
         let mut pending = keys.into_iter();
         let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut wrote = false;
         loop {
             while in_flight.len() < CONCURRENT_WRITES && !cancel.is_cancelled() {
                 let Some(key) = pending.next() else { break };
@@ -124,6 +125,10 @@ impl StatusWriter {
                 break;
             };
             self.record(job, result);
+            wrote = true;
+        }
+        if wrote {
+            super::malloc::trim();
         }
     }
 
