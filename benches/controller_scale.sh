@@ -16,6 +16,7 @@ WORK="$(mktemp -d)"
 export ENVTEST_DIR="$WORK/envtest"
 CTL_PID=""
 cleanup() {
+  if [ -n "${SAMPLER_PID:-}" ]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
   if [ -n "$CTL_PID" ]; then kill "$CTL_PID" 2>/dev/null || true; wait "$CTL_PID" 2>/dev/null || true; fi
   bash tests/e2e/envtest/envtest.sh down >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -55,6 +56,17 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 RSS_IDLE_KB="$(awk '/VmRSS/ {print $2}' "/proc/$CTL_PID/status")"
+# RSS_LOG: a file to receive "seconds rss_kib" samples (every 0.25 s) of the controller.
+SAMPLER_PID=""
+if [ -n "${RSS_LOG:-}" ]; then
+  T0="$(date +%s.%N)"
+  (while [ -r "/proc/$CTL_PID/status" ]; do
+     printf '%s %s\n' "$(echo "$(date +%s.%N) - $T0" | bc)" \
+       "$(awk '/VmRSS/ {print $2}' "/proc/$CTL_PID/status" 2>/dev/null)"
+     sleep 0.25
+   done) >"$RSS_LOG" 2>/dev/null &
+  SAMPLER_PID=$!
+fi
 
 ready_count() {
   "$KUBECTL" get whs -n bench -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | grep -c '^True$' || true
@@ -75,6 +87,8 @@ while [ "$READY" -lt "$N" ] && [ "$(date +%s)" -lt "$DEADLINE" ]; do
   [ "$READY" -ge "$N" ] || sleep 0.5
 done
 END="$(date +%s.%N)"
+# HOLD_S: seconds to keep the controller running after all are Ready (RSS_LOG keeps sampling).
+sleep "${HOLD_S:-0}"
 HWM_KB="$(awk '/VmHWM/ {print $2}' "/proc/$CTL_PID/status")"
 RSS_KB="$(awk '/VmRSS/ {print $2}' "/proc/$CTL_PID/status")"
 LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -55,6 +55,9 @@ pub struct ControllerArgs {
     /// How long delivered and dead records are kept.
     #[arg(long, default_value = "168h", value_parser = parse_duration)]
     pub retention: Duration,
+    /// Webhook receiver flags (`--external-url`: endpoint status shows absolute URLs).
+    #[command(flatten)]
+    pub receiver: super::receiver_args::ReceiverArgs,
     /// Let deliveries reach loopback, private, link-local and other non-public addresses.
     #[arg(long)]
     pub allow_private_destinations: bool,
@@ -96,6 +99,7 @@ fn identity(instance: Option<&str>) -> String {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
+    controller::malloc::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -118,6 +122,7 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
                 ..DeliveryConfig::default()
             },
             external_signing_secrets: true,
+            receiver: args.receiver.config(),
             ..EngineConfig::default()
         },
     );

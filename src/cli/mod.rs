@@ -42,7 +42,7 @@ pub enum Command {
     /// Check manifests offline: schema, CEL rules, references, cron, durations, URLs.
     Validate(validate::ValidateArgs),
     /// Run in Kubernetes: watch the resources, run them, write their status back.
-    Controller(controller::ControllerArgs),
+    Controller(Box<controller::ControllerArgs>),
     /// Run the engine standalone from a directory of manifests, with an embedded store.
     Run(Box<run::RunArgs>),
     /// Show a running instance's resources and their status, like kubectl get.
@@ -96,7 +96,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Crds(args) => crds::run(args),
         Command::Validate(args) => Ok(validate::run(args)),
         Command::Run(args) => run::run(*args),
-        Command::Controller(args) => controller::run(args),
+        Command::Controller(args) => controller::run(*args),
         Command::Get(args) => get::run(args),
         Command::Transform(args) => Ok(transform::run(args)?),
         Command::Deliveries(args) => deliveries::run(args),

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::Predicate;
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::finalizer::{self, Event, finalizer};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +23,10 @@ use super::stores::Scope;
 
 /// The finalizer Switchboard puts on WebhookSubscriptions.
 pub const FINALIZER: &str = "switchboard.dev/drop-pending";
+
+/// Reconciles in flight at once (each one or two API calls): unbounded, a burst of new
+/// subscriptions opened a connection to the API server per call in flight.
+const CONCURRENT_RECONCILES: u16 = 32;
 
 /// How long a cleanup waits for the engine to stop running a deleted subscription.
 const STOP_WAIT: Duration = Duration::from_secs(10);
@@ -122,6 +127,13 @@ pub fn error_policy(
     Action::requeue(delay)
 }
 
+/// Drops what the reconciler never reads from an object before it is stored.
+fn slim(obj: &mut WebhookSubscription) {
+    obj.managed_fields_mut().clear();
+    obj.annotations_mut().remove(super::stores::LAST_APPLIED);
+    obj.status = None;
+}
+
 /// Runs the subscription reconciler over the scope until `cancel`.
 pub async fn run(client: Client, engine: Arc<Engine>, scope: Scope, cancel: CancellationToken) {
     let ctx = Arc::new(Context {
@@ -140,10 +152,56 @@ pub async fn run(client: Client, engine: Arc<Engine>, scope: Scope, cancel: Canc
             .collect()
     };
     let controllers = apis.into_iter().map(|api| {
-        Controller::new(api, watcher::Config::default())
+        // Its own store, of slim objects (no managedFields, status or last-applied copy), and
+        // reconciles only on generation (spec, deletion) and finalizer changes: status writes
+        // do not wake it.
+        let (reader, writer) = reflector::store();
+        let trigger = watcher(api, watcher::Config::default())
+            .modify(slim)
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(
+                predicates::generation.combine(predicates::finalizers),
+                Default::default(),
+            );
+        Controller::for_stream(trigger, reader)
+            .with_config(controller::Config::default().concurrency(CONCURRENT_RECONCILES))
             .graceful_shutdown_on(cancel.clone().cancelled_owned())
             .run(reconcile, error_policy, ctx.clone())
             .for_each(|_| async {})
     });
     futures::future::join_all(controllers).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slim_keeps_what_the_reconciler_reads_and_drops_the_rest() {
+        let mut obj: WebhookSubscription = serde_json::from_value(serde_json::json!({
+            "apiVersion": "switchboard.dev/v1alpha1",
+            "kind": "WebhookSubscription",
+            "metadata": {
+                "name": "s", "namespace": "a", "uid": "u", "generation": 2,
+                "finalizers": [FINALIZER],
+                "annotations": {super::super::stores::LAST_APPLIED: "{}", "team": "payments"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+            },
+            "spec": {"url": "https://x.example.com", "eventTypes": ["*"]},
+            "status": {"observedGeneration": 2, "delivered": 5},
+        }))
+        .unwrap();
+        slim(&mut obj);
+        assert!(obj.managed_fields().is_empty());
+        assert!(obj.status.is_none());
+        assert_eq!(
+            obj.annotations().keys().collect::<Vec<_>>(),
+            ["team"],
+            "only the last-applied copy is dropped"
+        );
+        assert_eq!(obj.finalizers(), [FINALIZER]);
+        assert_eq!(obj.uid().as_deref(), Some("u"));
+        assert_eq!(obj.spec.url.to_string(), "https://x.example.com");
+    }
 }

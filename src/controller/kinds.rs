@@ -27,6 +27,9 @@ pub trait Watched:
 
     /// The object's status as JSON (`null` when it has none).
     fn status_json(&self) -> serde_json::Value;
+
+    /// The object's spec as JSON.
+    fn spec_json(&self) -> serde_json::Value;
 }
 
 macro_rules! watched {
@@ -44,6 +47,10 @@ macro_rules! watched {
                     .as_ref()
                     .and_then(|s| serde_json::to_value(s).ok())
                     .unwrap_or_default()
+            }
+
+            fn spec_json(&self) -> serde_json::Value {
+                serde_json::to_value(&self.spec).unwrap_or_default()
             }
         }
     };

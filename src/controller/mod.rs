@@ -27,6 +27,7 @@ pub mod error;
 pub mod finalizer;
 pub mod kinds;
 pub mod leader;
+pub mod malloc;
 pub mod rotation;
 pub mod signing;
 pub mod snapshot;

@@ -58,13 +58,10 @@ pub fn add<K: Watched>(snap: &mut Snapshot, refs: &mut BTreeSet<ObjectKey>, obj:
     }
     let namespace = obj.namespace().unwrap_or_default();
     let key = ObjectKey::new(&namespace, &obj.name_any());
-    if let Ok(json) = serde_json::to_value(obj)
-        && let Some(spec) = json.get("spec")
-    {
-        secret_refs(spec, &mut |name| {
-            refs.insert(ObjectKey::new(&namespace, name));
-        });
-    }
+    // The spec alone: the whole object would copy its metadata and status too.
+    secret_refs(&obj.spec_json(), &mut |name| {
+        refs.insert(ObjectKey::new(&namespace, name));
+    });
     let meta = Meta {
         generation: obj.meta().generation,
         labels: obj.labels().clone(),

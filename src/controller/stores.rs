@@ -24,7 +24,7 @@ pub const SECRET_FIELD_SELECTOR: &str =
     "type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1";
 
 /// Annotation kubectl writes with the whole applied object (for a Secret, its values).
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(super) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Which namespaces are watched: all, or a list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -123,26 +123,49 @@ impl Stores {
         namespace: &str,
         name: &str,
     ) -> Option<(String, serde_json::Value)> {
+        self.find(kind, namespace, name, true)
+    }
+
+    /// UID of the object of `kind` at `namespace`/`name`, if stored (its status is not
+    /// serialized: the status writer asks for every resource on every pass).
+    pub fn uid(&self, kind: Kind, namespace: &str, name: &str) -> Option<String> {
+        self.find(kind, namespace, name, false).map(|(uid, _)| uid)
+    }
+
+    fn find(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        with_status: bool,
+    ) -> Option<(String, serde_json::Value)> {
         fn find<K: Watched>(
             stores: &[Store<K>],
             ns: &str,
             name: &str,
+            with_status: bool,
         ) -> Option<(String, serde_json::Value)> {
             let mut r = ObjectRef::<K>::new(name);
             if !ns.is_empty() {
                 r = r.within(ns);
             }
             let obj = stores.iter().find_map(|s| s.get(&r))?;
-            Some((obj.uid().unwrap_or_default(), obj.status_json()))
+            let status = if with_status {
+                obj.status_json()
+            } else {
+                serde_json::Value::Null
+            };
+            Some((obj.uid().unwrap_or_default(), status))
         }
+        let (ns, s) = (namespace, with_status);
         match kind {
-            Kind::ClusterIntegrationProvider => find(&self.providers, namespace, name),
-            Kind::Integration => find(&self.integrations, namespace, name),
-            Kind::WebhookEndpoint => find(&self.endpoints, namespace, name),
-            Kind::WebhookSubscription => find(&self.subscriptions, namespace, name),
-            Kind::Transformation => find(&self.transformations, namespace, name),
-            Kind::SyncSchedule => find(&self.schedules, namespace, name),
-            Kind::SyncJob => find(&self.jobs, namespace, name),
+            Kind::ClusterIntegrationProvider => find(&self.providers, ns, name, s),
+            Kind::Integration => find(&self.integrations, ns, name, s),
+            Kind::WebhookEndpoint => find(&self.endpoints, ns, name, s),
+            Kind::WebhookSubscription => find(&self.subscriptions, ns, name, s),
+            Kind::Transformation => find(&self.transformations, ns, name, s),
+            Kind::SyncSchedule => find(&self.schedules, ns, name, s),
+            Kind::SyncJob => find(&self.jobs, ns, name, s),
         }
     }
 }
@@ -206,5 +229,48 @@ impl Spawner {
             }
         });
         reader
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty<K: Resource<DynamicType = ()> + Clone + 'static>() -> Vec<Store<K>> {
+        Vec::new()
+    }
+
+    #[test]
+    fn uid_reads_the_store_without_the_status_and_lookup_with_it() {
+        let (reader, mut writer) = reflector::store::<WebhookSubscription>();
+        let obj: WebhookSubscription = serde_json::from_value(serde_json::json!({
+            "apiVersion": "switchboard.dev/v1alpha1",
+            "kind": "WebhookSubscription",
+            "metadata": {"name": "s", "namespace": "a", "uid": "u-1"},
+            "spec": {"url": "https://x.example.com", "eventTypes": ["*"]},
+            "status": {"observedGeneration": 1},
+        }))
+        .unwrap();
+        writer.apply_watcher_event(&watcher::Event::Apply(obj));
+        let stores = Stores {
+            providers: empty(),
+            integrations: empty(),
+            endpoints: empty(),
+            subscriptions: vec![reader],
+            transformations: empty(),
+            schedules: empty(),
+            jobs: empty(),
+            secrets: empty(),
+            changed: Arc::new(Notify::new()),
+        };
+        let kind = Kind::WebhookSubscription;
+        assert_eq!(stores.uid(kind, "a", "s").as_deref(), Some("u-1"));
+        let (uid, status) = stores.lookup(kind, "a", "s").unwrap();
+        assert_eq!(
+            (uid.as_str(), &status["observedGeneration"]),
+            ("u-1", &1.into())
+        );
+        assert!(stores.uid(kind, "b", "s").is_none());
+        assert!(stores.uid(Kind::WebhookEndpoint, "a", "s").is_none());
     }
 }

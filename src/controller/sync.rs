@@ -75,4 +75,6 @@ fn apply(engine: &Engine, stores: &Stores, rotations: &mut Rotations, writer: &R
         rejected: Vec::new(),
     });
     tracing::info!(resources, ?summary, took = ?started.elapsed(), "desired state applied");
+    // The old snapshot and the apply's working copies are free now.
+    super::malloc::trim();
 }

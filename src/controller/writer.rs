@@ -90,64 +90,62 @@ impl StatusWriter {
         }
     }
 
-    /// One pass over the board: decides, writes what is due, records the outcome. Writes not
-    /// started when `cancel` fires (leadership lost) are skipped.
+    /// One pass over the board: decides, writes what is due (and its event), records the
+    /// outcome. Resources are planned one at a time as write slots free up, so a pass over
+    /// thousands of resources holds [`CONCURRENT_WRITES`] documents, not one per resource.
+    /// Writes not started when `cancel` fires (leadership lost) are skipped.
     pub async fn pass(&mut self, cancel: &CancellationToken) {
         let now = Instant::now();
-        let reports = self.board.list(None);
-        let live: std::collections::HashSet<Key> = reports.iter().filter_map(key_of).collect();
+        let keys = self.board.keys();
+        let live: std::collections::HashSet<&Key> = keys.iter().collect();
         self.written.retain(|k, _| live.contains(k));
         self.failures.retain(|k, _| live.contains(k));
-        let jobs: Vec<Job> = reports.iter().filter_map(|r| self.plan(r, now)).collect();
-        if jobs.is_empty() {
-            return;
-        }
-        let this = &*self;
-        let results: Vec<(Job, Option<Result<(), kube::Error>>)> = futures::stream::iter(jobs)
-            .map(move |job| async move {
-                if cancel.is_cancelled() {
-                    return (job, None);
+        drop(live);
+        let mut pending = keys.into_iter();
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut wrote = false;
+        loop {
+            while in_flight.len() < CONCURRENT_WRITES && !cancel.is_cancelled() {
+                let Some(key) = pending.next() else { break };
+                let Some(report) = self.board.get(key.0, &key.1) else {
+                    continue;
+                };
+                if let Some(job) = self.plan(key, &report, now) {
+                    let (client, recorder) = (self.client.clone(), self.recorder.clone());
+                    in_flight.push(async move {
+                        let result = write(&client, &job).await;
+                        if result.is_ok() && job.doc.ready() != job.was_ready {
+                            publish_event(&recorder, &job).await;
+                        }
+                        (job, result)
+                    });
                 }
-                let result = this.write(&job).await;
-                (job, Some(result))
-            })
-            .buffer_unordered(CONCURRENT_WRITES)
-            .collect()
-            .await;
-        for (job, result) in results {
-            if let Some(result) = result {
-                self.record(job, result).await;
             }
+            let Some((job, result)) = in_flight.next().await else {
+                break;
+            };
+            self.record(job, result);
+            wrote = true;
+        }
+        if wrote {
+            super::malloc::trim();
         }
     }
 
     /// The write a resource needs now, if any.
-    fn plan(&mut self, report: &ResourceStatus, now: Instant) -> Option<Job> {
-        let key = key_of(report)?;
+    fn plan(&mut self, key: Key, report: &ResourceStatus, now: Instant) -> Option<Job> {
         if self.failures.get(&key).is_some_and(|(_, at)| *at > now) {
             return None;
         }
-        let (uid, current) = self.stores.lookup(key.0, &key.1.namespace, &key.1.name)?;
-        let doc = StatusDoc::from_report(report, &current);
-        let prev = self.written.get(&key);
-        if prev.is_none()
-            && !current.is_null()
-            && normalize_status(key.0, current.clone()) == doc.full(key.0)
-        {
-            // Kubernetes already has it (a restart): nothing to write.
-            self.written.insert(key, Written { doc, at: now });
-            return None;
-        }
-        if prev.is_none() && current.is_null() && waiting_for_its_secret(report, &doc) {
-            // A new subscription whose generated signing Secret is being created: its first
-            // status is Ready=True a moment later; skip the Ready=False write and its event.
-            return None;
-        }
-        let was_ready = match prev {
-            Some(w) => w.doc.ready().to_owned(),
-            None => ready_of(&current).to_owned(),
+        let (kind, ns, name) = (key.0, &key.1.namespace, &key.1.name);
+        let Some(prev) = self.written.get(&key) else {
+            return self.plan_first(key, report, now);
         };
-        match decide(prev, &doc, now, self.interval) {
+        // Kubernetes has what was written last: its transition times come from there.
+        let uid = self.stores.uid(kind, ns, name)?;
+        let doc = StatusDoc::from_report(report, &prev.doc.urgent);
+        let was_ready = prev.doc.ready().to_owned();
+        match decide(Some(prev), &doc, now, self.interval) {
             Decision::Write => Some(Job {
                 key,
                 uid,
@@ -158,34 +156,35 @@ impl StatusWriter {
         }
     }
 
-    /// Server-side apply of the status subresource.
-    async fn write(&self, job: &Job) -> Result<(), kube::Error> {
-        let (kind, key) = &job.key;
-        let api = dynamic_api(&self.client, *kind, &key.namespace);
-        let mut metadata = json!({ "name": key.name });
-        if !key.namespace.is_empty() {
-            metadata["namespace"] = key.namespace.clone().into();
+    /// The first write of a resource this writer has not written yet, if any: compared
+    /// with the status Kubernetes has.
+    fn plan_first(&mut self, key: Key, report: &ResourceStatus, now: Instant) -> Option<Job> {
+        let (uid, current) = self.stores.lookup(key.0, &key.1.namespace, &key.1.name)?;
+        let doc = StatusDoc::from_report(report, &current);
+        if !current.is_null() && normalize_status(key.0, current.clone()) == doc.full(key.0) {
+            // Kubernetes already has it (a restart): nothing to write.
+            self.written.insert(key, Written { doc, at: now });
+            return None;
         }
-        let body = json!({
-            "apiVersion": API_VERSION,
-            "kind": kind.as_str(),
-            "metadata": metadata,
-            "status": job.doc.full(*kind),
-        });
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        api.patch_status(&key.name, &params, &Patch::Apply(&body))
-            .await
-            .map(drop)
+        if current.is_null() && waiting_for_its_secret(report, &doc) {
+            // A new subscription whose generated signing Secret is being created: its first
+            // status is Ready=True a moment later; skip the Ready=False write and its event.
+            return None;
+        }
+        let was_ready = ready_of(&current).to_owned();
+        Some(Job {
+            key,
+            uid,
+            doc,
+            was_ready,
+        })
     }
 
-    /// Remembers a successful write (and publishes its event) or schedules a retry.
-    async fn record(&mut self, job: Job, result: Result<(), kube::Error>) {
+    /// Remembers a successful write or schedules a retry.
+    fn record(&mut self, job: Job, result: Result<(), kube::Error>) {
         match result {
             Ok(()) => {
                 self.failures.remove(&job.key);
-                if job.doc.ready() != job.was_ready {
-                    self.publish_event(&job).await;
-                }
                 self.written.insert(
                     job.key,
                     Written {
@@ -206,52 +205,73 @@ impl StatusWriter {
             }
         }
     }
+}
 
-    async fn publish_event(&self, job: &Job) {
-        let (kind, key) = &job.key;
-        let Some(ready) = job
-            .doc
-            .urgent
-            .get("conditions")
-            .and_then(Value::as_array)
-            .and_then(|cs| cs.iter().find(|c| c["type"] == READY))
-        else {
-            return;
-        };
-        let message: String = ready["message"]
-            .as_str()
-            .unwrap_or_default()
-            .chars()
-            .take(1000)
-            .collect();
-        let event = if job.doc.ready() == "True" {
-            Event {
-                type_: EventType::Normal,
-                reason: "Ready".into(),
-                note: Some(message),
-                action: "Reconcile".into(),
-                secondary: None,
-            }
-        } else {
-            Event {
-                type_: EventType::Warning,
-                reason: ready["reason"].as_str().unwrap_or("NotReady").into(),
-                note: Some(message),
-                action: "Reconcile".into(),
-                secondary: None,
-            }
-        };
-        let reference = ObjectReference {
-            api_version: Some(API_VERSION.into()),
-            kind: Some(kind.as_str().into()),
-            name: Some(key.name.clone()),
-            namespace: (!key.namespace.is_empty()).then(|| key.namespace.clone()),
-            uid: Some(job.uid.clone()),
-            ..ObjectReference::default()
-        };
-        if let Err(e) = self.recorder.publish(&event, &reference).await {
-            tracing::warn!(%kind, resource = %key, error = %e, "publishing an event failed");
+/// Server-side apply of the status subresource.
+async fn write(client: &Client, job: &Job) -> Result<(), kube::Error> {
+    let (kind, key) = &job.key;
+    let api = dynamic_api(client, *kind, &key.namespace);
+    let mut metadata = json!({ "name": key.name });
+    if !key.namespace.is_empty() {
+        metadata["namespace"] = key.namespace.clone().into();
+    }
+    let body = json!({
+        "apiVersion": API_VERSION,
+        "kind": kind.as_str(),
+        "metadata": metadata,
+        "status": job.doc.full(*kind),
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(&key.name, &params, &Patch::Apply(&body))
+        .await
+        .map(drop)
+}
+
+/// Publishes the Ready transition a successful write made.
+async fn publish_event(recorder: &Recorder, job: &Job) {
+    let (kind, key) = &job.key;
+    let Some(ready) = job
+        .doc
+        .urgent
+        .get("conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == READY))
+    else {
+        return;
+    };
+    let message: String = ready["message"]
+        .as_str()
+        .unwrap_or_default()
+        .chars()
+        .take(1000)
+        .collect();
+    let event = if job.doc.ready() == "True" {
+        Event {
+            type_: EventType::Normal,
+            reason: "Ready".into(),
+            note: Some(message),
+            action: "Reconcile".into(),
+            secondary: None,
         }
+    } else {
+        Event {
+            type_: EventType::Warning,
+            reason: ready["reason"].as_str().unwrap_or("NotReady").into(),
+            note: Some(message),
+            action: "Reconcile".into(),
+            secondary: None,
+        }
+    };
+    let reference = ObjectReference {
+        api_version: Some(API_VERSION.into()),
+        kind: Some(kind.as_str().into()),
+        name: Some(key.name.clone()),
+        namespace: (!key.namespace.is_empty()).then(|| key.namespace.clone()),
+        uid: Some(job.uid.clone()),
+        ..ObjectReference::default()
+    };
+    if let Err(e) = recorder.publish(&event, &reference).await {
+        tracing::warn!(%kind, resource = %key, error = %e, "publishing an event failed");
     }
 }
 
@@ -268,11 +288,6 @@ fn waiting_for_its_secret(report: &ResourceStatus, doc: &StatusDoc) -> bool {
         .and_then(|cs| cs.iter().find(|c| c["type"] == READY))
         .is_some_and(|c| c["status"] == "False" && c["reason"] == "SigningSecretPending");
     pending && chrono::Utc::now() - report.created_at < SECRET_GRACE
-}
-
-fn key_of(report: &ResourceStatus) -> Option<Key> {
-    let kind = Kind::from_kind(&report.kind)?;
-    Some((kind, ObjectKey::new(&report.namespace, &report.name)))
 }
 
 /// An untyped API for a kind, in a namespace ("" for cluster-scoped kinds).

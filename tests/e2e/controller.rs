@@ -48,7 +48,13 @@ async fn config_examples_become_ready_and_show_in_kubectl() {
     let ctl = Controller::start_with(
         env.kubeconfig(),
         &["payments"],
-        &["--status-interval", "2s", "--allow-private-destinations"],
+        &[
+            "--status-interval",
+            "2s",
+            "--allow-private-destinations",
+            "--external-url",
+            "https://hooks.example.com/",
+        ],
     )
     .unwrap();
 
@@ -88,6 +94,28 @@ async fn config_examples_become_ready_and_show_in_kubectl() {
         expected.len(),
         started.elapsed()
     ));
+
+    // --external-url: an endpoint's status.url is absolute.
+    let want = "https://hooks.example.com/hooks/payments/stripe-events";
+    let deadline = Instant::now() + READY_WITHIN;
+    let url = loop {
+        let out = kubectl
+            .ok(&[
+                "get",
+                "webhookendpoint",
+                "stripe-events",
+                "-n",
+                "payments",
+                "-o",
+                "jsonpath={.status.url}",
+            ])
+            .unwrap();
+        if out.stdout == want || Instant::now() > deadline {
+            break out.stdout;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(url, want);
 
     let table = kubectl.ok(&["get", "whs", "-n", "payments"]).unwrap();
     let header: Vec<&str> = table
