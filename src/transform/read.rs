@@ -1,0 +1,180 @@
+//! Reading JSON bytes straight into a jaq value, with exactly the grammar, number handling,
+//! nesting limit and error messages of `serde_json::from_slice::<Value>` followed by
+//! [`value::to_jaq`](super::value::to_jaq), but without building the `serde_json::Value`.
+
+use std::fmt;
+
+use jaq_json::{Map, Num, Val};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// The key by which `serde_json` (built with `raw_value`, as this crate is) marks an object
+/// whose string value is itself JSON text to be read in its place.
+const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
+
+/// Parses one JSON document (surrounding whitespace allowed) into a jaq value.
+pub fn parse_json(raw: &[u8]) -> Result<Val, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let value = ToVal.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// Builds jaq values from any serde deserializer, as `serde_json::Value`'s visitor does.
+#[derive(Clone, Copy)]
+struct ToVal;
+
+impl<'de> DeserializeSeed<'de> for ToVal {
+    type Value = Val;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToVal {
+    type Value = Val;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Val, E> {
+        Ok(Val::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Val, E> {
+        Ok(Val::Num(Num::from_integral(i)))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Val, E> {
+        Ok(Val::Num(Num::from_integral(u)))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Val, E> {
+        Ok(Val::Num(Num::Float(f)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Val, E> {
+        Ok(Val::utf8_str(s.as_bytes().to_vec()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Val, E> {
+        Ok(Val::utf8_str(s.into_bytes()))
+    }
+
+    fn visit_none<E>(self) -> Result<Val, E> {
+        Ok(Val::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_unit<E>(self) -> Result<Val, E> {
+        Ok(Val::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Val::Arr(items.into()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
+        let Some(first) = map.next_key::<String>()? else {
+            return Ok(Val::obj(Map::default()));
+        };
+        if first == RAW_VALUE_KEY {
+            let text: String = map.next_value()?;
+            return parse_json(text.as_bytes()).map_err(de::Error::custom);
+        }
+        let mut fields = Map::default();
+        fields.insert(
+            Val::utf8_str(first.into_bytes()),
+            map.next_value_seed(self)?,
+        );
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(self)?;
+            fields.insert(Val::utf8_str(key.into_bytes()), value);
+        }
+        Ok(Val::obj(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::transform::value::to_jaq;
+
+    /// The direct parse and the serde path agree, value for value and error for error.
+    fn agrees(text: &str) {
+        let direct = parse_json(text.as_bytes());
+        let serde = serde_json::from_str::<Value>(text);
+        match (direct, serde) {
+            (Ok(d), Ok(s)) => {
+                assert_eq!(d, to_jaq(&s), "{text}");
+                // Key order too (object equality ignores it).
+                let written = crate::transform::write::write_json(&d);
+                assert_eq!(written, crate::transform::write::write_json(&to_jaq(&s)));
+            }
+            (Err(d), Err(s)) => assert_eq!(d.to_string(), s.to_string(), "{text}"),
+            (d, s) => panic!("{text}: direct {d:?}, serde {s:?}"),
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_serde_path() {
+        for text in [
+            "null",
+            " true ",
+            r#"{"a": 1, "b": [1, -2, 2.5, 1e3, -0.0, "x"], "c": {"d": null}}"#,
+            r#""unicode \u00e9 \ud83d\ude00 \" \\ \n \u0000 é""#,
+            "18446744073709551615",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "123456789012345678901234567890",
+            "0.1",
+            "1.50",
+            "1e308",
+            "2.2250738585072014e-308",
+            r#"{"k": 1, "j": 2, "k": 3}"#,
+            r#"{"z": 1, "a": 2, "m": 3}"#,
+            "[[[[[[[]]]]]]]",
+            r#"{"$serde_json::private::RawValue": "[1, {\"a\": 2}]"}"#,
+            r#"{"$serde_json::private::RawValue": "[1,"}"#,
+            "",
+            "{",
+            r#"{"a" 1}"#,
+            "[1,]",
+            "1 2",
+            "NaN",
+            "1e400",
+            "# comment\n1",
+            r#""\x41""#,
+            "\"\u{1}\"",
+            "\"\u{ff}\"",
+        ] {
+            agrees(text);
+        }
+        agrees(&("[".repeat(200) + &"]".repeat(200)));
+        agrees(&("[".repeat(127) + &"]".repeat(127)));
+        assert!(parse_json(&[b'"', 0xff, b'"']).is_err());
+    }
+
+    #[test]
+    fn key_order_is_kept_and_duplicates_keep_the_first_place() {
+        let v = parse_json(br#"{"z": 1, "a": 2, "z": 3}"#).unwrap();
+        let Val::Obj(fields) = v else {
+            panic!("not an object")
+        };
+        let keys: Vec<String> = fields.keys().map(|k| k.to_string()).collect();
+        assert_eq!(keys, [r#""z""#, r#""a""#]);
+        assert_eq!(fields.values().next(), Some(&Val::from(3usize)));
+    }
+}
