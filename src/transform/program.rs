@@ -13,6 +13,9 @@ use super::sandbox::{Exceeded, Limits};
 use super::schema::{Schema, SchemaError, Violations};
 use super::{read, value, write};
 
+/// The largest buffer reserved up front for JSON output written straight from jaq.
+const OUTPUT_GUESS_CAP: usize = 64 * 1024;
+
 /// The global variables a transformation program may use.
 pub const GLOBALS: [&str; 1] = ["$meta"];
 
@@ -185,14 +188,15 @@ impl Program {
                 value::to_jaq(&input)
             }
         };
-        self.evaluate(input, meta, true)
+        // The output is usually of the input's order of size.
+        self.evaluate(input, meta, Some(raw.len().min(OUTPUT_GUESS_CAP)))
     }
 
     /// Runs the transformation on an already decoded payload: input schema, program,
     /// output schema, output format.
     pub fn apply(&self, input: &Value, meta: &Meta) -> Result<Output, TransformError> {
         self.check_input(input)?;
-        self.evaluate(value::to_jaq(input), meta, false)
+        self.evaluate(value::to_jaq(input), meta, None)
     }
 
     fn check_input(&self, input: &Value) -> Result<(), TransformError> {
@@ -202,17 +206,23 @@ impl Program {
         }
     }
 
-    /// The program, output schema and output format on a checked input. With `write`
-    /// and without an output schema, JSON output is written straight from jaq's value (the
-    /// caller of [`Program::run`] wants bytes; the caller of [`Program::apply`] a value).
-    fn evaluate(&self, input: Val, meta: &Meta, write: bool) -> Result<Output, TransformError> {
+    /// The program, output schema and output format on a checked input. With `write` (a
+    /// guess of the output's size) and without an output schema, JSON output is written
+    /// straight from jaq's value (the caller of [`Program::run`] wants bytes; the caller of
+    /// [`Program::apply`] a value).
+    fn evaluate(
+        &self,
+        input: Val,
+        meta: &Meta,
+        write: Option<usize>,
+    ) -> Result<Output, TransformError> {
         let meta = if self.uses_meta {
             meta.to_jaq()
         } else {
             Val::Null
         };
-        let direct =
-            write && self.output_schema.is_none() && self.output_format == OutputFormat::Json;
+        let direct = write
+            .filter(|_| self.output_schema.is_none() && self.output_format == OutputFormat::Json);
         let (outputs, more) = eval::run_val(
             &self.filter,
             input,
@@ -220,7 +230,7 @@ impl Program {
             self.limits,
             1,
             true,
-            |v| match direct.then(|| write::write_json(&v)).flatten() {
+            |v| match direct.and_then(|capacity| write::write_json(&v, capacity)) {
                 Some(body) => Ok(First::Written(body)),
                 None => Ok(First::Converted(
                     value::to_json(&v).map_err(EvalError::NotJson)?,

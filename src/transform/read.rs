@@ -2,6 +2,7 @@
 //! nesting limit and error messages of `serde_json::from_slice::<Value>` followed by
 //! [`value::to_jaq`](super::value::to_jaq), but without building the `serde_json::Value`.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use jaq_json::{Map, Num, Val};
@@ -11,19 +12,27 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 /// whose string value is itself JSON text to be read in its place.
 const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
 
+/// How many distinct object keys of one document are shared rather than copied.
+const SHARED_KEYS: usize = 64;
+
 /// Parses one JSON document (surrounding whitespace allowed) into a jaq value.
 pub fn parse_json(raw: &[u8]) -> Result<Val, serde_json::Error> {
+    let keys = RefCell::new(Vec::new());
     let mut de = serde_json::Deserializer::from_slice(raw);
-    let value = ToVal.deserialize(&mut de)?;
+    let value = ToVal { keys: &keys }.deserialize(&mut de)?;
     de.end()?;
     Ok(value)
 }
 
 /// Builds jaq values from any serde deserializer, as `serde_json::Value`'s visitor does.
+/// Object keys seen before in the document (the same field of every item of an array) share
+/// one string instead of each allocating its own.
 #[derive(Clone, Copy)]
-struct ToVal;
+struct ToVal<'k> {
+    keys: &'k RefCell<Vec<Val>>,
+}
 
-impl<'de> DeserializeSeed<'de> for ToVal {
+impl<'de> DeserializeSeed<'de> for ToVal<'_> {
     type Value = Val;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
@@ -31,7 +40,7 @@ impl<'de> DeserializeSeed<'de> for ToVal {
     }
 }
 
-impl<'de> Visitor<'de> for ToVal {
+impl<'de> Visitor<'de> for ToVal<'_> {
     type Value = Val;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -83,23 +92,58 @@ impl<'de> Visitor<'de> for ToVal {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
-        let Some(first) = map.next_key::<String>()? else {
+        let key = Key { keys: self.keys };
+        let Some(first) = map.next_key_seed(key)? else {
             return Ok(Val::obj(Map::default()));
         };
-        if first == RAW_VALUE_KEY {
+        if matches!(&first, Val::TStr(k) if k.as_ref() == RAW_VALUE_KEY.as_bytes()) {
             let text: String = map.next_value()?;
             return parse_json(text.as_bytes()).map_err(de::Error::custom);
         }
         let mut fields = Map::default();
-        fields.insert(
-            Val::utf8_str(first.into_bytes()),
-            map.next_value_seed(self)?,
-        );
-        while let Some(key) = map.next_key::<String>()? {
+        fields.insert(first, map.next_value_seed(self)?);
+        while let Some(k) = map.next_key_seed(key)? {
             let value = map.next_value_seed(self)?;
-            fields.insert(Val::utf8_str(key.into_bytes()), value);
+            fields.insert(k, value);
         }
         Ok(Val::obj(fields))
+    }
+}
+
+/// An object key, shared with an equal key met before in the document when there is one.
+#[derive(Clone, Copy)]
+struct Key<'k> {
+    keys: &'k RefCell<Vec<Val>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = Val;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = Val;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Val, E> {
+        let mut keys = self.keys.borrow_mut();
+        let seen = keys
+            .iter()
+            .find(|k| matches!(k, Val::TStr(b) if b.as_ref() == s.as_bytes()));
+        if let Some(key) = seen {
+            return Ok(key.clone());
+        }
+        let key = Val::utf8_str(s.as_bytes().to_vec());
+        if keys.len() < SHARED_KEYS {
+            keys.push(key.clone());
+        }
+        Ok(key)
     }
 }
 
@@ -118,8 +162,8 @@ mod tests {
             (Ok(d), Ok(s)) => {
                 assert_eq!(d, to_jaq(&s), "{text}");
                 // Key order too (object equality ignores it).
-                let written = crate::transform::write::write_json(&d);
-                assert_eq!(written, crate::transform::write::write_json(&to_jaq(&s)));
+                let written = crate::transform::write::write_json(&d, 0);
+                assert_eq!(written, crate::transform::write::write_json(&to_jaq(&s), 0));
             }
             (Err(d), Err(s)) => assert_eq!(d.to_string(), s.to_string(), "{text}"),
             (d, s) => panic!("{text}: direct {d:?}, serde {s:?}"),

@@ -9,9 +9,12 @@ use super::value::{self, MAX_DEPTH};
 /// Writes `value` as compact JSON, exactly as `serde_json::to_vec(&value::to_json(value)?)`
 /// would, and such that reading it back gives that JSON value. `None` when the value needs
 /// the general path: a key that is not UTF-8 text (its lossy form could collide with another
-/// key), or nesting deeper than `serde_json` reads back.
-pub fn write_json(value: &Val) -> Option<Vec<u8>> {
-    serde_json::to_vec(&View { value, depth: 0 }).ok()
+/// key), or nesting deeper than `serde_json` reads back. `capacity` is a guess of the size,
+/// to spare the buffer's growth.
+pub fn write_json(value: &Val, capacity: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut out, &View { value, depth: 0 }).ok()?;
+    Some(out)
 }
 
 /// A value seen as `serde_json` would see its [`value::to_json`] conversion.
@@ -71,7 +74,7 @@ mod tests {
     /// When direct writing applies, its bytes are the serde path's and read back as the
     /// serde path's value.
     fn agrees(v: &Val) -> bool {
-        let Some(written) = write_json(v) else {
+        let Some(written) = write_json(v, 0) else {
             return false;
         };
         let json = to_json(v).expect("written values convert");
