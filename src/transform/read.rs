@@ -12,12 +12,16 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 /// whose string value is itself JSON text to be read in its place.
 const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
 
-/// How many distinct object keys of one document are shared rather than copied.
+/// How many distinct object keys of one document are remembered for sharing.
 const SHARED_KEYS: usize = 64;
+
+/// Keys met in a document: their text in the input, and once met twice, the value shared by
+/// every later occurrence.
+type Keys<'de> = RefCell<Vec<(&'de str, Option<Val>)>>;
 
 /// Parses one JSON document (surrounding whitespace allowed) into a jaq value.
 pub fn parse_json(raw: &[u8]) -> Result<Val, serde_json::Error> {
-    let keys = RefCell::new(Vec::new());
+    let keys = RefCell::new(Vec::with_capacity(16));
     let mut de = serde_json::Deserializer::from_slice(raw);
     let value = ToVal { keys: &keys }.deserialize(&mut de)?;
     de.end()?;
@@ -25,14 +29,14 @@ pub fn parse_json(raw: &[u8]) -> Result<Val, serde_json::Error> {
 }
 
 /// Builds jaq values from any serde deserializer, as `serde_json::Value`'s visitor does.
-/// Object keys seen before in the document (the same field of every item of an array) share
-/// one string instead of each allocating its own.
+/// An object key met a third time or more in the document (the same field of every item of
+/// an array) shares one string instead of allocating its own.
 #[derive(Clone, Copy)]
-struct ToVal<'k> {
-    keys: &'k RefCell<Vec<Val>>,
+struct ToVal<'k, 'de> {
+    keys: &'k Keys<'de>,
 }
 
-impl<'de> DeserializeSeed<'de> for ToVal<'_> {
+impl<'de> DeserializeSeed<'de> for ToVal<'_, 'de> {
     type Value = Val;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
@@ -40,7 +44,7 @@ impl<'de> DeserializeSeed<'de> for ToVal<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for ToVal<'_> {
+impl<'de> Visitor<'de> for ToVal<'_, 'de> {
     type Value = Val;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -112,11 +116,11 @@ impl<'de> Visitor<'de> for ToVal<'_> {
 
 /// An object key, shared with an equal key met before in the document when there is one.
 #[derive(Clone, Copy)]
-struct Key<'k> {
-    keys: &'k RefCell<Vec<Val>>,
+struct Key<'k, 'de> {
+    keys: &'k Keys<'de>,
 }
 
-impl<'de> DeserializeSeed<'de> for Key<'_> {
+impl<'de> DeserializeSeed<'de> for Key<'_, 'de> {
     type Value = Val;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
@@ -124,26 +128,32 @@ impl<'de> DeserializeSeed<'de> for Key<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Key<'_> {
+impl<'de> Visitor<'de> for Key<'_, 'de> {
     type Value = Val;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string key")
     }
 
+    /// A key with escapes (decoded into a scratch buffer): not shared.
     fn visit_str<E>(self, s: &str) -> Result<Val, E> {
+        Ok(Val::utf8_str(s.as_bytes().to_vec()))
+    }
+
+    /// A key as written in the input: shared from its second occurrence on.
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Val, E> {
         let mut keys = self.keys.borrow_mut();
-        let seen = keys
-            .iter()
-            .find(|k| matches!(k, Val::TStr(b) if b.as_ref() == s.as_bytes()));
-        if let Some(key) = seen {
-            return Ok(key.clone());
+        let fresh = || Val::utf8_str(s.as_bytes().to_vec());
+        match keys.iter_mut().find(|(text, _)| *text == s) {
+            Some((_, Some(shared))) => Ok(shared.clone()),
+            Some((_, slot)) => Ok(slot.insert(fresh()).clone()),
+            None => {
+                if keys.len() < SHARED_KEYS {
+                    keys.push((s, None));
+                }
+                Ok(fresh())
+            }
         }
-        let key = Val::utf8_str(s.as_bytes().to_vec());
-        if keys.len() < SHARED_KEYS {
-            keys.push(key.clone());
-        }
-        Ok(key)
     }
 }
 
@@ -190,6 +200,7 @@ mod tests {
             r#"{"k": 1, "j": 2, "k": 3}"#,
             r#"{"z": 1, "a": 2, "m": 3}"#,
             "[[[[[[[]]]]]]]",
+            r#"[{"a": 1, "b\u0041": 2}, {"bA": 3, "a": 4}, {"a": {"a": 5}, "bA": 6}]"#,
             r#"{"$serde_json::private::RawValue": "[1, {\"a\": 2}]"}"#,
             r#"{"$serde_json::private::RawValue": "[1,"}"#,
             "",
