@@ -1,47 +1,13 @@
-//! Records per second of three typical transformations, in one process (no start-up):
-//! field mapping, a select filter and reshaping an order of 100 items. Each iteration reads
-//! the raw JSON record, runs the program in its budget and writes the JSON output, as
-//! `jq -c` does per record (see `benches/jq_reference.sh` for the jq side).
+//! Records per second of three typical transformations (see `transform/cases.rs`), with the
+//! system allocator, as the `switchboard` binary runs them.
 
-use std::hint::black_box;
+use criterion::{Criterion, criterion_group, criterion_main};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use switchboard::api::TransformationSpec;
-use switchboard::transform::{Meta, Program};
-
-const CASES: [(&str, &str, &str); 3] = [
-    (
-        "field_mapping",
-        include_str!("data/map.jq"),
-        include_str!("data/map.json"),
-    ),
-    (
-        "select_filter",
-        include_str!("data/select.jq"),
-        include_str!("data/select.json"),
-    ),
-    (
-        "reshape_100_items",
-        include_str!("data/reshape.jq"),
-        include_str!("data/reshape.json"),
-    ),
-];
+#[path = "transform/cases.rs"]
+mod cases;
 
 fn transformations(c: &mut Criterion) {
-    let mut group = c.benchmark_group("transform");
-    group.throughput(Throughput::Elements(1));
-    let meta = Meta::default();
-    for (name, jq, input) in CASES {
-        let spec: TransformationSpec =
-            serde_json::from_value(serde_json::json!({ "jq": jq })).expect("spec");
-        let program = Program::compile(&spec).expect("program compiles");
-        let raw = input.trim().as_bytes();
-        program.run(raw, &meta).expect("program runs");
-        group.bench_function(name, |b| {
-            b.iter(|| program.run(black_box(raw), &meta).map(|out| out.body.len()))
-        });
-    }
-    group.finish();
+    cases::transformations(c, "transform");
 }
 
 criterion_group!(benches, transformations);

@@ -146,7 +146,7 @@ pub fn run(args: TransformArgs) -> Result<ExitCode, TransformCommandError> {
         .map_err(TransformCommandError::Run)?;
     let text = match spec.output_format {
         OutputFormat::Json => {
-            serde_json::to_string_pretty(&output.value).unwrap_or_default() + "\n"
+            serde_json::to_string_pretty(&output.value()).unwrap_or_default() + "\n"
         }
         OutputFormat::Form => String::from_utf8_lossy(&output.body).into_owned() + "\n",
     };

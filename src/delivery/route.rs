@@ -77,7 +77,7 @@ impl Route {
                     headers: Default::default(),
                     received_at: Some(event.received_at),
                 };
-                program.apply(&event.payload, &meta)?.value
+                program.apply(&event.payload, &meta)?.into_value()
             }
             None => event.payload.clone(),
         };

@@ -127,7 +127,7 @@ pub fn prepare(
             program
                 .apply(&payload, &meta)
                 .map_err(HookError::Transform)?
-                .value
+                .into_value()
         }
     };
     let route = &piece.inputs.spec.route;

@@ -369,7 +369,7 @@ async fn sink_one(
                 ..Meta::default()
             };
             let out = program.apply(&item, &meta).map_err(|e| e.to_string())?;
-            (out.value, out.body, out.content_type)
+            (out.value(), out.body, out.content_type)
         }
         None => {
             let body = serde_json::to_vec(&item).map_err(|e| e.to_string())?;

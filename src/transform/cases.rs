@@ -80,7 +80,9 @@ fn run_one(program: &Program, test: &TransformationTest) -> Result<(), Failure> 
             return Err(same(format!("input must be a string for {format:?} input")));
         }
     };
-    let result = input.and_then(|input| program.apply(&input, &meta));
+    let result = input
+        .and_then(|input| program.apply(&input, &meta))
+        .map(|out| out.into_value());
     // Compare numbers as jq does: an expected 12.0 equals an output 12.
     let expect = test
         .expect
@@ -92,16 +94,15 @@ fn run_one(program: &Program, test: &TransformationTest) -> Result<(), Failure> 
         None => None,
     };
     match (&expect, &test.expect_error, result) {
-        (Some(expected), None, Ok(out)) if out.value == *expected => Ok(()),
-        (Some(expected), None, Ok(out)) => Err(diff(expected, &out.value)),
+        (Some(expected), None, Ok(out)) if out == *expected => Ok(()),
+        (Some(expected), None, Ok(out)) => Err(diff(expected, &out)),
         (Some(_), None, Err(e)) => Err(same(format!("expected an output, got an error: {e}"))),
         (None, Some(text), Err(e)) if e.to_string().contains(text.as_str()) => Ok(()),
         (None, Some(text), Err(e)) => Err(same(format!(
             "expected an error containing {text:?}, got the error: {e}"
         ))),
         (None, Some(text), Ok(out)) => Err(same(format!(
-            "expected an error containing {text:?}, got the output {}",
-            out.value
+            "expected an error containing {text:?}, got the output {out}"
         ))),
         _ => Err(same("set exactly one of expect or expectError".into())),
     }

@@ -47,21 +47,43 @@ pub fn run(
     take: usize,
     check_more: bool,
 ) -> Result<Outputs, EvalError> {
+    let vars: Vec<Val> = vars.iter().map(value::to_jaq).collect();
+    let (values, more) = run_val(
+        filter,
+        value::to_jaq(input),
+        &vars,
+        limits,
+        take,
+        check_more,
+        |v| value::to_json(&v).map_err(EvalError::NotJson),
+    )?;
+    Ok(Outputs { values, more })
+}
+
+/// Runs `filter` on a jaq value, as [`run`] does, handing each of the first `take` outputs to
+/// `each` as soon as it is produced (before any later output is evaluated); returns what
+/// `each` made of them and whether there were more.
+pub fn run_val<T>(
+    filter: &Filter,
+    input: Val,
+    vars: &[Val],
+    limits: Limits,
+    take: usize,
+    check_more: bool,
+    mut each: impl FnMut(Val) -> Result<T, EvalError>,
+) -> Result<(Vec<T>, bool), EvalError> {
     let outcome = sandbox::guarded(&filter.lut, limits, |data| {
-        let ctx = Ctx::<sandbox::Sandbox>::new(data, Vars::new(vars.iter().map(value::to_jaq)));
-        let mut outputs = filter.id.run((ctx, value::to_jaq(input)));
-        let mut values = Vec::new();
+        let ctx = Ctx::<sandbox::Sandbox>::new(data, Vars::new(vars.iter().cloned()));
+        let mut outputs = filter.id.run((ctx, input));
+        let mut values = Vec::with_capacity(take.min(16));
         while values.len() < take {
             match outputs.next() {
                 None => break,
-                Some(result) => {
-                    let v = result.map_err(exception)?;
-                    values.push(value::to_json(&v).map_err(EvalError::NotJson)?);
-                }
+                Some(result) => values.push(each(result.map_err(exception)?)?),
             }
         }
         let more = check_more && values.len() == take && outputs.next().is_some();
-        Ok(Outputs { values, more })
+        Ok((values, more))
     });
     match outcome {
         Ok(result) => result,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use jaq_json::{Map, Val};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -43,11 +44,32 @@ impl Meta {
             "receivedAt": self.received_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         })
     }
+
+    /// The jaq value the program sees as `$meta` ([`Meta::to_value`], built directly).
+    pub fn to_jaq(&self) -> Val {
+        let text = |s: &str| Val::utf8_str(s.as_bytes().to_vec());
+        let opt = |s: &Option<String>| s.as_deref().map_or(Val::Null, text);
+        let mut headers = Map::default();
+        for (k, v) in &self.headers {
+            headers.insert(text(&k.to_ascii_lowercase()), text(v));
+        }
+        let received_at = self
+            .received_at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let mut fields = Map::default();
+        fields.insert(text("eventType"), opt(&self.event_type));
+        fields.insert(text("namespace"), opt(&self.namespace));
+        fields.insert(text("source"), opt(&self.source));
+        fields.insert(text("headers"), Val::obj(headers));
+        fields.insert(text("receivedAt"), opt(&received_at));
+        Val::obj(fields)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transform::value::to_jaq;
     use serde_json::json;
 
     #[test]
@@ -68,6 +90,25 @@ mod tests {
                 "receivedAt": "2024-05-01T10:00:00.000Z"
             })
         );
+    }
+
+    #[test]
+    fn direct_jaq_value_is_the_json_one() {
+        let meta = Meta::from_json(&json!({
+            "eventType": "push",
+            "source": "WebhookEndpoint/ns/gh",
+            "headers": {"X-B": "1", "x-a": "2", "X-A": "3", "Content-Type": "é"},
+            "receivedAt": "2024-05-01T10:00:00.123456Z"
+        }))
+        .unwrap();
+        for meta in [meta, Meta::default()] {
+            assert_eq!(meta.to_jaq(), to_jaq(&meta.to_value()));
+            // Key order too (object equality ignores it).
+            assert_eq!(
+                crate::transform::write::write_json(&meta.to_jaq(), 0).unwrap(),
+                serde_json::to_vec(&meta.to_value()).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -11,9 +11,11 @@ pub mod meta;
 pub mod pool;
 pub mod predicate;
 pub mod program;
+pub mod read;
 pub mod sandbox;
 pub mod schema;
 pub mod value;
+pub mod write;
 
 pub use cases::{TestFailure, TestReport, run_tests};
 pub use jq::CompileError;

@@ -1,5 +1,6 @@
 //! A Transformation compiled once into a runnable [`Program`].
 
+use jaq_json::Val;
 use serde_json::Value;
 
 use crate::api::{InputFormat, OutputFormat, TransformationSpec};
@@ -10,6 +11,10 @@ use super::jq::{self, CompileError, Filter};
 use super::meta::Meta;
 use super::sandbox::{Exceeded, Limits};
 use super::schema::{Schema, SchemaError, Violations};
+use super::{read, value, write};
+
+/// The largest buffer reserved up front for JSON output written straight from jaq.
+const OUTPUT_GUESS_CAP: usize = 64 * 1024;
 
 /// The global variables a transformation program may use.
 pub const GLOBALS: [&str; 1] = ["$meta"];
@@ -73,12 +78,43 @@ pub enum TransformError {
 /// A transformation's result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
-    /// The program's output value (for Form output, the object before encoding).
-    pub value: Value,
+    /// The program's output value; `None` when it was written straight into `body` as JSON
+    /// (it is then read back from there when asked for).
+    value: Option<Value>,
     /// The output written in the output format.
     pub body: Vec<u8>,
     /// The media type of `body`.
     pub content_type: &'static str,
+}
+
+impl Output {
+    /// The program's output value (for Form output, the object before encoding).
+    pub fn value(&self) -> Value {
+        match &self.value {
+            Some(v) => v.clone(),
+            None => self.read_body(),
+        }
+    }
+
+    /// The program's output value, consuming the output.
+    pub fn into_value(self) -> Value {
+        match self.value {
+            Some(v) => v,
+            None => self.read_body(),
+        }
+    }
+
+    /// Reads back a body that [`write::write_json`] wrote, which is JSON that reads back as
+    /// the value it was written from.
+    fn read_body(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// The first output of a run: written straight to JSON bytes, or converted to JSON.
+enum First {
+    Written(Vec<u8>),
+    Converted(Value),
 }
 
 /// A compiled Transformation: jq filter, schemas, formats and limits.
@@ -89,6 +125,8 @@ pub struct Program {
     input_schema: Option<Schema>,
     output_schema: Option<Schema>,
     limits: Limits,
+    /// Whether the source mentions `$meta` (if not, `$meta` is not built for each run).
+    uses_meta: bool,
 }
 
 impl std::fmt::Debug for Program {
@@ -112,6 +150,7 @@ impl Program {
             input_schema: compile_schema(&spec.input_schema).map_err(BuildError::InputSchema)?,
             output_schema: compile_schema(&spec.output_schema).map_err(BuildError::OutputSchema)?,
             limits: Limits::default(),
+            uses_meta: spec.jq.contains(GLOBALS[0]),
         })
     }
 
@@ -136,38 +175,84 @@ impl Program {
         format::decode(self.input_format, raw).map_err(TransformError::Input)
     }
 
-    /// Runs the transformation on a raw payload.
+    /// Runs the transformation on a raw payload. JSON without an input schema is read
+    /// straight into jaq's value, skipping the `serde_json::Value` in between.
     pub fn run(&self, raw: &[u8], meta: &Meta) -> Result<Output, TransformError> {
-        self.apply(&self.decode(raw)?, meta)
+        let input = match (self.input_format, &self.input_schema) {
+            (InputFormat::Json, None) => {
+                read::parse_json(raw).map_err(|e| TransformError::Input(FormatError::Json(e)))?
+            }
+            _ => {
+                let input = self.decode(raw)?;
+                self.check_input(&input)?;
+                value::to_jaq(&input)
+            }
+        };
+        // The output is usually of the input's order of size.
+        self.evaluate(input, meta, Some(raw.len().min(OUTPUT_GUESS_CAP)))
     }
 
     /// Runs the transformation on an already decoded payload: input schema, program,
     /// output schema, output format.
     pub fn apply(&self, input: &Value, meta: &Meta) -> Result<Output, TransformError> {
-        if let Some(schema) = &self.input_schema {
-            schema.check(input).map_err(TransformError::InputSchema)?;
+        self.check_input(input)?;
+        self.evaluate(value::to_jaq(input), meta, None)
+    }
+
+    fn check_input(&self, input: &Value) -> Result<(), TransformError> {
+        match &self.input_schema {
+            Some(schema) => schema.check(input).map_err(TransformError::InputSchema),
+            None => Ok(()),
         }
-        let outputs = eval::run(
+    }
+
+    /// The program, output schema and output format on a checked input. With `write` (a
+    /// guess of the output's size) and without an output schema, JSON output is written
+    /// straight from jaq's value (the caller of [`Program::run`] wants bytes; the caller of
+    /// [`Program::apply`] a value).
+    fn evaluate(
+        &self,
+        input: Val,
+        meta: &Meta,
+        write: Option<usize>,
+    ) -> Result<Output, TransformError> {
+        let meta = if self.uses_meta {
+            meta.to_jaq()
+        } else {
+            Val::Null
+        };
+        let direct = write
+            .filter(|_| self.output_schema.is_none() && self.output_format == OutputFormat::Json);
+        let (outputs, more) = eval::run_val(
             &self.filter,
             input,
-            &[meta.to_value()],
+            &[meta],
             self.limits,
             1,
             true,
+            |v| match direct.and_then(|capacity| write::write_json(&v, capacity)) {
+                Some(body) => Ok(First::Written(body)),
+                None => Ok(First::Converted(
+                    value::to_json(&v).map_err(EvalError::NotJson)?,
+                )),
+            },
         )
         .map_err(TransformError::Eval)?;
-        if outputs.more {
+        if more {
             return Err(TransformError::SeveralOutputs);
         }
-        let value = outputs
-            .values
-            .into_iter()
-            .next()
-            .ok_or(TransformError::NoOutput)?;
-        if let Some(schema) = &self.output_schema {
-            schema.check(&value).map_err(TransformError::OutputSchema)?;
-        }
-        let body = format::encode(self.output_format, &value).map_err(TransformError::Output)?;
+        let first = outputs.into_iter().next().ok_or(TransformError::NoOutput)?;
+        let (value, body) = match first {
+            First::Written(body) => (None, body),
+            First::Converted(value) => {
+                if let Some(schema) = &self.output_schema {
+                    schema.check(&value).map_err(TransformError::OutputSchema)?;
+                }
+                let body =
+                    format::encode(self.output_format, &value).map_err(TransformError::Output)?;
+                (Some(value), body)
+            }
+        };
         if body.len() > self.limits.max_output_bytes {
             return Err(TransformError::TooLarge(Exceeded::Output(
                 self.limits.max_output_bytes,
@@ -188,6 +273,7 @@ impl Program {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transform::format::FormatError;
     use serde_json::json;
 
     fn spec(v: Value) -> TransformationSpec {
@@ -205,7 +291,7 @@ mod tests {
             Meta::from_json(&json!({"eventType": "signup", "headers": {"X-Sig": "abc"}})).unwrap();
         let out = p.run(b"user=ada&tag=a&tag=b", &meta).unwrap();
         assert_eq!(
-            out.value,
+            out.value(),
             json!({"user": "ada", "tags": ["a", "b"], "event": "signup", "sig": "abc"})
         );
         assert_eq!(out.content_type, "application/json");
@@ -233,7 +319,7 @@ mod tests {
         assert!(matches!(none, TransformError::NoOutput), "{none}");
         let two = p.run(b"[1, 2]", &Meta::default()).unwrap_err();
         assert!(two.to_string().contains("more than one output"), "{two}");
-        assert_eq!(p.run(b"[7]", &Meta::default()).unwrap().value, json!(7));
+        assert_eq!(p.run(b"[7]", &Meta::default()).unwrap().value(), json!(7));
     }
 
     #[test]
@@ -265,6 +351,47 @@ mod tests {
         let e =
             Program::compile(&spec(json!({"jq": ".", "outputSchema": {"type": 5}}))).unwrap_err();
         assert_eq!(e.pointer(), "/spec/outputSchema");
+    }
+
+    /// `run` (bytes straight into jaq and out again) and `apply` (through serde_json
+    /// values) give the same body, value and errors.
+    #[test]
+    fn direct_path_agrees_with_the_value_path() {
+        let cases = [
+            (
+                ".",
+                r#"{"z": 1, "a": [1.50, 1e3, -0.0, 18446744073709551615, "\u00e9\ud83d\ude00"], "z": 2}"#,
+            ),
+            ("{b: .b, a: .a} | .c = (.a + .b)", r#"{"a": 0.1, "b": 0.2}"#),
+            (".x / 100", r#"{"x": 123450}"#),
+            ("[.[] | tostring]", r#"[1, 1.5, "s", null, {"k": [true]}]"#),
+            ("{(.k): 1}", r#"{"k": "dyn\n"}"#),
+            ("$meta | keys_unsorted", "null"),
+            (".a", r#"{"a": 1} x"#),
+            ("error(\"boom\")", "1"),
+            (".[]", "[]"),
+            (".[]", "[1, 2]"),
+            ("{(tobytes): 1}", r#""k""#),
+            ("reduce range(200) as $i (0; [.])", "null"),
+            ("reduce range(127) as $i ([]; [.])", "null"),
+        ];
+        let meta = Meta::from_json(&json!({"eventType": "e", "headers": {"A": "b"}})).unwrap();
+        for (jq, input) in cases {
+            let p = Program::compile(&spec(json!({ "jq": jq }))).unwrap();
+            let direct = p.run(input.as_bytes(), &meta);
+            let via_value = serde_json::from_str::<Value>(input)
+                .map_err(|e| TransformError::Input(FormatError::Json(e)))
+                .and_then(|v| p.apply(&v, &meta));
+            match (direct, via_value) {
+                (Ok(d), Ok(v)) => {
+                    assert_eq!(d.body, v.body, "{jq} on {input}");
+                    assert_eq!(d.value(), v.value(), "{jq} on {input}");
+                    assert_eq!(d.into_value(), v.into_value(), "{jq} on {input}");
+                }
+                (Err(d), Err(v)) => assert_eq!(d.to_string(), v.to_string(), "{jq} on {input}"),
+                (d, v) => panic!("{jq} on {input}: run gave {d:?}, apply gave {v:?}"),
+            }
+        }
     }
 
     #[test]

@@ -81,7 +81,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn number(n: &Num) -> Value {
+/// The JSON number (or null) a jaq number becomes.
+pub fn number(n: &Num) -> Value {
     match n {
         Num::Int(i) => Value::Number(Number::from(*i as i64)),
         // Integral results of float arithmetic (`1200 / 100`) print as integers, as in jq.

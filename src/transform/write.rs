@@ -1,0 +1,137 @@
+//! Writing a jaq value as JSON bytes directly: byte for byte what `serde_json::to_vec` writes
+//! for [`value::to_json`]'s result, without building the `serde_json::Value` in between.
+
+use jaq_json::{Num, Val};
+use serde::ser::{Error as _, Serialize, SerializeMap, Serializer};
+
+use super::value::{self, MAX_DEPTH};
+
+/// Writes `value` as compact JSON, exactly as `serde_json::to_vec(&value::to_json(value)?)`
+/// would, and such that reading it back gives that JSON value. `None` when the value needs
+/// the general path: a key that is not UTF-8 text (its lossy form could collide with another
+/// key), or nesting deeper than `serde_json` reads back. `capacity` is a guess of the size,
+/// to spare the buffer's growth.
+pub fn write_json(value: &Val, capacity: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut out, &View { value, depth: 0 }).ok()?;
+    Some(out)
+}
+
+/// A value seen as `serde_json` would see its [`value::to_json`] conversion.
+struct View<'a> {
+    value: &'a Val,
+    depth: usize,
+}
+
+impl View<'_> {
+    fn child<'b>(&self, value: &'b Val) -> View<'b> {
+        View {
+            value,
+            depth: self.depth + 1,
+        }
+    }
+}
+
+impl Serialize for View<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.value {
+            Val::Null => s.serialize_unit(),
+            Val::Bool(b) => s.serialize_bool(*b),
+            Val::Num(Num::Int(i)) => s.serialize_i64(*i as i64),
+            Val::Num(n) => value::number(n).serialize(s),
+            Val::TStr(bytes) | Val::BStr(bytes) => s.serialize_str(&String::from_utf8_lossy(bytes)),
+            // serde_json reads back fewer than MAX_DEPTH nested arrays and objects.
+            Val::Arr(_) | Val::Obj(_) if self.depth + 1 >= MAX_DEPTH => {
+                Err(S::Error::custom("too deep"))
+            }
+            Val::Arr(items) => s.collect_seq(items.iter().map(|v| self.child(v))),
+            Val::Obj(fields) => {
+                let mut map = s.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields.iter() {
+                    let key = match k {
+                        Val::TStr(bytes) => std::str::from_utf8(bytes).ok(),
+                        _ => None,
+                    };
+                    let Some(key) = key else {
+                        return Err(S::Error::custom("key is not text"));
+                    };
+                    map.serialize_entry(key, &self.child(v))?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jaq_json::Map;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::transform::value::{to_jaq, to_json};
+
+    /// When direct writing applies, its bytes are the serde path's and read back as the
+    /// serde path's value.
+    fn agrees(v: &Val) -> bool {
+        let Some(written) = write_json(v, 0) else {
+            return false;
+        };
+        let json = to_json(v).expect("written values convert");
+        assert_eq!(written, serde_json::to_vec(&json).unwrap(), "{v:?}");
+        let read: Value = serde_json::from_slice(&written).expect("reads back");
+        assert_eq!(serde_json::to_vec(&read).unwrap(), written, "{v:?}");
+        assert_eq!(read, json, "{v:?}");
+        true
+    }
+
+    fn text(s: &str) -> Val {
+        Val::utf8_str(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn agrees_with_the_serde_path() {
+        let doc = json!({
+            "z": 1, "a": [1, -2, 2.5, 0.1, 1e300, -0.0, 18446744073709551615u64, i64::MIN],
+            "s": "quote \" backslash \\ nl \n tab \t nul \u{0} bell \u{7} del \u{7f} é 😀",
+            "nested": {"b": {"c": [null, true, false, {}, []]}},
+        });
+        assert!(agrees(&to_jaq(&doc)));
+        for n in [
+            Num::Float(12.0),
+            Num::Float(-3.0),
+            Num::Float(1e16),
+            Num::Float(9_007_199_254_740_993.0),
+            Num::Float(f64::NAN),
+            Num::Float(f64::INFINITY),
+            Num::Float(1.0 / 3.0),
+            Num::from_dec_str("1.50"),
+            Num::from_dec_str("1e1000"),
+            Num::from_str_radix("123456789012345678901234567890", 10).unwrap(),
+        ] {
+            assert!(agrees(&Val::Num(n)));
+        }
+        assert!(agrees(&Val::byte_str(vec![b'a', 0xff, b'"'])));
+        assert!(agrees(&Val::utf8_str(vec![b'a', 0xff])));
+    }
+
+    #[test]
+    fn odd_keys_and_deep_values_take_the_general_path() {
+        let mut fields = Map::default();
+        fields.insert(text("a"), Val::from(1usize));
+        fields.insert(Val::byte_str(b"b".to_vec()), Val::from(2usize));
+        assert!(!agrees(&Val::obj(fields)));
+        let mut fields = Map::default();
+        fields.insert(Val::from(1usize), Val::Null);
+        assert!(!agrees(&Val::obj(fields)));
+        let mut fields = Map::default();
+        fields.insert(Val::utf8_str(vec![0xff]), Val::Null);
+        assert!(!agrees(&Val::obj(fields)));
+        // Up to the depth serde_json reads back, and no further.
+        let mut deep = Val::Arr(Vec::new().into());
+        for levels in 1..MAX_DEPTH + 5 {
+            assert_eq!(agrees(&deep), levels < MAX_DEPTH, "{levels} levels");
+            deep = Val::Arr(vec![deep].into());
+        }
+    }
+}
