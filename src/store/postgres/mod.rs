@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use super::batch::{self, AcceptedWork, Accepting};
 use super::{
     Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
     DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState,
@@ -32,7 +33,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The PostgreSQL store.
 pub(crate) struct PgStore {
     pool: PgPool,
-    committer: GroupCommitter<Acceptance, Accepted>,
+    committer: GroupCommitter<Accepting, AcceptedWork>,
     completions: GroupCommitter<Completion, bool>,
 }
 
@@ -60,7 +61,16 @@ impl PgStore {
 #[async_trait]
 impl Store for PgStore {
     async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
-        self.committer.submit(batch).await
+        let done = batch::submit(&self.committer, batch, None).await?;
+        Ok(done.into_iter().map(|(accepted, _)| accepted).collect())
+    }
+
+    async fn accept_claimed(
+        &self,
+        batch: Vec<Acceptance>,
+        lease: Duration,
+    ) -> Result<Vec<AcceptedWork>, StoreError> {
+        batch::submit(&self.committer, batch, Some(lease)).await
     }
 
     async fn claim_due(

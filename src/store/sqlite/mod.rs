@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::batch::{self, AcceptedWork, Accepting};
 use super::{
     Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
     DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState,
@@ -36,7 +37,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    committer: GroupCommitter<Acceptance, Accepted>,
+    committer: GroupCommitter<Accepting, AcceptedWork>,
     completions: GroupCommitter<Completion, bool>,
 }
 
@@ -93,7 +94,16 @@ fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
-        self.committer.submit(batch).await
+        let done = batch::submit(&self.committer, batch, None).await?;
+        Ok(done.into_iter().map(|(accepted, _)| accepted).collect())
+    }
+
+    async fn accept_claimed(
+        &self,
+        batch: Vec<Acceptance>,
+        lease: Duration,
+    ) -> Result<Vec<AcceptedWork>, StoreError> {
+        batch::submit(&self.committer, batch, Some(lease)).await
     }
 
     async fn claim_due(
