@@ -26,6 +26,9 @@ const UNROUTABLE_DELAY: Duration = Duration::from_secs(10);
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// How often pending/delivered/failed are re-read from the store.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// Fresh deliveries are handed straight to a target while it has fewer than this many times
+/// its concurrency claimed here; beyond that they wait in the store for a claim.
+const HAND_OFF_DEPTH: usize = 2;
 
 /// Claimed deliveries not finished yet, per target.
 #[derive(Default)]
@@ -45,6 +48,10 @@ pub struct Deliveries {
     local: Mutex<Local>,
     pub(super) sink: Arc<dyn StatusSink>,
     pub(super) metrics: DeliveryMetrics,
+    /// The attempts in flight.
+    tasks: TaskTracker,
+    /// The running dispatcher's cancellation (None before `run` and after it returns).
+    running: Mutex<Option<CancellationToken>>,
 }
 
 impl Deliveries {
@@ -65,6 +72,8 @@ impl Deliveries {
             local: Mutex::default(),
             sink,
             metrics,
+            tasks: TaskTracker::new(),
+            running: Mutex::default(),
         })
     }
 
@@ -103,10 +112,10 @@ impl Deliveries {
 
     /// Dispatches until `cancel`, then waits for the attempts in flight.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let tasks = TaskTracker::new();
+        *lock(&self.running) = Some(cancel.clone());
         let reporter = tokio::spawn(self.clone().report(cancel.clone()));
         loop {
-            let more = match self.dispatch_round(&tasks, &cancel).await {
+            let more = match self.dispatch_round(&cancel).await {
                 Ok(more) => more,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming due deliveries");
@@ -122,15 +131,56 @@ impl Deliveries {
                 _ = tokio::time::sleep(self.config.poll) => {}
             }
         }
-        tasks.close();
-        tasks.wait().await;
+        *lock(&self.running) = None;
+        self.tasks.close();
+        self.tasks.wait().await;
         let _ = reporter.await;
+    }
+
+    /// Whether fresh deliveries to `targets` may be created claimed and handed over with
+    /// [`Deliveries::hand_off`]: the dispatcher runs, has room, and every target runs here,
+    /// is not suspended or behind an open breaker, and has few deliveries claimed.
+    pub fn has_room_for(&self, targets: &[Target]) -> bool {
+        if lock(&self.running).as_ref().is_none_or(|c| c.is_cancelled()) {
+            return false;
+        }
+        let now = Instant::now();
+        let routes = self.routes.load();
+        let local = lock(&self.local);
+        local.ids.len() + targets.len() <= self.config.global_concurrency * 2
+            && targets.iter().all(|t| {
+                routes.get(t).is_some_and(|r| {
+                    !r.suspended
+                        && !r.breaker.blocked(now)
+                        && local.per_target.get(t).copied().unwrap_or(0)
+                            < r.concurrency * HAND_OFF_DEPTH
+                })
+            })
+    }
+
+    /// Starts attempts of deliveries created claimed at acceptance (no claim query); those
+    /// that cannot start here are given back to the store, due at once.
+    pub async fn hand_off(self: &Arc<Self>, claimed: Vec<ClaimedDelivery>) {
+        let cancel = lock(&self.running).clone();
+        for delivery in claimed {
+            match (&cancel, self.route(&delivery.target)) {
+                (Some(cancel), Some(route)) if self.start(&delivery) => {
+                    let worker = worker::run(self.clone(), route, delivery, cancel.clone());
+                    self.tasks.spawn(worker);
+                }
+                _ => {
+                    if let Err(e) = self.store.release(&delivery.id, Utc::now()).await {
+                        tracing::warn!(error = %e, id = %delivery.id, "releasing a delivery");
+                    }
+                    self.wake();
+                }
+            }
+        }
     }
 
     /// One claim; true when it filled its batch (more may be due).
     async fn dispatch_round(
         self: &Arc<Self>,
-        tasks: &TaskTracker,
         cancel: &CancellationToken,
     ) -> Result<bool, StoreError> {
         let in_flight = lock(&self.local).ids.len();
@@ -154,7 +204,8 @@ impl Deliveries {
             }
             match self.route(&delivery.target) {
                 Some(route) => {
-                    tasks.spawn(worker::run(self.clone(), route, delivery, cancel.clone()));
+                    let worker = worker::run(self.clone(), route, delivery, cancel.clone());
+                    self.tasks.spawn(worker);
                 }
                 None => {
                     let at = Utc::now() + UNROUTABLE_DELAY;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::breaker::Breaker;
@@ -65,10 +66,19 @@ pub fn rate_limiter(requests: u32, period: Duration) -> Option<DefaultDirectRate
     Some(RateLimiter::direct(quota))
 }
 
+/// The Standard Webhooks body, borrowing the event (keys in this order).
+#[derive(Serialize)]
+struct WebhookBody<'a> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    timestamp: String,
+    data: &'a Value,
+}
+
 impl Route {
     /// The request body for an event: the transformation shapes the data, then the envelope.
     pub fn body(&self, event: &NewEvent) -> Result<Vec<u8>, TransformError> {
-        let data = match &self.transform {
+        let transformed = match &self.transform {
             Some(program) => {
                 let meta = Meta {
                     event_type: Some(event.event_type.clone()),
@@ -77,18 +87,21 @@ impl Route {
                     headers: Default::default(),
                     received_at: Some(event.received_at),
                 };
-                program.apply(&event.payload, &meta)?.value
+                Some(program.apply(&event.payload, &meta)?.value)
             }
-            None => event.payload.clone(),
+            None => None,
         };
+        let data = transformed.as_ref().unwrap_or(&event.payload);
         let body = match self.envelope {
-            Envelope::Webhook => json!({
-                "type": event.event_type,
-                "timestamp": event.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "data": data,
+            Envelope::Webhook => serde_json::to_vec(&WebhookBody {
+                event_type: &event.event_type,
+                timestamp: event
+                    .received_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                data,
             }),
-            Envelope::Raw => data,
+            Envelope::Raw => serde_json::to_vec(data),
         };
-        Ok(serde_json::to_vec(&body).unwrap_or_else(|_| Value::Null.to_string().into_bytes()))
+        Ok(body.unwrap_or_else(|_| Value::Null.to_string().into_bytes()))
     }
 }
