@@ -4,6 +4,7 @@
 //! committed by other processes sharing a PostgreSQL store).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,10 @@ pub struct Deliveries {
     routes: ArcSwap<HashMap<Target, Arc<Route>>>,
     stats: Mutex<HashMap<Target, Arc<Stats>>>,
     wake: Notify,
+    /// Set while due work may wait in the store beyond what was claimed (new work committed
+    /// without a hand-off, a claim that filled its batch or skipped busy targets); only then
+    /// does a finished attempt wake the dispatcher to claim again.
+    backlog: AtomicBool,
     pub(super) global: Arc<Semaphore>,
     local: Mutex<Local>,
     pub(super) sink: Arc<dyn StatusSink>,
@@ -69,6 +74,7 @@ impl Deliveries {
             routes: ArcSwap::default(),
             stats: Mutex::default(),
             wake: Notify::new(),
+            backlog: AtomicBool::new(true),
             local: Mutex::default(),
             sink,
             metrics,
@@ -107,6 +113,7 @@ impl Deliveries {
 
     /// Wakes the dispatcher (new work was committed).
     pub fn wake(&self) {
+        self.backlog.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
 
@@ -183,21 +190,28 @@ impl Deliveries {
         self: &Arc<Self>,
         cancel: &CancellationToken,
     ) -> Result<bool, StoreError> {
+        self.backlog.store(false, Ordering::SeqCst);
         let in_flight = lock(&self.local).ids.len();
         let room = (self.config.global_concurrency * 2).saturating_sub(in_flight);
         let limit = room.min(self.config.batch);
         if limit == 0 || cancel.is_cancelled() {
+            self.backlog.store(true, Ordering::SeqCst);
             return Ok(false);
         }
         let busy = self.busy_targets();
         if !busy.is_empty() && busy.len() >= self.routes.load().len() {
+            self.backlog.store(true, Ordering::SeqCst);
             return Ok(false); // every target is full or waiting: a finish wakes us again
         }
         let claimed = self
             .store
             .claim_due(Utc::now(), limit, self.config.lease, &busy)
-            .await?;
+            .await
+            .inspect_err(|_| self.backlog.store(true, Ordering::SeqCst))?;
         let full = claimed.len() == limit;
+        if full || !busy.is_empty() {
+            self.backlog.store(true, Ordering::SeqCst);
+        }
         for delivery in claimed {
             if !self.start(&delivery) {
                 continue; // already in flight here: its lease was just renewed
@@ -244,7 +258,8 @@ impl Deliveries {
         true
     }
 
-    /// Forgets a finished (or released) delivery and wakes the dispatcher.
+    /// Forgets a finished (or released) delivery and wakes the dispatcher when work may be
+    /// waiting in the store.
     pub(super) fn finish(&self, delivery: &ClaimedDelivery) {
         let mut local = lock(&self.local);
         if local.ids.remove(&delivery.id)
@@ -256,7 +271,9 @@ impl Deliveries {
             }
         }
         drop(local);
-        self.wake();
+        if self.backlog.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
     }
 
     /// Pushes counters to the sink every second and re-reads them from the store every 5 s.
