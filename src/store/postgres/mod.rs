@@ -25,6 +25,9 @@ use super::{
 
 /// Acceptances (or attempt records) committed per transaction at most.
 const MAX_BATCH: usize = 512;
+/// How long a batch of attempt records waits for more before it is committed (the attempt
+/// has been made and its queue slot freed; only the record waits).
+const COMPLETION_LINGER: Duration = Duration::from_millis(5);
 /// Connections per process.
 const CONNECTIONS: u32 = 8;
 /// How long to wait for a free connection before failing.
@@ -49,7 +52,11 @@ impl PgStore {
             .map_err(StoreError::db("connecting to PostgreSQL"))?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let committer = GroupCommitter::spawn(accept::PgWriter(pool.clone()), MAX_BATCH);
-        let completions = GroupCommitter::spawn(work::CompletionWriter(pool.clone()), MAX_BATCH);
+        let completions = GroupCommitter::spawn_lingering(
+            work::CompletionWriter(pool.clone()),
+            MAX_BATCH,
+            COMPLETION_LINGER,
+        );
         Ok(Self {
             pool,
             committer,

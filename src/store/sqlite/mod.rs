@@ -28,6 +28,9 @@ use super::{
 
 /// Acceptances (or attempt records) committed per transaction at most.
 const MAX_BATCH: usize = 512;
+/// How long a batch of attempt records waits for more before it is committed (the attempt
+/// has been made and its queue slot freed; only the record waits).
+const COMPLETION_LINGER: Duration = Duration::from_millis(5);
 /// Connections in the read pool.
 const READERS: u32 = 4;
 /// How long a connection waits for a lock held by another process before failing.
@@ -63,7 +66,11 @@ impl SqliteStore {
             .await
             .map_err(StoreError::db("opening the SQLite read pool"))?;
         let committer = GroupCommitter::spawn(accept::SqliteWriter(writer.clone()), MAX_BATCH);
-        let completions = GroupCommitter::spawn(work::CompletionWriter(writer.clone()), MAX_BATCH);
+        let completions = GroupCommitter::spawn_lingering(
+            work::CompletionWriter(writer.clone()),
+            MAX_BATCH,
+            COMPLETION_LINGER,
+        );
         Ok(Self {
             writer,
             reader,
