@@ -230,6 +230,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lingering_batch_waits_for_more_until_full() {
+        let recorder = Recorder::default();
+        let linger = std::time::Duration::from_secs(30);
+        let committer = Arc::new(GroupCommitter::spawn_lingering(recorder.clone(), 2, linger));
+        let first = {
+            let committer = committer.clone();
+            tokio::spawn(async move { committer.submit(vec![acceptance("a")]).await })
+        };
+        tokio::task::yield_now().await;
+        let second = committer.submit(vec![acceptance("bb")]).await;
+        assert!(first.await.expect("task").is_ok());
+        assert!(second.is_ok());
+        assert_eq!(*recorder.0.lock().expect("lock"), [2], "one commit for both");
+    }
+
+    #[tokio::test]
     async fn a_lone_failure_keeps_its_own_error() {
         let committer = GroupCommitter::spawn(Recorder::default(), 16);
         let got = committer.submit(vec![acceptance("bad")]).await;
