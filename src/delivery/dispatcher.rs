@@ -148,7 +148,10 @@ impl Deliveries {
     /// [`Deliveries::hand_off`]: the dispatcher runs, has room, and every target runs here,
     /// is not suspended or behind an open breaker, and has few deliveries claimed.
     pub fn has_room_for(&self, targets: &[Target]) -> bool {
-        if lock(&self.running).as_ref().is_none_or(|c| c.is_cancelled()) {
+        if lock(&self.running)
+            .as_ref()
+            .is_none_or(|c| c.is_cancelled())
+        {
             return false;
         }
         let now = Instant::now();

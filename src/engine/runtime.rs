@@ -519,8 +519,7 @@ impl Engine {
         let targets = acceptance.targets.clone();
         let started = Instant::now();
         // With room at the dispatcher, the deliveries are created claimed and handed to it.
-        let (result, claimed) = if !targets.is_empty() && self.deliveries.has_room_for(&targets)
-        {
+        let (result, claimed) = if !targets.is_empty() && self.deliveries.has_room_for(&targets) {
             let lease = self.deliveries.config().lease;
             self.store
                 .accept_claimed(vec![acceptance], lease)

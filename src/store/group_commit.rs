@@ -242,7 +242,11 @@ mod tests {
         let second = committer.submit(vec![acceptance("bb")]).await;
         assert!(first.await.expect("task").is_ok());
         assert!(second.is_ok());
-        assert_eq!(*recorder.0.lock().expect("lock"), [2], "one commit for both");
+        assert_eq!(
+            *recorder.0.lock().expect("lock"),
+            [2],
+            "one commit for both"
+        );
     }
 
     #[tokio::test]

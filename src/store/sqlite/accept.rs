@@ -143,7 +143,11 @@ async fn insert_deliveries(
                 t.kind.as_str(),
                 t.name,
                 at,
-                if lease.is_some() { "Delivering" } else { "Pending" },
+                if lease.is_some() {
+                    "Delivering"
+                } else {
+                    "Pending"
+                },
                 lease,
             ]));
             if lease.is_some() {

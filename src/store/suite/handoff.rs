@@ -32,7 +32,11 @@ pub(crate) async fn accepted_claimed_deliveries_are_leased(h: &Harness) {
     assert_eq!(*accepted, Accepted::Stored { deliveries: 2 });
     let targets: Vec<_> = claimed.iter().map(|c| c.target.clone()).collect();
     assert_eq!(targets, [sub("a"), sub("b")]);
-    assert!(claimed.iter().all(|c| c.attempts == 0 && c.event.id == "e1"));
+    assert!(
+        claimed
+            .iter()
+            .all(|c| c.attempts == 0 && c.event.id == "e1")
+    );
     assert_eq!(claimed[0].event, acceptance("e1", t0, &[]).event);
     assert_eq!(done[1], (Accepted::Stored { deliveries: 0 }, vec![]));
     let again = store
@@ -42,13 +46,19 @@ pub(crate) async fn accepted_claimed_deliveries_are_leased(h: &Harness) {
     assert_eq!(again, [(Accepted::DuplicateId, vec![])]);
 
     let during = now() + TimeDelta::seconds(29);
-    let none = store.claim_due(during, 10, LEASE, &[]).await.expect("claim");
+    let none = store
+        .claim_due(during, 10, LEASE, &[])
+        .await
+        .expect("claim");
     assert!(none.is_empty(), "claimed at acceptance: {none:?}");
     let counts = store.delivery_counts(&sub("a")).await.expect("counts");
     assert_eq!(counts.pending, 1, "Delivering counts as pending");
 
     let expired = now() + TimeDelta::seconds(31);
-    let reclaimed = store.claim_due(expired, 10, LEASE, &[]).await.expect("claim");
+    let reclaimed = store
+        .claim_due(expired, 10, LEASE, &[])
+        .await
+        .expect("claim");
     let ids = |list: &[crate::store::ClaimedDelivery]| -> HashSet<String> {
         list.iter().map(|c| c.id.clone()).collect()
     };
@@ -94,7 +104,10 @@ pub(crate) async fn concurrent_completions_are_each_recorded(h: &Harness) {
     let unknown = store
         .complete("no-such-id", attempt(t0, Some(200)), Outcome::Delivered)
         .await;
-    assert!(matches!(unknown, Err(StoreError::UnknownDelivery(_))), "{unknown:?}");
+    assert!(
+        matches!(unknown, Err(StoreError::UnknownDelivery(_))),
+        "{unknown:?}"
+    );
     while let Some(joined) = tasks.join_next().await {
         joined.expect("task").expect("complete");
     }
