@@ -599,6 +599,12 @@ spec:
 ---
 apiVersion: switchboard.dev/v1alpha1
 kind: Transformation
+metadata: {{name: count-big, namespace: payments}}
+spec:
+  jq: '{{n: ([range(50000)] | length), id: .id}}'
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: Transformation
 metadata: {{name: boom, namespace: payments}}
 spec:
   jq: 'error("boom")'
@@ -622,7 +628,8 @@ spec:
             "costly",
             &costly.url,
             r#"  signing: {scheme: None}
-  filter: ([range(50000)] | length) == 50000 and .data.amount > 100"#
+  filter: ([range(50000)] | length) == 50000 and .data.amount > 100
+  transformationRef: {name: count-big}"#
         ),
     );
     let inst = start_private(tmp.path(), &manifests);
@@ -648,6 +655,9 @@ spec:
     let costly_list = wait_finished(&inst, "costly", 1, Duration::from_secs(10));
     assert_eq!(costly_list.len(), 1);
     assert_eq!(costly_list[0]["eventId"], "big");
+    let hit = costly.wait_hits(1, Duration::from_secs(5));
+    let body: Value = serde_json::from_slice(&hit[0].body).unwrap();
+    assert_eq!(body["data"], json!({"n": 50000, "id": "big"}));
     // A filter error is no match (and counted); the broken subscription got nothing from it.
     // The costly filter's stop at the inline cap is not an error (the count stays 2).
     assert!(deliveries(&inst, "broken").is_empty());

@@ -208,6 +208,11 @@ fn is_credential(name: &str) -> bool {
     n == "authorization" || n.contains("key") || n.contains("token") || n.contains("secret")
 }
 
+/// Idle keep-alive connections kept per host: at least the attempts one host may have in
+/// flight (the global bound's default), so a busy subscriber's connections are reused rather
+/// than closed and opened again after every burst.
+const IDLE_CONNECTIONS_PER_HOST: usize = 256;
+
 /// A client builder behind the SSRF guard: Switchboard's User-Agent, no redirects, no proxy,
 /// the guarded resolver of `policy`, a keep-alive pool.
 pub fn guarded_client_builder(policy: &Arc<DestinationPolicy>) -> reqwest::ClientBuilder {
@@ -216,6 +221,6 @@ pub fn guarded_client_builder(policy: &Arc<DestinationPolicy>) -> reqwest::Clien
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(policy.resolver())
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
         .tcp_nodelay(true)
 }

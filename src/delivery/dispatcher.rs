@@ -4,6 +4,7 @@
 //! committed by other processes sharing a PostgreSQL store).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,9 @@ const UNROUTABLE_DELAY: Duration = Duration::from_secs(10);
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// How often pending/delivered/failed are re-read from the store.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// Fresh deliveries are handed straight to a target while it has fewer than this many times
+/// its concurrency claimed here; beyond that they wait in the store for a claim.
+const HAND_OFF_DEPTH: usize = 2;
 
 /// Claimed deliveries not finished yet, per target.
 #[derive(Default)]
@@ -41,10 +45,18 @@ pub struct Deliveries {
     routes: ArcSwap<HashMap<Target, Arc<Route>>>,
     stats: Mutex<HashMap<Target, Arc<Stats>>>,
     wake: Notify,
+    /// Set while due work may wait in the store beyond what was claimed (new work committed
+    /// without a hand-off, a claim that filled its batch or skipped busy targets); only then
+    /// does a finished attempt wake the dispatcher to claim again.
+    backlog: AtomicBool,
     pub(super) global: Arc<Semaphore>,
     local: Mutex<Local>,
     pub(super) sink: Arc<dyn StatusSink>,
     pub(super) metrics: DeliveryMetrics,
+    /// The attempts in flight.
+    tasks: TaskTracker,
+    /// The running dispatcher's cancellation (None before `run` and after it returns).
+    running: Mutex<Option<CancellationToken>>,
 }
 
 impl Deliveries {
@@ -62,9 +74,12 @@ impl Deliveries {
             routes: ArcSwap::default(),
             stats: Mutex::default(),
             wake: Notify::new(),
+            backlog: AtomicBool::new(true),
             local: Mutex::default(),
             sink,
             metrics,
+            tasks: TaskTracker::new(),
+            running: Mutex::default(),
         })
     }
 
@@ -98,15 +113,16 @@ impl Deliveries {
 
     /// Wakes the dispatcher (new work was committed).
     pub fn wake(&self) {
+        self.backlog.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
 
     /// Dispatches until `cancel`, then waits for the attempts in flight.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let tasks = TaskTracker::new();
+        *lock(&self.running) = Some(cancel.clone());
         let reporter = tokio::spawn(self.clone().report(cancel.clone()));
         loop {
-            let more = match self.dispatch_round(&tasks, &cancel).await {
+            let more = match self.dispatch_round(&cancel).await {
                 Ok(more) => more,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming due deliveries");
@@ -122,39 +138,91 @@ impl Deliveries {
                 _ = tokio::time::sleep(self.config.poll) => {}
             }
         }
-        tasks.close();
-        tasks.wait().await;
+        *lock(&self.running) = None;
+        self.tasks.close();
+        self.tasks.wait().await;
         let _ = reporter.await;
+    }
+
+    /// Whether fresh deliveries to `targets` may be created claimed and handed over with
+    /// [`Deliveries::hand_off`]: the dispatcher runs, has room, and every target runs here,
+    /// is not suspended or behind an open breaker, and has few deliveries claimed.
+    pub fn has_room_for(&self, targets: &[Target]) -> bool {
+        if lock(&self.running)
+            .as_ref()
+            .is_none_or(|c| c.is_cancelled())
+        {
+            return false;
+        }
+        let now = Instant::now();
+        let routes = self.routes.load();
+        let local = lock(&self.local);
+        local.ids.len() + targets.len() <= self.config.global_concurrency * 2
+            && targets.iter().all(|t| {
+                routes.get(t).is_some_and(|r| {
+                    !r.suspended
+                        && !r.breaker.blocked(now)
+                        && local.per_target.get(t).copied().unwrap_or(0)
+                            < r.concurrency * HAND_OFF_DEPTH
+                })
+            })
+    }
+
+    /// Starts attempts of deliveries created claimed at acceptance (no claim query); those
+    /// that cannot start here are given back to the store, due at once.
+    pub async fn hand_off(self: &Arc<Self>, claimed: Vec<ClaimedDelivery>) {
+        let cancel = lock(&self.running).clone();
+        for delivery in claimed {
+            match (&cancel, self.route(&delivery.target)) {
+                (Some(cancel), Some(route)) if self.start(&delivery) => {
+                    let worker = worker::run(self.clone(), route, delivery, cancel.clone());
+                    self.tasks.spawn(worker);
+                }
+                _ => {
+                    if let Err(e) = self.store.release(&delivery.id, Utc::now()).await {
+                        tracing::warn!(error = %e, id = %delivery.id, "releasing a delivery");
+                    }
+                    self.wake();
+                }
+            }
+        }
     }
 
     /// One claim; true when it filled its batch (more may be due).
     async fn dispatch_round(
         self: &Arc<Self>,
-        tasks: &TaskTracker,
         cancel: &CancellationToken,
     ) -> Result<bool, StoreError> {
+        self.backlog.store(false, Ordering::SeqCst);
         let in_flight = lock(&self.local).ids.len();
         let room = (self.config.global_concurrency * 2).saturating_sub(in_flight);
         let limit = room.min(self.config.batch);
         if limit == 0 || cancel.is_cancelled() {
+            self.backlog.store(true, Ordering::SeqCst);
             return Ok(false);
         }
         let busy = self.busy_targets();
         if !busy.is_empty() && busy.len() >= self.routes.load().len() {
+            self.backlog.store(true, Ordering::SeqCst);
             return Ok(false); // every target is full or waiting: a finish wakes us again
         }
         let claimed = self
             .store
             .claim_due(Utc::now(), limit, self.config.lease, &busy)
-            .await?;
+            .await
+            .inspect_err(|_| self.backlog.store(true, Ordering::SeqCst))?;
         let full = claimed.len() == limit;
+        if full || !busy.is_empty() {
+            self.backlog.store(true, Ordering::SeqCst);
+        }
         for delivery in claimed {
             if !self.start(&delivery) {
                 continue; // already in flight here: its lease was just renewed
             }
             match self.route(&delivery.target) {
                 Some(route) => {
-                    tasks.spawn(worker::run(self.clone(), route, delivery, cancel.clone()));
+                    let worker = worker::run(self.clone(), route, delivery, cancel.clone());
+                    self.tasks.spawn(worker);
                 }
                 None => {
                     let at = Utc::now() + UNROUTABLE_DELAY;
@@ -193,7 +261,8 @@ impl Deliveries {
         true
     }
 
-    /// Forgets a finished (or released) delivery and wakes the dispatcher.
+    /// Forgets a finished (or released) delivery and wakes the dispatcher when work may be
+    /// waiting in the store.
     pub(super) fn finish(&self, delivery: &ClaimedDelivery) {
         let mut local = lock(&self.local);
         if local.ids.remove(&delivery.id)
@@ -205,7 +274,9 @@ impl Deliveries {
             }
         }
         drop(local);
-        self.wake();
+        if self.backlog.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
     }
 
     /// Pushes counters to the sink every second and re-reads them from the store every 5 s.

@@ -6,12 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::breaker::Breaker;
 use super::destination::Destination;
 use crate::store::{NewEvent, Target};
+use crate::transform::eval::EvalError;
+use crate::transform::inline::{self, Cap};
+use crate::transform::sandbox::Crashed;
 use crate::transform::{Meta, Program, TransformError};
 
 /// How the request body is made from an event.
@@ -65,30 +69,65 @@ pub fn rate_limiter(requests: u32, period: Duration) -> Option<DefaultDirectRate
     Some(RateLimiter::direct(quota))
 }
 
+/// The Standard Webhooks body, borrowing the event (keys in this order).
+#[derive(Serialize)]
+struct WebhookBody<'a> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    timestamp: String,
+    data: &'a Value,
+}
+
 impl Route {
     /// The request body for an event: the transformation shapes the data, then the envelope.
     pub fn body(&self, event: &NewEvent) -> Result<Vec<u8>, TransformError> {
-        let data = match &self.transform {
-            Some(program) => {
-                let meta = Meta {
-                    event_type: Some(event.event_type.clone()),
-                    namespace: Some(event.namespace.clone()),
-                    source: Some(event.source.clone()),
-                    headers: Default::default(),
-                    received_at: Some(event.received_at),
-                };
-                program.apply(&event.payload, &meta)?.into_value()
-            }
-            None => event.payload.clone(),
+        let transformed = match &self.transform {
+            Some(program) => Some(program.apply(&event.payload, &meta_of(event))?.into_value()),
+            None => None,
         };
+        Ok(self.envelope(event, transformed.as_ref().unwrap_or(&event.payload)))
+    }
+
+    /// [`Route::body`] without stalling the async worker: a transformation too costly for the
+    /// inline cap runs again on a blocking thread.
+    pub async fn body_async(&self, event: &NewEvent) -> Result<Vec<u8>, TransformError> {
+        let Some(program) = &self.transform else {
+            return self.body(event);
+        };
+        if let Some(body) = inline::capped(Cap::SMALL, || self.body(event)) {
+            return body;
+        }
+        let (program, payload, meta) = (program.clone(), event.payload.clone(), meta_of(event));
+        let data = tokio::task::spawn_blocking(move || program.apply(&payload, &meta))
+            .await
+            .map_err(|e| TransformError::Eval(EvalError::Crashed(Crashed(e.to_string()))))??
+            .into_value();
+        Ok(self.envelope(event, &data))
+    }
+
+    /// The body around the (transformed) data.
+    fn envelope(&self, event: &NewEvent, data: &Value) -> Vec<u8> {
         let body = match self.envelope {
-            Envelope::Webhook => json!({
-                "type": event.event_type,
-                "timestamp": event.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "data": data,
+            Envelope::Webhook => serde_json::to_vec(&WebhookBody {
+                event_type: &event.event_type,
+                timestamp: event
+                    .received_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                data,
             }),
-            Envelope::Raw => data,
+            Envelope::Raw => serde_json::to_vec(data),
         };
-        Ok(serde_json::to_vec(&body).unwrap_or_else(|_| Value::Null.to_string().into_bytes()))
+        body.unwrap_or_else(|_| Value::Null.to_string().into_bytes())
+    }
+}
+
+/// What a subscription's transformation sees as `$meta`.
+fn meta_of(event: &NewEvent) -> Meta {
+    Meta {
+        event_type: Some(event.event_type.clone()),
+        namespace: Some(event.namespace.clone()),
+        source: Some(event.source.clone()),
+        headers: Default::default(),
+        received_at: Some(event.received_at),
     }
 }

@@ -62,7 +62,7 @@ async fn attempt(
     };
 
     // A transformation error is the configuration's fault, not the destination's.
-    let (sent, reached_destination) = match route.body(&delivery.event) {
+    let (sent, reached_destination) = match route.body_async(&delivery.event).await {
         Ok(body) => (
             route
                 .destination

@@ -556,19 +556,29 @@ impl Engine {
         };
         let targets = acceptance.targets.clone();
         let started = Instant::now();
-        let result = self
-            .store
-            .accept(vec![acceptance])
-            .await?
-            .pop()
-            .ok_or(StoreError::Closed)?;
+        // With room at the dispatcher, the deliveries are created claimed and handed to it.
+        let (result, claimed) = if !targets.is_empty() && self.deliveries.has_room_for(&targets) {
+            let lease = self.deliveries.config().lease;
+            self.store
+                .accept_claimed(vec![acceptance], lease)
+                .await?
+                .pop()
+                .ok_or(StoreError::Closed)?
+        } else {
+            let accepted = self.store.accept(vec![acceptance]).await?.pop();
+            (accepted.ok_or(StoreError::Closed)?, Vec::new())
+        };
         self.metrics
             .store_commit_seconds
             .observe(started.elapsed().as_secs_f64());
         if let Accepted::Stored { deliveries } = result
             && deliveries > 0
         {
-            self.deliveries.wake();
+            if claimed.is_empty() {
+                self.deliveries.wake();
+            } else {
+                self.deliveries.hand_off(claimed).await;
+            }
             let now = Utc::now();
             for target in &targets {
                 self.deliveries.stats(target).triggered(now, 1);

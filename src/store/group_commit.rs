@@ -7,6 +7,7 @@
 //! shared by hundreds of writes; when idle a lone write commits at once.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
@@ -43,9 +44,20 @@ impl<I: Send + Sync + 'static, O: Send + 'static> GroupCommitter<I, O> {
     /// Starts the commit task on the current Tokio runtime; each transaction holds at most
     /// `max_batch` items (a single larger request is committed whole).
     pub fn spawn(writer: impl BatchWriter<Item = I, Output = O>, max_batch: usize) -> Self {
+        Self::spawn_lingering(writer, max_batch, Duration::ZERO)
+    }
+
+    /// Like [`GroupCommitter::spawn`], but a batch that is not full waits up to `linger` for
+    /// more items before it is committed: for writes nobody waits on to go on (attempt
+    /// records), larger batches for a little latency. Zero commits at once.
+    pub fn spawn_lingering(
+        writer: impl BatchWriter<Item = I, Output = O>,
+        max_batch: usize,
+        linger: Duration,
+    ) -> Self {
         let max_batch = max_batch.max(1);
         let (requests, queue) = mpsc::channel(max_batch * 4);
-        tokio::spawn(run(writer, queue, max_batch));
+        tokio::spawn(run(writer, queue, max_batch, linger));
         Self { requests }
     }
 
@@ -68,12 +80,21 @@ async fn run<W: BatchWriter>(
     writer: W,
     mut queue: mpsc::Receiver<Request<W::Item, W::Output>>,
     max_batch: usize,
+    linger: Duration,
 ) {
     while let Some(first) = queue.recv().await {
         let mut size = first.batch.len();
         let mut requests = vec![first];
+        let deadline = tokio::time::Instant::now() + linger;
         while size < max_batch {
-            let Ok(next) = queue.try_recv() else { break };
+            let next = match queue.try_recv() {
+                Ok(next) => next,
+                Err(_) if linger.is_zero() => break,
+                Err(_) => match tokio::time::timeout_at(deadline, queue.recv()).await {
+                    Ok(Some(next)) => next,
+                    Ok(None) | Err(_) => break,
+                },
+            };
             size += next.batch.len();
             requests.push(next);
         }
@@ -206,6 +227,26 @@ mod tests {
         assert!(busy.await.expect("task").is_ok());
         assert!(matches!(bad, Err(StoreError::GroupCommit(_))), "{bad:?}");
         assert!(matches!(good, Err(StoreError::GroupCommit(_))), "{good:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lingering_batch_waits_for_more_until_full() {
+        let recorder = Recorder::default();
+        let linger = std::time::Duration::from_secs(30);
+        let committer = Arc::new(GroupCommitter::spawn_lingering(recorder.clone(), 2, linger));
+        let first = {
+            let committer = committer.clone();
+            tokio::spawn(async move { committer.submit(vec![acceptance("a")]).await })
+        };
+        tokio::task::yield_now().await;
+        let second = committer.submit(vec![acceptance("bb")]).await;
+        assert!(first.await.expect("task").is_ok());
+        assert!(second.is_ok());
+        assert_eq!(
+            *recorder.0.lock().expect("lock"),
+            [2],
+            "one commit for both"
+        );
     }
 
     #[tokio::test]

@@ -344,6 +344,16 @@ pub trait Store: Send + Sync + 'static {
     /// Returns only once everything is durable.
     async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError>;
 
+    /// Like [`Store::accept`], but the deliveries it creates are created claimed (Delivering,
+    /// leased for `lease` from now) and handed back with each result, so the caller attempts
+    /// them at once without a claim query. If the caller dies first they are claimed again
+    /// once the lease expires, like any claim.
+    async fn accept_claimed(
+        &self,
+        batch: Vec<Acceptance>,
+        lease: Duration,
+    ) -> Result<Vec<(Accepted, Vec<ClaimedDelivery>)>, StoreError>;
+
     /// Claims up to `limit` deliveries that are due at `now` (Pending with next_attempt_at ≤
     /// now, or Delivering with an expired lease), skipping `busy` targets; each is leased to
     /// the caller for `lease`. With several processes, a delivery is claimed by one at a time.

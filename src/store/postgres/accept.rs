@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use crate::store::batch::{EventKey, key_order, owners};
+use crate::store::batch::{AcceptedWork, Accepting, EventKey, claimed, key_order, owners};
 use crate::store::codec::{new_delivery_id, to_json};
-use crate::store::{Acceptance, Accepted, BatchWriter, DedupKey, StoreError};
+use crate::store::{Acceptance, Accepted, BatchWriter, ClaimedDelivery, DedupKey, StoreError};
 
 /// Tries of a batch that PostgreSQL aborted as a deadlock or serialization failure.
 const TRIES: usize = 3;
@@ -21,10 +21,10 @@ pub(super) struct PgWriter(pub(super) PgPool);
 
 #[async_trait]
 impl BatchWriter for PgWriter {
-    type Item = Acceptance;
-    type Output = Accepted;
+    type Item = Accepting;
+    type Output = AcceptedWork;
 
-    async fn write_batch(&self, batch: &[Acceptance]) -> Result<Vec<Accepted>, StoreError> {
+    async fn write_batch(&self, batch: &[Accepting]) -> Result<Vec<AcceptedWork>, StoreError> {
         let mut tries = 0;
         loop {
             tries += 1;
@@ -38,7 +38,7 @@ impl BatchWriter for PgWriter {
 
 impl PgWriter {
     /// One transaction over the batch; results in input order.
-    async fn try_batch(&self, batch: &[Acceptance]) -> Result<Vec<Accepted>, StoreError> {
+    async fn try_batch(&self, batch: &[Accepting]) -> Result<Vec<AcceptedWork>, StoreError> {
         let mut tx = self
             .0
             .begin()
@@ -46,7 +46,8 @@ impl PgWriter {
             .map_err(StoreError::db("starting an acceptance batch"))?;
         let inserted = insert_events(&mut tx, batch).await?;
         let mut results = Vec::with_capacity(batch.len());
-        for (acceptance, owner) in batch.iter().zip(owners(batch, inserted)) {
+        for (accepting, owner) in batch.iter().zip(owners(batch, inserted)) {
+            let acceptance = &accepting.acceptance;
             results.push(match (owner, &acceptance.dedup) {
                 (false, _) => Accepted::DuplicateId,
                 (true, Some(key)) if !take_key(&mut tx, acceptance, key).await? => {
@@ -57,11 +58,11 @@ impl PgWriter {
                 },
             });
         }
-        insert_deliveries(&mut tx, batch, &results).await?;
+        let claims = insert_deliveries(&mut tx, batch, &results).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("committing an acceptance batch"))?;
-        Ok(results)
+        Ok(results.into_iter().zip(claims).collect())
     }
 }
 
@@ -80,10 +81,10 @@ fn is_conflict(error: &StoreError) -> bool {
 /// inserted.
 async fn insert_events(
     conn: &mut PgConnection,
-    batch: &[Acceptance],
+    batch: &[Accepting],
 ) -> Result<HashSet<EventKey>, StoreError> {
     let order = key_order(batch);
-    let events = || order.iter().map(|&i| &batch[i].event);
+    let events = || order.iter().map(|&i| &batch[i].acceptance.event);
     let namespaces: Vec<&str> = events().map(|e| e.namespace.as_str()).collect();
     let ids: Vec<&str> = events().map(|e| e.id.as_str()).collect();
     let types: Vec<&str> = events().map(|e| e.event_type.as_str()).collect();
@@ -145,38 +146,54 @@ async fn take_key(
     Ok(false)
 }
 
-/// Inserts one Pending delivery per target of every stored acceptance, due at once. Ids are
-/// drawn in input order, so later acceptances list as newer.
+/// Inserts one delivery per target of every stored acceptance, due at once: Pending, or
+/// Delivering under its lease when the acceptance asked for that. Ids are drawn in input
+/// order, so later acceptances list as newer. Returns, per acceptance, the deliveries created
+/// claimed.
 async fn insert_deliveries(
     conn: &mut PgConnection,
-    batch: &[Acceptance],
+    batch: &[Accepting],
     results: &[Accepted],
-) -> Result<(), StoreError> {
+) -> Result<Vec<Vec<ClaimedDelivery>>, StoreError> {
     let mut rows = DeliveryRows::default();
-    for (a, result) in batch.iter().zip(results) {
+    let mut claims = Vec::with_capacity(batch.len());
+    for (accepting, result) in batch.iter().zip(results) {
+        let a = &accepting.acceptance;
+        let mut ids = Vec::new();
         if matches!(result, Accepted::Stored { .. }) {
             for t in &a.targets {
-                rows.ids.push(new_delivery_id());
+                let id = new_delivery_id();
+                if accepting.lease_until.is_some() {
+                    ids.push(id.clone());
+                }
+                rows.ids.push(id);
                 rows.event_namespaces.push(&a.event.namespace);
                 rows.event_ids.push(&a.event.id);
                 rows.namespaces.push(&t.namespace);
                 rows.kinds.push(t.kind.as_str());
                 rows.names.push(&t.name);
                 rows.due.push(a.event.received_at);
+                rows.statuses.push(match accepting.lease_until {
+                    Some(_) => "Delivering",
+                    None => "Pending",
+                });
+                rows.leases.push(accepting.lease_until);
             }
         }
+        claims.push(claimed(a, ids));
     }
     if rows.ids.is_empty() {
-        return Ok(());
+        return Ok(claims);
     }
     sqlx::query(
         "INSERT INTO deliveries (id, event_namespace, event_id, target_namespace, target_kind,
-            target_name, status, next_attempt_at, created_at)
-         SELECT r.id, r.event_namespace, r.event_id, r.namespace, r.kind, r.name, 'Pending',
-                r.due, r.due
+            target_name, status, next_attempt_at, created_at, lease_until)
+         SELECT r.id, r.event_namespace, r.event_id, r.namespace, r.kind, r.name, r.status,
+                r.due, r.due, r.lease_until
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::timestamptz[])
-              AS r(id, event_namespace, event_id, namespace, kind, name, due)",
+                     $7::timestamptz[], $8::text[], $9::timestamptz[])
+              AS r(id, event_namespace, event_id, namespace, kind, name, due, status,
+                   lease_until)",
     )
     .bind(rows.ids)
     .bind(rows.event_namespaces)
@@ -185,10 +202,12 @@ async fn insert_deliveries(
     .bind(rows.kinds)
     .bind(rows.names)
     .bind(rows.due)
+    .bind(rows.statuses)
+    .bind(rows.leases)
     .execute(&mut *conn)
     .await
     .map_err(StoreError::db("storing deliveries"))?;
-    Ok(())
+    Ok(claims)
 }
 
 /// Columns of the deliveries to insert, one array per column.
@@ -201,4 +220,6 @@ struct DeliveryRows<'a> {
     kinds: Vec<&'a str>,
     names: Vec<&'a str>,
     due: Vec<DateTime<Utc>>,
+    statuses: Vec<&'static str>,
+    leases: Vec<Option<DateTime<Utc>>>,
 }

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use super::batch::{self, AcceptedWork, Accepting};
 use super::{
     Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
     DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState,
@@ -24,6 +25,9 @@ use super::{
 
 /// Acceptances (or attempt records) committed per transaction at most.
 const MAX_BATCH: usize = 512;
+/// How long a batch of attempt records waits for more before it is committed (the attempt
+/// has been made and its queue slot freed; only the record waits).
+const COMPLETION_LINGER: Duration = Duration::from_millis(5);
 /// Connections per process.
 const CONNECTIONS: u32 = 8;
 /// How long to wait for a free connection before failing.
@@ -32,7 +36,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The PostgreSQL store.
 pub(crate) struct PgStore {
     pool: PgPool,
-    committer: GroupCommitter<Acceptance, Accepted>,
+    committer: GroupCommitter<Accepting, AcceptedWork>,
     completions: GroupCommitter<Completion, bool>,
 }
 
@@ -48,7 +52,11 @@ impl PgStore {
             .map_err(StoreError::db("connecting to PostgreSQL"))?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let committer = GroupCommitter::spawn(accept::PgWriter(pool.clone()), MAX_BATCH);
-        let completions = GroupCommitter::spawn(work::CompletionWriter(pool.clone()), MAX_BATCH);
+        let completions = GroupCommitter::spawn_lingering(
+            work::CompletionWriter(pool.clone()),
+            MAX_BATCH,
+            COMPLETION_LINGER,
+        );
         Ok(Self {
             pool,
             committer,
@@ -60,7 +68,16 @@ impl PgStore {
 #[async_trait]
 impl Store for PgStore {
     async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
-        self.committer.submit(batch).await
+        let done = batch::submit(&self.committer, batch, None).await?;
+        Ok(done.into_iter().map(|(accepted, _)| accepted).collect())
+    }
+
+    async fn accept_claimed(
+        &self,
+        batch: Vec<Acceptance>,
+        lease: Duration,
+    ) -> Result<Vec<AcceptedWork>, StoreError> {
+        batch::submit(&self.committer, batch, Some(lease)).await
     }
 
     async fn claim_due(

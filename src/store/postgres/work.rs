@@ -2,6 +2,7 @@
 //! processes sharing the queue never claim the same delivery), recording attempts, admin
 //! retries and dropping a deleted target's queue.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -106,15 +107,116 @@ impl BatchWriter for CompletionWriter {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("starting to record attempts"))?;
-        let mut found = Vec::with_capacity(batch.len());
-        for completion in batch {
-            found.push(complete_one(&mut tx, completion).await?);
-        }
+        let ids: HashSet<&str> = batch.iter().map(|c| c.delivery_id.as_str()).collect();
+        let found = if ids.len() == batch.len() {
+            complete_all(&mut tx, batch).await?
+        } else {
+            let mut found = Vec::with_capacity(batch.len());
+            for completion in batch {
+                found.push(complete_one(&mut tx, completion).await?);
+            }
+            found
+        };
         tx.commit()
             .await
             .map_err(StoreError::db("committing attempts"))?;
         Ok(found)
     }
+}
+
+/// Records attempts of distinct deliveries in one statement (`UNNEST` of arrays, rows in id
+/// order so concurrent batches lock in the same order); for each, whether its delivery
+/// exists.
+async fn complete_all(
+    conn: &mut PgConnection,
+    batch: &[Completion],
+) -> Result<Vec<bool>, StoreError> {
+    let mut order: Vec<&Completion> = batch.iter().collect();
+    order.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+    let mut rows = AttemptRows::default();
+    for Completion {
+        delivery_id,
+        attempt,
+        outcome,
+    } in order
+    {
+        let (status, next_attempt_at) = after_attempt(outcome);
+        rows.ids.push(delivery_id);
+        rows.statuses.push(status.as_str());
+        rows.next.push(next_attempt_at);
+        rows.last_errors.push(codec::last_error(attempt, outcome));
+        rows.finished
+            .push(next_attempt_at.is_none().then(|| attempt_end(attempt)));
+        rows.started.push(attempt.started_at);
+        rows.durations
+            .push(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX));
+        rows.requests.push(&attempt.request);
+        rows.response_statuses
+            .push(attempt.response_status.map(i32::from));
+        rows.headers
+            .push(sqlx::types::Json(attempt.response_headers.clone()));
+        // PostgreSQL text cannot hold NUL characters.
+        rows.bodies
+            .push(capped_body(&attempt.response_body).replace('\0', "\u{fffd}"));
+        rows.errors.push(attempt.error.as_deref());
+    }
+    let recorded: Vec<(String,)> = sqlx::query_as(
+        "WITH r AS (
+            SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[],
+                                 $5::timestamptz[], $6::timestamptz[], $7::bigint[],
+                                 $8::text[], $9::int[], $10::jsonb[], $11::text[], $12::text[])
+                AS r(id, status, next_at, last_error, finished_at, started_at, duration_ms,
+                     request, response_status, response_headers, response_body, error)),
+         updated AS (
+            UPDATE deliveries d SET attempts = d.attempts + 1, status = r.status,
+                next_attempt_at = r.next_at, lease_until = NULL, last_error = r.last_error,
+                finished_at = r.finished_at
+            FROM r WHERE d.id = r.id
+            RETURNING d.id, d.attempts)
+         INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request,
+            response_status, response_headers, response_body, error)
+         SELECT u.id, u.attempts, r.started_at, r.duration_ms, r.request, r.response_status,
+                r.response_headers, r.response_body, r.error
+         FROM updated u JOIN r ON r.id = u.id
+         RETURNING delivery_id",
+    )
+    .bind(rows.ids)
+    .bind(rows.statuses)
+    .bind(rows.next)
+    .bind(rows.last_errors)
+    .bind(rows.finished)
+    .bind(rows.started)
+    .bind(rows.durations)
+    .bind(rows.requests)
+    .bind(rows.response_statuses)
+    .bind(rows.headers)
+    .bind(rows.bodies)
+    .bind(rows.errors)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::db("recording attempts"))?;
+    let recorded: HashSet<String> = recorded.into_iter().map(|(id,)| id).collect();
+    Ok(batch
+        .iter()
+        .map(|c| recorded.contains(&c.delivery_id))
+        .collect())
+}
+
+/// Columns of the attempts to record, one array per column.
+#[derive(Default)]
+struct AttemptRows<'a> {
+    ids: Vec<&'a str>,
+    statuses: Vec<&'static str>,
+    next: Vec<Option<DateTime<Utc>>>,
+    last_errors: Vec<Option<String>>,
+    finished: Vec<Option<DateTime<Utc>>>,
+    started: Vec<DateTime<Utc>>,
+    durations: Vec<i64>,
+    requests: Vec<&'a str>,
+    response_statuses: Vec<Option<i32>>,
+    headers: Vec<sqlx::types::Json<Vec<(String, String)>>>,
+    bodies: Vec<String>,
+    errors: Vec<Option<&'a str>>,
 }
 
 /// Records one attempt and moves the delivery to the state its outcome names; false when

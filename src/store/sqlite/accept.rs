@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::us;
-use crate::store::batch::{EventKey, owners};
+use crate::store::batch::{AcceptedWork, Accepting, EventKey, claimed, owners};
 use crate::store::codec::{new_delivery_id, to_json};
 use crate::store::{Acceptance, Accepted, BatchWriter, DedupKey, StoreError};
 
@@ -18,10 +18,10 @@ pub(super) struct SqliteWriter(pub(super) SqlitePool);
 
 #[async_trait]
 impl BatchWriter for SqliteWriter {
-    type Item = Acceptance;
-    type Output = Accepted;
+    type Item = Accepting;
+    type Output = AcceptedWork;
 
-    async fn write_batch(&self, batch: &[Acceptance]) -> Result<Vec<Accepted>, StoreError> {
+    async fn write_batch(&self, batch: &[Accepting]) -> Result<Vec<AcceptedWork>, StoreError> {
         let mut tx = self
             .0
             .begin()
@@ -29,7 +29,8 @@ impl BatchWriter for SqliteWriter {
             .map_err(StoreError::db("starting an acceptance batch"))?;
         let inserted = insert_events(&mut tx, batch).await?;
         let mut results = Vec::with_capacity(batch.len());
-        for (acceptance, owner) in batch.iter().zip(owners(batch, inserted)) {
+        for (accepting, owner) in batch.iter().zip(owners(batch, inserted)) {
+            let acceptance = &accepting.acceptance;
             results.push(match (owner, &acceptance.dedup) {
                 (false, _) => Accepted::DuplicateId,
                 (true, Some(key)) if !take_key(&mut tx, acceptance, key).await? => {
@@ -40,22 +41,22 @@ impl BatchWriter for SqliteWriter {
                 },
             });
         }
-        insert_deliveries(&mut tx, batch, &results).await?;
+        let claims = insert_deliveries(&mut tx, batch, &results).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("committing an acceptance batch"))?;
-        Ok(results)
+        Ok(results.into_iter().zip(claims).collect())
     }
 }
 
 /// Inserts the batch's events, skipping ids already stored; returns the keys inserted.
 async fn insert_events(
     conn: &mut SqliteConnection,
-    batch: &[Acceptance],
+    batch: &[Accepting],
 ) -> Result<HashSet<EventKey>, StoreError> {
     let mut rows = Vec::with_capacity(batch.len());
     for a in batch {
-        let e = &a.event;
+        let e = &a.acceptance.event;
         let payload = to_json("event payload", &e.payload)?;
         rows.push(json!([
             e.namespace,
@@ -114,19 +115,25 @@ async fn take_key(
     Ok(false)
 }
 
-/// Inserts one Pending delivery per target of every stored acceptance, due at once.
+/// Inserts one delivery per target of every stored acceptance, due at once: Pending, or
+/// Delivering under its lease when the acceptance asked for that. Returns, per acceptance,
+/// the deliveries created claimed.
 async fn insert_deliveries(
     conn: &mut SqliteConnection,
-    batch: &[Acceptance],
+    batch: &[Accepting],
     results: &[Accepted],
-) -> Result<(), StoreError> {
+) -> Result<Vec<Vec<crate::store::ClaimedDelivery>>, StoreError> {
     let mut rows = Vec::new();
+    let mut claims = Vec::with_capacity(batch.len());
     for (a, result) in batch.iter().zip(results) {
         if !matches!(result, Accepted::Stored { .. }) {
+            claims.push(Vec::new());
             continue;
         }
-        let (e, at) = (&a.event, us(a.event.received_at));
-        for t in &a.targets {
+        let lease = a.lease_until.map(us);
+        let (e, at) = (&a.acceptance.event, us(a.acceptance.event.received_at));
+        let mut ids = Vec::new();
+        for t in &a.acceptance.targets {
             let id = new_delivery_id();
             rows.push(json!([
                 id,
@@ -135,23 +142,33 @@ async fn insert_deliveries(
                 t.namespace,
                 t.kind.as_str(),
                 t.name,
-                at
+                at,
+                if lease.is_some() {
+                    "Delivering"
+                } else {
+                    "Pending"
+                },
+                lease,
             ]));
+            if lease.is_some() {
+                ids.push(id);
+            }
         }
+        claims.push(claimed(&a.acceptance, ids));
     }
     if rows.is_empty() {
-        return Ok(());
+        return Ok(claims);
     }
     sqlx::query(
         "INSERT INTO deliveries (id, event_namespace, event_id, target_namespace, target_kind,
-            target_name, status, next_attempt_at, created_at)
+            target_name, status, next_attempt_at, created_at, lease_until)
          SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
-                r.value ->> 5, 'Pending', r.value ->> 6, r.value ->> 6
+                r.value ->> 5, r.value ->> 7, r.value ->> 6, r.value ->> 6, r.value ->> 8
          FROM json_each(?1) AS r",
     )
     .bind(to_json("delivery rows", &rows)?)
     .execute(&mut *conn)
     .await
     .map_err(StoreError::db("storing deliveries"))?;
-    Ok(())
+    Ok(claims)
 }

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::batch::{self, AcceptedWork, Accepting};
 use super::{
     Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
     DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState,
@@ -27,6 +28,9 @@ use super::{
 
 /// Acceptances (or attempt records) committed per transaction at most.
 const MAX_BATCH: usize = 512;
+/// How long a batch of attempt records waits for more before it is committed (the attempt
+/// has been made and its queue slot freed; only the record waits).
+const COMPLETION_LINGER: Duration = Duration::from_millis(5);
 /// Connections in the read pool.
 const READERS: u32 = 4;
 /// How long a connection waits for a lock held by another process before failing.
@@ -36,7 +40,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    committer: GroupCommitter<Acceptance, Accepted>,
+    committer: GroupCommitter<Accepting, AcceptedWork>,
     completions: GroupCommitter<Completion, bool>,
 }
 
@@ -67,7 +71,11 @@ impl SqliteStore {
             .await
             .map_err(StoreError::db("opening the SQLite read pool"))?;
         let committer = GroupCommitter::spawn(accept::SqliteWriter(writer.clone()), MAX_BATCH);
-        let completions = GroupCommitter::spawn(work::CompletionWriter(writer.clone()), MAX_BATCH);
+        let completions = GroupCommitter::spawn_lingering(
+            work::CompletionWriter(writer.clone()),
+            MAX_BATCH,
+            COMPLETION_LINGER,
+        );
         Ok(Self {
             writer,
             reader,
@@ -98,7 +106,16 @@ fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
-        self.committer.submit(batch).await
+        let done = batch::submit(&self.committer, batch, None).await?;
+        Ok(done.into_iter().map(|(accepted, _)| accepted).collect())
+    }
+
+    async fn accept_claimed(
+        &self,
+        batch: Vec<Acceptance>,
+        lease: Duration,
+    ) -> Result<Vec<AcceptedWork>, StoreError> {
+        batch::submit(&self.committer, batch, Some(lease)).await
     }
 
     async fn claim_due(

@@ -2,11 +2,12 @@
 //! admin retries and dropping a deleted target's queue. All on the single writer connection,
 //! so claims never race each other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool};
 
@@ -208,7 +209,8 @@ impl BatchWriter for CompletionWriter {
     }
 }
 
-/// Records a batch of attempts in one transaction.
+/// Records a batch of attempts in one transaction: two statements for the whole batch (the
+/// rows passed as one JSON array), or one pair per attempt when a delivery appears twice.
 async fn record_attempts(
     conn: &mut SqliteConnection,
     batch: &[Completion],
@@ -217,14 +219,81 @@ async fn record_attempts(
         .begin()
         .await
         .map_err(StoreError::db("starting to record attempts"))?;
-    let mut found = Vec::with_capacity(batch.len());
-    for completion in batch {
-        found.push(complete_one(&mut tx, completion).await?);
-    }
+    let ids: HashSet<&str> = batch.iter().map(|c| c.delivery_id.as_str()).collect();
+    let found = if ids.len() == batch.len() {
+        complete_all(&mut tx, batch).await?
+    } else {
+        let mut found = Vec::with_capacity(batch.len());
+        for completion in batch {
+            found.push(complete_one(&mut tx, completion).await?);
+        }
+        found
+    };
     tx.commit()
         .await
         .map_err(StoreError::db("committing attempts"))?;
     Ok(found)
+}
+
+/// Records attempts of distinct deliveries with one INSERT and one UPDATE; for each, whether
+/// its delivery exists.
+async fn complete_all(
+    conn: &mut SqliteConnection,
+    batch: &[Completion],
+) -> Result<Vec<bool>, StoreError> {
+    let mut rows = Vec::with_capacity(batch.len());
+    for Completion {
+        delivery_id,
+        attempt,
+        outcome,
+    } in batch
+    {
+        let (status, next_attempt_at) = after_attempt(outcome);
+        let finished_at = (next_attempt_at.is_none()).then(|| us(attempt_end(attempt)));
+        rows.push(json!([
+            delivery_id,
+            status.as_str(),
+            next_attempt_at.map(us),
+            codec::last_error(attempt, outcome),
+            finished_at,
+            us(attempt.started_at),
+            i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX),
+            attempt.request,
+            attempt.response_status,
+            to_json("response headers", &attempt.response_headers)?,
+            capped_body(&attempt.response_body),
+            attempt.error,
+        ]));
+    }
+    let rows = to_json("attempt rows", &rows)?;
+    // The attempt is numbered from the delivery's count before the update below.
+    sqlx::query(
+        "INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request, response_status,
+            response_headers, response_body, error)
+         SELECT d.id, d.attempts + 1, r.value ->> 5, r.value ->> 6, r.value ->> 7,
+                r.value ->> 8, r.value ->> 9, r.value ->> 10, r.value ->> 11
+         FROM json_each(?1) AS r JOIN deliveries AS d ON d.id = r.value ->> 0",
+    )
+    .bind(&rows)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::db("recording attempts"))?;
+    let updated: Vec<(String,)> = sqlx::query_as(
+        "UPDATE deliveries SET attempts = attempts + 1, status = r.value ->> 1,
+            next_attempt_at = r.value ->> 2, lease_until = NULL, last_error = r.value ->> 3,
+            finished_at = r.value ->> 4
+         FROM json_each(?1) AS r WHERE deliveries.id = r.value ->> 0
+         RETURNING deliveries.id",
+    )
+    .bind(&rows)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::db("updating deliveries after attempts"))?;
+    let updated: HashSet<String> = updated.into_iter().map(|(id,)| id).collect();
+    Ok(batch
+        .iter()
+        .map(|c| updated.contains(&c.delivery_id))
+        .collect())
 }
 
 /// Records one attempt and moves the delivery to the state its outcome names; false when

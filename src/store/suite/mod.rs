@@ -5,6 +5,7 @@
 mod accept;
 mod claim;
 mod durability;
+mod handoff;
 mod listing;
 mod state;
 
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 pub(crate) use accept::*;
 pub(crate) use claim::*;
 pub(crate) use durability::*;
+pub(crate) use handoff::*;
 pub(crate) use listing::*;
 pub(crate) use state::*;
 
@@ -51,6 +53,8 @@ macro_rules! store_suite {
             retry_puts_dead_and_failed_back,
             drop_pending_fails_only_pending,
             release_gives_a_claim_back_unattempted,
+            accepted_claimed_deliveries_are_leased,
+            concurrent_completions_are_each_recorded,
             list_is_newest_first_with_cursor_and_filter,
             counts_and_queue_depth,
             sync_state_round_trips,
