@@ -1,7 +1,10 @@
 //! Records per second of three typical transformations (see `transform/cases.rs`), with the
-//! system allocator, as the `switchboard` binary runs them.
+//! binary's allocator (mimalloc), as the `switchboard` binary runs them.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "transform/cases.rs"]
 mod cases;

@@ -99,7 +99,7 @@ fn identity(instance: Option<&str>) -> String {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
-    controller::malloc::limit_arenas();
+    controller::malloc::return_memory_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,40 +1,30 @@
-//! glibc malloc tuning for the controller. Its bursts (a snapshot rebuild and engine apply on
-//! one thread, status writes on another) leave freed memory that glibc keeps: in per-thread
-//! arenas, and in holes below the top of the heap. One arena and a trim after each burst keep
-//! RSS near the live heap. No-ops on other C libraries.
+//! Allocator tuning for the controller (the binary allocates with mimalloc). Its bursts (a
+//! snapshot rebuild and engine apply on one thread, status writes on another) leave freed
+//! memory that mimalloc would keep for a while; returning it at once and collecting after each
+//! burst keep RSS near the live heap.
 
-/// Limits glibc to one malloc arena unless `MALLOC_ARENA_MAX` or `GLIBC_TUNABLES` is set.
-/// Call before the runtime starts its threads.
-pub fn limit_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        const M_ARENA_MAX: i32 = -8;
-        let tuned = ["MALLOC_ARENA_MAX", "GLIBC_TUNABLES"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some());
-        if !tuned {
-            // SAFETY: mallopt only sets a malloc parameter; M_ARENA_MAX takes any positive
-            // value.
-            unsafe {
-                glibc::mallopt(M_ARENA_MAX, 1);
-            }
+use libmimalloc_sys as mi;
+
+/// `mi_option_arena_eager_commit` in mimalloc v3's option enum.
+const ARENA_EAGER_COMMIT: mi::mi_option_t = 4;
+/// `mi_option_purge_delay` in mimalloc v3's option enum.
+const PURGE_DELAY: mi::mi_option_t = 15;
+
+/// Commits arena memory on demand and purges freed memory immediately, unless the
+/// `MIMALLOC_*` environment already says otherwise. Call before the runtime starts.
+pub fn return_memory_promptly() {
+    let set = |option, env: &str, value| {
+        if std::env::var_os(env).is_none() {
+            // SAFETY: mi_option_set only stores an option value; both options take any value.
+            unsafe { mi::mi_option_set(option, value) }
         }
-    }
+    };
+    set(ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT", 0);
+    set(PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0);
 }
 
-/// Hands the free pages of the heap back to the kernel (after a burst of allocations).
+/// Hands the free memory of this thread's heap back to the kernel (after a burst).
 pub fn trim() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it takes the arena locks itself.
-    unsafe {
-        glibc::malloc_trim(0);
-    }
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod glibc {
-    unsafe extern "C" {
-        pub fn mallopt(param: i32, value: i32) -> i32;
-        pub fn malloc_trim(pad: usize) -> i32;
-    }
+    // SAFETY: mi_collect only frees memory that no live allocation uses.
+    unsafe { mi::mi_collect(true) }
 }
