@@ -3,8 +3,8 @@
 //!
 //! Measures (1) deliveries/s end to end, publish and delivery together, with fan-out 1 and 10,
 //! and (2) publish-to-delivery latency p50/p99 at a fixed publish rate. Run with
-//! `cargo build --release && cargo bench --bench delivery`; set `SWITCHBOARD_BIN` to use
-//! another binary and `SWITCHBOARD_TEST_POSTGRES_URL` to add PostgreSQL runs.
+//! `cargo bench --bench delivery` (it runs the `switchboard` binary cargo builds alongside,
+//! in the bench profile); set `SWITCHBOARD_BIN` to use another binary and `SWITCHBOARD_TEST_POSTGRES_URL` to add PostgreSQL runs.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -85,8 +85,8 @@ async fn start_server(
     port: u16,
     admin: u16,
 ) -> Server {
-    let bin =
-        std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| "target/release/switchboard".into());
+    let bin = std::env::var("SWITCHBOARD_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_switchboard").to_owned());
     let mut cmd = std::process::Command::new(bin);
     cmd.args(["run", "--manifests"])
         .arg(manifests)
