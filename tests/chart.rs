@@ -595,6 +595,8 @@ fn every_flag_the_chart_passes_is_a_controller_flag() {
             "watchNamespace=team-a".into(),
             "--set".into(),
             "controller.allowPrivateDestinations=true".into(),
+            "--set".into(),
+            "controller.externalUrl=https://hooks.example.com".into(),
         ],
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -606,6 +608,15 @@ fn every_flag_the_chart_passes_is_a_controller_flag() {
         let container = &workload["spec"]["template"]["spec"]["containers"][0];
         let flags = strings(&container["args"]);
         assert_eq!(flags[0], "controller");
+        if args
+            .iter()
+            .any(|a| a.starts_with("controller.externalUrl="))
+        {
+            assert!(
+                flags.contains(&"--external-url=https://hooks.example.com".to_owned()),
+                "{flags:?}"
+            );
+        }
         for flag in flags.iter().skip(1) {
             let name = flag.split('=').next().unwrap_or(flag);
             if name == "--leader-election" && !help.contains("--leader-election") {

@@ -47,6 +47,9 @@ spec:
         {{- if .Values.controller.allowPrivateDestinations }}
         - --allow-private-destinations
         {{- end }}
+        {{- with .Values.controller.externalUrl }}
+        - --external-url={{ . }}
+        {{- end }}
         {{- with .Values.controller.extraArgs }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
