@@ -52,7 +52,7 @@ pub fn diff(
         .collect();
     diff_pieces(
         running,
-        &desired,
+        desired,
         &problems,
         |p: &EndpointPiece| &p.inputs,
         |obj| {

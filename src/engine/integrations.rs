@@ -163,7 +163,7 @@ pub fn diff(
         .collect();
     diff_pieces(
         running,
-        &desired,
+        desired,
         invalid,
         |p: &IntegrationPiece| &p.inputs,
         |obj| build(obj, policy, metrics),

@@ -278,7 +278,7 @@ impl Engine {
         };
         let (subscriptions, sub_changes) = diff_pieces(
             &current.subscriptions,
-            &subscription::inputs(&effective),
+            subscription::inputs(&effective),
             invalid.get(&Kind::WebhookSubscription).unwrap_or(&none),
             |p: &SubscriptionPiece| &p.inputs,
             |obj| SubscriptionPiece::build(obj, &ctx),

@@ -124,74 +124,74 @@ impl std::fmt::Debug for SubscriptionPiece {
     }
 }
 
-/// Every subscription of a snapshot with what it references.
-pub fn inputs(snap: &Snapshot) -> BTreeMap<ObjectKey, Object<SubscriptionInputs>> {
+/// Every subscription of a snapshot with what it references, built one at a time as the diff
+/// asks (an apply compares them with the running pieces and keeps only what changed).
+pub fn inputs(
+    snap: &Snapshot,
+) -> impl Iterator<Item = (ObjectKey, Object<SubscriptionInputs>)> + '_ {
     let now = chrono::Utc::now();
-    snap.subscriptions
-        .iter()
-        .map(|(key, obj)| {
-            let spec = &obj.spec;
-            let ns = key.namespace.as_str();
-            let mut secrets = BTreeMap::new();
-            let signing_secret = match &spec.signing.secret_ref {
-                Some(r) => Some((r.name.clone(), r.key_or("secret"))),
-                None if spec.signing.scheme != SigningScheme::None => {
-                    Some((generated_secret_name(&key.name), "secret"))
-                }
-                None => None,
-            };
-            if let Some((name, k)) = &signing_secret {
-                if let Some(v) = snap.secret_value(ns, name, k) {
-                    secrets.insert("signing", v.clone());
-                }
-                if let Some(previous) = snap
-                    .secrets
-                    .get(&ObjectKey::new(ns, name))
-                    .and_then(|s| previous_signing_secret(s, now))
-                {
-                    secrets.insert("signingPrevious", previous.clone());
-                }
+    snap.subscriptions.iter().map(move |(key, obj)| {
+        let spec = &obj.spec;
+        let ns = key.namespace.as_str();
+        let mut secrets = BTreeMap::new();
+        let signing_secret = match &spec.signing.secret_ref {
+            Some(r) => Some((r.name.clone(), r.key_or("secret"))),
+            None if spec.signing.scheme != SigningScheme::None => {
+                Some((generated_secret_name(&key.name), "secret"))
             }
-            let mut put = |use_: &'static str, name: &str, k: &str| {
-                if let Some(v) = snap.secret_value(ns, name, k) {
-                    secrets.insert(use_, v.clone());
-                }
-            };
-            if let Some(r) = spec.auth.as_ref().and_then(|a| a.secret_ref.as_ref()) {
-                put("token", &r.name, r.key_or("token"));
-                put("apiKey", &r.name, r.key_or("apiKey"));
-                put("username", &r.name, "username");
-                put("password", &r.name, "password");
-                put("clientId", &r.name, "clientId");
-                put("clientSecret", &r.name, "clientSecret");
+            None => None,
+        };
+        if let Some((name, k)) = &signing_secret {
+            if let Some(v) = snap.secret_value(ns, name, k) {
+                secrets.insert("signing", v.clone());
             }
-            let integration = spec.integration_ref.as_ref().and_then(|r| {
-                let ikey = ObjectKey::new(ns, &r.name);
-                snap.integrations
-                    .get(&ikey)
-                    .map(|i| super::integrations::inputs_of(snap, &ikey, &i.spec))
-            });
-            let transformation = spec.transformation_ref.as_ref().and_then(|r| {
-                snap.transformations
-                    .get(&ObjectKey::new(ns, &r.name))
-                    .map(|t| t.spec.clone())
-            });
-            let inputs = SubscriptionInputs {
-                key: key.clone(),
-                spec: spec.clone(),
-                transformation,
-                secrets,
-                integration,
-            };
-            (
-                key.clone(),
-                Object {
-                    meta: obj.meta.clone(),
-                    spec: inputs,
-                },
-            )
-        })
-        .collect()
+            if let Some(previous) = snap
+                .secrets
+                .get(&ObjectKey::new(ns, name))
+                .and_then(|s| previous_signing_secret(s, now))
+            {
+                secrets.insert("signingPrevious", previous.clone());
+            }
+        }
+        let mut put = |use_: &'static str, name: &str, k: &str| {
+            if let Some(v) = snap.secret_value(ns, name, k) {
+                secrets.insert(use_, v.clone());
+            }
+        };
+        if let Some(r) = spec.auth.as_ref().and_then(|a| a.secret_ref.as_ref()) {
+            put("token", &r.name, r.key_or("token"));
+            put("apiKey", &r.name, r.key_or("apiKey"));
+            put("username", &r.name, "username");
+            put("password", &r.name, "password");
+            put("clientId", &r.name, "clientId");
+            put("clientSecret", &r.name, "clientSecret");
+        }
+        let integration = spec.integration_ref.as_ref().and_then(|r| {
+            let ikey = ObjectKey::new(ns, &r.name);
+            snap.integrations
+                .get(&ikey)
+                .map(|i| super::integrations::inputs_of(snap, &ikey, &i.spec))
+        });
+        let transformation = spec.transformation_ref.as_ref().and_then(|r| {
+            snap.transformations
+                .get(&ObjectKey::new(ns, &r.name))
+                .map(|t| t.spec.clone())
+        });
+        let inputs = SubscriptionInputs {
+            key: key.clone(),
+            spec: spec.clone(),
+            transformation,
+            secrets,
+            integration,
+        };
+        (
+            key.clone(),
+            Object {
+                meta: obj.meta.clone(),
+                spec: inputs,
+            },
+        )
+    })
 }
 
 fn err(reason: &'static str, message: impl Into<String>) -> BuildError {
@@ -555,7 +555,7 @@ mod tests {
     }
 
     fn signer_of(snap: &Snapshot, external: bool) -> Result<(Signer, SigningSource), BuildError> {
-        let all = inputs(snap);
+        let all: BTreeMap<_, _> = inputs(snap).collect();
         let ctx = BuildContext {
             external_signing_secrets: external,
             ..BuildContext::default()

@@ -179,7 +179,7 @@ pub enum PieceChange {
 /// changed ones, keeps the old piece where a build fails or the key has a problem.
 pub fn diff_pieces<S, P>(
     running: &BTreeMap<ObjectKey, Arc<P>>,
-    desired: &BTreeMap<ObjectKey, Object<S>>,
+    desired: impl IntoIterator<Item = (ObjectKey, Object<S>)>,
     invalid: &BTreeMap<ObjectKey, BuildError>,
     spec_of: impl Fn(&P) -> &S,
     build: impl Fn(&Object<S>) -> Result<P, BuildError>,
@@ -193,8 +193,8 @@ where
     let mut next = BTreeMap::new();
     let mut changes = BTreeMap::new();
     for (key, obj) in desired {
-        let old = running.get(key);
-        if let Some(err) = invalid.get(key) {
+        let old = running.get(&key);
+        if let Some(err) = invalid.get(&key) {
             if let Some(old) = old {
                 next.insert(key.clone(), old.clone());
             }
@@ -206,7 +206,7 @@ where
                 next.insert(key.clone(), old.clone());
                 changes.insert(key.clone(), PieceChange::Unchanged);
             }
-            _ => match build(obj) {
+            _ => match build(&obj) {
                 Ok(piece) => {
                     next.insert(key.clone(), Arc::new(piece));
                     changes.insert(
@@ -227,8 +227,14 @@ where
             },
         }
     }
-    for key in running.keys().filter(|k| !desired.contains_key(*k)) {
-        changes.insert(key.clone(), PieceChange::Removed);
+    // Every desired key has a change by now; a running piece without one is no longer desired.
+    let removed: Vec<ObjectKey> = running
+        .keys()
+        .filter(|k| !changes.contains_key(*k))
+        .cloned()
+        .collect();
+    for key in removed {
+        changes.insert(key, PieceChange::Removed);
     }
     (next, changes)
 }
@@ -263,7 +269,7 @@ mod tests {
             .collect();
         let (running, changes) = diff_pieces(
             &BTreeMap::new(),
-            &desired,
+            desired.clone(),
             &BTreeMap::new(),
             |p: &u32| p,
             build,
@@ -275,8 +281,13 @@ mod tests {
         desired2.insert(ObjectKey::new("n", "c"), obj(99)); // fails to build
         desired2.remove(&ObjectKey::new("n", "a")); // removed
         desired2.insert(ObjectKey::new("n", "d"), obj(4)); // added
-        let (next, changes) =
-            diff_pieces(&running, &desired2, &BTreeMap::new(), |p: &u32| p, build);
+        let (next, changes) = diff_pieces(
+            &running,
+            desired2.clone(),
+            &BTreeMap::new(),
+            |p: &u32| p,
+            build,
+        );
         assert_eq!(changes[&ObjectKey::new("n", "a")], PieceChange::Removed);
         assert_eq!(changes[&ObjectKey::new("n", "b")], PieceChange::Changed);
         assert!(matches!(
@@ -292,7 +303,13 @@ mod tests {
             &running[&ObjectKey::new("n", "c")]
         ));
 
-        let (again, changes) = diff_pieces(&next, &desired2, &BTreeMap::new(), |p: &u32| p, build);
+        let (again, changes) = diff_pieces(
+            &next,
+            desired2.clone(),
+            &BTreeMap::new(),
+            |p: &u32| p,
+            build,
+        );
         assert_eq!(changes[&ObjectKey::new("n", "b")], PieceChange::Unchanged);
         assert!(Arc::ptr_eq(
             &again[&ObjectKey::new("n", "b")],
