@@ -262,6 +262,16 @@ pub struct Completion {
     pub outcome: Outcome,
 }
 
+impl Completion {
+    /// True when no delivery appears twice in `batch`, so one bulk statement can record it
+    /// (otherwise the backends record it attempt by attempt, in order).
+    pub(crate) fn all_distinct(batch: &[Completion]) -> bool {
+        let ids: std::collections::HashSet<&str> =
+            batch.iter().map(|c| c.delivery_id.as_str()).collect();
+        ids.len() == batch.len()
+    }
+}
+
 /// What becomes of a delivery after an attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {

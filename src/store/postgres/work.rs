@@ -107,8 +107,7 @@ impl BatchWriter for CompletionWriter {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("starting to record attempts"))?;
-        let ids: HashSet<&str> = batch.iter().map(|c| c.delivery_id.as_str()).collect();
-        let found = if ids.len() == batch.len() {
+        let found = if Completion::all_distinct(batch) {
             complete_all(&mut tx, batch).await?
         } else {
             let mut found = Vec::with_capacity(batch.len());
