@@ -4,7 +4,8 @@
 //! Measures (1) deliveries/s end to end, publish and delivery together, with fan-out 1 and 10,
 //! and (2) publish-to-delivery latency p50/p99 at a fixed publish rate. Run with
 //! `cargo bench --bench delivery` (it runs the `switchboard` binary cargo builds alongside,
-//! in the bench profile); set `SWITCHBOARD_BIN` to use another binary and `SWITCHBOARD_TEST_POSTGRES_URL` to add PostgreSQL runs.
+//! in the bench profile); set `SWITCHBOARD_BIN` to use another binary,
+//! `SWITCHBOARD_TEST_POSTGRES_URL` to add PostgreSQL runs and `BENCH_CASE` to pick cases.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -102,8 +103,13 @@ async fn start_server(
     if let Some(url) = store {
         cmd.args(["--store", url]);
     }
-    cmd.env("RUST_LOG", "warn")
-        .stderr(std::process::Stdio::null());
+    // `BENCH_LOG=<filter>` shows the server's log with that filter.
+    match std::env::var("BENCH_LOG") {
+        Ok(filter) => cmd.env("RUST_LOG", filter),
+        Err(_) => cmd
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::null()),
+    };
     let server = Server(cmd.spawn().expect("run `cargo build --release` first"));
     let client = reqwest::Client::new();
     for _ in 0..200 {
@@ -165,6 +171,12 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 async fn run_case(label: &str, store: Option<&str>, fanout: usize, events: u64, rate: Option<u64>) {
+    // `BENCH_CASE=fanout10` (a substring of "<label> fanout<N>") runs only the matching cases.
+    if let Ok(only) = std::env::var("BENCH_CASE")
+        && !format!("{label} fanout{fanout}").contains(&only)
+    {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let sink = Arc::new(Sink::default());
     let addr = start_sink(sink.clone()).await;
@@ -187,8 +199,15 @@ async fn run_case(label: &str, store: Option<&str>, fanout: usize, events: u64, 
     publish_all(&url, events, 64, rate).await;
     let published = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(300);
+    let trace = std::env::var_os("BENCH_TRACE").is_some();
+    let mut last_trace = Instant::now();
     while sink.count.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
+        if trace && last_trace.elapsed() >= Duration::from_millis(250) {
+            last_trace = Instant::now();
+            let at = started.elapsed().as_secs_f64();
+            eprintln!("{at:.2}s delivered {}", sink.count.load(Ordering::Relaxed));
+        }
     }
     let total = started.elapsed();
     let got = sink.count.load(Ordering::Relaxed);

@@ -193,7 +193,8 @@ impl Deliveries {
         self: &Arc<Self>,
         cancel: &CancellationToken,
     ) -> Result<bool, StoreError> {
-        self.backlog.store(false, Ordering::SeqCst);
+        // `backlog` stays set while the claim runs, so attempts finishing meanwhile still wake
+        // the dispatcher; it is cleared only after a claim that left nothing behind.
         let in_flight = lock(&self.local).ids.len();
         let room = (self.config.global_concurrency * 2).saturating_sub(in_flight);
         let limit = room.min(self.config.batch);
@@ -212,9 +213,16 @@ impl Deliveries {
             .await
             .inspect_err(|_| self.backlog.store(true, Ordering::SeqCst))?;
         let full = claimed.len() == limit;
-        if full || !busy.is_empty() {
-            self.backlog.store(true, Ordering::SeqCst);
-        }
+        tracing::trace!(
+            claimed = claimed.len(),
+            limit,
+            busy = busy.len(),
+            in_flight,
+            "claim round"
+        );
+        // Work committed meanwhile notified `wake`, so clearing the flag loses nothing.
+        self.backlog
+            .store(full || !busy.is_empty(), Ordering::SeqCst);
         for delivery in claimed {
             if !self.start(&delivery) {
                 continue; // already in flight here: its lease was just renewed
