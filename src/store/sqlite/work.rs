@@ -106,7 +106,9 @@ async fn set_synchronous(
     Ok(())
 }
 
-/// Marks up to `limit` due deliveries Delivering under a lease; oldest due first.
+/// Marks up to `limit` due deliveries Delivering under a lease; oldest due first. Each half
+/// (Pending and due, Delivering with an expired lease) walks its partial index in order and
+/// stops at `limit`, so a claim costs the same with a million rows waiting.
 async fn lease_due(
     conn: &mut SqliteConnection,
     now: DateTime<Utc>,
@@ -115,14 +117,22 @@ async fn lease_due(
     busy: &str,
 ) -> Result<Vec<Leased>, StoreError> {
     let rows = sqlx::query(
-        "WITH due AS (
-            SELECT id FROM deliveries
-            WHERE ((status = 'Pending' AND next_attempt_at <= ?1)
-                   OR (status = 'Delivering' AND lease_until <= ?1))
+        "WITH busy AS (SELECT value FROM json_each(?2)),
+         pending AS (
+            SELECT id, next_attempt_at FROM deliveries
+            WHERE status = 'Pending' AND next_attempt_at <= ?1
               AND target_namespace || char(31) || target_kind || char(31) || target_name
-                  NOT IN (SELECT value FROM json_each(?2))
-            ORDER BY next_attempt_at, id
-            LIMIT ?3)
+                  NOT IN busy
+            ORDER BY next_attempt_at LIMIT ?3),
+         expired AS (
+            SELECT id, next_attempt_at FROM deliveries
+            WHERE status = 'Delivering' AND lease_until <= ?1
+              AND target_namespace || char(31) || target_kind || char(31) || target_name
+                  NOT IN busy
+            ORDER BY lease_until LIMIT ?3),
+         due AS (
+            SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired)
+            ORDER BY next_attempt_at, id LIMIT ?3)
          UPDATE deliveries SET status = 'Delivering', lease_until = ?4
          WHERE id IN (SELECT id FROM due)
          RETURNING id, event_namespace, event_id, target_namespace, target_kind, target_name,
