@@ -185,7 +185,7 @@ async fn run_case(label: &str, store: Option<&str>, fanout: usize, events: u64, 
     let ns = format!("bench-{}", now_us());
     manifests(&tmp.path().join("m"), &ns, addr, fanout);
     let (port, admin) = (free_port(), free_port());
-    let _server = start_server(
+    let server = start_server(
         &tmp.path().join("m"),
         &tmp.path().join("d"),
         store,
@@ -195,6 +195,7 @@ async fn run_case(label: &str, store: Option<&str>, fanout: usize, events: u64, 
     .await;
     let url = format!("http://127.0.0.1:{port}/v1/namespaces/{ns}/events");
     let expected = events * fanout as u64;
+    let cpu_before = (cpu_seconds(server.0.id()), cpu_seconds(std::process::id()));
     let started = Instant::now();
     publish_all(&url, events, 64, rate).await;
     let published = started.elapsed();
@@ -210,17 +211,42 @@ async fn run_case(label: &str, store: Option<&str>, fanout: usize, events: u64, 
         }
     }
     let total = started.elapsed();
+    let server_cpu = cpu_seconds(server.0.id()) - cpu_before.0;
+    let bench_cpu = cpu_seconds(std::process::id()) - cpu_before.1;
     let got = sink.count.load(Ordering::Relaxed);
     let mut lat = sink.latencies_us.lock().unwrap().clone();
     lat.sort_unstable();
     println!(
-        "RESULT {label}: fanout={fanout} events={events} deliveries={got}/{expected} published_in={:.2}s all_delivered_in={:.2}s deliveries_per_s={:.0} latency_p50_ms={:.1} p99_ms={:.1}",
+        "RESULT {label}: fanout={fanout} events={events} deliveries={got}/{expected} published_in={:.2}s all_delivered_in={:.2}s deliveries_per_s={:.0} latency_p50_ms={:.1} p99_ms={:.1} cpu_us_per_delivery: server={:.1} publisher_and_sink={:.1}",
         published.as_secs_f64(),
         total.as_secs_f64(),
         got as f64 / total.as_secs_f64(),
         percentile(&lat, 0.50),
-        percentile(&lat, 0.99)
+        percentile(&lat, 0.99),
+        server_cpu * 1e6 / got.max(1) as f64,
+        bench_cpu * 1e6 / got.max(1) as f64,
     );
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc` (0 where unreadable):
+/// steadier than rates on a shared machine.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11..13)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0 // USER_HZ is 100 on Linux
 }
 
 fn free_port() -> u16 {

@@ -29,7 +29,7 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
 /// Fresh deliveries are handed straight to a target while it has fewer than this many times
 /// its concurrency claimed here; beyond that they wait in the store for a claim.
-const HAND_OFF_DEPTH: usize = 2;
+const HAND_OFF_DEPTH: usize = 8;
 
 /// Claimed deliveries not finished yet, per target.
 #[derive(Default)]
@@ -157,7 +157,7 @@ impl Deliveries {
         let now = Instant::now();
         let routes = self.routes.load();
         let local = lock(&self.local);
-        local.ids.len() + targets.len() <= self.config.global_concurrency * 2
+        local.ids.len() + targets.len() <= self.config.global_concurrency * 8
             && targets.iter().all(|t| {
                 routes.get(t).is_some_and(|r| {
                     !r.suspended

@@ -39,13 +39,14 @@ pub(crate) async fn submit(
 
 /// The claimed deliveries of a stored acceptance, one per target, with the ids drawn for them.
 pub(crate) fn claimed(acceptance: &Acceptance, ids: Vec<String>) -> Vec<ClaimedDelivery> {
+    let event = std::sync::Arc::new(acceptance.event.clone());
     ids.into_iter()
         .zip(&acceptance.targets)
         .map(|(id, target)| ClaimedDelivery {
             id,
             target: target.clone(),
             attempts: 0,
-            event: acceptance.event.clone(),
+            event: event.clone(),
         })
         .collect()
 }

@@ -228,8 +228,8 @@ pub struct ClaimedDelivery {
     pub target: Target,
     /// Attempts already made.
     pub attempts: u32,
-    /// The event.
-    pub event: NewEvent,
+    /// The event, shared by the deliveries of one fan-out.
+    pub event: Arc<NewEvent>,
 }
 
 /// The record of one attempt.

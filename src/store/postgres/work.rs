@@ -3,6 +3,7 @@
 //! retries and dropping a deleted target's queue.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -70,14 +71,14 @@ pub(super) async fn claim_due(
                 col(&row, "target_name")?,
             )?,
             attempts: codec::count("attempt count", i64::from(attempts))?,
-            event: NewEvent {
+            event: Arc::new(NewEvent {
                 id: col(&row, "event_id")?,
                 namespace: col(&row, "namespace")?,
                 event_type: col(&row, "event_type")?,
                 source: col(&row, "source")?,
                 payload: codec::json("event payload", col(&row, "payload")?)?,
                 received_at: col(&row, "received_at")?,
-            },
+            }),
         };
         let due: Option<DateTime<Utc>> = col(&row, "next_attempt_at")?;
         claimed.push((due, delivery));

@@ -3,6 +3,7 @@
 //! so claims never race each other.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -169,7 +170,7 @@ async fn lease_due(
 async fn claimed_events(
     reader: &SqlitePool,
     leased: &[Leased],
-) -> Result<HashMap<(String, String), NewEvent>, StoreError> {
+) -> Result<HashMap<(String, String), Arc<NewEvent>>, StoreError> {
     let keys: Vec<(&str, &str)> = leased
         .iter()
         .map(|l| (l.event_namespace.as_str(), l.event_id.as_str()))
@@ -194,7 +195,7 @@ async fn claimed_events(
             payload: codec::json("event payload", col(&row, "payload")?)?,
             received_at: time(col(&row, "received_at")?)?,
         };
-        events.insert((event.namespace.clone(), event.id.clone()), event);
+        events.insert((event.namespace.clone(), event.id.clone()), Arc::new(event));
     }
     Ok(events)
 }
