@@ -1,16 +1,18 @@
 //! Durable acceptance on SQLite: a batch of events with their deliveries and dedup keys in
 //! one transaction on the writer connection. Events and deliveries are inserted with one
 //! statement each for the whole batch (rows passed as a JSON array); dedup keys row by row.
+//! Without dedup keys a batch takes two round trips to the connection: `BEGIN` with the
+//! events, then the deliveries with `COMMIT`.
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use serde_json::json;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
 
-use super::us;
+use super::{Writer, script, us};
 use crate::store::batch::{AcceptedWork, Accepting, EventKey, claimed, owners};
-use crate::store::codec::{new_delivery_id, to_json};
+use crate::store::codec::{col, new_delivery_id, to_json};
 use crate::store::{Acceptance, Accepted, BatchWriter, DedupKey, StoreError};
 
 /// Writes batches for the group committer.
@@ -22,36 +24,43 @@ impl BatchWriter for SqliteWriter {
     type Output = AcceptedWork;
 
     async fn write_batch(&self, batch: &[Accepting]) -> Result<Vec<AcceptedWork>, StoreError> {
-        let mut tx = self
+        let mut conn = self
             .0
-            .begin()
+            .acquire()
             .await
             .map_err(StoreError::db("starting an acceptance batch"))?;
-        let inserted = insert_events(&mut tx, batch).await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for (accepting, owner) in batch.iter().zip(owners(batch, inserted)) {
-            let acceptance = &accepting.acceptance;
-            results.push(match (owner, &acceptance.dedup) {
-                (false, _) => Accepted::DuplicateId,
-                (true, Some(key)) if !take_key(&mut tx, acceptance, key).await? => {
-                    Accepted::DuplicateKey
-                }
-                (true, _) => Accepted::Stored {
-                    deliveries: acceptance.targets.len(),
-                },
-            });
+        let written = write(&mut conn, batch).await;
+        if written.is_err() {
+            // Never hand back a connection inside the batch's transaction: closing it rolls
+            // the transaction back.
+            conn.close_on_drop();
         }
-        let claims = insert_deliveries(&mut tx, batch, &results).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing an acceptance batch"))?;
-        Ok(results.into_iter().zip(claims).collect())
+        written
     }
 }
 
-/// Inserts the batch's events, skipping ids already stored; returns the keys inserted.
+/// The batch's transaction: events, dedup keys, deliveries, commit.
+async fn write(conn: &mut Writer, batch: &[Accepting]) -> Result<Vec<AcceptedWork>, StoreError> {
+    let inserted = insert_events(conn, batch).await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for (accepting, owner) in batch.iter().zip(owners(batch, inserted)) {
+        let acceptance = &accepting.acceptance;
+        results.push(match (owner, &acceptance.dedup) {
+            (false, _) => Accepted::DuplicateId,
+            (true, Some(key)) if !take_key(conn, acceptance, key).await? => Accepted::DuplicateKey,
+            (true, _) => Accepted::Stored {
+                deliveries: acceptance.targets.len(),
+            },
+        });
+    }
+    let claims = insert_deliveries(conn, batch, &results).await?;
+    Ok(results.into_iter().zip(claims).collect())
+}
+
+/// Opens the batch's transaction and inserts its events, skipping ids already stored;
+/// returns the keys inserted.
 async fn insert_events(
-    conn: &mut SqliteConnection,
+    conn: &mut Writer,
     batch: &[Accepting],
 ) -> Result<HashSet<EventKey>, StoreError> {
     let mut rows = Vec::with_capacity(batch.len());
@@ -67,25 +76,27 @@ async fn insert_events(
             us(e.received_at)
         ]));
     }
-    let inserted: Vec<EventKey> = sqlx::query_as(
-        "INSERT INTO events (namespace, id, event_type, source, payload, received_at)
+    let query = sqlx::query(
+        "BEGIN;
+         INSERT INTO events (namespace, id, event_type, source, payload, received_at)
          SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
                 r.value ->> 5
          FROM json_each(?1) AS r WHERE true
          ON CONFLICT DO NOTHING
          RETURNING namespace, id",
     )
-    .bind(to_json("event rows", &rows)?)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(StoreError::db("storing events"))?;
-    Ok(inserted.into_iter().collect())
+    .bind(to_json("event rows", &rows)?);
+    let mut inserted = HashSet::new();
+    for row in script(conn, query, "storing events").await? {
+        inserted.insert((col(&row, "namespace")?, col(&row, "id")?));
+    }
+    Ok(inserted)
 }
 
 /// Takes the dedup key for the acceptance's (just inserted) event when the key is new or
 /// expired; otherwise removes the event again and returns false.
 async fn take_key(
-    conn: &mut SqliteConnection,
+    conn: &mut Writer,
     acceptance: &Acceptance,
     key: &DedupKey,
 ) -> Result<bool, StoreError> {
@@ -100,7 +111,7 @@ async fn take_key(
     .bind(&key.key)
     .bind(us(key.expires_at))
     .bind(us(event.received_at))
-    .execute(&mut *conn)
+    .execute(&mut **conn)
     .await
     .map_err(StoreError::db("storing a dedup key"))?;
     if taken.rows_affected() > 0 {
@@ -109,17 +120,17 @@ async fn take_key(
     sqlx::query("DELETE FROM events WHERE namespace = ?1 AND id = ?2")
         .bind(&event.namespace)
         .bind(&event.id)
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .await
         .map_err(StoreError::db("undoing a deduplicated event"))?;
     Ok(false)
 }
 
 /// Inserts one delivery per target of every stored acceptance, due at once: Pending, or
-/// Delivering under its lease when the acceptance asked for that. Returns, per acceptance,
-/// the deliveries created claimed.
+/// Delivering under its lease when the acceptance asked for that, and commits the batch.
+/// Returns, per acceptance, the deliveries created claimed.
 async fn insert_deliveries(
-    conn: &mut SqliteConnection,
+    conn: &mut Writer,
     batch: &[Accepting],
     results: &[Accepted],
 ) -> Result<Vec<Vec<crate::store::ClaimedDelivery>>, StoreError> {
@@ -156,19 +167,16 @@ async fn insert_deliveries(
         }
         claims.push(claimed(&a.acceptance, ids));
     }
-    if rows.is_empty() {
-        return Ok(claims);
-    }
-    sqlx::query(
+    // An empty array inserts nothing; the script still commits.
+    let query = sqlx::query(
         "INSERT INTO deliveries (id, event_namespace, event_id, target_namespace, target_kind,
             target_name, status, next_attempt_at, created_at, lease_until)
          SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
                 r.value ->> 5, r.value ->> 7, r.value ->> 6, r.value ->> 6, r.value ->> 8
-         FROM json_each(?1) AS r",
+         FROM json_each(?1) AS r;
+         COMMIT",
     )
-    .bind(to_json("delivery rows", &rows)?)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::db("storing deliveries"))?;
+    .bind(to_json("delivery rows", &rows)?);
+    script(conn, query, "storing deliveries and committing the batch").await?;
     Ok(claims)
 }

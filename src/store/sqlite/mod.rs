@@ -85,6 +85,28 @@ impl SqliteStore {
     }
 }
 
+/// A connection of the writer pool.
+type Writer = sqlx::pool::PoolConnection<sqlx::Sqlite>;
+
+/// Runs a script (several statements written with `?NNN` parameters, often a whole
+/// transaction from `BEGIN` to `COMMIT`) in one round trip to the connection's thread and
+/// returns the rows its `RETURNING` clause produced. Each round trip costs the writer
+/// connection a hand-off between threads, so a batch holds it for less time this way. On
+/// error the connection is closed, which rolls back whatever the script left open.
+async fn script<'q>(
+    conn: &mut Writer,
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    op: &'static str,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+    match query.fetch_all(&mut **conn).await {
+        Ok(rows) => Ok(rows),
+        Err(e) => {
+            conn.close_on_drop();
+            Err(StoreError::db(op)(e))
+        }
+    }
+}
+
 /// A time as stored: microseconds since the Unix epoch.
 fn us(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()

@@ -12,7 +12,7 @@ use serde_json::json;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool};
 
-use super::{time, us};
+use super::{Writer, script, time, us};
 use crate::store::codec::{
     self, after_attempt, attempt_end, capped_body, col, lease_until, to_json,
 };
@@ -34,10 +34,11 @@ pub(super) async fn claim_due(
     busy: &[Target],
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let busy = to_json("busy targets", &codec::target_keys(busy))?;
-    let mut conn = relaxed(writer, "starting a claim").await?;
-    let leased = lease_due(&mut conn, now, limit, lease, &busy).await;
-    restore(conn).await;
-    let leased = leased?;
+    let mut conn = writer
+        .acquire()
+        .await
+        .map_err(StoreError::db("starting a claim"))?;
+    let leased = lease_due(&mut conn, now, limit, lease, &busy).await?;
     if leased.is_empty() {
         return Ok(Vec::new());
     }
@@ -109,16 +110,18 @@ async fn set_synchronous(
 
 /// Marks up to `limit` due deliveries Delivering under a lease; oldest due first. Each half
 /// (Pending and due, Delivering with an expired lease) walks its partial index in order and
-/// stops at `limit`, so a claim costs the same with a million rows waiting.
+/// stops at `limit`, so a claim costs the same with a million rows waiting. Committed without
+/// an fsync, in one round trip (see [`relaxed`]).
 async fn lease_due(
-    conn: &mut SqliteConnection,
+    conn: &mut Writer,
     now: DateTime<Utc>,
     limit: usize,
     lease: Duration,
     busy: &str,
 ) -> Result<Vec<Leased>, StoreError> {
-    let rows = sqlx::query(
-        "WITH busy AS (SELECT value FROM json_each(?2)),
+    let query = sqlx::query(
+        "PRAGMA synchronous = NORMAL;
+         WITH busy AS (SELECT value FROM json_each(?2)),
          pending AS (
             SELECT id, next_attempt_at FROM deliveries
             WHERE status = 'Pending' AND next_attempt_at <= ?1
@@ -137,15 +140,14 @@ async fn lease_due(
          UPDATE deliveries SET status = 'Delivering', lease_until = ?4
          WHERE id IN (SELECT id FROM due)
          RETURNING id, event_namespace, event_id, target_namespace, target_kind, target_name,
-                   attempts, next_attempt_at",
+                   attempts, next_attempt_at;
+         PRAGMA synchronous = FULL",
     )
     .bind(us(now))
     .bind(busy)
     .bind(codec::sql_limit(limit))
-    .bind(us(lease_until(now, lease)))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(StoreError::db("claiming due deliveries"))?;
+    .bind(us(lease_until(now, lease)));
+    let rows = script(conn, query, "claiming due deliveries").await?;
     let mut leased = Vec::with_capacity(rows.len());
     for row in rows {
         let due: Option<i64> = col(&row, "next_attempt_at")?;
@@ -213,6 +215,14 @@ impl BatchWriter for CompletionWriter {
     /// only means the delivery is attempted again (at least once), while acceptances, which
     /// share the writer, keep their fsync.
     async fn write_batch(&self, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
+        if Completion::all_distinct(batch) {
+            let mut conn = self
+                .0
+                .acquire()
+                .await
+                .map_err(StoreError::db("starting to record attempts"))?;
+            return complete_all(&mut conn, batch).await;
+        }
         let mut conn = relaxed(&self.0, "starting to record attempts").await?;
         let written = record_attempts(&mut conn, batch).await;
         restore(conn).await;
@@ -220,8 +230,8 @@ impl BatchWriter for CompletionWriter {
     }
 }
 
-/// Records a batch of attempts in one transaction: two statements for the whole batch (the
-/// rows passed as one JSON array), or one pair per attempt when a delivery appears twice.
+/// Records a batch in which a delivery appears more than once in one transaction, attempt by
+/// attempt.
 async fn record_attempts(
     conn: &mut SqliteConnection,
     batch: &[Completion],
@@ -230,27 +240,20 @@ async fn record_attempts(
         .begin()
         .await
         .map_err(StoreError::db("starting to record attempts"))?;
-    let found = if Completion::all_distinct(batch) {
-        complete_all(&mut tx, batch).await?
-    } else {
-        let mut found = Vec::with_capacity(batch.len());
-        for completion in batch {
-            found.push(complete_one(&mut tx, completion).await?);
-        }
-        found
-    };
+    let mut found = Vec::with_capacity(batch.len());
+    for completion in batch {
+        found.push(complete_one(&mut tx, completion).await?);
+    }
     tx.commit()
         .await
         .map_err(StoreError::db("committing attempts"))?;
     Ok(found)
 }
 
-/// Records attempts of distinct deliveries with one INSERT and one UPDATE; for each, whether
-/// its delivery exists.
-async fn complete_all(
-    conn: &mut SqliteConnection,
-    batch: &[Completion],
-) -> Result<Vec<bool>, StoreError> {
+/// Records attempts of distinct deliveries with one INSERT and one UPDATE (the rows passed as
+/// one JSON array) in a transaction committed without an fsync (see [`relaxed`]), all in one
+/// round trip; for each, whether its delivery exists.
+async fn complete_all(conn: &mut Writer, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
     let mut rows = Vec::with_capacity(batch.len());
     for Completion {
         delivery_id,
@@ -275,31 +278,28 @@ async fn complete_all(
             attempt.error,
         ]));
     }
-    let rows = to_json("attempt rows", &rows)?;
-    // The attempt is numbered from the delivery's count before the update below.
-    sqlx::query(
-        "INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request, response_status,
+    // The attempt is numbered from the delivery's count before the update.
+    let query = sqlx::query(
+        "PRAGMA synchronous = NORMAL;
+         BEGIN;
+         INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request, response_status,
             response_headers, response_body, error)
          SELECT d.id, d.attempts + 1, r.value ->> 5, r.value ->> 6, r.value ->> 7,
                 r.value ->> 8, r.value ->> 9, r.value ->> 10, r.value ->> 11
-         FROM json_each(?1) AS r JOIN deliveries AS d ON d.id = r.value ->> 0",
-    )
-    .bind(&rows)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::db("recording attempts"))?;
-    let updated: Vec<(String,)> = sqlx::query_as(
-        "UPDATE deliveries SET attempts = attempts + 1, status = r.value ->> 1,
+         FROM json_each(?1) AS r JOIN deliveries AS d ON d.id = r.value ->> 0;
+         UPDATE deliveries SET attempts = attempts + 1, status = r.value ->> 1,
             next_attempt_at = r.value ->> 2, lease_until = NULL, last_error = r.value ->> 3,
             finished_at = r.value ->> 4
          FROM json_each(?1) AS r WHERE deliveries.id = r.value ->> 0
-         RETURNING deliveries.id",
+         RETURNING deliveries.id;
+         COMMIT;
+         PRAGMA synchronous = FULL",
     )
-    .bind(&rows)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(StoreError::db("updating deliveries after attempts"))?;
-    let updated: HashSet<String> = updated.into_iter().map(|(id,)| id).collect();
+    .bind(to_json("attempt rows", &rows)?);
+    let mut updated = HashSet::with_capacity(batch.len());
+    for row in script(conn, query, "recording attempts").await? {
+        updated.insert(col::<_, String>(&row, "id")?);
+    }
     Ok(batch
         .iter()
         .map(|c| updated.contains(&c.delivery_id))

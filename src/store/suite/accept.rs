@@ -40,7 +40,7 @@ pub(crate) async fn accept_stores_event_and_deliveries(h: &Harness) {
         .expect("claim");
     assert_eq!(claimed.len(), 2);
     let expected = acceptance("e1", at, &[]).event;
-    assert!(claimed.iter().all(|c| c.event == expected), "{claimed:?}");
+    assert!(claimed.iter().all(|c| *c.event == expected), "{claimed:?}");
     // The payload keeps its key order.
     assert_eq!(
         serde_json::to_string(&claimed[0].event.payload).expect("json"),

@@ -37,7 +37,7 @@ pub(crate) async fn accepted_claimed_deliveries_are_leased(h: &Harness) {
             .iter()
             .all(|c| c.attempts == 0 && c.event.id == "e1")
     );
-    assert_eq!(claimed[0].event, acceptance("e1", t0, &[]).event);
+    assert_eq!(*claimed[0].event, acceptance("e1", t0, &[]).event);
     assert_eq!(done[1], (Accepted::Stored { deliveries: 0 }, vec![]));
     let again = store
         .accept_claimed(vec![acceptance("e1", t0, &[sub("a")])], LEASE)
