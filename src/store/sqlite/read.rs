@@ -11,6 +11,27 @@ use crate::store::{
     AttemptRecord, DeliveryCounts, DeliveryRecord, DeliveryStatus, StoreError, Target,
 };
 
+/// `(status, count)` rows of the deliveries a WHERE clause (or "") selects, in one pass and
+/// without sorting (a GROUP BY over a million rows would sort them all).
+macro_rules! by_status {
+    ($filter:literal) => {
+        concat!(
+            "WITH c AS MATERIALIZED (SELECT
+                COUNT(*) FILTER (WHERE status = 'Pending') AS pending,
+                COUNT(*) FILTER (WHERE status = 'Delivering') AS delivering,
+                COUNT(*) FILTER (WHERE status = 'Delivered') AS delivered,
+                COUNT(*) FILTER (WHERE status = 'Failed') AS failed,
+                COUNT(*) FILTER (WHERE status = 'Dead') AS dead
+              FROM deliveries ",
+            $filter,
+            ")
+             SELECT 'Pending', pending FROM c UNION ALL SELECT 'Delivering', delivering FROM c
+             UNION ALL SELECT 'Delivered', delivered FROM c UNION ALL SELECT 'Failed', failed FROM c
+             UNION ALL SELECT 'Dead', dead FROM c"
+        )
+    };
+}
+
 /// Deliveries of `target`, newest first, after the `after` cursor, with their attempts.
 pub(super) async fn list_deliveries(
     pool: &SqlitePool,
@@ -107,11 +128,9 @@ pub(super) async fn delivery_counts(
     pool: &SqlitePool,
     target: &Target,
 ) -> Result<DeliveryCounts, StoreError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT status, COUNT(*) FROM deliveries
-         WHERE target_namespace = ?1 AND target_kind = ?2 AND target_name = ?3
-         GROUP BY status",
-    )
+    let rows: Vec<(String, i64)> = sqlx::query_as(by_status!(
+        "WHERE target_namespace = ?1 AND target_kind = ?2 AND target_name = ?3"
+    ))
     .bind(&target.namespace)
     .bind(target.kind.as_str())
     .bind(&target.name)
@@ -125,10 +144,9 @@ pub(super) async fn delivery_counts(
 pub(super) async fn queue_depth(
     pool: &SqlitePool,
 ) -> Result<Vec<(DeliveryStatus, u64)>, StoreError> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
-            .fetch_all(pool)
-            .await
-            .map_err(StoreError::db("measuring the queue depth"))?;
+    let rows: Vec<(String, i64)> = sqlx::query_as(by_status!(""))
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::db("measuring the queue depth"))?;
     codec::depth(rows)
 }
