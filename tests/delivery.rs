@@ -440,6 +440,49 @@ fn a_slow_subscriber_does_not_delay_another() {
 }
 
 #[test]
+fn a_backlog_beyond_the_hand_off_drains_without_waiting_for_the_poll() {
+    // With the poll an hour away, only the dispatcher's own wake-ups (a publish, a finished
+    // attempt) can drain the deliveries that wait in the store: at concurrency 1 a
+    // subscription takes at most 8 fresh deliveries in memory. (The lost wake-up fixed in
+    // session 5 needed a finish to land inside a claim; this does not reproduce it reliably,
+    // the delivery benchmark's BENCH_TRACE did.)
+    let tmp = tempfile::tempdir().unwrap();
+    let sinks: Vec<Sink> = (0..3)
+        .map(|_| Sink::start(|_, _| Reply::Stall(Duration::from_millis(5))))
+        .collect();
+    let mut manifests: String = sinks
+        .iter()
+        .enumerate()
+        .map(|(i, sink)| subscription(&format!("s{i}"), &sink.url, "  signing: {scheme: None}"))
+        .collect();
+    // One that nothing matches is never busy, so while the others are, every wake-up claims.
+    manifests.push_str(&format!(
+        "---\napiVersion: switchboard.dev/v1alpha1\nkind: WebhookSubscription\nmetadata: {{name: idle, namespace: payments}}\nspec:\n  url: {}\n  eventTypes: [\"never.*\"]\n  signing: {{scheme: None}}\n",
+        sinks[0].url
+    ));
+    let flags = [
+        "--allow-private-destinations",
+        "--delivery-poll",
+        "1h",
+        "--subscription-concurrency",
+        "1",
+    ];
+    let inst = start(tmp.path(), &manifests, &flags);
+    for i in 0..60 {
+        publish(&inst, "order.created", &format!("o-{i}"), json!({"i": i}));
+    }
+    for (i, sink) in sinks.iter().enumerate() {
+        let hits = sink.wait_hits(60, Duration::from_secs(30));
+        assert_eq!(
+            hits.len(),
+            60,
+            "subscription s{i}\nlog:\n{}",
+            inst.log_text()
+        );
+    }
+}
+
+#[test]
 fn a_suspended_subscription_holds_its_deliveries_until_resumed() {
     let tmp = tempfile::tempdir().unwrap();
     let held = Sink::always(200);
