@@ -507,14 +507,11 @@ impl Engine {
         id: &str,
         data: &serde_json::Value,
     ) -> Result<Vec<Target>, AcceptError> {
-        let mut errors = Vec::new();
         let inline = inline::capped(Cap::SMALL, || {
-            topology.matching(namespace, event_type, id, data, |key, message| {
-                errors.push((key.clone(), message.to_owned()));
-            })
+            matching_with_errors(topology, namespace, event_type, id, data)
         });
-        let targets = match inline {
-            Some(targets) => targets,
+        let (targets, errors) = match inline {
+            Some(found) => found,
             None => {
                 let topology = topology.clone();
                 let (ns, ty, id, data) = (
@@ -523,17 +520,11 @@ impl Engine {
                     id.to_owned(),
                     data.clone(),
                 );
-                let (targets, blocking_errors) = tokio::task::spawn_blocking(move || {
-                    let mut errors = Vec::new();
-                    let targets = topology.matching(&ns, &ty, &id, &data, |key, message| {
-                        errors.push((key.clone(), message.to_owned()));
-                    });
-                    (targets, errors)
+                tokio::task::spawn_blocking(move || {
+                    matching_with_errors(&topology, &ns, &ty, &id, &data)
                 })
                 .await
-                .map_err(AcceptError::Filters)?;
-                errors = blocking_errors;
-                targets
+                .map_err(AcceptError::Filters)?
             }
         };
         for (key, message) in errors {
@@ -851,4 +842,20 @@ fn view(status: super::status::ResourceStatus, spec: serde_json::Value) -> serde
         "spec": spec,
         "status": st,
     })
+}
+
+/// The subscriptions an event matches, with the filter errors met on the way (counted by the
+/// caller once matching has run to the end).
+fn matching_with_errors(
+    topology: &Topology,
+    namespace: &str,
+    event_type: &str,
+    id: &str,
+    data: &serde_json::Value,
+) -> (Vec<Target>, Vec<(ObjectKey, String)>) {
+    let mut errors = Vec::new();
+    let targets = topology.matching(namespace, event_type, id, data, |key, message| {
+        errors.push((key.clone(), message.to_owned()));
+    });
+    (targets, errors)
 }

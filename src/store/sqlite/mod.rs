@@ -53,8 +53,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
-            // temp_store stays FILE: with MEMORY, the claim query's sort over a million
-            // pending retries held ~80 MiB of RAM (benches/pending_retries.sh).
+            // temp_store stays FILE, so a large sort or temporary b-tree spills to disk instead
+            // of RAM. (With MEMORY, the claim query of the time, which sorted every due row,
+            // held ~80 MiB with a million pending retries; the claim now walks partial
+            // indexes and MEMORY has not been measured again.)
             .foreign_keys(true);
         // Connections are local and long-lived: no ping on every acquire.
         let writer = SqlitePoolOptions::new()
