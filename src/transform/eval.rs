@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::jq::Filter;
 use super::sandbox::{self, Exceeded, Limits, Stopped};
 use super::value::{self, ToJsonError};
+use super::write;
 
 /// Why an evaluation failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +56,10 @@ pub fn run(
         limits,
         take,
         check_more,
-        |v| value::to_json(&v).map_err(EvalError::NotJson),
+        |v| {
+            write::check_size(&v, limits.max_output_bytes)?;
+            value::to_json(&v).map_err(EvalError::NotJson)
+        },
     )?;
     Ok(Outputs { values, more })
 }

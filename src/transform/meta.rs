@@ -105,7 +105,9 @@ mod tests {
             assert_eq!(meta.to_jaq(), to_jaq(&meta.to_value()));
             // Key order too (object equality ignores it).
             assert_eq!(
-                crate::transform::write::write_json(&meta.to_jaq(), 0).unwrap(),
+                crate::transform::write::write_json(&meta.to_jaq(), 0, usize::MAX)
+                    .unwrap()
+                    .unwrap(),
                 serde_json::to_vec(&meta.to_value()).unwrap()
             );
         }

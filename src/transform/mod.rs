@@ -11,6 +11,7 @@ pub mod meta;
 pub mod pool;
 pub mod predicate;
 pub mod program;
+pub mod quick;
 pub mod read;
 pub mod sandbox;
 pub mod schema;

@@ -9,6 +9,7 @@ use super::eval::{self, EvalError};
 use super::format::{self, FormatError};
 use super::jq::{self, CompileError, Filter};
 use super::meta::Meta;
+use super::quick::Quick;
 use super::sandbox::{Exceeded, Limits};
 use super::schema::{Schema, SchemaError, Violations};
 use super::{read, value, write};
@@ -127,6 +128,9 @@ pub struct Program {
     limits: Limits,
     /// Whether the source mentions `$meta` (if not, `$meta` is not built for each run).
     uses_meta: bool,
+    /// The program for the quick evaluator, when it lies in its core (jaq runs it otherwise,
+    /// and whenever the quick evaluator gives up).
+    quick: Option<Quick>,
 }
 
 impl std::fmt::Debug for Program {
@@ -151,6 +155,7 @@ impl Program {
             output_schema: compile_schema(&spec.output_schema).map_err(BuildError::OutputSchema)?,
             limits: Limits::default(),
             uses_meta: spec.jq.contains(GLOBALS[0]),
+            quick: Quick::compile(&spec.jq),
         })
     }
 
@@ -223,20 +228,32 @@ impl Program {
         };
         let direct = write
             .filter(|_| self.output_schema.is_none() && self.output_format == OutputFormat::Json);
-        let (outputs, more) = eval::run_val(
-            &self.filter,
-            input,
-            &[meta],
-            self.limits,
-            1,
-            true,
-            |v| match direct.and_then(|capacity| write::write_json(&v, capacity)) {
-                Some(body) => Ok(First::Written(body)),
-                None => Ok(First::Converted(
-                    value::to_json(&v).map_err(EvalError::NotJson)?,
-                )),
-            },
-        )
+        let limit = self.limits.max_output_bytes;
+        let first = |v: Val| {
+            if let Some(capacity) = direct
+                && let Some(body) = write::write_json(&v, capacity, limit)?
+            {
+                return Ok(First::Written(body));
+            }
+            write::check_size(&v, limit)?;
+            Ok(First::Converted(
+                value::to_json(&v).map_err(EvalError::NotJson)?,
+            ))
+        };
+        let quick = self.quick.as_ref().and_then(|quick| {
+            let (outputs, more) = quick
+                .outputs(&input, &meta, self.limits.max_steps, 1)
+                .ok()?;
+            let outputs = outputs
+                .into_iter()
+                .map(first)
+                .collect::<Result<Vec<_>, _>>();
+            Some(outputs.map(|outputs| (outputs, more)))
+        });
+        let (outputs, more) = match quick {
+            Some(result) => result,
+            None => eval::run_val(&self.filter, input, &[meta], self.limits, 1, true, first),
+        }
         .map_err(TransformError::Eval)?;
         if more {
             return Err(TransformError::SeveralOutputs);
@@ -407,5 +424,28 @@ mod tests {
             e.to_string(),
             "output is larger than 100 bytes (output budget exceeded)"
         );
+    }
+
+    /// A value of shared parts stands for 2^40 leaves in little memory; writing it stops at
+    /// the output budget, on the quick path and on jaq's, and for JSON and Form output.
+    #[test]
+    fn output_of_shared_parts_stops_at_the_budget() {
+        let doubling = std::iter::repeat_n("[., .]", 40)
+            .collect::<Vec<_>>()
+            .join(" | ");
+        for (jq, output_format) in [
+            (doubling.as_str(), "Json"),
+            ("reduce range(40) as $i (.; [., .])", "Json"),
+            ("{a: (reduce range(40) as $i (.; [., .]))}", "Form"),
+        ] {
+            let p =
+                Program::compile(&spec(json!({"jq": jq, "outputFormat": output_format}))).unwrap();
+            let e = p.run(b"1", &Meta::default()).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "output is larger than 1048576 bytes (output budget exceeded)",
+                "{jq}"
+            );
+        }
     }
 }

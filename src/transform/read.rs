@@ -172,8 +172,11 @@ mod tests {
             (Ok(d), Ok(s)) => {
                 assert_eq!(d, to_jaq(&s), "{text}");
                 // Key order too (object equality ignores it).
-                let written = crate::transform::write::write_json(&d, 0);
-                assert_eq!(written, crate::transform::write::write_json(&to_jaq(&s), 0));
+                let written = crate::transform::write::write_json(&d, 0, usize::MAX).unwrap();
+                assert_eq!(
+                    written,
+                    crate::transform::write::write_json(&to_jaq(&s), 0, usize::MAX).unwrap()
+                );
             }
             (Err(d), Err(s)) => assert_eq!(d.to_string(), s.to_string(), "{text}"),
             (d, s) => panic!("{text}: direct {d:?}, serde {s:?}"),

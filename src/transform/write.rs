@@ -4,17 +4,72 @@
 use jaq_json::{Num, Val};
 use serde::ser::{Error as _, Serialize, SerializeMap, Serializer};
 
+use super::sandbox::Exceeded;
 use super::value::{self, MAX_DEPTH};
 
 /// Writes `value` as compact JSON, exactly as `serde_json::to_vec(&value::to_json(value)?)`
-/// would, and such that reading it back gives that JSON value. `None` when the value needs
-/// the general path: a key that is not UTF-8 text (its lossy form could collide with another
-/// key), or nesting deeper than `serde_json` reads back. `capacity` is a guess of the size,
-/// to spare the buffer's growth.
-pub fn write_json(value: &Val, capacity: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(capacity);
-    serde_json::to_writer(&mut out, &View { value, depth: 0 }).ok()?;
-    Some(out)
+/// would, and such that reading it back gives that JSON value. `Ok(None)` when the value
+/// needs the general path: a key that is not UTF-8 text (its lossy form could collide with
+/// another key), or nesting deeper than `serde_json` reads back. Writing stops with an error
+/// once the JSON passes `limit` bytes. `capacity` is a guess of the size, to spare the
+/// buffer's growth.
+pub fn write_json(value: &Val, capacity: usize, limit: usize) -> Result<Option<Vec<u8>>, Exceeded> {
+    let mut out = Bounded {
+        bytes: Vec::with_capacity(capacity.min(limit)),
+        limit,
+    };
+    match serde_json::to_writer(&mut out, &View { value, depth: 0 }) {
+        Ok(()) => Ok(Some(out.bytes)),
+        Err(e) if e.is_io() => Err(Exceeded::Output(limit)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Fails when `value`'s JSON is surely longer than `limit` bytes, before anything builds it
+/// (a value of shared parts can stand for far more JSON than it takes memory). It counts a
+/// lower bound of the length, in at most about `limit` steps.
+pub fn check_size(value: &Val, limit: usize) -> Result<(), Exceeded> {
+    let mut size = 0usize;
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        size += match v {
+            Val::Null | Val::Bool(_) => 4,
+            Val::Num(_) => 1,
+            Val::TStr(b) | Val::BStr(b) => b.len() + 2,
+            Val::Arr(items) => {
+                pending.extend(items.iter());
+                items.len() + 1
+            }
+            Val::Obj(fields) => {
+                pending.extend(fields.iter().flat_map(|(k, v)| [k, v]));
+                fields.len() + 1
+            }
+        };
+        if size > limit {
+            return Err(Exceeded::Output(limit));
+        }
+    }
+    Ok(())
+}
+
+/// A buffer that refuses to grow past `limit` bytes.
+struct Bounded {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.limit {
+            return Err(std::io::Error::other("output budget exceeded"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A value seen as `serde_json` would see its [`value::to_json`] conversion.
@@ -74,7 +129,7 @@ mod tests {
     /// When direct writing applies, its bytes are the serde path's and read back as the
     /// serde path's value.
     fn agrees(v: &Val) -> bool {
-        let Some(written) = write_json(v, 0) else {
+        let Some(written) = write_json(v, 0, usize::MAX).unwrap() else {
             return false;
         };
         let json = to_json(v).expect("written values convert");
@@ -133,5 +188,28 @@ mod tests {
             assert_eq!(agrees(&deep), levels < MAX_DEPTH, "{levels} levels");
             deep = Val::Arr(vec![deep].into());
         }
+    }
+
+    #[test]
+    fn output_past_the_limit_is_refused_before_it_is_built() {
+        // 2^40 leaves that share their parts: a few hundred bytes of memory.
+        let mut shared = Val::Null;
+        for _ in 0..40 {
+            shared = Val::Arr(vec![shared.clone(), shared].into());
+        }
+        assert_eq!(check_size(&shared, 1 << 20), Err(Exceeded::Output(1 << 20)));
+        assert_eq!(
+            write_json(&shared, 0, 1 << 20),
+            Err(Exceeded::Output(1 << 20))
+        );
+        let small = to_jaq(&json!({"a": [1, "xy", null]}));
+        let written = write_json(&small, 0, 64).unwrap().unwrap();
+        assert_eq!(written, br#"{"a":[1,"xy",null]}"#);
+        assert_eq!(check_size(&small, written.len()), Ok(()));
+        assert_eq!(
+            write_json(&small, 0, written.len()).unwrap(),
+            Some(written.clone())
+        );
+        assert!(write_json(&small, 0, written.len() - 1).is_err());
     }
 }
