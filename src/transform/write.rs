@@ -1,6 +1,8 @@
 //! Writing a jaq value as JSON bytes directly: byte for byte what `serde_json::to_vec` writes
 //! for [`value::to_json`]'s result, without building the `serde_json::Value` in between.
 
+use std::cell::Cell;
+
 use jaq_json::{Num, Val};
 use serde::ser::{Error as _, Serialize, SerializeMap, Serializer};
 
@@ -14,13 +16,17 @@ use super::value::{self, MAX_DEPTH};
 /// once the JSON passes `limit` bytes. `capacity` is a guess of the size, to spare the
 /// buffer's growth.
 pub fn write_json(value: &Val, capacity: usize, limit: usize) -> Result<Option<Vec<u8>>, Exceeded> {
-    let mut out = Bounded {
-        bytes: Vec::with_capacity(capacity.min(limit)),
-        limit,
+    let mut out = Vec::with_capacity(capacity.min(limit));
+    let left = Cell::new(limit);
+    let view = View {
+        value,
+        depth: 0,
+        left: &left,
     };
-    match serde_json::to_writer(&mut out, &View { value, depth: 0 }) {
-        Ok(()) => Ok(Some(out.bytes)),
-        Err(e) if e.is_io() => Err(Exceeded::Output(limit)),
+    match serde_json::to_writer(&mut out, &view) {
+        Ok(()) if out.len() <= limit => Ok(Some(out)),
+        Ok(()) => Err(Exceeded::Output(limit)),
+        Err(_) if left.get() == 0 => Err(Exceeded::Output(limit)),
         Err(_) => Ok(None),
     }
 }
@@ -52,43 +58,47 @@ pub fn check_size(value: &Val, limit: usize) -> Result<(), Exceeded> {
     Ok(())
 }
 
-/// A buffer that refuses to grow past `limit` bytes.
-struct Bounded {
-    bytes: Vec<u8>,
-    limit: usize,
-}
-
-impl std::io::Write for Bounded {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() + buf.len() > self.limit {
-            return Err(std::io::Error::other("output budget exceeded"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A value seen as `serde_json` would see its [`value::to_json`] conversion.
 struct View<'a> {
     value: &'a Val,
     depth: usize,
+    /// A lower bound of the bytes still allowed: each value takes one byte and its text's
+    /// length, each key its length, so a value of shared parts stops after about `limit` of them instead of
+    /// writing far more than it takes memory. Zero once exhausted.
+    left: &'a Cell<usize>,
 }
 
-impl View<'_> {
-    fn child<'b>(&self, value: &'b Val) -> View<'b> {
+impl<'a> View<'a> {
+    fn child(&self, value: &'a Val) -> View<'a> {
         View {
             value,
             depth: self.depth + 1,
+            left: self.left,
+        }
+    }
+
+    /// Takes `bytes` from the allowance; fails once it is exhausted.
+    fn take<E: serde::ser::Error>(&self, bytes: usize) -> Result<(), E> {
+        match self.left.get().checked_sub(bytes) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => {
+                self.left.set(0);
+                Err(E::custom("output budget exceeded"))
+            }
         }
     }
 }
 
 impl Serialize for View<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.value {
+            Val::TStr(b) | Val::BStr(b) => self.take(b.len() + 1)?,
+            Val::Obj(fields) => self.take(fields.len() + 1)?,
+            _ => self.take(1)?,
+        }
         match self.value {
             Val::Null => s.serialize_unit(),
             Val::Bool(b) => s.serialize_bool(*b),
@@ -110,6 +120,7 @@ impl Serialize for View<'_> {
                     let Some(key) = key else {
                         return Err(S::Error::custom("key is not text"));
                     };
+                    self.take(key.len())?;
                     map.serialize_entry(key, &self.child(v))?;
                 }
                 map.end()
