@@ -112,6 +112,12 @@ impl Output {
     }
 }
 
+/// A program's input: JSON text, or a value already read.
+enum Input<'r> {
+    Json(&'r [u8]),
+    Val(Val),
+}
+
 /// The first output of a run: written straight to JSON bytes, or converted to JSON.
 enum First {
     Written(Vec<u8>),
@@ -181,27 +187,24 @@ impl Program {
     }
 
     /// Runs the transformation on a raw payload. JSON without an input schema is read
-    /// straight into jaq's value, skipping the `serde_json::Value` in between.
+    /// straight into jaq's value, skipping the `serde_json::Value` in between (and for the
+    /// quick evaluator, only as much of it as the program can observe).
     pub fn run(&self, raw: &[u8], meta: &Meta) -> Result<Output, TransformError> {
-        let input = match (self.input_format, &self.input_schema) {
-            (InputFormat::Json, None) => {
-                read::parse_json(raw).map_err(|e| TransformError::Input(FormatError::Json(e)))?
-            }
-            _ => {
-                let input = self.decode(raw)?;
-                self.check_input(&input)?;
-                value::to_jaq(&input)
-            }
-        };
         // The output is usually of the input's order of size.
-        self.evaluate(input, meta, Some(raw.len().min(OUTPUT_GUESS_CAP)))
+        let write = Some(raw.len().min(OUTPUT_GUESS_CAP));
+        if let (InputFormat::Json, None) = (self.input_format, &self.input_schema) {
+            return self.evaluate(Input::Json(raw), meta, write);
+        }
+        let input = self.decode(raw)?;
+        self.check_input(&input)?;
+        self.evaluate(Input::Val(value::to_jaq(&input)), meta, write)
     }
 
     /// Runs the transformation on an already decoded payload: input schema, program,
     /// output schema, output format.
     pub fn apply(&self, input: &Value, meta: &Meta) -> Result<Output, TransformError> {
         self.check_input(input)?;
-        self.evaluate(value::to_jaq(input), meta, None)
+        self.evaluate(Input::Val(value::to_jaq(input)), meta, None)
     }
 
     fn check_input(&self, input: &Value) -> Result<(), TransformError> {
@@ -217,7 +220,7 @@ impl Program {
     /// [`Program::apply`] a value).
     fn evaluate(
         &self,
-        input: Val,
+        input: Input<'_>,
         meta: &Meta,
         write: Option<usize>,
     ) -> Result<Output, TransformError> {
@@ -241,9 +244,15 @@ impl Program {
             ))
         };
         let quick = self.quick.as_ref().and_then(|quick| {
-            let (outputs, more) = quick
-                .outputs(&input, &meta, self.limits.max_steps, 1)
-                .ok()?;
+            let read;
+            let input = match input {
+                Input::Val(ref v) => v,
+                Input::Json(raw) => {
+                    read = read::parse_json_for(raw, quick.need()).ok()?;
+                    &read
+                }
+            };
+            let (outputs, more) = quick.outputs(input, &meta, self.limits.max_steps, 1).ok()?;
             let outputs = outputs
                 .into_iter()
                 .map(first)
@@ -252,7 +261,14 @@ impl Program {
         });
         let (outputs, more) = match quick {
             Some(result) => result,
-            None => eval::run_val(&self.filter, input, &[meta], self.limits, 1, true, first),
+            None => {
+                let input = match input {
+                    Input::Val(v) => v,
+                    Input::Json(raw) => read::parse_json(raw)
+                        .map_err(|e| TransformError::Input(FormatError::Json(e)))?,
+                };
+                eval::run_val(&self.filter, input, &[meta], self.limits, 1, true, first)
+            }
         }
         .map_err(TransformError::Eval)?;
         if more {

@@ -6,6 +6,8 @@ use std::cell::RefCell;
 use std::fmt;
 
 use jaq_json::{Map, Num, Val};
+
+use super::quick::Need;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// The key by which `serde_json` (built with `raw_value`, as this crate is) marks an object
@@ -21,9 +23,16 @@ type Keys<'de> = RefCell<Vec<(&'de str, Option<Val>)>>;
 
 /// Parses one JSON document (surrounding whitespace allowed) into a jaq value.
 pub fn parse_json(raw: &[u8]) -> Result<Val, serde_json::Error> {
+    parse_json_for(raw, &Need::All)
+}
+
+/// Parses one JSON document as [`parse_json`] does, but builds only what `need` asks for: a
+/// field not needed is read (and checked) but left out of its object, and a value needed for
+/// nothing becomes `null`. Every document that [`parse_json`] rejects is rejected too.
+pub fn parse_json_for(raw: &[u8], need: &Need) -> Result<Val, serde_json::Error> {
     let keys = RefCell::new(Vec::with_capacity(16));
     let mut de = serde_json::Deserializer::from_slice(raw);
-    let value = ToVal { keys: &keys }.deserialize(&mut de)?;
+    let value = ToVal { keys: &keys, need }.deserialize(&mut de)?;
     de.end()?;
     Ok(value)
 }
@@ -34,13 +43,90 @@ pub fn parse_json(raw: &[u8]) -> Result<Val, serde_json::Error> {
 #[derive(Clone, Copy)]
 struct ToVal<'k, 'de> {
     keys: &'k Keys<'de>,
+    /// What of this value is wanted.
+    need: &'k Need,
+}
+
+impl<'k, 'de> ToVal<'k, 'de> {
+    fn with(self, need: &'k Need) -> Self {
+        Self { need, ..self }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for ToVal<'_, 'de> {
     type Value = Val;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
-        deserializer.deserialize_any(self)
+        match self.need {
+            Need::Nothing => deserializer.deserialize_any(Skip).map(|()| Val::Null),
+            _ => deserializer.deserialize_any(self),
+        }
+    }
+}
+
+/// Reads a value that is not needed: every check of a full read, nothing built.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(Skip)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Some(first) = map.next_key::<std::borrow::Cow<'de, str>>()? else {
+            return Ok(());
+        };
+        if first == RAW_VALUE_KEY {
+            // Checked as the full read checks it: the text must be JSON.
+            let text: String = map.next_value()?;
+            return parse_json(text.as_bytes())
+                .map(drop)
+                .map_err(de::Error::custom);
+        }
+        map.next_value_seed(Skip)?;
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
     }
 }
 
@@ -89,7 +175,8 @@ impl<'de> Visitor<'de> for ToVal<'_, 'de> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(self)? {
+        let each = self.with(self.need.element());
+        while let Some(item) = seq.next_element_seed(each)? {
             items.push(item);
         }
         Ok(Val::Arr(items.into()))
@@ -105,16 +192,30 @@ impl<'de> Visitor<'de> for ToVal<'_, 'de> {
             return parse_json(text.as_bytes()).map_err(de::Error::custom);
         }
         let mut fields = Map::default();
-        fields.insert(first, map.next_value_seed(self)?);
-        while let Some(k) = map.next_key_seed(key)? {
-            let value = map.next_value_seed(self)?;
-            fields.insert(k, value);
+        let mut next = Some(first);
+        while let Some(k) = next {
+            match self.need.field(text(&k)) {
+                Some(need) => {
+                    let value = map.next_value_seed(self.with(need))?;
+                    fields.insert(k, value);
+                }
+                None => map.next_value_seed(Skip)?,
+            }
+            next = map.next_key_seed(key)?;
         }
         Ok(Val::obj(fields))
     }
 }
 
 /// An object key, shared with an equal key met before in the document when there is one.
+/// The text of a key that [`Key`] read.
+fn text(key: &Val) -> &[u8] {
+    match key {
+        Val::TStr(bytes) => bytes,
+        _ => &[],
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Key<'k, 'de> {
     keys: &'k Keys<'de>,
@@ -164,9 +265,19 @@ mod tests {
     use super::*;
     use crate::transform::value::to_jaq;
 
-    /// The direct parse and the serde path agree, value for value and error for error.
+    /// The direct parse and the serde path agree, value for value and error for error; a
+    /// read of part of the document rejects every document the full read rejects, alike.
     fn agrees(text: &str) {
         let direct = parse_json(text.as_bytes());
+        let fields = Need::Fields(vec![("a".into(), Need::Nothing)]);
+        for need in [Need::Nothing, fields, Need::Each(Box::new(Need::Nothing))] {
+            let part = parse_json_for(text.as_bytes(), &need);
+            match (&direct, part) {
+                (Ok(_), Ok(_)) => {}
+                (Err(d), Err(p)) => assert_eq!(d.to_string(), p.to_string(), "{text} {need:?}"),
+                (d, p) => panic!("{text} {need:?}: full {d:?}, part {p:?}"),
+            }
+        }
         let serde = serde_json::from_str::<Value>(text);
         match (direct, serde) {
             (Ok(d), Ok(s)) => {
@@ -223,6 +334,27 @@ mod tests {
         agrees(&("[".repeat(200) + &"]".repeat(200)));
         agrees(&("[".repeat(127) + &"]".repeat(127)));
         assert!(parse_json(&[b'"', 0xff, b'"']).is_err());
+    }
+
+    #[test]
+    fn a_part_read_builds_only_the_fields_needed() {
+        let text = br#"{"a": {"x": 1, "y": [2]}, "b": "skipped", "c": [{"k": 1, "j": 2}, 3]}"#;
+        let fields = |f: &[(&str, Need)]| {
+            Need::Fields(f.iter().map(|(k, n)| (k.to_string(), n.clone())).collect())
+        };
+        let need = fields(&[
+            ("a", fields(&[("y", Need::All)])),
+            ("c", Need::Each(Box::new(fields(&[("j", Need::Nothing)])))),
+        ]);
+        let read = parse_json_for(text, &need).unwrap();
+        let want = r#"{"a":{"y":[2]},"c":[{"j":null},3]}"#;
+        let written = crate::transform::write::write_json(&read, 0, usize::MAX).unwrap();
+        assert_eq!(String::from_utf8(written.unwrap()).unwrap(), want);
+        assert_eq!(parse_json_for(text, &Need::Nothing).unwrap(), Val::Null);
+        assert_eq!(
+            parse_json_for(text, &Need::All).unwrap(),
+            parse_json(text).unwrap()
+        );
     }
 
     #[test]

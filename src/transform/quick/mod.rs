@@ -9,6 +9,7 @@
 //! programs and inputs. Every operation reuses jaq's own value operations (`+`, `==`, `<`,
 //! indexing, `tostring`) so the two cannot drift apart.
 
+mod need;
 mod run;
 
 #[cfg(test)]
@@ -20,20 +21,31 @@ use jaq_core::ops::{Cmp, Math};
 use jaq_core::path::{Opt, Part};
 use jaq_json::{Num, Val};
 
+pub use need::Need;
 pub use run::Bail;
 
 /// A program compiled for the quick evaluator.
 #[derive(Debug)]
 pub struct Quick {
     root: Node,
+    /// What the program can observe of its input.
+    need: Need,
 }
 
 impl Quick {
     /// Compiles `src` when the whole program lies in the quick evaluator's core; `None`
     /// otherwise (the program then runs on jaq only). `$meta` is the one variable known.
     pub fn compile(src: &str) -> Option<Self> {
-        let term = load::parse(src, |p| p.term())?;
-        Some(Self { root: node(term)? })
+        let root = node(load::parse(src, |p| p.term())?)?;
+        Some(Self {
+            need: Need::of(&root),
+            root,
+        })
+    }
+
+    /// What the program can observe of its input: the rest need not be read into it.
+    pub fn need(&self) -> &Need {
+        &self.need
     }
 
     /// Runs the program on `input` with `$meta` bound to `meta`, handing each output to

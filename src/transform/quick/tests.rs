@@ -6,11 +6,11 @@ use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 
-use super::Quick;
+use super::{Bail, Need, Quick};
 use crate::transform::jq;
 use crate::transform::program::GLOBALS;
 use crate::transform::sandbox::Limits;
-use crate::transform::{eval, value, write};
+use crate::transform::{eval, read, value, write};
 
 /// What one side made of a run.
 #[derive(Debug, PartialEq)]
@@ -19,7 +19,7 @@ enum Outcome {
     Error,
 }
 
-fn text(v: &Val) -> String {
+fn text_of(v: &Val) -> String {
     match write::write_json(v, 64, usize::MAX) {
         Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
         _ => format!("{v:?}"),
@@ -41,20 +41,34 @@ fn jaq_outcome(program: &str, input: &Val) -> Outcome {
         true,
         Ok,
     ) {
-        Ok((values, more)) => Outcome::Outputs(values.iter().map(text).collect(), more),
+        Ok((values, more)) => Outcome::Outputs(values.iter().map(text_of).collect(), more),
         Err(_) => Outcome::Error,
     }
 }
 
 /// Runs `program` on `input` both ways; `true` when the quick evaluator gave a result (which
-/// must then be jaq's), `false` when it gave up.
+/// must then be jaq's), `false` when it gave up. The quick evaluator runs twice: on the whole
+/// input, and on the input read as far as the program needs it, and both must agree.
 fn agrees(program: &str, input: &Value) -> bool {
     let quick = Quick::compile(program).unwrap_or_else(|| panic!("{program} is not quick"));
+    let text = serde_json::to_vec(input).unwrap();
+    let read = read::parse_json_for(&text, quick.need()).expect("a projected read");
     let input = value::to_jaq(input);
-    let Ok((values, more)) = quick.outputs(&input, &meta(), 100_000, 3) else {
+    let whole = quick.outputs(&input, &meta(), 100_000, 3);
+    let projected = quick.outputs(&read, &meta(), 100_000, 3);
+    let outcome = |result: Result<(Vec<Val>, bool), Bail>| {
+        result.map(|(values, more)| Outcome::Outputs(values.iter().map(text_of).collect(), more))
+    };
+    let (whole, projected) = (outcome(whole), outcome(projected));
+    assert_eq!(
+        whole,
+        projected,
+        "{program} on {input:?}, need {:?}",
+        quick.need()
+    );
+    let Ok(quick) = whole else {
         return false;
     };
-    let quick = Outcome::Outputs(values.iter().map(text).collect(), more);
     assert_eq!(
         quick,
         jaq_outcome(program, &input),
@@ -149,6 +163,59 @@ fn every_construct_of_the_core_agrees_with_jaq() {
     ];
     let gave_up: Vec<_> = programs.iter().filter(|p| !agrees(p, &input)).collect();
     assert!(gave_up.is_empty(), "gave up: {gave_up:?}");
+}
+
+#[test]
+fn a_program_needs_only_the_fields_it_reads() {
+    let need = |program: &str| Quick::compile(program).unwrap().need().clone();
+    let fields = |fields: &[(&str, Need)]| {
+        Need::Fields(
+            fields
+                .iter()
+                .map(|(k, n)| (k.to_string(), n.clone()))
+                .collect(),
+        )
+    };
+    let reshape = need(include_str!("../../../benches/data/reshape.jq"));
+    let item = fields(&[
+        ("sku", Need::All),
+        ("quantity", Need::All),
+        ("price", Need::All),
+    ]);
+    let Need::Fields(mut got) = reshape else {
+        panic!("{reshape:?}")
+    };
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let Need::Fields(mut want) = fields(&[
+        ("id", Need::All),
+        ("customer", fields(&[("id", Need::All)])),
+        ("items", Need::Each(Box::new(item))),
+    ]) else {
+        unreachable!()
+    };
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    for (got, want) in got.iter_mut().zip(&mut want) {
+        if let (Need::Each(g), Need::Each(w)) = (&mut got.1, &mut want.1)
+            && let (Need::Fields(g), Need::Fields(w)) = (g.as_mut(), w.as_mut())
+        {
+            g.sort_by(|a, b| a.0.cmp(&b.0));
+            w.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+    }
+    assert_eq!(got, want);
+    assert_eq!(need("."), Need::All);
+    assert_eq!(need("{a: 1}"), Need::Nothing);
+    assert_eq!(
+        need(".a[] | 1"),
+        fields(&[("a", Need::Each(Box::new(Need::Nothing)))])
+    );
+    assert_eq!(need("select(.t == 1)"), Need::All);
+    assert_eq!(need(".a, .[]"), Need::All);
+    assert_eq!(need(".o | length"), fields(&[("o", Need::All)]));
+    assert_eq!(
+        need("map(.x)"),
+        Need::Each(Box::new(fields(&[("x", Need::All)])))
+    );
 }
 
 #[test]
