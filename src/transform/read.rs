@@ -14,6 +14,10 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 /// whose string value is itself JSON text to be read in its place.
 const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
 
+/// The fields an object is first given room for: most payload objects have a few, and
+/// growing a map two or three times costs more than the unused room.
+const FIELDS_GUESS: usize = 8;
+
 /// How many distinct object keys of one document are remembered for sharing.
 const SHARED_KEYS: usize = 64;
 
@@ -191,7 +195,7 @@ impl<'de> Visitor<'de> for ToVal<'_, 'de> {
             let text: String = map.next_value()?;
             return parse_json(text.as_bytes()).map_err(de::Error::custom);
         }
-        let mut fields = Map::default();
+        let mut fields = Map::with_capacity_and_hasher(FIELDS_GUESS, Default::default());
         let mut next = Some(first);
         while let Some(k) = next {
             match self.need.field(text(&k)) {

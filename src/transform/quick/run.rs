@@ -1,6 +1,5 @@
 //! Evaluating a quick program: each node as jaq evaluates the same term.
 
-use std::borrow::Cow;
 use std::cell::Cell;
 
 use jaq_core::ValT as _;
@@ -50,10 +49,10 @@ impl<'m> Run<'m> {
                 self.each(r, x, out)
             }
             Node::Path(f, steps) => {
-                let Some(indices) = self.indices(steps, x)? else {
+                let Some(computed) = self.computed(steps, x)? else {
                     return Ok(());
                 };
-                self.each(f, x, &mut |y| self.walk(y, steps, &indices, out))
+                self.each(f, x, &mut |y| self.walk(y, steps, &computed, out))
             }
             Node::Alt(l, r) => {
                 let mut truthy = Vec::new();
@@ -185,37 +184,34 @@ impl<'m> Run<'m> {
         Ok(Some(v))
     }
 
-    /// The index values of a path's parts, each evaluated once on the path's input (as jaq
-    /// does); `None` when one of them has no value.
-    fn indices<'n>(
-        &self,
-        steps: &'n [(Step, Opt)],
-        x: &Val,
-    ) -> Result<Option<Vec<Cow<'n, Val>>>, Bail> {
-        let mut indices = Vec::with_capacity(steps.len());
+    /// The values of a path's computed indices (those not constant), each evaluated once on
+    /// the path's input as jaq does, in order; `None` when one of them has no value.
+    fn computed(&self, steps: &[(Step, Opt)], x: &Val) -> Result<Option<Vec<Val>>, Bail> {
+        let mut computed = Vec::new();
         for (step, _) in steps {
-            match step {
-                Step::Index(Node::Lit(Const(v))) => indices.push(Cow::Borrowed(v)),
-                Step::Index(n) => match self.single(n, x)? {
-                    Some(v) => indices.push(Cow::Owned(v)),
+            if let Step::Index(n) = step
+                && !matches!(n, Node::Lit(_))
+            {
+                match self.single(n, x)? {
+                    Some(v) => computed.push(v),
                     None => return Ok(None),
-                },
-                Step::Iterate => indices.push(Cow::Owned(Val::Null)),
+                }
             }
         }
-        Ok(Some(indices))
+        Ok(Some(computed))
     }
 
     /// A path of indices only: at most one value.
     fn path(&self, f: &Node, steps: &[(Step, Opt)], x: &Val) -> Result<Option<Val>, Bail> {
-        let Some(indices) = self.indices(steps, x)? else {
+        let Some(computed) = self.computed(steps, x)? else {
             return Ok(None);
         };
         let Some(mut y) = self.single(f, x)? else {
             return Ok(None);
         };
-        for ((_, opt), i) in steps.iter().zip(&indices) {
-            match index(&y, i) {
+        let mut computed = computed.as_slice();
+        for (step, opt) in steps.iter() {
+            match index(&y, key(step, &mut computed)) {
                 Ok(v) => y = v,
                 Err(Bail) if matches!(opt, Opt::Optional) => return Ok(None),
                 Err(Bail) => return Err(Bail),
@@ -224,38 +220,55 @@ impl<'m> Run<'m> {
         Ok(Some(y))
     }
 
-    /// Follows the path parts from `y`, handing each value reached to `out`.
-    fn walk(
+    /// Follows the path parts from `y`, handing each value reached to `out`; `computed` are
+    /// the values of the computed indices among them.
+    fn walk<'a>(
         &self,
         y: Val,
-        steps: &[(Step, Opt)],
-        indices: &[Cow<'_, Val>],
+        steps: &'a [(Step, Opt)],
+        mut computed: &'a [Val],
         out: Out<'_>,
     ) -> Result<(), Bail> {
         let Some(((step, opt), rest)) = steps.split_first() else {
             return out(y);
         };
-        let (i, later) = (&indices[0], &indices[1..]);
         let failed = |opt: &Opt| match opt {
             Opt::Optional => Ok(()),
             Opt::Essential => Err(Bail),
         };
         match step {
-            Step::Index(_) => match index(&y, i) {
-                Ok(v) => self.walk(v, rest, later, out),
+            Step::Index(_) => match index(&y, key(step, &mut computed)) {
+                Ok(v) => self.walk(v, rest, computed, out),
                 Err(Bail) => failed(opt),
             },
             Step::Iterate => match values(&y) {
                 Ok(items) => {
                     for item in items {
                         self.tick()?;
-                        self.walk(item.clone(), rest, later, out)?;
+                        self.walk(item.clone(), rest, computed, out)?;
                     }
                     Ok(())
                 }
                 Err(Bail) => failed(opt),
             },
         }
+    }
+}
+
+/// The index of a path step: its constant, or the next of the `computed` values. (An
+/// iteration step has none; it is never asked for.)
+fn key<'a>(step: &'a Step, computed: &mut &'a [Val]) -> &'a Val {
+    static NULL: Const = Const(Val::Null);
+    match step {
+        Step::Index(Node::Lit(Const(v))) => v,
+        Step::Index(_) => match computed.split_first() {
+            Some((v, rest)) => {
+                *computed = rest;
+                v
+            }
+            None => &NULL.0,
+        },
+        Step::Iterate => &NULL.0,
     }
 }
 
