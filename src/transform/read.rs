@@ -6,9 +6,9 @@ use std::cell::RefCell;
 use std::fmt;
 
 use jaq_json::{Map, Num, Val};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::quick::Need;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// The key by which `serde_json` (built with `raw_value`, as this crate is) marks an object
 /// whose string value is itself JSON text to be read in its place.
@@ -211,7 +211,6 @@ impl<'de> Visitor<'de> for ToVal<'_, 'de> {
     }
 }
 
-/// An object key, shared with an equal key met before in the document when there is one.
 /// The text of a key that [`Key`] read.
 fn text(key: &Val) -> &[u8] {
     match key {
@@ -220,6 +219,7 @@ fn text(key: &Val) -> &[u8] {
     }
 }
 
+/// An object key, shared with an equal key met before in the document when there is one.
 #[derive(Clone, Copy)]
 struct Key<'k, 'de> {
     keys: &'k Keys<'de>,

@@ -38,19 +38,12 @@ pub fn check_size(value: &Val, limit: usize) -> Result<(), Exceeded> {
     let mut size = 0usize;
     let mut pending = vec![value];
     while let Some(v) = pending.pop() {
-        size += match v {
-            Val::Null | Val::Bool(_) => 4,
-            Val::Num(_) => 1,
-            Val::TStr(b) | Val::BStr(b) => b.len() + 2,
-            Val::Arr(items) => {
-                pending.extend(items.iter());
-                items.len() + 1
-            }
-            Val::Obj(fields) => {
-                pending.extend(fields.iter().flat_map(|(k, v)| [k, v]));
-                fields.len() + 1
-            }
-        };
+        size += floor_bytes(v);
+        match v {
+            Val::Arr(items) => pending.extend(items.iter()),
+            Val::Obj(fields) => pending.extend(fields.iter().flat_map(|(k, v)| [k, v])),
+            _ => {}
+        }
         if size > limit {
             return Err(Exceeded::Output(limit));
         }
@@ -58,13 +51,26 @@ pub fn check_size(value: &Val, limit: usize) -> Result<(), Exceeded> {
     Ok(())
 }
 
+/// The fewest bytes `v`'s JSON takes besides its elements' own: a literal, the text and
+/// its quotes, or the brackets and separators.
+#[inline]
+fn floor_bytes(v: &Val) -> usize {
+    match v {
+        Val::Null | Val::Bool(_) => 4,
+        Val::Num(_) => 1,
+        Val::TStr(b) | Val::BStr(b) => b.len() + 2,
+        Val::Arr(items) => items.len() + 1,
+        Val::Obj(fields) => fields.len() + 1,
+    }
+}
+
 /// A value seen as `serde_json` would see its [`value::to_json`] conversion.
 struct View<'a> {
     value: &'a Val,
     depth: usize,
-    /// A lower bound of the bytes still allowed: each value takes one byte and its text's
-    /// length, each key its length, so a value of shared parts stops after about `limit` of them instead of
-    /// writing far more than it takes memory. Zero once exhausted.
+    /// The bytes still allowed, charged as [`check_size`] counts them (values and keys), so
+    /// a value of shared parts stops after about `limit` bytes instead of writing far more
+    /// than it takes memory. Zero once exhausted.
     left: &'a Cell<usize>,
 }
 
@@ -94,11 +100,7 @@ impl<'a> View<'a> {
 
 impl Serialize for View<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.value {
-            Val::TStr(b) | Val::BStr(b) => self.take(b.len() + 1)?,
-            Val::Obj(fields) => self.take(fields.len() + 1)?,
-            _ => self.take(1)?,
-        }
+        self.take(floor_bytes(self.value))?;
         match self.value {
             Val::Null => s.serialize_unit(),
             Val::Bool(b) => s.serialize_bool(*b),
@@ -120,7 +122,7 @@ impl Serialize for View<'_> {
                     let Some(key) = key else {
                         return Err(S::Error::custom("key is not text"));
                     };
-                    self.take(key.len())?;
+                    self.take(floor_bytes(k))?;
                     map.serialize_entry(key, &self.child(v))?;
                 }
                 map.end()

@@ -48,20 +48,10 @@ impl Quick {
         &self.need
     }
 
-    /// Runs the program on `input` with `$meta` bound to `meta`, handing each output to
-    /// `out`, within `max_steps` evaluation steps. [`Bail`] means jaq must run it instead.
-    pub fn run(
-        &self,
-        input: &Val,
-        meta: &Val,
-        max_steps: u64,
-        out: &mut dyn FnMut(Val) -> Result<(), Bail>,
-    ) -> Result<(), Bail> {
-        run::Run::new(meta, max_steps).each(&self.root, input, out)
-    }
-
-    /// Up to `take` outputs of the program on `input` and whether it has more, as
-    /// [`eval::run_val`](super::eval::run_val) collects them from jaq.
+    /// Up to `take` outputs of the program on `input` (with `$meta` bound to `meta`, within
+    /// `max_steps` evaluation steps) and whether it has more, as
+    /// [`eval::run_val`](super::eval::run_val) collects them from jaq. [`Bail`] means jaq
+    /// must run it instead.
     pub fn outputs(
         &self,
         input: &Val,
@@ -71,7 +61,8 @@ impl Quick {
     ) -> Result<(Vec<Val>, bool), Bail> {
         let mut values = Vec::with_capacity(take.min(16));
         let mut more = false;
-        let result = self.run(input, meta, max_steps, &mut |v| {
+        let run = run::Run::new(meta, max_steps);
+        let result = run.each(&self.root, input, &mut |v| {
             if values.len() < take {
                 values.push(v);
                 return Ok(());
