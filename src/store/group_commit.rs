@@ -23,7 +23,7 @@ pub trait BatchWriter: Send + Sync + 'static {
     type Output: Send + 'static;
     /// Stores `batch` atomically and returns one result per item, in order. On error
     /// nothing of the batch is stored.
-    async fn write_batch(&self, batch: &[Self::Item]) -> Result<Vec<Self::Output>, StoreError>;
+    async fn write_batch(&self, batch: Vec<Self::Item>) -> Result<Vec<Self::Output>, StoreError>;
 }
 
 /// The answer a caller waits for.
@@ -114,7 +114,7 @@ async fn commit<W: BatchWriter>(
         waiting.push((batch.len(), reply));
         all.extend(batch);
     }
-    match writer.write_batch(&all).await {
+    match writer.write_batch(all).await {
         Ok(results) => {
             let mut results = results.into_iter();
             for (len, reply) in waiting {
@@ -151,7 +151,7 @@ mod tests {
     impl BatchWriter for Recorder {
         type Item = Acceptance;
         type Output = Accepted;
-        async fn write_batch(&self, batch: &[Acceptance]) -> Result<Vec<Accepted>, StoreError> {
+        async fn write_batch(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             self.0.lock().map(|mut sizes| sizes.push(batch.len())).ok();
             if batch.iter().any(|a| a.event.id == "bad") {

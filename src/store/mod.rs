@@ -32,6 +32,15 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// The SQLite writer connection reported an error.
+    #[error("{op}: {source}")]
+    Sqlite {
+        /// What the store was doing.
+        op: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// Applying the schema migrations failed.
     #[error("migrating the store: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -61,6 +70,11 @@ impl StoreError {
     /// Wraps a driver error with the operation that failed (for `map_err`).
     pub(crate) fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
         move |source| Self::Database { op, source }
+    }
+
+    /// Wraps an error of the SQLite writer connection with the operation that failed.
+    pub(crate) fn sqlite(op: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
+        move |source| Self::Sqlite { op, source }
     }
 }
 

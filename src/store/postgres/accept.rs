@@ -24,11 +24,11 @@ impl BatchWriter for PgWriter {
     type Item = Accepting;
     type Output = AcceptedWork;
 
-    async fn write_batch(&self, batch: &[Accepting]) -> Result<Vec<AcceptedWork>, StoreError> {
+    async fn write_batch(&self, batch: Vec<Accepting>) -> Result<Vec<AcceptedWork>, StoreError> {
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.try_batch(batch).await {
+            match self.try_batch(&batch).await {
                 Err(error) if tries < TRIES && is_conflict(&error) => continue,
                 result => return result,
             }

@@ -98,7 +98,7 @@ impl BatchWriter for CompletionWriter {
 
     /// Committed without waiting for the WAL flush: an attempt record lost in a server crash
     /// only means the delivery is attempted again (at least once).
-    async fn write_batch(&self, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
+    async fn write_batch(&self, batch: Vec<Completion>) -> Result<Vec<bool>, StoreError> {
         let mut tx = self
             .0
             .begin()
@@ -108,11 +108,11 @@ impl BatchWriter for CompletionWriter {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("starting to record attempts"))?;
-        let found = if Completion::all_distinct(batch) {
-            complete_all(&mut tx, batch).await?
+        let found = if Completion::all_distinct(&batch) {
+            complete_all(&mut tx, &batch).await?
         } else {
             let mut found = Vec::with_capacity(batch.len());
-            for completion in batch {
+            for completion in &batch {
                 found.push(complete_one(&mut tx, completion).await?);
             }
             found

@@ -1,8 +1,9 @@
 //! SQLite backend: one database file in WAL mode with `synchronous=FULL`, so an acceptance
 //! survives a killed process and a power loss. Leases and attempt records are committed with
 //! `synchronous=NORMAL` (they survive a killed process; losing them with the machine only makes
-//! a delivery run again). One writer connection (SQLite has one writer anyway) shared by the
-//! group committers and the other writes; a small pool of readers beside it.
+//! a delivery run again). One writer connection (SQLite has one writer anyway) on a thread of
+//! its own ([`writer`], rusqlite), shared by the group committers and the other writes; a small
+//! pool of sqlx readers beside it. Migrations run on a sqlx connection before the writer opens.
 
 mod accept;
 mod read;
@@ -10,8 +11,10 @@ mod state;
 #[cfg(test)]
 mod tests;
 mod work;
+mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,7 +41,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The SQLite store.
 pub(crate) struct SqliteStore {
-    writer: SqlitePool,
+    writer: Arc<writer::WriterThread>,
     reader: SqlitePool,
     committer: GroupCommitter<Accepting, AcceptedWork>,
     completions: GroupCommitter<Completion, bool>,
@@ -58,14 +61,15 @@ impl SqliteStore {
             // held ~80 MiB with a million pending retries; the claim now walks partial
             // indexes and MEMORY has not been measured again.)
             .foreign_keys(true);
-        // Connections are local and long-lived: no ping on every acquire.
-        let writer = SqlitePoolOptions::new()
+        let migrating = SqlitePoolOptions::new()
             .max_connections(1)
-            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(StoreError::db("opening the SQLite database"))?;
-        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        sqlx::migrate!("migrations/sqlite").run(&migrating).await?;
+        migrating.close().await;
+        let writer = Arc::new(writer::WriterThread::open(path, BUSY_TIMEOUT)?);
+        // Connections are local and long-lived: no ping on every acquire.
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .test_before_acquire(false)
@@ -84,28 +88,6 @@ impl SqliteStore {
             committer,
             completions,
         })
-    }
-}
-
-/// A connection of the writer pool.
-type Writer = sqlx::pool::PoolConnection<sqlx::Sqlite>;
-
-/// Runs a script (several statements written with `?NNN` parameters, often a whole
-/// transaction from `BEGIN` to `COMMIT`) in one round trip to the connection's thread and
-/// returns the rows its `RETURNING` clause produced. Each round trip costs the writer
-/// connection a hand-off between threads, so a batch holds it for less time this way. On
-/// error the connection is closed, which rolls back whatever the script left open.
-async fn script<'q>(
-    conn: &mut Writer,
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    op: &'static str,
-) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
-    match query.fetch_all(&mut **conn).await {
-        Ok(rows) => Ok(rows),
-        Err(e) => {
-            conn.close_on_drop();
-            Err(StoreError::db(op)(e))
-        }
     }
 }
 

@@ -1,18 +1,18 @@
 //! Delivery work on SQLite: claiming due deliveries under a lease, recording attempts,
-//! admin retries and dropping a deleted target's queue. All on the single writer connection,
-//! so claims never race each other.
+//! admin retries and dropping a deleted target's queue. All on the writer thread, so claims
+//! never race each other.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::json;
-use sqlx::pool::PoolConnection;
-use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool};
+use rusqlite::{OptionalExtension, Transaction, params};
+use sqlx::SqlitePool;
 
-use super::{Writer, script, time, us};
+use super::writer::{Durability, WriterThread};
+use super::{time, us};
 use crate::store::codec::{
     self, after_attempt, attempt_end, capped_body, col, lease_until, to_json,
 };
@@ -21,12 +21,12 @@ use crate::store::{BatchWriter, ClaimedDelivery, Completion, NewEvent, StoreErro
 /// Leases up to `limit` due deliveries of targets not in `busy` and returns them with their
 /// events, oldest due first.
 ///
-/// The lease is committed without an fsync (`synchronous=NORMAL` for that one statement): a
-/// claim lost in a crash only makes the delivery due again, and every later durable commit on
-/// the writer makes it durable too. Events are read afterwards from the read pool (they never
-/// change), so the single writer is held for one statement.
+/// The lease is committed without an fsync ([`Durability::Relaxed`]): a claim lost in a
+/// crash only makes the delivery due again, and every later durable commit on the writer
+/// makes it durable too. Events are read afterwards from the read pool (they never change),
+/// so the writer is held for one statement.
 pub(super) async fn claim_due(
-    writer: &SqlitePool,
+    writer: &WriterThread,
     reader: &SqlitePool,
     now: DateTime<Utc>,
     limit: usize,
@@ -34,11 +34,12 @@ pub(super) async fn claim_due(
     busy: &[Target],
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let busy = to_json("busy targets", &codec::target_keys(busy))?;
-    let mut conn = writer
-        .acquire()
-        .await
-        .map_err(StoreError::db("starting a claim"))?;
-    let leased = lease_due(&mut conn, now, limit, lease, &busy).await?;
+    let lease = us(lease_until(now, lease));
+    let leased = writer
+        .run(Durability::Relaxed, move |conn| {
+            lease_due(conn, us(now), limit, lease, &busy)
+        })
+        .await?;
     if leased.is_empty() {
         return Ok(Vec::new());
     }
@@ -72,96 +73,56 @@ struct Leased {
     event_id: String,
 }
 
-/// The writer connection with `synchronous=NORMAL`: its commits are not fsynced, so they
-/// survive a process crash but may be lost with the machine. Only for writes whose loss is
-/// harmless (leases, attempt records: the delivery just runs again). Give it back with
-/// [`restore`].
-async fn relaxed(
-    writer: &SqlitePool,
-    doing: &'static str,
-) -> Result<PoolConnection<Sqlite>, StoreError> {
-    let mut conn = writer.acquire().await.map_err(StoreError::db(doing))?;
-    set_synchronous(&mut conn, "PRAGMA synchronous = NORMAL").await?;
-    Ok(conn)
-}
-
-/// Puts a [`relaxed`] connection back to `synchronous=FULL` (or closes it).
-async fn restore(mut conn: PoolConnection<Sqlite>) {
-    if set_synchronous(&mut conn, "PRAGMA synchronous = FULL")
-        .await
-        .is_err()
-    {
-        // Never hand a connection that skips fsync back to the pool.
-        conn.close_on_drop();
-    }
-}
-
-/// Runs a `PRAGMA synchronous = …` statement on the connection.
-async fn set_synchronous(
-    conn: &mut SqliteConnection,
-    pragma: &'static str,
-) -> Result<(), StoreError> {
-    sqlx::query(pragma)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::db("setting the synchronous pragma"))?;
-    Ok(())
-}
-
 /// Marks up to `limit` due deliveries Delivering under a lease; oldest due first. Each half
 /// (Pending and due, Delivering with an expired lease) walks its partial index in order and
-/// stops at `limit`, so a claim costs the same with a million rows waiting. Committed without
-/// an fsync, in one round trip (see [`relaxed`]).
-async fn lease_due(
-    conn: &mut Writer,
-    now: DateTime<Utc>,
+/// stops at `limit`, so a claim costs the same with a million rows waiting.
+fn lease_due(
+    conn: &mut rusqlite::Connection,
+    now: i64,
     limit: usize,
-    lease: Duration,
+    lease_until: i64,
     busy: &str,
 ) -> Result<Vec<Leased>, StoreError> {
-    let query = sqlx::query(
-        "PRAGMA synchronous = NORMAL;
-         WITH busy AS (SELECT value FROM json_each(?2)),
-         pending AS (
-            SELECT id, next_attempt_at FROM deliveries
-            WHERE status = 'Pending' AND next_attempt_at <= ?1
-              AND target_namespace || char(31) || target_kind || char(31) || target_name
-                  NOT IN busy
-            ORDER BY next_attempt_at LIMIT ?3),
-         expired AS (
-            SELECT id, next_attempt_at FROM deliveries
-            WHERE status = 'Delivering' AND lease_until <= ?1
-              AND target_namespace || char(31) || target_kind || char(31) || target_name
-                  NOT IN busy
-            ORDER BY lease_until LIMIT ?3),
-         due AS (
-            SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired)
-            ORDER BY next_attempt_at, id LIMIT ?3)
-         UPDATE deliveries SET status = 'Delivering', lease_until = ?4
-         WHERE id IN (SELECT id FROM due)
-         RETURNING id, event_namespace, event_id, target_namespace, target_kind, target_name,
-                   attempts, next_attempt_at;
-         PRAGMA synchronous = FULL",
-    )
-    .bind(us(now))
-    .bind(busy)
-    .bind(codec::sql_limit(limit))
-    .bind(us(lease_until(now, lease)));
-    let rows = script(conn, query, "claiming due deliveries").await?;
-    let mut leased = Vec::with_capacity(rows.len());
-    for row in rows {
-        let due: Option<i64> = col(&row, "next_attempt_at")?;
+    let op = "claiming due deliveries";
+    let mut claim = conn
+        .prepare_cached(
+            "WITH busy AS (SELECT value FROM json_each(?2)),
+             pending AS (
+                SELECT id, next_attempt_at FROM deliveries
+                WHERE status = 'Pending' AND next_attempt_at <= ?1
+                  AND target_namespace || char(31) || target_kind || char(31) || target_name
+                      NOT IN busy
+                ORDER BY next_attempt_at LIMIT ?3),
+             expired AS (
+                SELECT id, next_attempt_at FROM deliveries
+                WHERE status = 'Delivering' AND lease_until <= ?1
+                  AND target_namespace || char(31) || target_kind || char(31) || target_name
+                      NOT IN busy
+                ORDER BY lease_until LIMIT ?3),
+             due AS (
+                SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired)
+                ORDER BY next_attempt_at, id LIMIT ?3)
+             UPDATE deliveries SET status = 'Delivering', lease_until = ?4
+             WHERE id IN (SELECT id FROM due)
+             RETURNING id, event_namespace, event_id, target_namespace, target_kind,
+                       target_name, attempts, next_attempt_at",
+        )
+        .map_err(StoreError::sqlite(op))?;
+    let mut rows = claim
+        .query(params![now, busy, codec::sql_limit(limit), lease_until])
+        .map_err(StoreError::sqlite(op))?;
+    let mut leased = Vec::new();
+    while let Some(row) = rows.next().map_err(StoreError::sqlite(op))? {
+        let get = |i| -> Result<String, StoreError> { row.get(i).map_err(StoreError::sqlite(op)) };
+        let kind = get(4)?;
         let entry = Leased {
-            id: col(&row, "id")?,
-            target: codec::target(
-                col(&row, "target_namespace")?,
-                col(&row, "target_kind")?,
-                col(&row, "target_name")?,
-            )?,
-            attempts: codec::count("attempt count", col(&row, "attempts")?)?,
-            event_namespace: col(&row, "event_namespace")?,
-            event_id: col(&row, "event_id")?,
+            id: get(0)?,
+            event_namespace: get(1)?,
+            event_id: get(2)?,
+            target: codec::target(get(3)?, &kind, get(5)?)?,
+            attempts: codec::count("attempt count", row.get(6).map_err(StoreError::sqlite(op))?)?,
         };
+        let due: Option<i64> = row.get(7).map_err(StoreError::sqlite(op))?;
         leased.push((due, entry));
     }
     leased.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(&y.id)));
@@ -202,8 +163,11 @@ async fn claimed_events(
     Ok(events)
 }
 
-/// Records batches of attempts for the completion group committer: one transaction each.
-pub(super) struct CompletionWriter(pub(super) SqlitePool);
+/// Records batches of attempts for the completion group committer: one transaction each,
+/// committed without an fsync ([`Durability::Relaxed`]): an attempt record lost with the
+/// machine only means the delivery is attempted again (at least once), while acceptances,
+/// which share the writer, keep their fsync.
+pub(super) struct CompletionWriter(pub(super) Arc<WriterThread>);
 
 #[async_trait]
 impl BatchWriter for CompletionWriter {
@@ -211,107 +175,18 @@ impl BatchWriter for CompletionWriter {
     /// False when the delivery does not exist (any more).
     type Output = bool;
 
-    /// Committed without an fsync (see [`relaxed`]): an attempt record lost with the machine
-    /// only means the delivery is attempted again (at least once), while acceptances, which
-    /// share the writer, keep their fsync.
-    async fn write_batch(&self, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
-        if Completion::all_distinct(batch) {
-            let mut conn = self
-                .0
-                .acquire()
-                .await
-                .map_err(StoreError::db("starting to record attempts"))?;
-            return complete_all(&mut conn, batch).await;
-        }
-        let mut conn = relaxed(&self.0, "starting to record attempts").await?;
-        let written = record_attempts(&mut conn, batch).await;
-        restore(conn).await;
-        written
+    async fn write_batch(&self, batch: Vec<Completion>) -> Result<Vec<bool>, StoreError> {
+        self.0
+            .transaction(Durability::Relaxed, "recording attempts", move |tx| {
+                batch.iter().map(|c| complete_one(tx, c)).collect()
+            })
+            .await
     }
 }
 
-/// Records a batch in which a delivery appears more than once in one transaction, attempt by
-/// attempt.
-async fn record_attempts(
-    conn: &mut SqliteConnection,
-    batch: &[Completion],
-) -> Result<Vec<bool>, StoreError> {
-    let mut tx = conn
-        .begin()
-        .await
-        .map_err(StoreError::db("starting to record attempts"))?;
-    let mut found = Vec::with_capacity(batch.len());
-    for completion in batch {
-        found.push(complete_one(&mut tx, completion).await?);
-    }
-    tx.commit()
-        .await
-        .map_err(StoreError::db("committing attempts"))?;
-    Ok(found)
-}
-
-/// Records attempts of distinct deliveries with one INSERT and one UPDATE (the rows passed as
-/// one JSON array) in a transaction committed without an fsync (see [`relaxed`]), all in one
-/// round trip; for each, whether its delivery exists.
-async fn complete_all(conn: &mut Writer, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
-    let mut rows = Vec::with_capacity(batch.len());
-    for Completion {
-        delivery_id,
-        attempt,
-        outcome,
-    } in batch
-    {
-        let (status, next_attempt_at) = after_attempt(outcome);
-        let finished_at = (next_attempt_at.is_none()).then(|| us(attempt_end(attempt)));
-        rows.push(json!([
-            delivery_id,
-            status.as_str(),
-            next_attempt_at.map(us),
-            codec::last_error(attempt, outcome),
-            finished_at,
-            us(attempt.started_at),
-            i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX),
-            attempt.request,
-            attempt.response_status,
-            to_json("response headers", &attempt.response_headers)?,
-            capped_body(&attempt.response_body),
-            attempt.error,
-        ]));
-    }
-    // The attempt is numbered from the delivery's count before the update.
-    let query = sqlx::query(
-        "PRAGMA synchronous = NORMAL;
-         BEGIN;
-         INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request, response_status,
-            response_headers, response_body, error)
-         SELECT d.id, d.attempts + 1, r.value ->> 5, r.value ->> 6, r.value ->> 7,
-                r.value ->> 8, r.value ->> 9, r.value ->> 10, r.value ->> 11
-         FROM json_each(?1) AS r JOIN deliveries AS d ON d.id = r.value ->> 0;
-         UPDATE deliveries SET attempts = attempts + 1, status = r.value ->> 1,
-            next_attempt_at = r.value ->> 2, lease_until = NULL, last_error = r.value ->> 3,
-            finished_at = r.value ->> 4
-         FROM json_each(?1) AS r WHERE deliveries.id = r.value ->> 0
-         RETURNING deliveries.id;
-         COMMIT;
-         PRAGMA synchronous = FULL",
-    )
-    .bind(to_json("attempt rows", &rows)?);
-    let mut updated = HashSet::with_capacity(batch.len());
-    for row in script(conn, query, "recording attempts").await? {
-        updated.insert(col::<_, String>(&row, "id")?);
-    }
-    Ok(batch
-        .iter()
-        .map(|c| updated.contains(&c.delivery_id))
-        .collect())
-}
-
-/// Records one attempt and moves the delivery to the state its outcome names; false when
-/// the delivery does not exist.
-async fn complete_one(
-    conn: &mut SqliteConnection,
-    completion: &Completion,
-) -> Result<bool, StoreError> {
+/// Moves the delivery to the state its outcome names and records the attempt, numbered from
+/// the delivery's new count; false when the delivery does not exist.
+fn complete_one(tx: &Transaction<'_>, completion: &Completion) -> Result<bool, StoreError> {
     let Completion {
         delivery_id,
         attempt,
@@ -319,105 +194,129 @@ async fn complete_one(
     } = completion;
     let (status, next_attempt_at) = after_attempt(outcome);
     let finished_at = (next_attempt_at.is_none()).then(|| us(attempt_end(attempt)));
-    let updated = sqlx::query(
-        "UPDATE deliveries SET attempts = attempts + 1, status = ?2, next_attempt_at = ?3,
-            lease_until = NULL, last_error = ?4, finished_at = ?5
-         WHERE id = ?1 RETURNING attempts",
-    )
-    .bind(delivery_id)
-    .bind(status.as_str())
-    .bind(next_attempt_at.map(us))
-    .bind(codec::last_error(attempt, outcome))
-    .bind(finished_at)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(StoreError::db("updating a delivery after an attempt"))?;
-    let Some(updated) = updated else {
+    let op = "recording an attempt";
+    let n: Option<i64> = tx
+        .prepare_cached(
+            "UPDATE deliveries SET attempts = attempts + 1, status = ?2, next_attempt_at = ?3,
+                lease_until = NULL, last_error = ?4, finished_at = ?5
+             WHERE id = ?1 RETURNING attempts",
+        )
+        .and_then(|mut update| {
+            update
+                .query_row(
+                    params![
+                        delivery_id,
+                        status.as_str(),
+                        next_attempt_at.map(us),
+                        codec::last_error(attempt, outcome),
+                        finished_at
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()
+        })
+        .map_err(StoreError::sqlite(op))?;
+    let Some(n) = n else {
         return Ok(false);
     };
-    let n: i64 = col(&updated, "attempts")?;
-    sqlx::query(
+    let headers = to_json("response headers", &attempt.response_headers)?;
+    tx.prepare_cached(
         "INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request, response_status,
             response_headers, response_body, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
-    .bind(delivery_id)
-    .bind(n)
-    .bind(us(attempt.started_at))
-    .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
-    .bind(&attempt.request)
-    .bind(attempt.response_status.map(i64::from))
-    .bind(to_json("response headers", &attempt.response_headers)?)
-    .bind(capped_body(&attempt.response_body))
-    .bind(&attempt.error)
-    .execute(&mut *conn)
-    .await
-    .map_err(StoreError::db("recording an attempt"))?;
+    .and_then(|mut insert| {
+        insert.execute(params![
+            delivery_id,
+            n,
+            us(attempt.started_at),
+            i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX),
+            attempt.request,
+            attempt.response_status,
+            headers,
+            capped_body(&attempt.response_body),
+            attempt.error
+        ])
+    })
+    .map_err(StoreError::sqlite(op))?;
     Ok(true)
 }
 
 /// Puts a Failed or Dead delivery of `target` back to Pending, due at `now`.
 pub(super) async fn retry(
-    pool: &SqlitePool,
+    writer: &WriterThread,
     target: &Target,
     delivery_id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE deliveries SET status = 'Pending', next_attempt_at = ?5, lease_until = NULL,
-            finished_at = NULL
-         WHERE id = ?1 AND target_namespace = ?2 AND target_kind = ?3 AND target_name = ?4
-           AND status IN ('Failed', 'Dead')",
-    )
-    .bind(delivery_id)
-    .bind(&target.namespace)
-    .bind(target.kind.as_str())
-    .bind(&target.name)
-    .bind(us(now))
-    .execute(pool)
-    .await
-    .map_err(StoreError::db("retrying a delivery"))?;
-    Ok(done.rows_affected() > 0)
+    let (target, id) = (target.clone(), delivery_id.to_owned());
+    writer
+        .run(Durability::Full, move |conn| {
+            conn.execute(
+                "UPDATE deliveries SET status = 'Pending', next_attempt_at = ?5,
+                    lease_until = NULL, finished_at = NULL
+                 WHERE id = ?1 AND target_namespace = ?2 AND target_kind = ?3
+                   AND target_name = ?4 AND status IN ('Failed', 'Dead')",
+                params![
+                    id,
+                    target.namespace,
+                    target.kind.as_str(),
+                    target.name,
+                    us(now)
+                ],
+            )
+            .map_err(StoreError::sqlite("retrying a delivery"))
+        })
+        .await
+        .map(|changed| changed > 0)
 }
 
 /// Marks every Pending delivery of `target` Failed with `reason`.
 pub(super) async fn drop_pending(
-    pool: &SqlitePool,
+    writer: &WriterThread,
     target: &Target,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "UPDATE deliveries SET status = 'Failed', next_attempt_at = NULL, last_error = ?4,
-            finished_at = ?5
-         WHERE target_namespace = ?1 AND target_kind = ?2 AND target_name = ?3
-           AND status = 'Pending'",
-    )
-    .bind(&target.namespace)
-    .bind(target.kind.as_str())
-    .bind(&target.name)
-    .bind(reason)
-    .bind(us(now))
-    .execute(pool)
-    .await
-    .map_err(StoreError::db("dropping a target's pending deliveries"))?;
-    Ok(done.rows_affected())
+    let (target, reason) = (target.clone(), reason.to_owned());
+    let dropped = writer
+        .run(Durability::Full, move |conn| {
+            conn.execute(
+                "UPDATE deliveries SET status = 'Failed', next_attempt_at = NULL,
+                    last_error = ?4, finished_at = ?5
+                 WHERE target_namespace = ?1 AND target_kind = ?2 AND target_name = ?3
+                   AND status = 'Pending'",
+                params![
+                    target.namespace,
+                    target.kind.as_str(),
+                    target.name,
+                    reason,
+                    us(now)
+                ],
+            )
+            .map_err(StoreError::sqlite("dropping a target's pending deliveries"))
+        })
+        .await?;
+    Ok(u64::try_from(dropped).unwrap_or(u64::MAX))
 }
 
 /// Puts a Delivering delivery back to Pending, due at `at`, without recording an attempt.
 pub(super) async fn release(
-    pool: &SqlitePool,
+    writer: &WriterThread,
     delivery_id: &str,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE deliveries SET status = 'Pending', next_attempt_at = ?2, lease_until = NULL
-         WHERE id = ?1 AND status = 'Delivering'",
-    )
-    .bind(delivery_id)
-    .bind(us(at))
-    .execute(pool)
-    .await
-    .map_err(StoreError::db("releasing a claimed delivery"))?;
-    Ok(done.rows_affected() > 0)
+    let id = delivery_id.to_owned();
+    writer
+        .run(Durability::Full, move |conn| {
+            conn.prepare_cached(
+                "UPDATE deliveries SET status = 'Pending', next_attempt_at = ?2,
+                    lease_until = NULL
+                 WHERE id = ?1 AND status = 'Delivering'",
+            )
+            .and_then(|mut release| release.execute(params![id, us(at)]))
+            .map_err(StoreError::sqlite("releasing a claimed delivery"))
+        })
+        .await
+        .map(|changed| changed > 0)
 }
