@@ -27,11 +27,10 @@ const UNROUTABLE_DELAY: Duration = Duration::from_secs(10);
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// How often pending/delivered/failed are re-read from the store.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
-/// Fresh deliveries are handed straight to a target while it has fewer than this many times
-/// its concurrency claimed here (and all targets together fewer than this many times the
-/// global bound); beyond that they wait in the store for a claim. At 8, a full queue of a
-/// subscription at the default concurrency and a 30 s timeout drains within the 5 min lease.
-const HAND_OFF_DEPTH: usize = 8;
+/// Fresh deliveries are handed straight to a target while it holds fewer claimed here than
+/// its pace allows ([`super::pace::Pace::depth`]), and all targets together fewer than this many times the
+/// global bound; beyond that they wait in the store for a claim.
+const GLOBAL_DEPTH: usize = 32;
 
 /// Claimed deliveries not finished yet, per target.
 #[derive(Default)]
@@ -159,13 +158,13 @@ impl Deliveries {
         let now = Instant::now();
         let routes = self.routes.load();
         let local = lock(&self.local);
-        local.ids.len() + targets.len() <= self.config.global_concurrency * HAND_OFF_DEPTH
+        local.ids.len() + targets.len() <= self.config.global_concurrency * GLOBAL_DEPTH
             && targets.iter().all(|t| {
                 routes.get(t).is_some_and(|r| {
                     !r.suspended
                         && !r.breaker.blocked(now)
                         && local.per_target.get(t).copied().unwrap_or(0)
-                            < r.concurrency * HAND_OFF_DEPTH
+                            < r.pace.depth(r.concurrency, self.config.lease)
                 })
             })
     }

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod destination;
 pub mod dispatcher;
 pub mod metrics;
+pub mod pace;
 pub mod route;
 pub mod secrets;
 pub mod send;

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use super::breaker::Breaker;
 use super::destination::Destination;
+use super::pace::Pace;
 use crate::store::{NewEvent, Target};
 use crate::transform::eval::EvalError;
 use crate::transform::inline::{self, Cap};
@@ -47,6 +48,8 @@ pub struct Route {
     pub concurrency: usize,
     /// Per-target queue: one permit per attempt in flight.
     pub queue: Arc<Semaphore>,
+    /// How fast the queue drains.
+    pub pace: Pace,
     /// Deliveries wait in the store while true.
     pub suspended: bool,
 }

@@ -87,6 +87,7 @@ async fn attempt(
     // delivery stays claimed here until `finish`, so it cannot be claimed twice meanwhile.
     drop(permit);
     drop(slot);
+    route.pace.finished(Instant::now());
     if let Err(e) = deliveries
         .store
         .complete(&delivery.id, sent.record, outcome.clone())

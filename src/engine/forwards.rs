@@ -126,6 +126,7 @@ fn build(key: &ObjectKey, spec: &ForwardRoute, ctx: &BuildContext) -> Result<Rou
         breaker: Breaker::new(BREAKER_THRESHOLD, BREAKER_OPEN),
         concurrency,
         queue: Arc::new(Semaphore::new(concurrency)),
+        pace: Default::default(),
         suspended: false,
     })
 }

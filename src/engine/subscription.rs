@@ -289,6 +289,7 @@ impl SubscriptionPiece {
             ),
             concurrency,
             queue: Arc::new(Semaphore::new(concurrency)),
+            pace: Default::default(),
             suspended: spec.suspend,
         };
         Ok(Self {
