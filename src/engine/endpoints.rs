@@ -91,19 +91,24 @@ pub fn report(status: &StatusBoard, topology: &Topology, config: &ReceiverConfig
     }
 }
 
-/// Writes one endpoint's url and counters to the board.
+/// Puts one endpoint's url and counters on the board, read live (its counters change with
+/// every request).
 pub fn report_one(
     status: &StatusBoard,
     key: &ObjectKey,
     piece: &EndpointPiece,
     config: &ReceiverConfig,
 ) {
-    let mut fields = piece.stats.fields();
-    fields.insert(
-        "url".into(),
-        config.hook_url(&key.namespace, &key.name).into(),
+    let (stats, url) = (
+        piece.stats.clone(),
+        config.hook_url(&key.namespace, &key.name),
     );
-    status.set_fields(Kind::WebhookEndpoint, key, fields);
+    let fields = move || {
+        let mut fields = stats.fields();
+        fields.insert("url".into(), url.clone().into());
+        fields
+    };
+    status.set_live(Kind::WebhookEndpoint, key, Arc::new(fields));
 }
 
 /// What an endpoint is built from, read from the snapshot.

@@ -1,7 +1,7 @@
 //! Status reports: conditions and counters per resource, as the engine sees them, for
 //! whichever front-end is running (the admin API, `switchboard get`, the controller).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -73,10 +73,14 @@ pub struct Transition {
     pub condition: Condition,
 }
 
+/// Status fields computed when the status is read (counters that change on every request).
+pub type LiveFields = Arc<dyn Fn() -> serde_json::Map<String, serde_json::Value> + Send + Sync>;
+
 /// The latest status of every resource; cheap to clone and share.
 #[derive(Clone)]
 pub struct StatusBoard {
     inner: Arc<Mutex<BTreeMap<(Kind, ObjectKey), ResourceStatus>>>,
+    live: Arc<Mutex<HashMap<(Kind, ObjectKey), LiveFields>>>,
     transitions: broadcast::Sender<Transition>,
 }
 
@@ -91,6 +95,7 @@ impl StatusBoard {
     pub fn new() -> Self {
         Self {
             inner: Arc::default(),
+            live: Arc::default(),
             transitions: broadcast::channel(1024).0,
         }
     }
@@ -174,22 +179,39 @@ impl StatusBoard {
         }
     }
 
+    /// Makes `fields` part of the resource's status from now on, computed at every read and
+    /// merged over the fields set with [`StatusBoard::set_fields`].
+    pub fn set_live(&self, kind: Kind, key: &ObjectKey, fields: LiveFields) {
+        lock(&self.live).insert((kind, key.clone()), fields);
+    }
+
     /// Forgets a resource that no longer exists.
     pub fn remove(&self, kind: Kind, key: &ObjectKey) {
-        self.lock().remove(&(kind, key.clone()));
+        let key = (kind, key.clone());
+        self.lock().remove(&key);
+        lock(&self.live).remove(&key);
     }
 
     /// The status of one resource.
     pub fn get(&self, kind: Kind, key: &ObjectKey) -> Option<ResourceStatus> {
-        self.lock().get(&(kind, key.clone())).cloned()
+        let key = (kind, key.clone());
+        let status = self.lock().get(&key).cloned()?;
+        let live = lock(&self.live).get(&key).cloned();
+        Some(with_live(status, live.as_ref()))
     }
 
     /// Every status, optionally of one kind, ordered by kind, namespace and name.
     pub fn list(&self, kind: Option<Kind>) -> Vec<ResourceStatus> {
-        self.lock()
+        let statuses: Vec<((Kind, ObjectKey), ResourceStatus)> = self
+            .lock()
             .iter()
             .filter(|((k, _), _)| kind.is_none_or(|want| *k == want))
-            .map(|(_, s)| s.clone())
+            .map(|(key, s)| (key.clone(), s.clone()))
+            .collect();
+        let live = lock(&self.live).clone();
+        statuses
+            .into_iter()
+            .map(|(key, status)| with_live(status, live.get(&key)))
             .collect()
     }
 
@@ -226,6 +248,18 @@ impl crate::delivery::StatusSink for StatusBoard {
     }
 }
 
+/// The status with its live fields (computed now) merged over its stored ones.
+fn with_live(mut status: ResourceStatus, live: Option<&LiveFields>) -> ResourceStatus {
+    if let Some(live) = live {
+        status.fields.extend(live());
+    }
+    status
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn board_key(target: &crate::store::Target) -> (Kind, ObjectKey) {
     let kind = match target.kind {
         crate::store::TargetKind::Subscription => Kind::WebhookSubscription,
@@ -255,6 +289,41 @@ fn entry<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[test]
+    fn live_fields_are_computed_at_every_read_and_go_with_the_resource() {
+        let board = StatusBoard::new();
+        let (kind, key) = (Kind::WebhookEndpoint, ObjectKey::new("ns", "hook"));
+        board.set_condition(kind, &key, Some(1), "Ready", true, "Running", "ok");
+        board.set_fields(
+            kind,
+            &key,
+            serde_json::Map::from_iter([("url".into(), "old".into())]),
+        );
+        let counter = Arc::new(AtomicU64::new(0));
+        let live = counter.clone();
+        board.set_live(
+            kind,
+            &key,
+            Arc::new(move || {
+                serde_json::Map::from_iter([
+                    ("received".into(), live.load(Ordering::Relaxed).into()),
+                    ("url".into(), "/hooks/ns/hook".into()),
+                ])
+            }),
+        );
+        counter.store(7, Ordering::Relaxed);
+        let got = board.get(kind, &key).expect("status");
+        assert_eq!(got.fields["received"], 7);
+        assert_eq!(got.fields["url"], "/hooks/ns/hook", "live fields win");
+        counter.store(9, Ordering::Relaxed);
+        assert_eq!(board.list(Some(kind))[0].fields["received"], 9);
+        board.remove(kind, &key);
+        assert!(board.get(kind, &key).is_none());
+        board.set_condition(kind, &key, Some(1), "Ready", true, "Running", "ok");
+        assert!(board.get(kind, &key).expect("status").fields.is_empty());
+    }
 
     #[test]
     fn transition_time_moves_only_when_status_changes() {

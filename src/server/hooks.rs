@@ -15,8 +15,6 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::engine::Engine;
-use crate::engine::endpoints::report_one;
-use crate::engine::snapshot::ObjectKey;
 use crate::receiver::process::Prepared;
 use crate::receiver::{EndpointPiece, HookError, Inbound, Outcome, client_ip, process};
 use crate::store::Accepted;
@@ -91,12 +89,6 @@ async fn receive(
         .metrics()
         .receiver
         .record(&namespace, &name, outcome);
-    report_one(
-        hooks.engine.status(),
-        &ObjectKey::new(&namespace, &name),
-        &piece,
-        &hooks.engine.config().receiver,
-    );
     match result {
         Ok(reply) => (reply.status, Json(reply.body)).into_response(),
         Err(e) => {
