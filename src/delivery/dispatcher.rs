@@ -28,8 +28,8 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// How often pending/delivered/failed are re-read from the store.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
 /// Fresh deliveries are handed straight to a target while it holds fewer claimed here than
-/// its pace allows ([`super::pace::Pace::depth`]), and all targets together fewer than this many times the
-/// global bound; beyond that they wait in the store for a claim.
+/// its pace allows ([`super::pace::Pace::depth`]), and all targets together fewer than this
+/// many times the global bound; beyond that they wait in the store for a claim.
 const GLOBAL_DEPTH: usize = 32;
 
 /// Claimed deliveries not finished yet, per target.

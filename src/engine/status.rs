@@ -101,7 +101,7 @@ impl StatusBoard {
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<(Kind, ObjectKey), ResourceStatus>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 
     /// Receives condition transitions from now on.

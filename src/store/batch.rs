@@ -2,12 +2,13 @@
 //! inserted in bulk (duplicates skipped), then each acceptance is judged in input order.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::codec::lease_until;
-use super::{Acceptance, Accepted, ClaimedDelivery, GroupCommitter, StoreError};
+use super::{Acceptance, Accepted, ClaimedDelivery, GroupCommitter, NewEvent, StoreError, Target};
 
 /// An acceptance as the group committer writes it: with a lease expiry when its deliveries
 /// are to be created already claimed (Delivering until then) and handed back.
@@ -37,14 +38,18 @@ pub(crate) async fn submit(
     committer.submit(batch.collect()).await
 }
 
-/// The claimed deliveries of a stored acceptance, one per target, with the ids drawn for them.
-pub(crate) fn claimed(acceptance: &Acceptance, ids: Vec<String>) -> Vec<ClaimedDelivery> {
-    let event = std::sync::Arc::new(acceptance.event.clone());
+/// The claimed deliveries of a stored event, one per target, with the ids drawn for them
+/// (in target order), all sharing the event.
+pub(crate) fn claimed(
+    event: Arc<NewEvent>,
+    targets: impl IntoIterator<Item = Target>,
+    ids: Vec<String>,
+) -> Vec<ClaimedDelivery> {
     ids.into_iter()
-        .zip(&acceptance.targets)
+        .zip(targets)
         .map(|(id, target)| ClaimedDelivery {
             id,
-            target: target.clone(),
+            target,
             attempts: 0,
             event: event.clone(),
         })

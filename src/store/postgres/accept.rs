@@ -4,6 +4,7 @@
 //! same order; dedup keys row by row. A batch that still loses a deadlock is retried whole.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -180,7 +181,11 @@ async fn insert_deliveries(
                 rows.leases.push(accepting.lease_until);
             }
         }
-        claims.push(claimed(a, ids));
+        claims.push(claimed(
+            Arc::new(a.event.clone()),
+            a.targets.iter().cloned(),
+            ids,
+        ));
     }
     if rows.ids.is_empty() {
         return Ok(claims);

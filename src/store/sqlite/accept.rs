@@ -10,11 +10,9 @@ use rusqlite::{Transaction, params};
 
 use super::us;
 use super::writer::{Durability, WriterThread};
-use crate::store::batch::{AcceptedWork, Accepting};
+use crate::store::batch::{AcceptedWork, Accepting, claimed};
 use crate::store::codec::{new_delivery_id, to_json};
-use crate::store::{
-    Acceptance, Accepted, BatchWriter, ClaimedDelivery, DedupKey, NewEvent, StoreError,
-};
+use crate::store::{Acceptance, Accepted, BatchWriter, DedupKey, NewEvent, StoreError};
 
 /// Writes batches for the group committer.
 pub(super) struct SqliteWriter(pub(super) Arc<WriterThread>);
@@ -91,18 +89,7 @@ fn accept(tx: &Transaction<'_>, accepting: Accepting) -> Result<AcceptedWork, St
     if lease.is_none() {
         return Ok((stored, Vec::new()));
     }
-    let event = Arc::new(event);
-    let claimed = ids
-        .into_iter()
-        .zip(targets)
-        .map(|(id, target)| ClaimedDelivery {
-            id,
-            target,
-            attempts: 0,
-            event: event.clone(),
-        })
-        .collect();
-    Ok((stored, claimed))
+    Ok((stored, claimed(Arc::new(event), targets, ids)))
 }
 
 /// Inserts the event; false when its id is already stored.
