@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench store` measures (a few seconds per case) and prints a Markdown table
 //! for BENCHMARKS.md; under `cargo test` (no `--bench` flag) it runs a short smoke pass.
+//! `STORE_BENCH_CALLERS=64` measures only that many callers; `STORE_BENCH_PAYLOAD_BYTES`
+//! sets the payload's size (default 1000).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,13 +38,23 @@ fn main() {
         println!("|---|---:|---:|---:|");
         for (name, url) in backends {
             let store = open(&url).await.expect("open store");
-            for callers in [1, 64] {
+            for callers in callers() {
                 let (events, elapsed) = run(&store, callers, run_for).await;
                 let rate = events as f64 / elapsed.as_secs_f64();
                 println!("| {name} | {callers} | {rate:.0} | {events} |");
             }
         }
     });
+}
+
+/// The caller counts measured: `STORE_BENCH_CALLERS` (comma-separated) or 1 and 64.
+fn callers() -> Vec<usize> {
+    let given = std::env::var("STORE_BENCH_CALLERS").unwrap_or_default();
+    let given: Vec<usize> = given
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    if given.is_empty() { vec![1, 64] } else { given }
 }
 
 /// A fresh SQLite file in `dir`.
@@ -68,7 +80,9 @@ async fn postgres_url(base: &str) -> String {
 
 /// Runs `callers` tasks accepting one event at a time for `run_for`; events stored and time.
 async fn run(store: &Arc<dyn Store>, callers: usize, run_for: Duration) -> (usize, Duration) {
-    let payload = serde_json::json!({ "data": "x".repeat(1000) });
+    let size = std::env::var("STORE_BENCH_PAYLOAD_BYTES").ok();
+    let size = size.and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let payload = serde_json::json!({ "data": "x".repeat(size) });
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for caller in 0..callers {

@@ -85,7 +85,7 @@ impl Route {
     /// The request body for an event: the transformation shapes the data, then the envelope.
     pub fn body(&self, event: &NewEvent) -> Result<Vec<u8>, TransformError> {
         let transformed = match &self.transform {
-            Some(program) => Some(program.apply(&event.payload, &meta_of(event))?.into_value()),
+            Some(program) => Some(program.apply_value(&event.payload, &meta_of(event))?),
             None => None,
         };
         Ok(self.envelope(event, transformed.as_ref().unwrap_or(&event.payload)))
@@ -101,10 +101,9 @@ impl Route {
             return body;
         }
         let (program, payload, meta) = (program.clone(), event.payload.clone(), meta_of(event));
-        let data = tokio::task::spawn_blocking(move || program.apply(&payload, &meta))
+        let data = tokio::task::spawn_blocking(move || program.apply_value(&payload, &meta))
             .await
-            .map_err(|e| TransformError::Eval(EvalError::Crashed(Crashed(e.to_string()))))??
-            .into_value();
+            .map_err(|e| TransformError::Eval(EvalError::Crashed(Crashed(e.to_string()))))??;
         Ok(self.envelope(event, &data))
     }
 

@@ -117,17 +117,19 @@ pub fn prepare(
     let payload = match &piece.transformation {
         None => payload,
         Some(program) => {
-            let meta = Meta {
-                event_type: Some(event_type.published.clone()),
-                namespace: Some(namespace.clone()),
-                source: Some(format!("WebhookEndpoint/{namespace}/{name}")),
-                headers: visible_headers(&inbound.headers),
-                received_at: Some(inbound.received_at),
+            let meta = match program.uses_meta() {
+                true => Meta {
+                    event_type: Some(event_type.published.clone()),
+                    namespace: Some(namespace.clone()),
+                    source: Some(format!("WebhookEndpoint/{namespace}/{name}")),
+                    headers: visible_headers(&inbound.headers),
+                    received_at: Some(inbound.received_at),
+                },
+                false => Meta::default(),
             };
             program
-                .apply(&payload, &meta)
+                .apply_value(&payload, &meta)
                 .map_err(HookError::Transform)?
-                .into_value()
         }
     };
     let route = &piece.inputs.spec.route;

@@ -80,9 +80,7 @@ fn run_one(program: &Program, test: &TransformationTest) -> Result<(), Failure> 
             return Err(same(format!("input must be a string for {format:?} input")));
         }
     };
-    let result = input
-        .and_then(|input| program.apply(&input, &meta))
-        .map(|out| out.into_value());
+    let result = input.and_then(|input| program.apply_value(&input, &meta));
     // Compare numbers as jq does: an expected 12.0 equals an output 12.
     let expect = test
         .expect
