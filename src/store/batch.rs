@@ -30,18 +30,12 @@ pub(crate) async fn submit(
     batch: Vec<Acceptance>,
     lease: Option<Duration>,
 ) -> Result<Vec<AcceptedWork>, StoreError> {
-    committer.submit(accepting(batch, lease)).await
-}
-
-/// The acceptances of `batch` as committed, their deliveries to be created claimed for
-/// `lease` from now when given.
-pub(crate) fn accepting(batch: Vec<Acceptance>, lease: Option<Duration>) -> Vec<Accepting> {
     let lease_until = lease.map(|lease| lease_until(Utc::now(), lease));
     let batch = batch.into_iter().map(|acceptance| Accepting {
         acceptance,
         lease_until,
     });
-    batch.collect()
+    committer.submit(batch.collect()).await
 }
 
 /// The claimed deliveries of a stored event, one per target, with the ids drawn for them

@@ -27,7 +27,7 @@ pub trait BatchWriter: Send + Sync + 'static {
 }
 
 /// The answer a caller waits for.
-pub(crate) type Reply<O> = Result<Vec<O>, StoreError>;
+type Reply<O> = Result<Vec<O>, StoreError>;
 
 /// One caller's items and where to send the answer.
 struct Request<I, O> {
@@ -114,16 +114,7 @@ async fn commit<W: BatchWriter>(
         waiting.push((batch.len(), reply));
         all.extend(batch);
     }
-    answer_all(waiting, writer.write_batch(all).await);
-}
-
-/// A caller of a group commit: how many items it sent, and where its answer goes.
-pub(crate) type Waiting<O> = (usize, oneshot::Sender<Reply<O>>);
-
-/// Answers each caller of a group commit with its share of `results` (in the order the items
-/// were sent), or with the commit's error.
-pub(crate) fn answer_all<O>(mut waiting: Vec<Waiting<O>>, results: Reply<O>) {
-    match results {
+    match writer.write_batch(all).await {
         Ok(results) => {
             let mut results = results.into_iter();
             for (len, reply) in waiting {

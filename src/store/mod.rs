@@ -55,10 +55,6 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
-    /// Flushing the SQLite write-ahead log to the disk failed: the commits it was to make
-    /// durable are not acknowledged.
-    #[error("syncing the SQLite write-ahead log to disk: {0}")]
-    WalSync(#[source] Arc<std::io::Error>),
     /// The store is shutting down and takes no more work.
     #[error("the store is closed")]
     Closed,

@@ -1,54 +1,34 @@
 //! Durable acceptance on SQLite: a batch of events with their deliveries and dedup keys in
-//! one transaction, answered once fsynced, on the writer thread ([`super::writer`] gathers the
-//! acceptances queued back to back into one group), row by row through prepared statements. The first acceptance of an event id stores it; later ones in the batch, or of
+//! one fsynced transaction, one job on the writer thread, row by row through prepared
+//! statements. The first acceptance of an event id stores it; later ones in the batch, or of
 //! an id already stored, are duplicates.
 
 use std::sync::Arc;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
-use tokio::sync::oneshot;
+use async_trait::async_trait;
+use rusqlite::{Transaction, params};
 
 use super::us;
-use super::wal_sync::WalSyncer;
+use super::writer::{Durability, WriterThread};
 use crate::store::batch::{AcceptedWork, Accepting, claimed};
 use crate::store::codec::{new_delivery_id, to_json};
-use crate::store::group_commit::{Reply, answer_all};
-use crate::store::{Acceptance, Accepted, DedupKey, NewEvent, StoreError};
+use crate::store::{Acceptance, Accepted, BatchWriter, DedupKey, NewEvent, StoreError};
 
-/// Commits the acceptances of every request in `group` (`size` in all) in one transaction
-/// and, once the WAL holding it is on disk, answers each request with its results.
-pub(super) fn commit_group(
-    conn: &mut Connection,
-    syncer: &WalSyncer,
-    group: Vec<(Vec<Accepting>, oneshot::Sender<Reply<AcceptedWork>>)>,
-    size: usize,
-) {
-    let mut all = Vec::with_capacity(size);
-    let mut waiting = Vec::with_capacity(group.len());
-    for (batch, answer) in group {
-        waiting.push((batch.len(), answer));
-        all.extend(batch);
-    }
-    match store(conn, all) {
-        Ok(done) => syncer.after_sync(Box::new(move |synced| {
-            answer_all(waiting, synced.map(|()| done));
-        })),
-        Err(error) => answer_all(waiting, Err(error)),
-    }
-}
+/// Writes batches for the group committer.
+pub(super) struct SqliteWriter(pub(super) Arc<WriterThread>);
 
-/// Stores `batch` in one transaction, rolled back when any of it fails.
-fn store(conn: &mut Connection, batch: Vec<Accepting>) -> Result<Vec<AcceptedWork>, StoreError> {
-    let op = "storing an acceptance batch";
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::sqlite(op))?;
-    let done = batch
-        .into_iter()
-        .map(|a| accept(&tx, a))
-        .collect::<Result<Vec<_>, _>>()?;
-    tx.commit().map_err(StoreError::sqlite(op))?;
-    Ok(done)
+#[async_trait]
+impl BatchWriter for SqliteWriter {
+    type Item = Accepting;
+    type Output = AcceptedWork;
+
+    async fn write_batch(&self, batch: Vec<Accepting>) -> Result<Vec<AcceptedWork>, StoreError> {
+        self.0
+            .transaction(Durability::Full, "storing an acceptance batch", |tx| {
+                batch.into_iter().map(|a| accept(tx, a)).collect()
+            })
+            .await
+    }
 }
 
 /// Stores one acceptance: its event (unless that id is stored), its dedup key, then its

@@ -1,18 +1,15 @@
-//! SQLite backend: one database file in WAL mode. An acceptance is answered only once the WAL
-//! holding it is fsynced, so it survives a killed process and a power loss; the fsync runs on
-//! a thread of its own ([`wal_sync`]) while the writer goes on with the next batch. Leases and
-//! attempt records are answered as soon as they are written (they survive a killed process;
-//! losing them with the machine only makes a delivery run again). One writer connection
-//! (SQLite has one writer anyway) on a thread of its own ([`writer`], rusqlite), shared by the
-//! group committers and the other writes; a small pool of sqlx readers beside it. Migrations
-//! run on a sqlx connection before the writer opens.
+//! SQLite backend: one database file in WAL mode with `synchronous=FULL`, so an acceptance
+//! survives a killed process and a power loss. Leases and attempt records are committed with
+//! `synchronous=NORMAL` (they survive a killed process; losing them with the machine only makes
+//! a delivery run again). One writer connection (SQLite has one writer anyway) on a thread of
+//! its own ([`writer`], rusqlite), shared by the group committers and the other writes; a small
+//! pool of sqlx readers beside it. Migrations run on a sqlx connection before the writer opens.
 
 mod accept;
 mod read;
 mod state;
 #[cfg(test)]
 mod tests;
-mod wal_sync;
 mod work;
 mod writer;
 
@@ -25,14 +22,14 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::batch::{self, AcceptedWork};
+use super::batch::{self, AcceptedWork, Accepting};
 use super::{
     Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
     DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState,
     Target,
 };
 
-/// Attempt records committed per transaction at most.
+/// Acceptances (or attempt records) committed per transaction at most.
 const MAX_BATCH: usize = 512;
 /// How long a batch of attempt records waits for more before it is committed (the attempt
 /// has been made and its queue slot freed; only the record waits).
@@ -46,6 +43,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct SqliteStore {
     writer: Arc<writer::WriterThread>,
     reader: SqlitePool,
+    committer: GroupCommitter<Accepting, AcceptedWork>,
     completions: GroupCommitter<Completion, bool>,
 }
 
@@ -78,6 +76,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::db("opening the SQLite read pool"))?;
+        let committer = GroupCommitter::spawn(accept::SqliteWriter(writer.clone()), MAX_BATCH);
         let completions = GroupCommitter::spawn_lingering(
             work::CompletionWriter(writer.clone()),
             MAX_BATCH,
@@ -86,6 +85,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
+            committer,
             completions,
         })
     }
@@ -112,7 +112,7 @@ fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn accept(&self, batch: Vec<Acceptance>) -> Result<Vec<Accepted>, StoreError> {
-        let done = self.writer.accept(batch::accepting(batch, None)).await?;
+        let done = batch::submit(&self.committer, batch, None).await?;
         Ok(done.into_iter().map(|(accepted, _)| accepted).collect())
     }
 
@@ -121,9 +121,7 @@ impl Store for SqliteStore {
         batch: Vec<Acceptance>,
         lease: Duration,
     ) -> Result<Vec<AcceptedWork>, StoreError> {
-        self.writer
-            .accept(batch::accepting(batch, Some(lease)))
-            .await
+        batch::submit(&self.committer, batch, Some(lease)).await
     }
 
     async fn claim_due(

@@ -21,9 +21,9 @@ use crate::store::{BatchWriter, ClaimedDelivery, Completion, NewEvent, StoreErro
 /// Leases up to `limit` due deliveries of targets not in `busy` and returns them with their
 /// events, oldest due first.
 ///
-/// The lease is answered without waiting for an fsync ([`Durability::Relaxed`]): a claim
-/// lost in a crash only makes the delivery due again, and the next fsync for a durable
-/// commit makes it durable too. Events are read afterwards from the read pool (they never change),
+/// The lease is committed without an fsync ([`Durability::Relaxed`]): a claim lost in a
+/// crash only makes the delivery due again, and every later durable commit on the writer
+/// makes it durable too. Events are read afterwards from the read pool (they never change),
 /// so the writer is held for one statement.
 pub(super) async fn claim_due(
     writer: &WriterThread,
@@ -164,9 +164,9 @@ async fn claimed_events(
 }
 
 /// Records batches of attempts for the completion group committer: one transaction each,
-/// answered without waiting for an fsync ([`Durability::Relaxed`]): an attempt record lost
-/// with the machine only means the delivery is attempted again (at least once), while
-/// acceptances, which share the writer, wait for theirs.
+/// committed without an fsync ([`Durability::Relaxed`]): an attempt record lost with the
+/// machine only means the delivery is attempted again (at least once), while acceptances,
+/// which share the writer, keep their fsync.
 pub(super) struct CompletionWriter(pub(super) Arc<WriterThread>);
 
 #[async_trait]
