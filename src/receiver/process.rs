@@ -117,15 +117,17 @@ pub fn prepare(
     let payload = match &piece.transformation {
         None => payload,
         Some(program) => {
-            let meta = match program.uses_meta() {
-                true => Meta {
+            // Building `$meta` (a header map among it) is skipped for programs not reading it.
+            let meta = if program.uses_meta() {
+                Meta {
                     event_type: Some(event_type.published.clone()),
                     namespace: Some(namespace.clone()),
                     source: Some(format!("WebhookEndpoint/{namespace}/{name}")),
                     headers: visible_headers(&inbound.headers),
                     received_at: Some(inbound.received_at),
-                },
-                false => Meta::default(),
+                }
+            } else {
+                Meta::default()
             };
             program
                 .apply_value(&payload, &meta)
