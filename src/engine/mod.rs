@@ -1,6 +1,7 @@
 //! The engine: desired-state snapshot and its checks, the running topology (diff & apply),
 //! event acceptance, status reports and metrics. Knows nothing of Kubernetes.
 
+pub mod accept;
 pub mod auth;
 pub mod check;
 pub mod dependents;
@@ -19,7 +20,8 @@ pub mod subscription;
 pub mod syncs;
 pub mod topology;
 
+pub use accept::{AcceptError, AcceptedEvent};
 pub use check::{Problem, check};
-pub use runtime::{AcceptError, AcceptedEvent, ApplySummary, Desired, Engine, EngineConfig};
+pub use runtime::{ApplySummary, Desired, Engine, EngineConfig};
 pub use snapshot::{Meta, Object, ObjectKey, SecretObject, Snapshot};
 pub use status::{ResourceStatus, StatusBoard};

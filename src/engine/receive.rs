@@ -4,7 +4,8 @@
 use crate::receiver::process::Routed;
 use crate::store::{Acceptance, Accepted, Target, TargetKind};
 
-use super::runtime::{AcceptError, Engine};
+use super::accept::AcceptError;
+use super::runtime::Engine;
 
 impl Engine {
     /// Commits a routed webhook durably; returns only once it is on disk (or a duplicate).

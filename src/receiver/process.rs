@@ -137,7 +137,7 @@ pub fn prepare(
     let route = &piece.inputs.spec.route;
     Ok(Prepared::Route(Box::new(Routed {
         event: NewEvent {
-            id: crate::engine::runtime::new_event_id(),
+            id: crate::engine::accept::new_event_id(),
             namespace: namespace.clone(),
             event_type: event_type.published,
             source: format!("endpoint/{name}"),
