@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 
-use crate::store::{Acceptance, Accepted, NewEvent, StoreError, Target};
+use crate::store::{Acceptance, Accepted, NewEvent, StoreError, Target, new_event_id};
 use crate::transform::inline::{self, Cap};
 
 use super::metrics::NamespaceLabel;
@@ -247,11 +247,6 @@ impl Engine {
             },
         }))
     }
-}
-
-/// A new event id: time-ordered and unique.
-pub fn new_event_id() -> String {
-    format!("evt_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// The subscriptions an event matches, with the filter errors met on the way (counted by the

@@ -10,7 +10,6 @@ pub mod forwards;
 pub mod integrations;
 pub mod jq_check;
 pub mod metrics;
-pub mod pattern;
 pub mod publish;
 pub mod receive;
 pub mod runtime;
@@ -21,6 +20,8 @@ pub mod syncs;
 pub mod topology;
 
 pub use accept::{AcceptError, AcceptedEvent};
+// The matcher lives in `api` (the receivers use it too); engine paths keep working.
+pub use crate::api::pattern;
 pub use check::{Problem, check};
 pub use runtime::{ApplySummary, Desired, Engine, EngineConfig};
 pub use snapshot::{Meta, Object, ObjectKey, SecretObject, Snapshot};

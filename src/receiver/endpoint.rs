@@ -6,8 +6,8 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use tokio::sync::Semaphore;
 
+use crate::api::pattern::{self, Pattern};
 use crate::api::{ProviderWebhooks, TransformationSpec, VerifyScheme, WebhookEndpointSpec};
-use crate::engine::pattern::Pattern;
 use crate::signature::{Secrets, VerifyConfig, VerifyError};
 use crate::transform::{CompileError, Program};
 
@@ -144,7 +144,7 @@ impl EndpointPiece {
 
     /// True when an event type passes the allowlist.
     pub fn allows(&self, event_type: &str) -> bool {
-        self.allow.is_empty() || crate::engine::pattern::any_matches(&self.allow, event_type)
+        self.allow.is_empty() || pattern::any_matches(&self.allow, event_type)
     }
 
     /// True when the client address may call.

@@ -11,7 +11,7 @@ use http::HeaderMap;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 
 use crate::signature::{self, Request, Verified};
-use crate::store::{DedupKey, NewEvent};
+use crate::store::{DedupKey, NewEvent, new_event_id};
 use crate::transform::format::decode;
 use crate::transform::inline::{self, Cap};
 use crate::transform::{EvalPool, Meta};
@@ -137,7 +137,7 @@ pub fn prepare(
     let route = &piece.inputs.spec.route;
     Ok(Prepared::Route(Box::new(Routed {
         event: NewEvent {
-            id: crate::engine::accept::new_event_id(),
+            id: new_event_id(),
             namespace: namespace.clone(),
             event_type: event_type.published,
             source: format!("endpoint/{name}"),
