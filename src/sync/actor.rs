@@ -14,8 +14,9 @@ use crate::api::{SyncJobPhase, SyncJobType, SyncScheduleSpec, TransformationSpec
 use crate::store::SyncState;
 
 use super::cron::Schedule;
+use super::deps::SyncDeps;
 use super::desired::{DesiredSyncs, PartsContext, build_parts};
-use super::manager::{JobEvent, SyncDeps};
+use super::job_event::JobEvent;
 use super::record::{JobRecord, Key};
 use super::runner::{self, RunContext, RunOutcome};
 
