@@ -9,8 +9,9 @@ use tokio::sync::Semaphore;
 use crate::api::pattern::{self, Pattern};
 use crate::api::{ProviderWebhooks, TransformationSpec, VerifyScheme, WebhookEndpointSpec};
 use crate::signature::{Secrets, VerifyConfig, VerifyError};
-use crate::transform::{CompileError, Program};
+use crate::transform::Program;
 
+use super::error::EndpointError;
 use super::extract::{DedupRule, EventTypeRule};
 use super::stats::EndpointStats;
 
@@ -35,44 +36,6 @@ pub struct EndpointInputs {
     pub url: String,
     /// Requests processed at once before answering 429.
     pub max_inflight: usize,
-}
-
-/// Why an endpoint piece cannot be built.
-#[derive(Debug, thiserror::Error)]
-pub enum EndpointError {
-    /// The verification settings do not resolve.
-    #[error("spec.verify: {0}")]
-    Verify(#[source] VerifyError),
-    /// An allowedSourceRanges entry is not a CIDR.
-    #[error("spec.allowedSourceRanges: {0:?} is not a CIDR")]
-    InvalidCidr(String),
-    /// A header name is not valid HTTP.
-    #[error("{0:?} is not a valid header name")]
-    InvalidHeaderName(String),
-    /// A jq expression does not compile.
-    #[error("jq expression does not compile: {0}")]
-    Jq(#[source] CompileError),
-    /// spec.dedup.window does not parse.
-    #[error("spec.dedup.window {0:?} is not a duration")]
-    InvalidWindow(String),
-    /// The Transformation does not compile.
-    #[error("transformation: {0}")]
-    Transformation(#[source] crate::transform::BuildError),
-}
-
-impl EndpointError {
-    /// CamelCase reason for the Ready condition.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Verify(VerifyError::MissingSecret(_)) => "SecretNotFound",
-            Self::Verify(_) => "InvalidVerify",
-            Self::InvalidCidr(_) => "InvalidCIDR",
-            Self::InvalidHeaderName(_) => "InvalidHeaderName",
-            Self::Jq(_) => "InvalidJq",
-            Self::InvalidWindow(_) => "InvalidDuration",
-            Self::Transformation(_) => "TransformationInvalid",
-        }
-    }
 }
 
 /// A running endpoint.

@@ -1,14 +1,53 @@
-//! Why a webhook request was not accepted, with its HTTP status and reason code.
+//! The receivers' errors: why an endpoint piece cannot be built (with its Ready reason), and
+//! why a webhook request was not accepted (with its HTTP status and reason code).
 
 use http::StatusCode;
 
 use crate::engine::AcceptError;
 use crate::signature::VerifyError;
-use crate::transform::TransformError;
 use crate::transform::format::FormatError;
 use crate::transform::pool::PoolError;
+use crate::transform::{CompileError, TransformError};
 
 use super::stats::Outcome;
+
+/// Why an endpoint piece cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    /// The verification settings do not resolve.
+    #[error("spec.verify: {0}")]
+    Verify(#[source] VerifyError),
+    /// An allowedSourceRanges entry is not a CIDR.
+    #[error("spec.allowedSourceRanges: {0:?} is not a CIDR")]
+    InvalidCidr(String),
+    /// A header name is not valid HTTP.
+    #[error("{0:?} is not a valid header name")]
+    InvalidHeaderName(String),
+    /// A jq expression does not compile.
+    #[error("jq expression does not compile: {0}")]
+    Jq(#[source] CompileError),
+    /// spec.dedup.window does not parse.
+    #[error("spec.dedup.window {0:?} is not a duration")]
+    InvalidWindow(String),
+    /// The Transformation does not compile.
+    #[error("transformation: {0}")]
+    Transformation(#[source] crate::transform::BuildError),
+}
+
+impl EndpointError {
+    /// CamelCase reason for the Ready condition.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Verify(VerifyError::MissingSecret(_)) => "SecretNotFound",
+            Self::Verify(_) => "InvalidVerify",
+            Self::InvalidCidr(_) => "InvalidCIDR",
+            Self::InvalidHeaderName(_) => "InvalidHeaderName",
+            Self::Jq(_) => "InvalidJq",
+            Self::InvalidWindow(_) => "InvalidDuration",
+            Self::Transformation(_) => "TransformationInvalid",
+        }
+    }
+}
 
 /// A webhook request that was refused or failed. Messages never contain secrets.
 #[derive(Debug, thiserror::Error)]

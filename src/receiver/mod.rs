@@ -16,6 +16,6 @@ pub mod stats;
 
 pub use config::ReceiverConfig;
 pub use endpoint::{EndpointInputs, EndpointPiece};
-pub use error::HookError;
+pub use error::{EndpointError, HookError};
 pub use process::{Inbound, Prepared, process};
 pub use stats::{EndpointStats, Outcome};
