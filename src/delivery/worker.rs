@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::breaker::{Admission, BreakerChange};
 use super::classify::{Verdict, jitter, next_outcome};
-use super::dispatcher::Deliveries;
 use super::route::Route;
+use super::runtime::Deliveries;
 use super::send::Sent;
 use crate::api::{HEALTHY, READY};
 use crate::store::{AttemptRecord, ClaimedDelivery, Outcome};
