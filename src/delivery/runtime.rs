@@ -16,6 +16,7 @@ use super::metrics::DeliveryMetrics;
 use super::route::Route;
 use super::stats::{Stats, StatusSink};
 use crate::store::{ClaimedDelivery, Store, Target};
+use crate::transform::EvalPool;
 
 /// Claimed deliveries not finished yet, per target.
 #[derive(Default)]
@@ -43,6 +44,8 @@ pub struct Deliveries {
     pub(super) tasks: TaskTracker,
     /// The running dispatcher's cancellation (None before `run` and after it returns).
     pub(super) running: Mutex<Option<CancellationToken>>,
+    /// Where transformations too costly to run inline are evaluated (the engine's pool).
+    pub(super) pool: EvalPool,
 }
 
 impl Deliveries {
@@ -50,6 +53,7 @@ impl Deliveries {
     pub fn new(
         store: Arc<dyn Store>,
         config: DeliveryConfig,
+        pool: EvalPool,
         sink: Arc<dyn StatusSink>,
         metrics: DeliveryMetrics,
     ) -> Arc<Self> {
@@ -66,6 +70,7 @@ impl Deliveries {
             metrics,
             tasks: TaskTracker::new(),
             running: Mutex::default(),
+            pool,
         })
     }
 

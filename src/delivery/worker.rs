@@ -62,16 +62,17 @@ async fn attempt(
     };
 
     // A transformation error is the configuration's fault, not the destination's.
-    let (sent, reached_destination) = match route.body_async(&delivery.event).await {
-        Ok(body) => (
-            route
-                .destination
-                .send(&delivery.id, &route.content_type, body)
-                .await,
-            true,
-        ),
-        Err(e) => (transformation_failed(route, e), false),
-    };
+    let (sent, reached_destination) =
+        match route.body_async(&delivery.event, &deliveries.pool).await {
+            Ok(body) => (
+                route
+                    .destination
+                    .send(&delivery.id, &route.content_type, body)
+                    .await,
+                true,
+            ),
+            Err(e) => (transformation_failed(route, e), false),
+        };
     let finished = Utc::now();
     let outcome = next_outcome(
         sent.verdict,

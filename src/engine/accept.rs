@@ -8,6 +8,7 @@ use chrono::Utc;
 
 use crate::store::{Acceptance, Accepted, NewEvent, StoreError, Target, new_event_id};
 use crate::transform::inline::{self, Cap};
+use crate::transform::pool::PoolError;
 
 use super::metrics::NamespaceLabel;
 use super::publish::{self, PublishError};
@@ -31,9 +32,9 @@ pub enum AcceptError {
     /// The store failed; nothing was accepted.
     #[error("storing the event: {0}")]
     Store(#[from] StoreError),
-    /// Evaluating the subscription filters failed on its blocking thread; nothing was accepted.
-    #[error("evaluating subscription filters: {0}")]
-    Filters(#[source] tokio::task::JoinError),
+    /// Evaluating the subscription filters failed on the evaluation pool; nothing was accepted.
+    #[error("evaluating subscription filters failed")]
+    Filters(#[source] PoolError),
 }
 
 /// An accepted event.
@@ -112,7 +113,7 @@ impl Engine {
     /// The subscriptions an event goes to: patterns, then filters (a failing filter does
     /// not match and is counted). Shared by the publish API, the webhook receivers and syncs.
     /// Cheap filters run here; when one is too costly for the inline cap, matching runs again
-    /// on a blocking thread, so a runaway filter never stalls the async workers.
+    /// on the engine's evaluation pool, so a runaway filter never stalls the async workers.
     pub async fn fan_out(
         &self,
         topology: &Arc<Topology>,
@@ -134,11 +135,10 @@ impl Engine {
                     id.to_owned(),
                     data.clone(),
                 );
-                tokio::task::spawn_blocking(move || {
-                    matching_with_errors(&topology, &ns, &ty, &id, &data)
-                })
-                .await
-                .map_err(AcceptError::Filters)?
+                self.pool
+                    .run(move || matching_with_errors(&topology, &ns, &ty, &id, &data))
+                    .await
+                    .map_err(AcceptError::Filters)?
             }
         };
         for (key, message) in errors {

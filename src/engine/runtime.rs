@@ -12,6 +12,7 @@ use crate::api::{HEALTHY, Kind, READY};
 use crate::delivery::{Deliveries, DeliveryConfig};
 use crate::receiver::ReceiverConfig;
 use crate::store::{Store, Target};
+use crate::transform::EvalPool;
 
 use super::check::{CheckOptions, Problem, check};
 use super::forwards;
@@ -39,6 +40,9 @@ pub struct EngineConfig {
     pub receiver: ReceiverConfig,
     /// Sync job progress is reported at most this often.
     pub sync_progress: std::time::Duration,
+    /// jq evaluations run off the async threads at once, over the one pool the receivers,
+    /// subscription filters and delivery transformations share.
+    pub eval_concurrency: usize,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +54,7 @@ impl Default for EngineConfig {
             delivery: DeliveryConfig::default(),
             receiver: ReceiverConfig::default(),
             sync_progress: std::time::Duration::from_secs(2),
+            eval_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -95,6 +100,8 @@ pub struct Engine {
     admin_authorizer: std::sync::OnceLock<Arc<dyn super::auth::AdminAuthorizer>>,
     /// The HTTP client every subscription shares (None if it could not be built).
     http: Option<reqwest::Client>,
+    /// The one pool every jq evaluation off the async threads runs on.
+    pub(super) pool: EvalPool,
 }
 
 impl Engine {
@@ -102,9 +109,11 @@ impl Engine {
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Arc<Self> {
         let status = StatusBoard::new();
         let metrics = Arc::new(Metrics::new());
+        let pool = EvalPool::new(config.eval_concurrency);
         let deliveries = Deliveries::new(
             store.clone(),
             config.delivery.clone(),
+            pool.clone(),
             Arc::new(status.clone()),
             metrics.delivery.clone(),
         );
@@ -133,6 +142,7 @@ impl Engine {
             verifier: std::sync::OnceLock::new(),
             admin_authorizer: std::sync::OnceLock::new(),
             http,
+            pool,
         })
     }
 
@@ -199,6 +209,11 @@ impl Engine {
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The pool jq evaluations run on off the async threads (at most `eval_concurrency`).
+    pub fn eval_pool(&self) -> &EvalPool {
+        &self.pool
     }
 
     /// True once a first snapshot has been applied.

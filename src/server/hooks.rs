@@ -32,8 +32,8 @@ struct Hooks {
 /// The hook route.
 pub fn router(engine: Arc<Engine>) -> Router {
     let hooks = Hooks {
+        pool: engine.eval_pool().clone(),
         engine,
-        pool: EvalPool::per_core(),
     };
     Router::new()
         .route("/hooks/{namespace}/{name}", post(receive))
