@@ -122,6 +122,20 @@ impl Engine {
         id: &str,
         data: &serde_json::Value,
     ) -> Result<Vec<Target>, AcceptError> {
+        self.matching_targets(topology, namespace, event_type, id, data)
+            .await
+            .map_err(AcceptError::Filters)
+    }
+
+    /// [`Engine::fan_out`], failing with the evaluation pool's error as it is.
+    pub(super) async fn matching_targets(
+        &self,
+        topology: &Arc<Topology>,
+        namespace: &str,
+        event_type: &str,
+        id: &str,
+        data: &serde_json::Value,
+    ) -> Result<Vec<Target>, PoolError> {
         let inline = inline::capped(Cap::SMALL, || {
             matching_with_errors(topology, namespace, event_type, id, data)
         });
@@ -137,8 +151,7 @@ impl Engine {
                 );
                 self.pool
                     .run(move || matching_with_errors(&topology, &ns, &ty, &id, &data))
-                    .await
-                    .map_err(AcceptError::Filters)?
+                    .await?
             }
         };
         for (key, message) in errors {
@@ -156,6 +169,11 @@ impl Engine {
     /// Commits one acceptance durably (batched with concurrent ones by the store), then
     /// wakes the delivery dispatcher.
     pub async fn accept(&self, acceptance: Acceptance) -> Result<Accepted, AcceptError> {
+        Ok(self.commit(acceptance).await?)
+    }
+
+    /// [`Engine::accept`], failing with the store's error as it is.
+    pub(super) async fn commit(&self, acceptance: Acceptance) -> Result<Accepted, StoreError> {
         let label = NamespaceLabel {
             namespace: acceptance.event.namespace.clone(),
         };

@@ -3,8 +3,8 @@
 
 use http::StatusCode;
 
-use crate::engine::AcceptError;
 use crate::signature::VerifyError;
+use crate::store::StoreError;
 use crate::transform::format::FormatError;
 use crate::transform::pool::PoolError;
 use crate::transform::{CompileError, TransformError};
@@ -88,9 +88,13 @@ pub enum HookError {
     /// The evaluation pool failed.
     #[error("evaluation failed: {0}")]
     Pool(#[source] PoolError),
+    /// Matching the event to subscriptions failed on the evaluation pool: nothing was
+    /// accepted (answered like a store failure).
+    #[error("the webhook could not be stored; retry later")]
+    Filters(#[source] PoolError),
     /// The store failed: nothing was accepted.
     #[error("the webhook could not be stored; retry later")]
-    Store(#[source] AcceptError),
+    Store(#[source] StoreError),
 }
 
 impl HookError {
@@ -109,7 +113,7 @@ impl HookError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::Pool(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Filters(_) | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -131,7 +135,7 @@ impl HookError {
             }
             Self::Transform(_) => "transformation_failed",
             Self::Pool(_) => "internal_error",
-            Self::Store(_) => "store_unavailable",
+            Self::Filters(_) | Self::Store(_) => "store_unavailable",
         }
     }
 
@@ -140,7 +144,7 @@ impl HookError {
         let ours = match self {
             Self::Verify(e) => !e.is_rejection(),
             Self::Transform(TransformError::Input(_) | TransformError::InputSchema(_)) => false,
-            Self::Transform(_) | Self::Pool(_) | Self::Store(_) => true,
+            Self::Transform(_) | Self::Pool(_) | Self::Filters(_) | Self::Store(_) => true,
             _ => false,
         };
         if ours {
@@ -163,7 +167,7 @@ mod tests {
         let e = HookError::Verify(VerifyError::MissingSecret("secret"));
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.outcome(), Outcome::Failed("missing_secret"));
-        let e = HookError::Store(AcceptError::Store(crate::store::StoreError::Closed));
+        let e = HookError::Store(StoreError::Closed);
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.outcome(), Outcome::Failed("store_unavailable"));
         assert_eq!(
