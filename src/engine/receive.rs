@@ -171,3 +171,101 @@ impl Engine {
         .map_err(HookError::Store)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::transform::EvalPool;
+
+    /// How many evaluations run at once, and the most that ever did.
+    #[derive(Default)]
+    struct Gauge {
+        active: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    impl Gauge {
+        fn enter(&self) {
+            let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+        }
+
+        fn leave(&self) {
+            self.active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    async fn engine(eval_concurrency: usize) -> (Arc<Engine>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("switchboard.db");
+        let store = crate::store::open(path.to_str().expect("a UTF-8 path"))
+            .await
+            .expect("open the store");
+        let config = EngineConfig {
+            eval_concurrency,
+            ..EngineConfig::default()
+        };
+        (Engine::new(store, config), dir)
+    }
+
+    /// Runs two evaluations on `pool`: the first holds its place until the second has
+    /// started (`second_may_start`) or, when it may not, for a while; returns the most that
+    /// ran at once.
+    async fn most_at_once(pool: &EvalPool, second_may_start: bool) -> usize {
+        let gauge = Arc::new(Gauge::default());
+        let (first_started, first_running) = oneshot::channel();
+        let (second_started, mut second_running) = oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let first = tokio::spawn({
+            let (pool, gauge) = (pool.clone(), gauge.clone());
+            async move {
+                pool.run(move || {
+                    gauge.enter();
+                    let _ = first_started.send(());
+                    let _ = released.recv();
+                    gauge.leave();
+                })
+                .await
+            }
+        });
+        first_running.await.expect("the first evaluation starts");
+        let second = tokio::spawn({
+            let (pool, gauge) = (pool.clone(), gauge.clone());
+            async move {
+                pool.run(move || {
+                    gauge.enter();
+                    let _ = second_started.send(());
+                    gauge.leave();
+                })
+                .await
+            }
+        });
+        if second_may_start {
+            (&mut second_running).await.expect("the second starts");
+        } else {
+            // The wait only gives an unbounded pool the chance to show itself; a bounded one
+            // passes whatever the timing.
+            let early = tokio::time::timeout(Duration::from_millis(200), &mut second_running);
+            assert!(early.await.is_err(), "the second started beside the first");
+        }
+        release.send(()).expect("the first evaluation waits");
+        first.await.unwrap().expect("the first evaluation ends");
+        second.await.unwrap().expect("the second evaluation ends");
+        gauge.most.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn the_engine_pool_bounds_concurrent_evaluations() {
+        let (one, _dir) = engine(1).await;
+        assert_eq!(most_at_once(one.eval_pool(), false).await, 1);
+        // The same two evaluations do overlap when the pool has room for both.
+        let (two, _dir) = engine(2).await;
+        assert_eq!(most_at_once(two.eval_pool(), true).await, 2);
+    }
+}
