@@ -1,5 +1,6 @@
 //! The engine: desired-state snapshot and its checks, the running topology (diff & apply),
-//! event acceptance, status reports and metrics. Knows nothing of Kubernetes.
+//! event acceptance (the publish API, webhook receiving), the evaluation pool, status reports
+//! and metrics. Knows nothing of Kubernetes.
 
 pub mod accept;
 pub mod auth;

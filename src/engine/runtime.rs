@@ -40,8 +40,8 @@ pub struct EngineConfig {
     pub receiver: ReceiverConfig,
     /// Sync job progress is reported at most this often.
     pub sync_progress: std::time::Duration,
-    /// jq evaluations run off the async threads at once, over the one pool the receivers,
-    /// subscription filters and delivery transformations share.
+    /// How many jq evaluations run at once off the async threads, on the one pool the
+    /// receivers, subscription filters and delivery transformations share (default: cores).
     pub eval_concurrency: usize,
 }
 
