@@ -20,7 +20,6 @@ use switchboard::delivery::{DeliveryConfig, DestinationPolicy};
 use switchboard::engine::{Engine, EngineConfig, ObjectKey};
 use switchboard::manifests::watch::ManifestDir;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -174,8 +173,7 @@ impl Fake {
 
 struct Running {
     engine: Arc<Engine>,
-    cancel: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    running: switchboard::engine::lifecycle::Running,
     manifests: PathBuf,
 }
 
@@ -238,20 +236,10 @@ async fn start(dir: &Path, manifests: &Path, allow_private: bool) -> Running {
     );
     let running = Running {
         engine: engine.clone(),
-        cancel: CancellationToken::new(),
-        tasks: Vec::new(),
+        running: engine.start(switchboard::engine::lifecycle::always_leader()),
         manifests: manifests.to_owned(),
     };
     running.apply();
-    let mut running = running;
-    let (e, c) = (engine.clone(), running.cancel.clone());
-    running
-        .tasks
-        .push(tokio::spawn(async move { e.run_deliveries(c).await }));
-    let (e, c) = (engine.clone(), running.cancel.clone());
-    running.tasks.push(tokio::spawn(async move {
-        e.run_syncs(tokio::sync::watch::channel(true).1, c).await
-    }));
     running
 }
 
@@ -267,10 +255,7 @@ impl Running {
     }
 
     async fn stop(self) {
-        self.cancel.cancel();
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.running.stop(Some(Duration::from_secs(30))).await;
     }
 
     fn job(&self, name: &str) -> Option<Value> {

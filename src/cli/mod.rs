@@ -3,8 +3,8 @@
 mod controller;
 mod crds;
 mod deliveries;
+mod engine_args;
 mod get;
-mod receiver_args;
 mod run;
 mod transform;
 mod validate;
@@ -132,6 +132,36 @@ pub fn http_get_json(url: &str, token: Option<&str>) -> Result<serde_json::Value
         }
         Ok(body)
     })
+}
+
+/// Serves until SIGTERM/SIGINT or until a critical task ends, then stops the engine within
+/// its shutdown timeout; the exit code says whether everything went well.
+pub async fn serve_until_stopped(mut running: switchboard::engine::lifecycle::Running) -> ExitCode {
+    use switchboard::engine::lifecycle::StopReason;
+    let failed = match running.wait().await {
+        StopReason::Signal => false,
+        StopReason::TaskEnded(ended) => {
+            let error = ended.error.as_deref().unwrap_or("ended unexpectedly");
+            tracing::error!(task = ended.task, %error, "stopping");
+            true
+        }
+    };
+    let timeout = running.engine().config().shutdown_timeout;
+    tracing::info!(
+        ?timeout,
+        "shutting down: no new requests; finishing in-flight work"
+    );
+    let stopped = running.stop(None).await;
+    if !stopped.drained() {
+        tracing::warn!(unfinished = ?stopped.unfinished, "shutdown timeout reached with work in flight");
+        return ExitCode::FAILURE;
+    }
+    tracing::info!("stopped");
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Sets up logging to stderr, filtered by `RUST_LOG` (default `info`).

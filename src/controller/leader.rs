@@ -57,23 +57,16 @@ impl LeaderConfig {
     }
 }
 
-/// A receiver that always says "leader" (leader election turned off). Its sender is gone,
-/// so the value never changes.
-pub fn always_leader() -> watch::Receiver<bool> {
-    watch::channel(true).1
-}
-
-/// Starts leader election; the receiver says whether this replica holds the Lease now. The
-/// task runs until `cancel`, then releases the Lease if held; await it on shutdown.
-pub fn spawn(
+/// Runs leader election until `cancel`: `leader` says whether this replica holds the Lease
+/// now; on cancel the Lease is released if held.
+pub async fn elect(
     client: Client,
     config: LeaderConfig,
+    leader: watch::Sender<bool>,
     cancel: CancellationToken,
-) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = watch::channel(false);
+) {
     let api: Api<Lease> = Api::namespaced(client, &config.namespace);
-    let task = tokio::spawn(run(api, config, tx, cancel));
-    (rx, task)
+    run(api, config, leader, cancel).await
 }
 
 /// The part of a Lease record whose change proves its holder is alive.

@@ -210,7 +210,7 @@ pub fn spawn_writes(client: &Client, changes: Vec<(ObjectKey, Change)>) {
 mod tests {
     use super::*;
     use crate::engine::snapshot::{Meta, Object};
-    use crate::engine::subscription::{BuildContext, SubscriptionPiece, inputs};
+    use crate::engine::subscription::{BuildContext, SubscriptionPiece, desired};
     use std::sync::Arc;
 
     fn snapshot(value: &str, extra: Option<(&str, DateTime<Utc>)>) -> Snapshot {
@@ -252,8 +252,8 @@ mod tests {
             ..BuildContext::default()
         };
         let mut topology = Topology::default();
-        for (key, obj) in inputs(snap) {
-            let piece = SubscriptionPiece::build(&obj, &ctx).unwrap();
+        for (key, obj) in desired(snap) {
+            let piece = SubscriptionPiece::from_inputs(&obj, &ctx).unwrap();
             topology.subscriptions.insert(key, Arc::new(piece));
         }
         topology

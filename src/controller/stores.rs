@@ -1,5 +1,5 @@
 //! Reflectors: one watch per kind (per watched namespace) and for Secrets, each feeding an
-//! in-memory store; every change pokes a `Notify` so the sync loop rebuilds the snapshot.
+//! in-memory store; every change pokes a `Notify` so the apply loop rebuilds the snapshot.
 
 use std::sync::Arc;
 

@@ -3,16 +3,20 @@
 
 pub mod auth;
 pub mod check;
+pub mod config;
 pub mod dependents;
 pub mod endpoints;
 pub mod forwards;
 pub mod integrations;
 pub mod jq_check;
+pub mod lifecycle;
 pub mod metrics;
 pub mod pattern;
+pub mod piece;
 pub mod publish;
 pub mod receive;
 pub mod runtime;
+pub mod schedules;
 pub mod snapshot;
 pub mod status;
 pub mod subscription;

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::api::{AuthType, SigningScheme, TransformationSpec, WebhookSubscriptionSpec};
+use crate::api::{AuthType, Kind, SigningScheme, TransformationSpec, WebhookSubscriptionSpec};
 use crate::delivery::breaker::Breaker;
 use crate::delivery::credentials::CredentialSource;
 use crate::delivery::route::rate_limiter;
@@ -24,8 +24,8 @@ use crate::store::{Target, TargetKind};
 use crate::transform::{Predicate, PredicateResult, Program};
 
 use super::pattern::Pattern;
+use super::piece::{BuildError, Piece};
 use super::snapshot::{Object, ObjectKey, SecretValue, Snapshot};
-use super::topology::BuildError;
 
 /// What a subscription is built from.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,9 +124,9 @@ impl std::fmt::Debug for SubscriptionPiece {
     }
 }
 
-/// Every subscription of a snapshot with what it references, built one at a time as the diff
-/// asks (an apply compares them with the running pieces and keeps only what changed).
-pub fn inputs(
+/// Every subscription of a snapshot with what it references, gathered one at a time as the
+/// diff asks (an apply compares them with the running pieces and keeps only what changed).
+pub fn desired(
     snap: &Snapshot,
 ) -> impl Iterator<Item = (ObjectKey, Object<SubscriptionInputs>)> + '_ {
     let now = chrono::Utc::now();
@@ -212,7 +212,10 @@ fn duration(
 impl SubscriptionPiece {
     /// Builds a subscription: filter, transformation, signer, credentials, HTTP client,
     /// rate limiter and breaker.
-    pub fn build(obj: &Object<SubscriptionInputs>, ctx: &BuildContext) -> Result<Self, BuildError> {
+    pub fn from_inputs(
+        obj: &Object<SubscriptionInputs>,
+        ctx: &BuildContext,
+    ) -> Result<Self, BuildError> {
         let inputs = &obj.spec;
         let spec = &inputs.spec;
         let key = &inputs.key;
@@ -317,6 +320,29 @@ impl SubscriptionPiece {
         self.filter
             .as_ref()
             .map_or(PredicateResult::Match, |f| f.eval(event))
+    }
+}
+
+impl Piece for SubscriptionPiece {
+    type Inputs = SubscriptionInputs;
+    type Context = BuildContext;
+    const KIND: Kind = Kind::WebhookSubscription;
+
+    fn inputs(&self) -> &SubscriptionInputs {
+        &self.inputs
+    }
+
+    fn build(
+        _key: &ObjectKey,
+        obj: &Object<SubscriptionInputs>,
+        ctx: &BuildContext,
+        _previous: Option<&Arc<Self>>,
+    ) -> Result<Self, BuildError> {
+        Self::from_inputs(obj, ctx)
+    }
+
+    fn queue(key: &ObjectKey) -> Option<Target> {
+        Some(target_of(key))
     }
 }
 
@@ -556,7 +582,7 @@ mod tests {
     }
 
     fn signer_of(snap: &Snapshot, external: bool) -> Result<(Signer, SigningSource), BuildError> {
-        let all: BTreeMap<_, _> = inputs(snap).collect();
+        let all: BTreeMap<_, _> = desired(snap).collect();
         let ctx = BuildContext {
             external_signing_secrets: external,
             ..BuildContext::default()
