@@ -33,7 +33,7 @@ impl fmt::Display for Dur {
         let ms = self.0.as_millis();
         let (n, unit) = [(3_600_000, "h"), (60_000, "m"), (1_000, "s")]
             .into_iter()
-            .find(|(per, _)| ms > 0 && ms % per == 0)
+            .find(|(per, _)| ms > 0 && ms.is_multiple_of(*per))
             .map_or((ms, "ms"), |(per, unit)| (ms / per, unit));
         write!(f, "{n}{unit}")
     }

@@ -15,6 +15,7 @@ pub mod pattern;
 pub mod piece;
 pub mod publish;
 pub mod receive;
+pub mod report;
 pub mod runtime;
 pub mod schedules;
 pub mod snapshot;
@@ -22,6 +23,7 @@ pub mod status;
 pub mod subscription;
 pub mod syncs;
 pub mod topology;
+pub mod views;
 
 pub use check::{Problem, check};
 pub use runtime::{AcceptError, AcceptedEvent, ApplySummary, Desired, Engine, EngineConfig};

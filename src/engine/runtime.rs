@@ -9,7 +9,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use chrono::Utc;
 
-use crate::api::{HEALTHY, Kind, READY};
+use crate::api::Kind;
 use crate::delivery::Deliveries;
 use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target};
 use crate::transform::inline::{self, Cap};
@@ -23,7 +23,7 @@ use super::piece::{BuildError, Pieces, Plan, Planned, Problems};
 use super::publish::{self, PublishError};
 use super::snapshot::{Object, ObjectKey, Snapshot};
 use super::status::StatusBoard;
-use super::subscription::{self, BuildContext, SigningSource, SubscriptionPiece};
+use super::subscription::{self, BuildContext};
 use super::topology::{PublisherTokens, TokenCheck, Topology};
 use super::{endpoints, forwards, integrations, schedules, syncs};
 
@@ -73,14 +73,14 @@ pub struct Engine {
     store: Arc<dyn Store>,
     config: EngineConfig,
     topology: Arc<ArcSwap<Topology>>,
-    applied: Mutex<Snapshot>,
+    pub(super) applied: Mutex<Snapshot>,
     status: StatusBoard,
     metrics: Arc<Metrics>,
     ready: AtomicBool,
     deliveries: Arc<Deliveries>,
     verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
     syncs: crate::sync::Syncs,
-    sync_specs: super::syncs::JobSpecs,
+    pub(super) sync_specs: super::syncs::JobSpecs,
     admin_authorizer: std::sync::OnceLock<Arc<dyn super::auth::AdminAuthorizer>>,
     /// The HTTP client every subscription shares (None if it could not be built).
     http: Option<reqwest::Client>,
@@ -226,7 +226,7 @@ impl Engine {
         for target in removed_queues {
             self.drop_queue(target);
         }
-        self.report_signing(&subscriptions);
+        super::report::signing(&self.status, &subscriptions);
         let mut routes = subscription::routes(subscriptions.values());
         routes.extend(forwards::routes(&forwards));
         self.deliveries.set_routes(routes);
@@ -242,7 +242,7 @@ impl Engine {
         // After the store: jobs started now find the Integrations they call.
         self.syncs.apply(desired_syncs);
 
-        summary.failed = self.report(&effective, &problems, &applied);
+        summary.failed = super::report::ready(&self.status, &effective, &problems, &applied);
         let topology = self.topology.load();
         endpoints::report(&self.status, &topology, &self.config.receiver);
         integrations::start_and_report(&self.status, &effective, &topology.integrations, &problems);
@@ -265,63 +265,6 @@ impl Engine {
             integrations: integrations.clone(),
             client: self.http.clone(),
         }
-    }
-
-    /// Writes Ready (and Healthy where it applies) for every resource, removes the status of
-    /// resources that are gone; returns how many resources are not ready.
-    fn report(&self, snap: &Snapshot, problems: &Problems, previous: &Snapshot) -> usize {
-        let mut failed = 0;
-        let mut seen = std::collections::BTreeSet::new();
-        for (kind, key, generation) in resources(snap) {
-            seen.insert((kind, key.clone()));
-            match problems.get(kind, &key) {
-                Some(err) => {
-                    failed += 1;
-                    self.status.set_condition(
-                        kind,
-                        &key,
-                        generation,
-                        READY,
-                        false,
-                        err.reason,
-                        &err.message,
-                    );
-                }
-                // A SyncJob's Ready is its run's (reported by the sync runtime).
-                None if kind == Kind::SyncJob => {}
-                None => self.status.set_condition(
-                    kind,
-                    &key,
-                    generation,
-                    READY,
-                    true,
-                    "Ready",
-                    &ready_message(kind, &key),
-                ),
-            }
-            if kind == Kind::WebhookSubscription
-                && self
-                    .status
-                    .get(kind, &key)
-                    .is_none_or(|s| s.condition(HEALTHY).is_none())
-            {
-                self.status.set_condition(
-                    kind,
-                    &key,
-                    generation,
-                    HEALTHY,
-                    true,
-                    "NoDeliveriesYet",
-                    "no delivery has failed",
-                );
-            }
-        }
-        for (kind, key, _) in resources(previous) {
-            if !seen.contains(&(kind, key.clone())) {
-                self.status.remove(kind, &key);
-            }
-        }
-        failed
     }
 
     /// Authenticates and parses a publish request, fans the event out to the matching
@@ -543,53 +486,11 @@ impl Engine {
             }
         });
     }
-
-    /// Reports where each subscription's signing secret comes from (status.signingSecretRef;
-    /// standalone generated secrets also name their file in status.signingSecretFile).
-    fn report_signing(&self, pieces: &Pieces<SubscriptionPiece>) {
-        for (key, piece) in pieces {
-            let mut fields = serde_json::Map::new();
-            let (reference, file) = match &piece.signing {
-                SigningSource::Configured => (
-                    piece
-                        .spec()
-                        .signing
-                        .secret_ref
-                        .as_ref()
-                        .and_then(|r| serde_json::to_value(r).ok())
-                        .unwrap_or_default(),
-                    serde_json::Value::Null,
-                ),
-                SigningSource::Generated(path) => (
-                    serde_json::json!({"name": format!("{}-signing", key.name), "key": "secret"}),
-                    path.as_ref()
-                        .map(|p| p.display().to_string().into())
-                        .unwrap_or_default(),
-                ),
-                SigningSource::GeneratedSecret => (
-                    serde_json::json!({"name": subscription::generated_secret_name(&key.name), "key": "secret"}),
-                    serde_json::Value::Null,
-                ),
-                SigningSource::Unsigned => (serde_json::Value::Null, serde_json::Value::Null),
-            };
-            fields.insert("signingSecretRef".into(), reference);
-            fields.insert("signingSecretFile".into(), file);
-            self.status
-                .set_fields(Kind::WebhookSubscription, key, fields);
-        }
-    }
 }
 
 /// A new event id: time-ordered and unique.
 pub fn new_event_id() -> String {
     format!("evt_{}", uuid::Uuid::now_v7().simple())
-}
-
-fn ready_message(kind: Kind, key: &ObjectKey) -> String {
-    match kind {
-        Kind::WebhookEndpoint => format!("receiving at /hooks/{}/{}", key.namespace, key.name),
-        _ => "configuration accepted".into(),
-    }
 }
 
 /// The snapshot with the previously applied version of each rejected resource put back.
@@ -638,95 +539,6 @@ fn static_problems(snap: &Snapshot, rejected: Vec<Problem>) -> Problems {
         problems.add(p.kind, &p.key, problem);
     }
     problems
-}
-
-/// Every resource of a snapshot with its generation, plus rejected ones not in it.
-fn resources(snap: &Snapshot) -> Vec<(Kind, ObjectKey, Option<i64>)> {
-    fn keys<S>(
-        kind: Kind,
-        map: &BTreeMap<ObjectKey, Object<S>>,
-    ) -> impl Iterator<Item = (Kind, ObjectKey, Option<i64>)> + '_ {
-        map.iter()
-            .map(move |(k, o)| (kind, k.clone(), o.meta.generation))
-    }
-    keys(Kind::ClusterIntegrationProvider, &snap.providers)
-        .chain(keys(Kind::Integration, &snap.integrations))
-        .chain(keys(Kind::WebhookEndpoint, &snap.endpoints))
-        .chain(keys(Kind::WebhookSubscription, &snap.subscriptions))
-        .chain(keys(Kind::Transformation, &snap.transformations))
-        .chain(keys(Kind::SyncSchedule, &snap.schedules))
-        .chain(keys(Kind::SyncJob, &snap.jobs))
-        .collect()
-}
-
-impl Engine {
-    /// Every resource in the Kubernetes object shape (apiVersion, kind, metadata, spec,
-    /// status), optionally of one kind: what `/v1/status` serves and `switchboard get` prints.
-    pub fn resource_views(&self, kind: Option<Kind>) -> Vec<serde_json::Value> {
-        let applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
-        self.status
-            .list(kind)
-            .into_iter()
-            .map(|status| {
-                let k = Kind::from_kind(&status.kind).expect("the board holds our kinds");
-                let key = ObjectKey::new(&status.namespace, &status.name);
-                let mut spec = spec_json(&applied, k, &key);
-                if spec.is_null() && k == Kind::SyncJob {
-                    let specs = self.sync_specs.lock().unwrap_or_else(|e| e.into_inner());
-                    spec = specs.get(&key).cloned().unwrap_or_default();
-                }
-                view(status, spec)
-            })
-            .collect()
-    }
-}
-
-fn spec_json(snap: &Snapshot, kind: Kind, key: &ObjectKey) -> serde_json::Value {
-    fn get<S: serde::Serialize>(
-        map: &BTreeMap<ObjectKey, Object<S>>,
-        key: &ObjectKey,
-    ) -> serde_json::Value {
-        map.get(key)
-            .and_then(|o| serde_json::to_value(&o.spec).ok())
-            .unwrap_or_default()
-    }
-    match kind {
-        Kind::ClusterIntegrationProvider => get(&snap.providers, key),
-        Kind::Integration => get(&snap.integrations, key),
-        Kind::WebhookEndpoint => get(&snap.endpoints, key),
-        Kind::WebhookSubscription => get(&snap.subscriptions, key),
-        Kind::Transformation => get(&snap.transformations, key),
-        Kind::SyncSchedule => get(&snap.schedules, key),
-        Kind::SyncJob => get(&snap.jobs, key),
-    }
-}
-
-fn view(status: super::status::ResourceStatus, spec: serde_json::Value) -> serde_json::Value {
-    let mut metadata = serde_json::json!({
-        "name": status.name,
-        "creationTimestamp": status.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    });
-    if !status.namespace.is_empty() {
-        metadata["namespace"] = status.namespace.clone().into();
-    }
-    if let Some(g) = status.observed_generation {
-        metadata["generation"] = g.into();
-    }
-    let mut st = status.fields;
-    if let Some(g) = status.observed_generation {
-        st.insert("observedGeneration".into(), g.into());
-    }
-    st.insert(
-        "conditions".into(),
-        serde_json::to_value(&status.conditions).unwrap_or_default(),
-    );
-    serde_json::json!({
-        "apiVersion": crate::api::API_VERSION,
-        "kind": status.kind,
-        "metadata": metadata,
-        "spec": spec,
-        "status": st,
-    })
 }
 
 /// The subscriptions an event matches, with the filter errors met on the way (counted by the
