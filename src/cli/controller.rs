@@ -196,9 +196,9 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     let (failed, finished) = tokio::select! {
         _ = wait_for_signal() => (None, false),
         result = &mut controller_task => match result {
-            Ok(Err(e)) => (Some(e.to_string()), true),
+            Ok(Err(e)) => (Some(switchboard::error_chain::render(&e)), true),
             Ok(Ok(())) => (None, true),
-            Err(e) => (Some(e.to_string()), true),
+            Err(e) => (Some(switchboard::error_chain::render(&e)), true),
         },
     };
     if let Some(error) = &failed {

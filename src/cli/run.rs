@@ -197,7 +197,9 @@ pub(super) async fn purge_loop(
             - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7));
         match engine.store().purge(before).await {
             Ok(purged) => tracing::debug!(?purged, "purged old records"),
-            Err(e) => tracing::warn!(error = %e, "purging old records"),
+            Err(e) => {
+                tracing::warn!(error = %switchboard::error_chain::chain(&e), "purging old records")
+            }
         }
     }
 }

@@ -62,7 +62,7 @@ pub fn diff(
                 .map_or_else(|| Arc::new(EndpointStats::default()), |p| p.stats.clone());
             EndpointPiece::build(&obj.spec, stats).map_err(|e| BuildError {
                 reason: e.reason(),
-                message: e.to_string(),
+                message: crate::error_chain::render(&e),
             })
         },
     )
