@@ -122,9 +122,11 @@ async fn a_token_endpoint_that_refuses_the_client_is_an_error_without_secrets() 
         },
     );
     let err = c.call(CallRequest::get("/api/whoami")).await.unwrap_err();
-    assert!(matches!(err, IntegrationError::Token { .. }), "{err}");
-    assert!(err.to_string().contains("401"), "{err}");
-    assert!(!err.to_string().contains("wrong-secret"));
+    // As a person sees it: the error with its whole source chain.
+    let text = switchboard::error_chain::render(&err);
+    assert!(matches!(err, IntegrationError::Token { .. }), "{text}");
+    assert!(text.contains("401"), "{text}");
+    assert!(!text.contains("wrong-secret"), "{text}");
     assert_eq!(api.state.hits("/api/whoami"), 0);
 }
 
