@@ -80,7 +80,7 @@ impl Destination {
                 record.error = Some(match &refused {
                     Some(r) => render(r),
                     None if e.is_timeout() => format!("timed out after {:?}", self.timeout),
-                    None => render(&e),
+                    None => render(&without_query(e)),
                 });
                 let verdict = if refused.is_some() {
                     Verdict::Failed
@@ -121,13 +121,25 @@ impl Destination {
                     self.timeout
                 ))
             }
-            Err(e) => record.error = Some(format!("reading the response: {}", chain(&e))),
+            Err(e) => {
+                let e = without_query(e);
+                record.error = Some(format!("reading the response: {}", chain(&e)));
+            }
         }
         if !status.is_success() && record.error.is_none() {
             record.error = Some(format!("HTTP {status}"));
         }
         finish(record, verdict, None)
     }
+}
+
+/// The client's error without its URL's query, whose values may be credentials (an API key
+/// in a query parameter); the scheme, host and path stay.
+fn without_query(mut e: reqwest::Error) -> reqwest::Error {
+    if let Some(url) = e.url_mut() {
+        url.set_query(None);
+    }
+    e
 }
 
 /// The first 16 KiB of a response body (the rest is not read).
