@@ -442,6 +442,58 @@ async fn private_destinations_are_refused_by_default() {
     run.stop().await;
 }
 
+/// A loopback port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_refuses_the_connection_fails_the_job_with_the_root_cause() {
+    let fake = fake_provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = format!(
+        r#"---
+apiVersion: switchboard.dev/v1alpha1
+kind: Integration
+metadata: {{name: unreachable, namespace: crm}}
+spec:
+  baseUrl: http://127.0.0.1:{port}
+  retry: {{maxRetries: 0}}
+"#,
+        port = closed_port()
+    );
+    let job = job_yaml("refused", "      path: /items", PUBLISH, "").replace(
+        "integrationRef: {name: api}",
+        "integrationRef: {name: unreachable}",
+    );
+    let m = write_manifests(dir.path(), &fake, &format!("{unreachable}{job}"));
+    let run = start(dir.path(), &m, true).await;
+    let view = run.wait_phase("refused", "Failed").await;
+    let ready = view["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    let message = ready["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("page 1: GET /items on integration crm/unreachable"),
+        "{view}"
+    );
+    assert!(
+        message.to_ascii_lowercase().contains("connection refused"),
+        "{view}"
+    );
+    let errors = view["status"]["errors"].as_array().unwrap();
+    assert_eq!(
+        errors.last().and_then(Value::as_str),
+        Some(message),
+        "{view}"
+    );
+    run.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_headers_are_followed() {
     let fake = fake_provider().await;

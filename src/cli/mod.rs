@@ -12,6 +12,7 @@ mod validate;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use switchboard::error_chain::{chain, render};
 
 /// Switchboard: a Kubernetes-native integration hub.
 #[derive(Parser, Debug)]
@@ -57,7 +58,7 @@ pub enum Command {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Writing output failed.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Write {
         /// What was written.
         path: String,
@@ -66,7 +67,7 @@ pub enum CliError {
         source: std::io::Error,
     },
     /// The async runtime could not start.
-    #[error("starting the runtime: {0}")]
+    #[error("starting the runtime")]
     Runtime(#[source] std::io::Error),
     /// The store could not be opened.
     #[error(transparent)]
@@ -121,9 +122,9 @@ pub fn http_get_json(url: &str, token: Option<&str>) -> Result<serde_json::Value
         let response = request
             .send()
             .await
-            .map_err(|e| err(format!("is switchboard running? {e}")))?;
+            .map_err(|e| err(format!("is switchboard running? {}", chain(&e))))?;
         let status = response.status();
-        let body: serde_json::Value = response.json().await.map_err(|e| err(e.to_string()))?;
+        let body: serde_json::Value = response.json().await.map_err(|e| err(render(&e)))?;
         if !status.is_success() {
             return Err(err(format!(
                 "{status}: {}",

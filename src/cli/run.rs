@@ -54,7 +54,8 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
     running.spawn("manifest watch", async move {
         let reload = move || apply(&watch_engine, &mut dir);
         if let Err(e) = watch(args.manifests, args.reload_debounce, shutdown, reload).await {
-            tracing::warn!(error = %e, "watching the manifests failed; changes are not reloaded");
+            let error = switchboard::error_chain::chain(&e);
+            tracing::warn!(%error, "watching the manifests failed; changes are not reloaded");
         }
     });
     Ok(super::serve_until_stopped(running).await)

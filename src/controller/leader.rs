@@ -23,6 +23,8 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::error_chain::chain;
+
 /// Name of the Lease the replicas compete for.
 pub const LEASE_NAME: &str = "switchboard-leader";
 
@@ -141,7 +143,7 @@ async fn run(
                 set(&tx, false, &config);
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, lease = %config.name, "leader election: the Lease could not be read or written");
+                tracing::warn!(error = %chain(&e), lease = %config.name, "leader election: the Lease could not be read or written");
             }
             Err(_) => {
                 tracing::warn!(lease = %config.name, "leader election: the API server did not answer in time");
@@ -162,7 +164,9 @@ async fn run(
             Ok(()) => {
                 tracing::info!(lease = %config.name, "leader election: the Lease was released")
             }
-            Err(e) => tracing::warn!(error = %e, "leader election: releasing the Lease failed"),
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "leader election: releasing the Lease failed")
+            }
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::engine::subscription::{
     PREVIOUS_SIGNING_KEY, ROTATED_AT_ANNOTATION, ROTATION_OVERLAP, generated_secret_name,
 };
 use crate::engine::topology::Topology;
+use crate::error_chain::chain;
 
 /// A signing secret: the Secret and the key a subscription signs with.
 pub type SigningKey = (ObjectKey, String);
@@ -200,7 +201,7 @@ pub fn spawn_writes(client: &Client, changes: Vec<(ObjectKey, Change)>) {
         let client = client.clone();
         tokio::spawn(async move {
             if let Err(e) = write(&client, &key, &change).await {
-                tracing::warn!(secret = %key, error = %e, "recording a signing secret rotation failed; retrying at the next apply");
+                tracing::warn!(secret = %key, error = %chain(&e), "recording a signing secret rotation failed; retrying at the next apply");
             }
         });
     }

@@ -15,6 +15,7 @@ use crate::api::{
     ClusterIntegrationProvider, Integration, Kind, SyncJob, SyncSchedule, Transformation,
     WebhookEndpoint, WebhookSubscription,
 };
+use crate::error_chain::chain;
 
 use super::kinds::Watched;
 
@@ -224,7 +225,9 @@ impl Spawner {
                     None => return,
                     Some(Ok(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
                     Some(Ok(_)) => changed.notify_one(),
-                    Some(Err(e)) => tracing::warn!(kind, error = %e, "watch failed; retrying"),
+                    Some(Err(e)) => {
+                        tracing::warn!(kind, error = %chain(&e), "watch failed; retrying")
+                    }
                 }
             }
         });

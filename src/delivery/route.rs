@@ -103,7 +103,9 @@ impl Route {
         let (program, payload, meta) = (program.clone(), event.payload.clone(), meta_of(event));
         let data = tokio::task::spawn_blocking(move || program.apply_value(&payload, &meta))
             .await
-            .map_err(|e| TransformError::Eval(EvalError::Crashed(Crashed(e.to_string()))))??;
+            .map_err(|e| {
+                TransformError::Eval(EvalError::Crashed(Crashed(crate::error_chain::render(&e))))
+            })??;
         Ok(self.envelope(event, &data))
     }
 

@@ -33,7 +33,7 @@ impl Piece for EndpointPiece {
             previous.map_or_else(|| Arc::new(EndpointStats::default()), |p| p.stats.clone());
         EndpointPiece::build(&obj.spec, stats).map_err(|e| BuildError {
             reason: e.reason(),
-            message: e.to_string(),
+            message: crate::error_chain::render(&e),
         })
     }
 }

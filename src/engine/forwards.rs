@@ -119,7 +119,10 @@ fn build(key: &ObjectKey, spec: &ForwardRoute, ctx: &BuildContext) -> Result<Rou
         }
         other => err(
             "InvalidDestination",
-            format!("spec.route.forward.url: {other}"),
+            format!(
+                "spec.route.forward.url: {}",
+                crate::error_chain::chain(&other)
+            ),
         ),
     })?;
     let concurrency = ctx.concurrency.max(1);

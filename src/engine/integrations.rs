@@ -17,6 +17,7 @@ use crate::api::{
     CircuitState, ClusterIntegrationProviderSpec, HEALTHY, IntegrationPhase, IntegrationSpec, Kind,
 };
 use crate::delivery::DestinationPolicy;
+use crate::error_chain::render;
 use crate::integration::{Credentials, IntegrationClient, IntegrationMetrics, Settings};
 
 use super::piece::{BuildError, Piece, Pieces, Problems};
@@ -150,7 +151,7 @@ fn build(
     let inputs = &obj.spec;
     let to_build_error = |e: crate::integration::BuildError| BuildError {
         reason: e.reason(),
-        message: e.to_string(),
+        message: render(&e),
     };
     let settings =
         Settings::resolve(&inputs.spec, inputs.provider.as_ref()).map_err(to_build_error)?;

@@ -98,14 +98,14 @@ impl Running {
 
     /// Hands over a task the engine cannot run without: when it ends, [`Running::wait`]
     /// returns, so the front-end stops the engine.
-    pub fn spawn_critical<E: std::fmt::Display>(
+    pub fn spawn_critical<E: std::error::Error>(
         &mut self,
         name: &'static str,
         task: impl Future<Output = Result<(), E>> + Send + 'static,
     ) {
         let ended = self.ended_tx.clone();
         self.spawn(name, async move {
-            let error = task.await.err().map(|e| e.to_string());
+            let error = task.await.err().map(|e| crate::error_chain::render(&e));
             let _ = ended.send(Ended { task: name, error });
         });
     }
@@ -149,7 +149,7 @@ async fn purge(engine: Arc<Engine>, cancel: CancellationToken) {
             .unwrap_or_else(|_| chrono::Duration::days(7));
         match engine.store().purge(chrono::Utc::now() - retention).await {
             Ok(purged) => tracing::debug!(?purged, "purged old records"),
-            Err(e) => tracing::warn!(error = %e, "purging old records"),
+            Err(e) => tracing::warn!(error = %crate::error_chain::chain(&e), "purging old records"),
         }
     }
 }
@@ -167,7 +167,8 @@ async fn signal() {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "no SIGTERM handler; stopping on SIGINT only");
+                let error = crate::error_chain::chain(&e);
+                tracing::warn!(%error, "no SIGTERM handler; stopping on SIGINT only");
                 let _ = ctrl_c.await;
             }
         }
@@ -214,7 +215,8 @@ mod tests {
     async fn a_critical_task_ending_wakes_wait_with_its_error() {
         let engine = engine().await;
         let mut running = engine.start(always_leader());
-        running.spawn_critical("front-end", async { Err::<(), _>("watch failed") });
+        let failure = std::io::Error::other("watch failed");
+        running.spawn_critical("front-end", async { Err::<(), _>(failure) });
         let reason = running.wait().await;
         assert_eq!(
             reason,

@@ -50,10 +50,10 @@ pub enum AcceptError {
     #[error(transparent)]
     Invalid(#[from] PublishError),
     /// The store failed; nothing was accepted.
-    #[error("storing the event: {0}")]
+    #[error("storing the event")]
     Store(#[from] StoreError),
     /// Evaluating the subscription filters failed on its blocking thread; nothing was accepted.
-    #[error("evaluating subscription filters: {0}")]
+    #[error("evaluating subscription filters")]
     Filters(#[source] tokio::task::JoinError),
 }
 
@@ -102,7 +102,7 @@ impl Engine {
         let http = rustls::crypto::CryptoProvider::get_default().and_then(|_| {
             crate::delivery::Destination::shared_client(&config.delivery.policy)
                 .inspect_err(
-                    |e| tracing::warn!(error = %e, "no shared HTTP client; one per subscription"),
+                    |e| tracing::warn!(error = %crate::error_chain::chain(e), "no shared HTTP client; one per subscription"),
                 )
                 .ok()
         });
@@ -482,7 +482,7 @@ impl Engine {
             {
                 Ok(n) if n > 0 => tracing::info!(?target, dropped = n, "dropped queued deliveries"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, ?target, "dropping queued deliveries"),
+                Err(e) => tracing::warn!(error = %crate::error_chain::chain(&e), ?target, "dropping queued deliveries"),
             }
         });
     }

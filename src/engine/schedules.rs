@@ -37,7 +37,7 @@ impl Piece for SchedulePiece {
         let spec = &obj.spec.spec;
         Schedule::parse(&spec.schedule, spec.time_zone.as_deref()).map_err(|e| BuildError {
             reason: "InvalidSchedule",
-            message: e.to_string(),
+            message: crate::error_chain::render(&e),
         })?;
         Ok(Self {
             entry: obj.spec.clone(),

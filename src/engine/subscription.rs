@@ -230,19 +230,21 @@ impl SubscriptionPiece {
                     format!("spec.filter does not compile: {e}"),
                 )
             })?;
-        let transform =
-            match (&spec.transformation_ref, &inputs.transformation) {
-                (None, _) => None,
-                (Some(r), None) => {
-                    return Err(err(
-                        "TransformationNotFound",
-                        format!("Transformation {:?} not found", r.name),
-                    ));
-                }
-                (Some(_), Some(t)) => Some(Arc::new(Program::compile(t).map_err(|e| {
-                    err("InvalidTransformation", format!("the transformation: {e}"))
-                })?)),
-            };
+        let transform = match (&spec.transformation_ref, &inputs.transformation) {
+            (None, _) => None,
+            (Some(r), None) => {
+                return Err(err(
+                    "TransformationNotFound",
+                    format!("Transformation {:?} not found", r.name),
+                ));
+            }
+            (Some(_), Some(t)) => Some(Arc::new(Program::compile(t).map_err(|e| {
+                err(
+                    "InvalidTransformation",
+                    format!("the transformation: {}", crate::error_chain::chain(&e)),
+                )
+            })?)),
+        };
         let (signer, signing) = signer(inputs, ctx)?;
         let mut headers: Vec<(String, String)> = spec.headers.clone().into_iter().collect();
         let mut query = Vec::new();
@@ -267,7 +269,7 @@ impl SubscriptionPiece {
         )
         .map_err(|e| match e {
             DestinationError::Refused(r) => err("DestinationRefused", r.to_string()),
-            other => err("InvalidDestination", other.to_string()),
+            other => err("InvalidDestination", crate::error_chain::render(&other)),
         })?;
         destination.credentials = credential_source(inputs, ctx)?;
         let limiter = match &spec.rate_limit {
@@ -411,7 +413,7 @@ fn signer(
                     &inputs.key.name,
                     standard_webhooks::generate_secret,
                 )
-                .map_err(|e| err("SigningSecretUnavailable", e.to_string()))?;
+                .map_err(|e| err("SigningSecretUnavailable", crate::error_chain::render(&e)))?;
                 (s, SigningSource::Generated(Some(path)))
             }
             None => (
@@ -513,10 +515,10 @@ fn credential_source(
             };
             let timeout = duration(&spec.timeout, "spec.timeout")?;
             let http = http_client(&ctx.policy, timeout)
-                .map_err(|e| err("InvalidDestination", e.to_string()))?;
+                .map_err(|e| err("InvalidDestination", crate::error_chain::render(&e)))?;
             let auth = Authenticator::build(Some(auth), &creds, http)
                 .and_then(|a| a.check_destination(&ctx.policy).map(|()| a))
-                .map_err(|e| err(e.reason(), e.to_string()))?;
+                .map_err(|e| err(e.reason(), crate::error_chain::render(&e)))?;
             Ok(Some(Arc::new(auth)))
         }
         (Some(_), _) | (None, None) => Ok(None),

@@ -41,7 +41,7 @@ pub struct EndpointInputs {
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
     /// The verification settings do not resolve.
-    #[error("spec.verify: {0}")]
+    #[error("spec.verify")]
     Verify(#[source] VerifyError),
     /// An allowedSourceRanges entry is not a CIDR.
     #[error("spec.allowedSourceRanges: {0:?} is not a CIDR")]
@@ -50,13 +50,13 @@ pub enum EndpointError {
     #[error("{0:?} is not a valid header name")]
     InvalidHeaderName(String),
     /// A jq expression does not compile.
-    #[error("jq expression does not compile: {0}")]
+    #[error("jq expression does not compile")]
     Jq(#[source] CompileError),
     /// spec.dedup.window does not parse.
     #[error("spec.dedup.window {0:?} is not a duration")]
     InvalidWindow(String),
     /// The Transformation does not compile.
-    #[error("transformation: {0}")]
+    #[error("transformation")]
     Transformation(#[source] crate::transform::BuildError),
 }
 

@@ -26,13 +26,13 @@ pub enum HookError {
     #[error("too many requests in flight for this endpoint; retry later")]
     TooManyInFlight,
     /// Signature verification failed (or cannot run).
-    #[error("signature verification failed: {0}")]
+    #[error("signature verification failed")]
     Verify(#[source] VerifyError),
     /// The content type does not fit the endpoint.
     #[error("unsupported content type {0:?}")]
     UnsupportedMediaType(String),
     /// The body cannot be read in its format.
-    #[error("malformed body: {0}")]
+    #[error("malformed body")]
     MalformedBody(#[source] FormatError),
     /// The event type source found nothing.
     #[error("no event type: {0}")]
@@ -44,10 +44,10 @@ pub enum HookError {
     #[error("invalid dedup id: {0}")]
     InvalidDedupId(String),
     /// The transformation (or a schema check) failed.
-    #[error("transformation failed: {0}")]
+    #[error("transformation failed")]
     Transform(#[source] TransformError),
     /// The evaluation pool failed.
-    #[error("evaluation failed: {0}")]
+    #[error("evaluation failed")]
     Pool(#[source] PoolError),
     /// The store failed: nothing was accepted.
     #[error("the webhook could not be stored; retry later")]

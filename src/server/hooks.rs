@@ -42,7 +42,12 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
 impl From<HookError> for ApiError {
     fn from(e: HookError) -> Self {
-        ApiError::new(e.status(), e.reason(), e.to_string())
+        // As on the publish API, the store's own error goes to the log, not to the sender.
+        let message = match &e {
+            HookError::Store(_) => e.to_string(),
+            _ => crate::error_chain::render(&e),
+        };
+        ApiError::new(e.status(), e.reason(), message)
     }
 }
 
@@ -94,9 +99,11 @@ async fn receive(
         Err(e) => {
             match e.outcome() {
                 Outcome::Failed(_) => {
-                    tracing::warn!(%namespace, endpoint = %name, error = %e, "webhook failed")
+                    tracing::warn!(%namespace, endpoint = %name, error = %crate::error_chain::chain(&e), "webhook failed")
                 }
-                _ => tracing::debug!(%namespace, endpoint = %name, error = %e, "webhook refused"),
+                _ => {
+                    tracing::debug!(%namespace, endpoint = %name, error = %crate::error_chain::chain(&e), "webhook refused")
+                }
             }
             ApiError::from(e).into_response()
         }

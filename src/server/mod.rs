@@ -22,7 +22,7 @@ pub use error::ApiError;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// Binding the listen address failed.
-    #[error("listening on {addr}: {source}")]
+    #[error("listening on {addr}")]
     Bind {
         /// The address.
         addr: String,
@@ -31,7 +31,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// Serving failed.
-    #[error("serving {addr}: {source}")]
+    #[error("serving {addr}")]
     Serve {
         /// The address.
         addr: SocketAddr,
