@@ -6,6 +6,7 @@ pub mod api;
 pub mod controller;
 pub mod delivery;
 pub mod engine;
+pub mod error_chain;
 pub mod integration;
 pub mod manifests;
 pub mod receiver;

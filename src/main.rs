@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", switchboard::error_chain::chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -387,6 +387,50 @@ fn timeouts_and_dropped_connections_are_retried_then_dead() {
     );
 }
 
+/// A loopback port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn an_unreachable_subscriber_is_reported_with_the_root_cause_and_without_query_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = "query-api-key-123";
+    let manifests = format!(
+        r#"---
+apiVersion: v1
+kind: Secret
+metadata: {{name: subscriber-key, namespace: payments}}
+stringData:
+  apiKey: {key}
+{}"#,
+        subscription(
+            "unreachable",
+            &format!("http://127.0.0.1:{}/hook", closed_port()),
+            r#"  signing: {scheme: None}
+  auth: {type: ApiKey, queryParam: api_key, secretRef: {name: subscriber-key}}
+  retry: {schedule: ["100ms"]}"#,
+        )
+    );
+    let inst = start_private(tmp.path(), &manifests);
+    publish(&inst, "order.created", "o-1", json!({}));
+    let list = wait_finished(&inst, "unreachable", 1, Duration::from_secs(10));
+    assert_eq!(list[0]["status"], "Dead", "{}", list[0]);
+    let attempts = list[0]["attemptLog"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{}", list[0]);
+    for a in attempts {
+        let error = a["error"].as_str().unwrap();
+        assert!(
+            error.to_ascii_lowercase().contains("connection refused"),
+            "{a}"
+        );
+        assert!(!error.contains(key), "the query's API key leaked: {a}");
+    }
+    let last = list[0]["lastError"].as_str().unwrap();
+    assert!(!last.contains(key), "{last}");
+}
+
 #[test]
 fn retry_after_is_honoured_up_to_the_step() {
     let tmp = tempfile::tempdir().unwrap();

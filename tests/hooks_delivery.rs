@@ -215,6 +215,56 @@ impl Db {
 }
 
 #[test]
+fn a_forward_whose_rebuild_fails_keeps_serving_with_its_last_good_route() {
+    support::init_tls();
+    let tmp = tempfile::tempdir().unwrap();
+    let (forward, partner, chat) = (Sink::always(200), Sink::always(200), Sink::always(200));
+    let manifests = examples_with_sinks(tmp.path(), &forward, &partner, &chat);
+    // Loopback is allowed by range, so every other private address stays refused.
+    let inst = Instance::start(
+        &manifests,
+        &tmp.path().join("data"),
+        &["--allowed-destination-cidrs", "127.0.0.0/8"],
+    );
+    let ready = || inst.ready("webhookendpoints", "payments", "stripe-events");
+    assert_eq!(ready().map(|(s, _)| s), Some("True".into()));
+    let body = r#"{"id":"evt_fwd_1","type":"invoice.paid","data":{}}"#;
+    assert_eq!(stripe_post(&inst, body).0, 202);
+    assert_eq!(forward.wait_hits(1, Duration::from_secs(15)).len(), 1);
+
+    // The forward URL moves to an address the SSRF guard refuses: the rebuild fails.
+    let file = manifests.join("10-stripe.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(&forward.url, "http://10.1.2.3:8080/stripe"),
+    )
+    .unwrap();
+    support::wait_until("Ready=False on the refused forward", &inst, || {
+        ready().is_some_and(|(s, m)| s == "False" && m.contains("spec.route.forward.url"))
+    });
+    let (_, message) = ready().unwrap();
+    assert!(message.contains("refused by the SSRF guard"), "{message}");
+
+    // The endpoint keeps forwarding with its last good route.
+    let body = r#"{"id":"evt_fwd_2","type":"invoice.paid","data":{}}"#;
+    assert_eq!(stripe_post(&inst, body).0, 202);
+    let hits = forward.wait_hits(2, Duration::from_secs(15));
+    assert_eq!(hits.len(), 2, "log:\n{}", inst.log_text());
+    let second: Value = serde_json::from_slice(&hits[1].body).unwrap();
+    assert_eq!(second["id"], "evt_fwd_2");
+
+    // Fixed: Ready again, and still forwarding.
+    std::fs::write(&file, text).unwrap();
+    support::wait_until("Ready=True after the fix", &inst, || {
+        ready().is_some_and(|(s, _)| s == "True")
+    });
+    let body = r#"{"id":"evt_fwd_3","type":"invoice.paid","data":{}}"#;
+    assert_eq!(stripe_post(&inst, body).0, 202);
+    assert_eq!(forward.wait_hits(3, Duration::from_secs(15)).len(), 3);
+}
+
+#[test]
 fn a_store_outage_answers_503_and_keeps_nothing() {
     support::init_tls();
     let Some((url, db)) = Db::fresh("hooks_outage") else {

@@ -122,10 +122,52 @@ async fn a_token_endpoint_that_refuses_the_client_is_an_error_without_secrets() 
         },
     );
     let err = c.call(CallRequest::get("/api/whoami")).await.unwrap_err();
-    assert!(matches!(err, IntegrationError::Token { .. }), "{err}");
-    assert!(err.to_string().contains("401"), "{err}");
-    assert!(!err.to_string().contains("wrong-secret"));
+    // As a person sees it: the error with its whole source chain.
+    let text = switchboard::error_chain::render(&err);
+    assert!(matches!(err, IntegrationError::Token { .. }), "{text}");
+    assert!(text.contains("401"), "{text}");
+    assert!(!text.contains("wrong-secret"), "{text}");
     assert_eq!(api.state.hits("/api/whoami"), 0);
+}
+
+/// A loopback port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The OS's text for a refused connection, whatever its case ("Connection refused").
+fn says_connection_refused(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("connection refused")
+}
+
+#[tokio::test]
+async fn a_health_check_that_cannot_connect_names_the_root_cause() {
+    let port = closed_port();
+    let c = client(
+        json!({"baseUrl": format!("http://127.0.0.1:{port}"),
+               "healthCheck": {"path": "/health"}}),
+        Credentials::default(),
+    );
+    let outcome = c
+        .check_health()
+        .await
+        .expect("a health check is configured");
+    assert!(!outcome.ok);
+    assert!(
+        outcome
+            .message
+            .contains("GET /health on integration payments/fake"),
+        "{}",
+        outcome.message
+    );
+    assert!(
+        says_connection_refused(&outcome.message),
+        "{}",
+        outcome.message
+    );
+    let last_error = c.stats().snapshot().last_error.unwrap_or_default();
+    assert!(says_connection_refused(&last_error), "{last_error}");
 }
 
 #[tokio::test]
@@ -489,6 +531,33 @@ spec:
         lines[1].contains("Active") && lines[1].contains("Closed"),
         "{text}"
     );
+}
+
+#[test]
+fn an_unreachable_integration_is_unhealthy_with_the_root_cause_in_its_status() {
+    let api = FakeApi::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = format!(
+        r#"---
+apiVersion: switchboard.dev/v1alpha1
+kind: Integration
+metadata: {{name: unreachable, namespace: payments}}
+spec:
+  baseUrl: http://127.0.0.1:{port}
+  healthCheck: {{path: /health, interval: 200ms}}
+"#,
+        port = closed_port()
+    );
+    let inst = start(tmp.path(), &manifests(&api, &extra));
+    let sick = eventually("Healthy=False", Duration::from_secs(15), || {
+        let s = integration_status(&inst, "unreachable")?;
+        (condition(&s, "Healthy")?.0 == "False").then_some(s)
+    });
+    let (_, message) = condition(&sick, "Healthy").unwrap();
+    assert!(message.contains("GET /health"), "{message}");
+    assert!(says_connection_refused(&message), "{message}");
+    let last_error = sick["lastError"].as_str().unwrap_or_default();
+    assert!(says_connection_refused(last_error), "{sick}");
 }
 
 #[test]

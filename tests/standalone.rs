@@ -76,17 +76,6 @@ fn queued_event_ids(data_dir: &Path, subscription: &str) -> Vec<String> {
     })
 }
 
-fn wait_until(what: &str, inst: &Instance, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}; log:\n{}", inst.log_text());
-}
-
 #[test]
 fn publish_api_formats_idempotency_and_errors() {
     let tmp = tempfile::tempdir().unwrap();
@@ -270,7 +259,7 @@ fn manifests_reload_live_and_a_broken_file_keeps_the_last_good_state() {
     // A new file is picked up.
     let file = manifests.join("90-everything.yaml");
     std::fs::write(&file, EVERYTHING).unwrap();
-    wait_until("the new subscription", &inst, || {
+    support::wait_until("the new subscription", &inst, || {
         inst.ready("webhooksubscriptions", "payments", "everything")
             .is_some_and(|(s, _)| s == "True")
     });
@@ -284,7 +273,7 @@ fn manifests_reload_live_and_a_broken_file_keeps_the_last_good_state() {
 
     // The file breaks: the subscription reports it, and keeps receiving events.
     std::fs::write(&file, format!("{EVERYTHING}  eventTypes: [oops\n")).unwrap();
-    wait_until("Ready=False on the broken file", &inst, || {
+    support::wait_until("Ready=False on the broken file", &inst, || {
         inst.ready("webhooksubscriptions", "payments", "everything")
             .is_some_and(|(s, _)| s == "False")
     });
@@ -312,7 +301,7 @@ fn manifests_reload_live_and_a_broken_file_keeps_the_last_good_state() {
 
     // A schema error (unknown field) is reported the same way; the last good version serves.
     std::fs::write(&file, EVERYTHING.replace("eventTypes:", "evenTypes:")).unwrap();
-    wait_until("Ready=False on the schema error", &inst, || {
+    support::wait_until("Ready=False on the schema error", &inst, || {
         inst.ready("webhooksubscriptions", "payments", "everything")
             .is_some_and(|(s, m)| s == "False" && m.contains("evenTypes"))
     });
@@ -329,7 +318,7 @@ fn manifests_reload_live_and_a_broken_file_keeps_the_last_good_state() {
 
     // Fixed again: Ready, and still receiving.
     std::fs::write(&file, EVERYTHING).unwrap();
-    wait_until("Ready=True after the fix", &inst, || {
+    support::wait_until("Ready=True after the fix", &inst, || {
         inst.ready("webhooksubscriptions", "payments", "everything")
             .is_some_and(|(s, _)| s == "True")
     });
@@ -352,7 +341,7 @@ fn manifests_reload_live_and_a_broken_file_keeps_the_last_good_state() {
 
     // Deleting the file removes the subscription.
     std::fs::remove_file(&file).unwrap();
-    wait_until("the subscription to go", &inst, || {
+    support::wait_until("the subscription to go", &inst, || {
         inst.ready("webhooksubscriptions", "payments", "everything")
             .is_none()
     });

@@ -20,7 +20,6 @@ use switchboard::delivery::{DeliveryConfig, DestinationPolicy};
 use switchboard::engine::{Engine, EngineConfig, ObjectKey};
 use switchboard::manifests::watch::ManifestDir;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -174,8 +173,7 @@ impl Fake {
 
 struct Running {
     engine: Arc<Engine>,
-    cancel: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    running: switchboard::engine::lifecycle::Running,
     manifests: PathBuf,
 }
 
@@ -238,20 +236,10 @@ async fn start(dir: &Path, manifests: &Path, allow_private: bool) -> Running {
     );
     let running = Running {
         engine: engine.clone(),
-        cancel: CancellationToken::new(),
-        tasks: Vec::new(),
+        running: engine.start(switchboard::engine::lifecycle::always_leader()),
         manifests: manifests.to_owned(),
     };
     running.apply();
-    let mut running = running;
-    let (e, c) = (engine.clone(), running.cancel.clone());
-    running
-        .tasks
-        .push(tokio::spawn(async move { e.run_deliveries(c).await }));
-    let (e, c) = (engine.clone(), running.cancel.clone());
-    running.tasks.push(tokio::spawn(async move {
-        e.run_syncs(tokio::sync::watch::channel(true).1, c).await
-    }));
     running
 }
 
@@ -267,10 +255,7 @@ impl Running {
     }
 
     async fn stop(self) {
-        self.cancel.cancel();
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.running.stop(Some(Duration::from_secs(30))).await;
     }
 
     fn job(&self, name: &str) -> Option<Value> {
@@ -454,6 +439,58 @@ async fn private_destinations_are_refused_by_default() {
     assert!(errors.contains("integration crm/api"), "{view}");
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
     assert!(fake.sunk("forward").is_empty());
+    run.stop().await;
+}
+
+/// A loopback port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_refuses_the_connection_fails_the_job_with_the_root_cause() {
+    let fake = fake_provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = format!(
+        r#"---
+apiVersion: switchboard.dev/v1alpha1
+kind: Integration
+metadata: {{name: unreachable, namespace: crm}}
+spec:
+  baseUrl: http://127.0.0.1:{port}
+  retry: {{maxRetries: 0}}
+"#,
+        port = closed_port()
+    );
+    let job = job_yaml("refused", "      path: /items", PUBLISH, "").replace(
+        "integrationRef: {name: api}",
+        "integrationRef: {name: unreachable}",
+    );
+    let m = write_manifests(dir.path(), &fake, &format!("{unreachable}{job}"));
+    let run = start(dir.path(), &m, true).await;
+    let view = run.wait_phase("refused", "Failed").await;
+    let ready = view["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    let message = ready["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("page 1: GET /items on integration crm/unreachable"),
+        "{view}"
+    );
+    assert!(
+        message.to_ascii_lowercase().contains("connection refused"),
+        "{view}"
+    );
+    let errors = view["status"]["errors"].as_array().unwrap();
+    assert_eq!(
+        errors.last().and_then(Value::as_str),
+        Some(message),
+        "{view}"
+    );
     run.stop().await;
 }
 

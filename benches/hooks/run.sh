@@ -13,14 +13,17 @@ THREADS=${THREADS:-2}
 PROFILE=${PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-target}
 
-cargo build --profile "$PROFILE" --bin switchboard >&2
-BARE=$(cargo bench --profile "$PROFILE" --bench hooks_bare --no-run --message-format=json 2>/dev/null \
+# SWITCHBOARD_BIN names a prebuilt binary (benches/compare.sh); otherwise it is built here.
+# HOOKS_BARE=0 skips the bare handler.
+if [ -z "${SWITCHBOARD_BIN:-}" ]; then cargo build --profile "$PROFILE" --bin switchboard >&2; fi
+BARE=""
+[ "${HOOKS_BARE:-1}" = 0 ] || BARE=$(cargo bench --profile "$PROFILE" --bench hooks_bare --no-run --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys
 for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="hooks_bare" and m.get("executable"): print(m["executable"])')
-BIN="$TARGET/$PROFILE/switchboard"
-[ "$PROFILE" = dev ] && BIN="$TARGET/debug/switchboard"
+BIN="${SWITCHBOARD_BIN:-$TARGET/$PROFILE/switchboard}"
+[ "$PROFILE" = dev ] && [ -z "${SWITCHBOARD_BIN:-}" ] && BIN="$TARGET/debug/switchboard"
 
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -64,13 +67,13 @@ export SIG=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac bench-secret -hex 
 
 "$BIN" run --manifests "$WORK/manifests" --data-dir "$WORK/data" --listen 127.0.0.1:18098 \
   --admin-listen 127.0.0.1:18097 --max-inflight-per-endpoint 4096 2>"$WORK/log" &
-"$BARE" 18099 &
+[ -z "$BARE" ] || "$BARE" 18099 &
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18097/readyz >/dev/null && break; sleep 0.1; done
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "x-signature: $SIG" -H 'content-type: application/json' --data "$BODY" http://127.0.0.1:18098/hooks/bench/orders)
 [ "$code" = 202 ] || { echo "warm-up request answered $code" >&2; cat "$WORK/log" >&2; exit 1; }
 
 run() { wrk -t"$THREADS" -c"$2" -d"$DURATION" --latency -s benches/hooks/post.lua "$1" | grep RESULT; }
-echo "bare axum 200   c=$CONNS: $(run http://127.0.0.1:18099/hooks/bench/orders "$CONNS")"
+[ -z "$BARE" ] || echo "bare axum 200   c=$CONNS: $(run http://127.0.0.1:18099/hooks/bench/orders "$CONNS")"
 echo "switchboard     c=$CONNS: $(run http://127.0.0.1:18098/hooks/bench/orders "$CONNS")"
 echo "switchboard     c=$((CONNS / 2)): $(run http://127.0.0.1:18098/hooks/bench/orders $((CONNS / 2)))"
-echo "bare axum 200   c=$((CONNS / 2)): $(run http://127.0.0.1:18099/hooks/bench/orders $((CONNS / 2)))"
+[ -z "$BARE" ] || echo "bare axum 200   c=$((CONNS / 2)): $(run http://127.0.0.1:18099/hooks/bench/orders $((CONNS / 2)))"

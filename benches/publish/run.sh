@@ -7,8 +7,9 @@ cd "$(dirname "$0")/../.."
 DURATION="${DURATION:-15s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
-cargo build --release --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/switchboard"
+# SWITCHBOARD_BIN names a prebuilt binary (benches/compare.sh); otherwise it is built here.
+if [ -z "${SWITCHBOARD_BIN:-}" ]; then cargo build --release --quiet; fi
+BIN="${SWITCHBOARD_BIN:-${CARGO_TARGET_DIR:-target}/release/switchboard}"
 
 run_one() {
   local label="$1"; shift

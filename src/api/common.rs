@@ -87,7 +87,13 @@ pub struct HttpUrl(pub String);
 impl HttpUrl {
     /// Parses the URL, refusing anything but http and https.
     pub fn parse(&self) -> Result<url::Url, String> {
-        let url = url::Url::parse(&self.0).map_err(|e| format!("invalid URL {:?}: {e}", self.0))?;
+        let url = url::Url::parse(&self.0).map_err(|e| {
+            format!(
+                "invalid URL {:?}: {}",
+                self.0,
+                crate::error_chain::chain(&e)
+            )
+        })?;
         match url.scheme() {
             "http" | "https" if url.host().is_some() => Ok(url),
             "http" | "https" => Err(format!("URL {:?} has no host", self.0)),

@@ -2,31 +2,22 @@
 //! status written back into Kubernetes.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
 use switchboard::api::parse_duration;
 use switchboard::controller::leader::{self, LeaderConfig};
 use switchboard::controller::{self, ControllerConfig, Scope};
-
-use switchboard::delivery::{DeliveryConfig, DestinationPolicy};
 use switchboard::engine::{Engine, EngineConfig};
 use switchboard::server;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::watch;
 
 use super::CliError;
-use super::run::{purge_loop, wait_for_signal};
+use super::engine_args::EngineArgs;
 
 /// Arguments of `controller`.
 #[derive(clap::Args, Debug)]
 pub struct ControllerArgs {
-    /// Store URL: sqlite:///path/file.db (embedded) or postgres://… (shared by replicas).
-    #[arg(
-        long,
-        default_value = "sqlite://switchboard.db",
-        env = "SWITCHBOARD_STORE"
-    )]
-    pub store: String,
     /// Namespace to watch (repeat or comma-separate for several); default: every namespace.
     #[arg(
         long = "namespace",
@@ -34,33 +25,12 @@ pub struct ControllerArgs {
         env = "SWITCHBOARD_NAMESPACES"
     )]
     pub namespaces: Vec<String>,
-    /// Data plane address (hooks and the publish API).
-    #[arg(long, default_value = ":8080")]
-    pub listen: String,
-    /// Admin address (health, metrics, status, deliveries).
-    #[arg(long, default_value = ":9090")]
-    pub admin_listen: String,
     /// Counters are written into a resource's status at most this often (conditions at once).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub status_interval: Duration,
     /// Quiet time after a change in the cluster before the desired state is rebuilt.
     #[arg(long, default_value = "200ms", value_parser = parse_duration)]
     pub debounce: Duration,
-    /// Largest accepted event body in bytes.
-    #[arg(long, default_value_t = 1024 * 1024)]
-    pub max_event_bytes: usize,
-    /// How long to wait for in-flight work on SIGTERM/SIGINT.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub shutdown_timeout: Duration,
-    /// How long delivered and dead records are kept.
-    #[arg(long, default_value = "168h", value_parser = parse_duration)]
-    pub retention: Duration,
-    /// Webhook receiver flags (`--external-url`: endpoint status shows absolute URLs).
-    #[command(flatten)]
-    pub receiver: super::receiver_args::ReceiverArgs,
-    /// Let deliveries reach loopback, private, link-local and other non-public addresses.
-    #[arg(long)]
-    pub allow_private_destinations: bool,
     /// Name of this replica in events and the leader Lease (the pod name in a cluster);
     /// default: the host name with a random suffix.
     #[arg(long, env = "POD_NAME")]
@@ -81,6 +51,9 @@ pub struct ControllerArgs {
     /// How often the leader renews and the others try to take the Lease.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub leader_retry_period: Duration,
+    /// The engine's flags (shared with `run`).
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// This replica's identity: `--instance`, else the host name with a random suffix.
@@ -109,21 +82,13 @@ pub fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
 
 async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     let client = controller::client().await?;
-    let store = switchboard::store::open(&args.store).await?;
+    let store = switchboard::store::open(&args.engine.store_url()?).await?;
     let engine = Engine::new(
         store,
         EngineConfig {
-            max_event_bytes: args.max_event_bytes,
-            delivery: DeliveryConfig {
-                policy: Arc::new(DestinationPolicy {
-                    allow_private: args.allow_private_destinations,
-                    allowed: Vec::new(),
-                }),
-                ..DeliveryConfig::default()
-            },
+            // Generated signing secrets are Secrets the controller creates.
             external_signing_secrets: true,
-            receiver: args.receiver.config(),
-            ..EngineConfig::default()
+            ..args.engine.config()
         },
     );
     let tokens = Arc::new(controller::token_review::TokenReviewer::new(client.clone()));
@@ -132,51 +97,24 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
         client.clone(),
         tokens,
     )));
-    let data = server::bind(&args.listen).await?;
-    let admin = server::bind(&args.admin_listen).await?;
-    let addr =
-        |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(data = %addr(&data), admin = %addr(&admin), namespaces = ?args.namespaces, "switchboard controller is serving");
 
-    let shutdown = CancellationToken::new();
-    let data_task = tokio::spawn(server::serve(
-        data,
-        server::data_plane::router(engine.clone()),
-        shutdown.clone(),
-    ));
-    let admin_task = tokio::spawn(server::serve(
-        admin,
-        server::admin::router(engine.clone()),
-        shutdown.clone(),
-    ));
-    let purge_task = tokio::spawn(purge_loop(engine.clone(), args.retention, shutdown.clone()));
-    let delivery_engine = engine.clone();
-    let delivery_cancel = shutdown.clone();
-    let delivery_task =
-        tokio::spawn(async move { delivery_engine.run_deliveries(delivery_cancel).await });
+    // True while this replica leads: status, events and sync schedules are the leader's.
+    let (leading, leader) = watch::channel(!args.leader_election);
+    let mut running = engine.start(leader.clone());
+    let (data, admin) =
+        server::mount(&mut running, &args.engine.listen, &args.engine.admin_listen).await?;
+    tracing::info!(%data, %admin, namespaces = ?args.namespaces, "switchboard controller is serving");
     let identity = identity(args.instance.as_deref());
-    // True while this replica leads; the sync scheduler takes a clone of it too.
-    let (leader_rx, leader_task) = if args.leader_election {
-        let (rx, task) = leader::spawn(
-            client.clone(),
-            LeaderConfig {
-                lease_duration: args.leader_lease_duration,
-                renew_deadline: args.leader_renew_deadline,
-                retry_period: args.leader_retry_period,
-                ..LeaderConfig::new(&args.leader_election_namespace, &identity)
-            },
-            shutdown.clone(),
-        );
-        (rx, Some(task))
-    } else {
-        (leader::always_leader(), None)
-    };
-    // Sync schedules run only while this replica leads.
-    let sync_engine = engine.clone();
-    let sync_cancel = shutdown.clone();
-    let sync_leader = leader_rx.clone();
-    let sync_task =
-        tokio::spawn(async move { sync_engine.run_syncs(sync_leader, sync_cancel).await });
+    if args.leader_election {
+        let config = LeaderConfig {
+            lease_duration: args.leader_lease_duration,
+            renew_deadline: args.leader_renew_deadline,
+            retry_period: args.leader_retry_period,
+            ..LeaderConfig::new(&args.leader_election_namespace, &identity)
+        };
+        let election = leader::elect(client.clone(), config, leading, running.shutdown());
+        running.spawn("leader election", election);
+    }
     let config = ControllerConfig {
         scope: Scope {
             namespaces: args.namespaces.clone(),
@@ -184,49 +122,9 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
         status_interval: args.status_interval,
         debounce: args.debounce,
         instance: Some(identity),
-        leader: leader_rx.clone(),
+        leader,
     };
-    let mut controller_task = tokio::spawn(controller::run(
-        client,
-        engine.clone(),
-        config,
-        shutdown.child_token(),
-    ));
-
-    let (failed, finished) = tokio::select! {
-        _ = wait_for_signal() => (None, false),
-        result = &mut controller_task => match result {
-            Ok(Err(e)) => (Some(e.to_string()), true),
-            Ok(Ok(())) => (None, true),
-            Err(e) => (Some(e.to_string()), true),
-        },
-    };
-    if let Some(error) = &failed {
-        tracing::error!(%error, "the controller stopped");
-    }
-    tracing::info!(timeout = ?args.shutdown_timeout, "shutting down: no new requests; finishing in-flight work");
-    shutdown.cancel();
-    let drained = tokio::time::timeout(args.shutdown_timeout, async {
-        let _ = data_task.await;
-        let _ = admin_task.await;
-        let _ = purge_task.await;
-        let _ = delivery_task.await;
-        let _ = sync_task.await;
-        if !finished {
-            let _ = controller_task.await;
-        }
-        if let Some(task) = leader_task {
-            let _ = task.await;
-        }
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!("shutdown timeout reached with work in flight");
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(if failed.is_some() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    let watches = controller::run(client, engine, config, running.shutdown());
+    running.spawn_critical("controller", watches);
+    Ok(super::serve_until_stopped(running).await)
 }

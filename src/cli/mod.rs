@@ -3,8 +3,8 @@
 mod controller;
 mod crds;
 mod deliveries;
+mod engine_args;
 mod get;
-mod receiver_args;
 mod run;
 mod transform;
 mod validate;
@@ -12,6 +12,7 @@ mod validate;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use switchboard::error_chain::{chain, render};
 
 /// Switchboard: a Kubernetes-native integration hub.
 #[derive(Parser, Debug)]
@@ -57,7 +58,7 @@ pub enum Command {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Writing output failed.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Write {
         /// What was written.
         path: String,
@@ -66,7 +67,7 @@ pub enum CliError {
         source: std::io::Error,
     },
     /// The async runtime could not start.
-    #[error("starting the runtime: {0}")]
+    #[error("starting the runtime")]
     Runtime(#[source] std::io::Error),
     /// The store could not be opened.
     #[error(transparent)]
@@ -121,9 +122,9 @@ pub fn http_get_json(url: &str, token: Option<&str>) -> Result<serde_json::Value
         let response = request
             .send()
             .await
-            .map_err(|e| err(format!("is switchboard running? {e}")))?;
+            .map_err(|e| err(format!("is switchboard running? {}", chain(&e))))?;
         let status = response.status();
-        let body: serde_json::Value = response.json().await.map_err(|e| err(e.to_string()))?;
+        let body: serde_json::Value = response.json().await.map_err(|e| err(render(&e)))?;
         if !status.is_success() {
             return Err(err(format!(
                 "{status}: {}",
@@ -132,6 +133,36 @@ pub fn http_get_json(url: &str, token: Option<&str>) -> Result<serde_json::Value
         }
         Ok(body)
     })
+}
+
+/// Serves until SIGTERM/SIGINT or until a critical task ends, then stops the engine within
+/// its shutdown timeout; the exit code says whether everything went well.
+pub async fn serve_until_stopped(mut running: switchboard::engine::lifecycle::Running) -> ExitCode {
+    use switchboard::engine::lifecycle::StopReason;
+    let failed = match running.wait().await {
+        StopReason::Signal => false,
+        StopReason::TaskEnded(ended) => {
+            let error = ended.error.as_deref().unwrap_or("ended unexpectedly");
+            tracing::error!(task = ended.task, %error, "stopping");
+            true
+        }
+    };
+    let timeout = running.engine().config().shutdown_timeout;
+    tracing::info!(
+        ?timeout,
+        "shutting down: no new requests; finishing in-flight work"
+    );
+    let stopped = running.stop(None).await;
+    if !stopped.drained() {
+        tracing::warn!(unfinished = ?stopped.unfinished, "shutdown timeout reached with work in flight");
+        return ExitCode::FAILURE;
+    }
+    tracing::info!("stopped");
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Sets up logging to stderr, filtered by `RUST_LOG` (default `info`).

@@ -44,7 +44,7 @@ pub enum Format {
 #[derive(Debug, thiserror::Error)]
 pub enum TransformCommandError {
     /// A file could not be read.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read {
         /// The file ("-" for standard input).
         path: String,
@@ -53,7 +53,7 @@ pub enum TransformCommandError {
         source: std::io::Error,
     },
     /// The manifest is not YAML.
-    #[error("{path}: invalid YAML: {source}")]
+    #[error("{path}: invalid YAML")]
     Yaml {
         /// The manifest file.
         path: String,
@@ -78,7 +78,7 @@ pub enum TransformCommandError {
         names: Vec<String>,
     },
     /// The spec does not match the Transformation schema.
-    #[error("{path}: Transformation {name:?}: invalid spec: {source}")]
+    #[error("{path}: Transformation {name:?}: invalid spec")]
     Spec {
         /// The manifest file.
         path: String,
@@ -89,10 +89,10 @@ pub enum TransformCommandError {
         source: serde_json::Error,
     },
     /// --meta is not valid.
-    #[error("--meta: {0}")]
+    #[error("--meta")]
     Meta(#[source] serde_json::Error),
     /// The Transformation does not build.
-    #[error("Transformation {name:?}: {source}")]
+    #[error("Transformation {name:?}")]
     Build {
         /// The Transformation.
         name: String,
@@ -101,10 +101,10 @@ pub enum TransformCommandError {
         source: BuildError,
     },
     /// The transformation failed on this input.
-    #[error("{0}")]
-    Run(#[source] TransformError),
+    #[error(transparent)]
+    Run(TransformError),
     /// Writing the output failed.
-    #[error("writing the output: {0}")]
+    #[error("writing the output")]
     Write(#[source] std::io::Error),
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use switchboard::engine::check::CheckOptions;
+use switchboard::error_chain::render;
 use switchboard::manifests::{self, Diagnostic};
 
 /// Arguments of `validate`.
@@ -40,7 +41,7 @@ pub fn run(args: ValidateArgs) -> ExitCode {
                 manifests::LoadError::Syntax { source, .. } => {
                     format!("invalid YAML: {}", source.message)
                 }
-                manifests::LoadError::Io { source, .. } => source.to_string(),
+                manifests::LoadError::Io { source, .. } => render(source),
             },
         })
         .collect();

@@ -4,13 +4,13 @@
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
     /// No kubeconfig and not in a cluster.
-    #[error("no Kubernetes configuration (KUBECONFIG or in-cluster): {0}")]
+    #[error("no Kubernetes configuration (KUBECONFIG or in-cluster)")]
     Config(#[source] kube::config::InferConfigError),
     /// The client could not be built from the configuration.
-    #[error("building the Kubernetes client: {0}")]
+    #[error("building the Kubernetes client")]
     Client(#[source] kube::Error),
     /// A request to the API server failed.
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API")]
     Kube(#[from] kube::Error),
     /// The reflectors stopped before their first list.
     #[error("the watches stopped before their first list")]

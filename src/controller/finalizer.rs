@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::WebhookSubscription;
 use crate::engine::{Engine, ObjectKey};
+use crate::error_chain::chain;
 use crate::store::{Store, StoreError, Target, TargetKind};
 
 use super::status::backoff;
@@ -43,7 +44,7 @@ pub struct Context {
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     /// Dropping pending deliveries failed.
-    #[error("dropping pending deliveries: {0}")]
+    #[error("dropping pending deliveries")]
     Store(#[from] StoreError),
 }
 
@@ -51,7 +52,7 @@ pub enum StepError {
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// Creating the generated signing Secret failed.
-    #[error("creating the signing secret: {0}")]
+    #[error("creating the signing secret")]
     Secret(#[source] kube::Error),
     /// Adding or removing the finalizer, or a step, failed.
     #[error(transparent)]
@@ -123,7 +124,7 @@ pub fn error_policy(
     let n = failures.entry(key.clone()).or_default();
     *n += 1;
     let delay: Duration = backoff(*n);
-    tracing::warn!(subscription = %key, %error, retry_in = ?delay, "reconcile failed");
+    tracing::warn!(subscription = %key, error = %chain(error), retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
 

@@ -14,6 +14,7 @@ use crate::api::{
     WebhookSubscriptionStatus,
 };
 use crate::engine::snapshot::{Meta, Object, ObjectKey, Snapshot};
+use crate::error_chain::chain;
 
 /// A Switchboard custom resource type the controller watches.
 pub trait Watched:
@@ -80,7 +81,7 @@ pub fn normalize_status(kind: Kind, status: serde_json::Value) -> serde_json::Va
         match serde_json::from_value::<T>(v.clone()).and_then(|t| serde_json::to_value(t)) {
             Ok(normalized) => normalized,
             Err(e) => {
-                tracing::warn!(error = %e, "status does not match its kind's type; written as is");
+                tracing::warn!(error = %chain(&e), "status does not match its kind's type; written as is");
                 v
             }
         }

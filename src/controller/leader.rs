@@ -23,6 +23,8 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::error_chain::chain;
+
 /// Name of the Lease the replicas compete for.
 pub const LEASE_NAME: &str = "switchboard-leader";
 
@@ -57,23 +59,16 @@ impl LeaderConfig {
     }
 }
 
-/// A receiver that always says "leader" (leader election turned off). Its sender is gone,
-/// so the value never changes.
-pub fn always_leader() -> watch::Receiver<bool> {
-    watch::channel(true).1
-}
-
-/// Starts leader election; the receiver says whether this replica holds the Lease now. The
-/// task runs until `cancel`, then releases the Lease if held; await it on shutdown.
-pub fn spawn(
+/// Runs leader election until `cancel`: `leader` says whether this replica holds the Lease
+/// now; on cancel the Lease is released if held.
+pub async fn elect(
     client: Client,
     config: LeaderConfig,
+    leader: watch::Sender<bool>,
     cancel: CancellationToken,
-) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = watch::channel(false);
+) {
     let api: Api<Lease> = Api::namespaced(client, &config.namespace);
-    let task = tokio::spawn(run(api, config, tx, cancel));
-    (rx, task)
+    run(api, config, leader, cancel).await
 }
 
 /// The part of a Lease record whose change proves its holder is alive.
@@ -148,7 +143,7 @@ async fn run(
                 set(&tx, false, &config);
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, lease = %config.name, "leader election: the Lease could not be read or written");
+                tracing::warn!(error = %chain(&e), lease = %config.name, "leader election: the Lease could not be read or written");
             }
             Err(_) => {
                 tracing::warn!(lease = %config.name, "leader election: the API server did not answer in time");
@@ -169,7 +164,9 @@ async fn run(
             Ok(()) => {
                 tracing::info!(lease = %config.name, "leader election: the Lease was released")
             }
-            Err(e) => tracing::warn!(error = %e, "leader election: releasing the Lease failed"),
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "leader election: releasing the Lease failed")
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! engine as one snapshot, and writes the engine's status back by server-side apply, with
 //! events on Ready transitions. The only module that uses the Kubernetes client and runtime.
 //!
-//! Flow: reflectors ([`stores`]) → debounced snapshot ([`sync`], [`snapshot`]) →
+//! Flow: reflectors ([`stores`]) → debounced snapshot ([`apply_loop`], [`snapshot`]) →
 //! `Engine::apply` → `StatusBoard` → status writer ([`writer`], coalescing in [`status`]).
 //!
 //! High availability ([`leader`]): every replica watches, applies, serves receivers and the
@@ -23,6 +23,7 @@
 //!   subjectaccessreviews: create (publish API and admin deliveries API auth).
 
 pub mod access_review;
+pub mod apply_loop;
 pub mod error;
 pub mod finalizer;
 pub mod kinds;
@@ -33,7 +34,6 @@ pub mod signing;
 pub mod snapshot;
 pub mod status;
 pub mod stores;
-pub mod sync;
 pub mod sync_jobs;
 pub mod token_review;
 pub mod writer;
@@ -62,7 +62,7 @@ pub struct ControllerConfig {
     pub debounce: Duration,
     /// Name of this replica in events (the pod name in a cluster).
     pub instance: Option<String>,
-    /// True while this replica leads (see [`leader::spawn`], or [`leader::always_leader`]).
+    /// True while this replica leads (see [`leader::elect`]).
     pub leader: watch::Receiver<bool>,
 }
 
@@ -74,8 +74,8 @@ pub async fn client() -> Result<Client, ControllerError> {
     Client::try_from(config).map_err(ControllerError::Client)
 }
 
-/// Runs watches and the sync loop until `cancel`, and, while this replica leads, the status
-/// writer, the subscription reconciler and rotation bookkeeping; returns the sync loop's error.
+/// Runs watches and the apply loop until `cancel`, and, while this replica leads, the status
+/// writer, the subscription reconciler and rotation bookkeeping; returns the apply loop's error.
 pub async fn run(
     client: Client,
     engine: Arc<Engine>,
@@ -129,11 +129,11 @@ pub async fn run(
             )
         },
     ));
-    let rotation_writer = sync::RotationWriter {
+    let rotation_writer = apply_loop::RotationWriter {
         client,
         leader: config.leader.clone(),
     };
-    let result = sync::run(
+    let result = apply_loop::run(
         engine,
         stores,
         config.debounce,

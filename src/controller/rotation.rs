@@ -24,6 +24,7 @@ use crate::engine::subscription::{
     PREVIOUS_SIGNING_KEY, ROTATED_AT_ANNOTATION, ROTATION_OVERLAP, generated_secret_name,
 };
 use crate::engine::topology::Topology;
+use crate::error_chain::chain;
 
 /// A signing secret: the Secret and the key a subscription signs with.
 pub type SigningKey = (ObjectKey, String);
@@ -200,7 +201,7 @@ pub fn spawn_writes(client: &Client, changes: Vec<(ObjectKey, Change)>) {
         let client = client.clone();
         tokio::spawn(async move {
             if let Err(e) = write(&client, &key, &change).await {
-                tracing::warn!(secret = %key, error = %e, "recording a signing secret rotation failed; retrying at the next apply");
+                tracing::warn!(secret = %key, error = %chain(&e), "recording a signing secret rotation failed; retrying at the next apply");
             }
         });
     }
@@ -210,7 +211,7 @@ pub fn spawn_writes(client: &Client, changes: Vec<(ObjectKey, Change)>) {
 mod tests {
     use super::*;
     use crate::engine::snapshot::{Meta, Object};
-    use crate::engine::subscription::{BuildContext, SubscriptionPiece, inputs};
+    use crate::engine::subscription::{BuildContext, SubscriptionPiece, desired};
     use std::sync::Arc;
 
     fn snapshot(value: &str, extra: Option<(&str, DateTime<Utc>)>) -> Snapshot {
@@ -252,8 +253,8 @@ mod tests {
             ..BuildContext::default()
         };
         let mut topology = Topology::default();
-        for (key, obj) in inputs(snap) {
-            let piece = SubscriptionPiece::build(&obj, &ctx).unwrap();
+        for (key, obj) in desired(snap) {
+            let piece = SubscriptionPiece::from_inputs(&obj, &ctx).unwrap();
             topology.subscriptions.insert(key, Arc::new(piece));
         }
         topology

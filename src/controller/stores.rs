@@ -1,5 +1,5 @@
 //! Reflectors: one watch per kind (per watched namespace) and for Secrets, each feeding an
-//! in-memory store; every change pokes a `Notify` so the sync loop rebuilds the snapshot.
+//! in-memory store; every change pokes a `Notify` so the apply loop rebuilds the snapshot.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use crate::api::{
     ClusterIntegrationProvider, Integration, Kind, SyncJob, SyncSchedule, Transformation,
     WebhookEndpoint, WebhookSubscription,
 };
+use crate::error_chain::chain;
 
 use super::kinds::Watched;
 
@@ -224,7 +225,9 @@ impl Spawner {
                     None => return,
                     Some(Ok(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
                     Some(Ok(_)) => changed.notify_one(),
-                    Some(Err(e)) => tracing::warn!(kind, error = %e, "watch failed; retrying"),
+                    Some(Err(e)) => {
+                        tracing::warn!(kind, error = %chain(&e), "watch failed; retrying")
+                    }
                 }
             }
         });

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{API_VERSION, Kind, SyncJob, SyncJobPhase, SyncJobSpec};
 use crate::engine::Engine;
+use crate::error_chain::chain;
 use crate::sync::{JobEvent, Key, SCHEDULE_LABEL, SYNC_FINISHED};
 
 use super::status::backoff;
@@ -95,7 +96,7 @@ async fn create(client: &Client, stores: &Stores, key: &Key, spec: SyncJobSpec) 
             Ok(_) => return,
             Err(kube::Error::Api(s)) if s.code == 409 => return,
             Err(e) if attempt == ATTEMPTS => {
-                tracing::warn!(job = %key, error = %e, "creating the SyncJob failed");
+                tracing::warn!(job = %key, error = %chain(&e), "creating the SyncJob failed");
             }
             Err(_) => tokio::time::sleep(backoff(attempt)).await,
         }
@@ -109,7 +110,7 @@ async fn delete(client: &Client, key: &Key) {
             Ok(_) => return,
             Err(kube::Error::Api(s)) if s.code == 404 => return,
             Err(e) if attempt == ATTEMPTS => {
-                tracing::warn!(job = %key, error = %e, "deleting the SyncJob failed");
+                tracing::warn!(job = %key, error = %chain(&e), "deleting the SyncJob failed");
             }
             Err(_) => tokio::time::sleep(backoff(attempt)).await,
         }
@@ -147,7 +148,7 @@ async fn finished_event(
         .patch(&key.name, &PatchParams::default(), &Patch::Merge(&mark))
         .await
     {
-        tracing::warn!(job = %key, error = %e, "marking the SyncJob finished");
+        tracing::warn!(job = %key, error = %chain(&e), "marking the SyncJob finished");
     }
     let (type_, reason) = match phase {
         SyncJobPhase::Completed => (EventType::Normal, "SyncJobCompleted"),
@@ -170,6 +171,6 @@ async fn finished_event(
         ..ObjectReference::default()
     };
     if let Err(e) = recorder.publish(&event, &reference).await {
-        tracing::warn!(job = %key, error = %e, "publishing the sync job event failed");
+        tracing::warn!(job = %key, error = %chain(&e), "publishing the sync job event failed");
     }
 }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{API_VERSION, GROUP, Kind, READY, VERSION};
 use crate::engine::{ObjectKey, ResourceStatus, StatusBoard};
+use crate::error_chain::chain;
 
 use super::error::ControllerError;
 use super::kinds::normalize_status;
@@ -199,7 +200,7 @@ impl StatusWriter {
                 let failures = self.failures.get(&job.key).map_or(0, |f| f.0) + 1;
                 let delay = backoff(failures);
                 let (kind, key) = &job.key;
-                tracing::warn!(%kind, resource = %key, error = %ControllerError::Kube(e), retry_in = ?delay, "writing status failed");
+                tracing::warn!(%kind, resource = %key, error = %chain(&ControllerError::Kube(e)), retry_in = ?delay, "writing status failed");
                 self.failures
                     .insert(job.key, (failures, Instant::now() + delay));
             }
@@ -271,7 +272,7 @@ async fn publish_event(recorder: &Recorder, job: &Job) {
         ..ObjectReference::default()
     };
     if let Err(e) = recorder.publish(&event, &reference).await {
-        tracing::warn!(%kind, resource = %key, error = %e, "publishing an event failed");
+        tracing::warn!(%kind, resource = %key, error = %chain(&e), "publishing an event failed");
     }
 }
 

@@ -6,8 +6,8 @@ use http::HeaderMap;
 
 /// Credentials could not be obtained for an attempt (the attempt is retried later).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CredentialError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+#[error(transparent)]
+pub struct CredentialError(pub Box<dyn std::error::Error + Send + Sync>);
 
 /// Adds credentials to an outgoing request.
 #[async_trait]

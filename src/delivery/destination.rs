@@ -105,7 +105,7 @@ pub enum DestinationError {
         name: String,
     },
     /// The HTTP client could not be built.
-    #[error("building the HTTP client: {0}")]
+    #[error("building the HTTP client")]
     Client(#[source] reqwest::Error),
 }
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::runtime::{Deliveries, lock};
 use super::stats::Stats;
 use super::worker;
+use crate::error_chain::chain;
 use crate::store::{ClaimedDelivery, StoreError, Target};
 
 /// How long a delivery of a target that is not running here waits before it is claimed again.
@@ -35,7 +36,7 @@ impl Deliveries {
             let more = match self.dispatch_round(&cancel).await {
                 Ok(more) => more,
                 Err(e) => {
-                    tracing::warn!(error = %e, "claiming due deliveries");
+                    tracing::warn!(error = %chain(&e), "claiming due deliveries");
                     false
                 }
             };
@@ -90,7 +91,7 @@ impl Deliveries {
                 }
                 _ => {
                     if let Err(e) = self.store.release(&delivery.id, Utc::now()).await {
-                        tracing::warn!(error = %e, id = %delivery.id, "releasing a delivery");
+                        tracing::warn!(error = %chain(&e), id = %delivery.id, "releasing a delivery");
                     }
                     self.wake();
                 }
@@ -145,7 +146,7 @@ impl Deliveries {
                 None => {
                     let at = Utc::now() + UNROUTABLE_DELAY;
                     if let Err(e) = self.store.release(&delivery.id, at).await {
-                        tracing::warn!(error = %e, id = %delivery.id, "releasing a delivery");
+                        tracing::warn!(error = %chain(&e), id = %delivery.id, "releasing a delivery");
                     }
                     self.finish(&delivery);
                 }
@@ -187,7 +188,7 @@ impl Deliveries {
                 for (target, stats) in &all {
                     match self.store.delivery_counts(target).await {
                         Ok(counts) => stats.refresh(&counts),
-                        Err(e) => tracing::warn!(error = %e, "reading delivery counts"),
+                        Err(e) => tracing::warn!(error = %chain(&e), "reading delivery counts"),
                     }
                 }
             }

@@ -108,7 +108,9 @@ impl Route {
         let data = pool
             .run(move || program.apply_value(&payload, &meta))
             .await
-            .map_err(|e| TransformError::Eval(EvalError::Crashed(Crashed(e.to_string()))))??;
+            .map_err(|e| {
+                TransformError::Eval(EvalError::Crashed(Crashed(crate::error_chain::render(&e))))
+            })??;
         Ok(self.envelope(event, &data))
     }
 

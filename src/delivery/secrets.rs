@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// A generated secret that could not be read or written.
 #[derive(Debug, thiserror::Error)]
-#[error("signing secret file {path}: {source}")]
+#[error("signing secret file {path}")]
 pub struct SecretFileError {
     /// The file.
     pub path: PathBuf,

@@ -9,6 +9,7 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use super::classify::Verdict;
 use super::destination::Destination;
 use super::ssrf::{Refused, find_refusal};
+use crate::error_chain::{chain, render};
 use crate::store::{AttemptRecord, MAX_ATTEMPT_BODY_BYTES};
 
 /// The result of one attempt.
@@ -45,13 +46,13 @@ impl Destination {
             }
         };
         if let Err(refused) = self.policy.check_literal(&self.url) {
-            record.error = Some(refused.to_string());
+            record.error = Some(render(&refused));
             return finish(record, Verdict::Failed, Some(refused));
         }
         let signature = match self.signer.headers(msg_id, started_at.timestamp(), &body) {
             Ok(headers) => headers,
             Err(e) => {
-                record.error = Some(format!("signing the delivery: {e}"));
+                record.error = Some(format!("signing the delivery: {}", chain(&e)));
                 return finish(record, Verdict::Failed, None);
             }
         };
@@ -60,7 +61,7 @@ impl Destination {
         if let Some(credentials) = &self.credentials
             && let Err(e) = credentials.authorize(&mut headers, &mut url).await
         {
-            record.error = Some(format!("obtaining credentials: {e}"));
+            record.error = Some(format!("obtaining credentials: {}", chain(&e)));
             return finish(record, Verdict::Retryable { retry_after: None }, None);
         }
         let mut request = self
@@ -77,9 +78,9 @@ impl Destination {
             Err(e) => {
                 let refused = find_refusal(&e).cloned();
                 record.error = Some(match &refused {
-                    Some(r) => r.to_string(),
+                    Some(r) => render(r),
                     None if e.is_timeout() => format!("timed out after {:?}", self.timeout),
-                    None => error_chain(&e),
+                    None => render(&without_query(e)),
                 });
                 let verdict = if refused.is_some() {
                     Verdict::Failed
@@ -120,13 +121,25 @@ impl Destination {
                     self.timeout
                 ))
             }
-            Err(e) => record.error = Some(format!("reading the response: {}", error_chain(&e))),
+            Err(e) => {
+                let e = without_query(e);
+                record.error = Some(format!("reading the response: {}", chain(&e)));
+            }
         }
         if !status.is_success() && record.error.is_none() {
             record.error = Some(format!("HTTP {status}"));
         }
         finish(record, verdict, None)
     }
+}
+
+/// The client's error without its URL's query, whose values may be credentials (an API key
+/// in a query parameter); the scheme, host and path stay.
+fn without_query(mut e: reqwest::Error) -> reqwest::Error {
+    if let Some(url) = e.url_mut() {
+        url.set_query(None);
+    }
+    e
 }
 
 /// The first 16 KiB of a response body (the rest is not read).
@@ -140,18 +153,4 @@ async fn read_capped(mut response: reqwest::Response) -> Result<String, reqwest:
         }
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// An error with its sources, "a: b: c".
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = e.source();
-    }
-    parts.join(": ")
 }

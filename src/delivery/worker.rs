@@ -14,6 +14,7 @@ use super::route::Route;
 use super::runtime::Deliveries;
 use super::send::Sent;
 use crate::api::{HEALTHY, READY};
+use crate::error_chain::chain;
 use crate::store::{AttemptRecord, ClaimedDelivery, Outcome};
 
 /// Runs one claimed delivery to its next state.
@@ -26,7 +27,7 @@ pub(super) async fn run(
     if let Err(at) = attempt(&deliveries, &route, &delivery, &cancel).await {
         // Not attempted: give the claim back so it runs later (or after a restart).
         if let Err(e) = deliveries.store.release(&delivery.id, at).await {
-            tracing::warn!(error = %e, id = %delivery.id, "releasing a delivery");
+            tracing::warn!(error = %chain(&e), id = %delivery.id, "releasing a delivery");
         }
     }
     deliveries.finish(&delivery);
@@ -94,7 +95,7 @@ async fn attempt(
         .complete(&delivery.id, sent.record, outcome.clone())
         .await
     {
-        tracing::error!(error = %e, id = %delivery.id, "recording an attempt; the lease will expire and it runs again");
+        tracing::error!(error = %chain(&e), id = %delivery.id, "recording an attempt; the lease will expire and it runs again");
         return Ok(());
     }
     tracing::debug!(id = %delivery.id, target = ?delivery.target, ?outcome, error = ?summary.error, "delivery attempt");
@@ -138,7 +139,7 @@ fn transformation_failed(route: &Route, e: crate::transform::TransformError) -> 
             response_status: None,
             response_headers: Vec::new(),
             response_body: String::new(),
-            error: Some(format!("transformation failed: {e}")),
+            error: Some(format!("transformation failed: {}", chain(&e))),
         },
         verdict: Verdict::Failed,
         refused: None,

@@ -282,3 +282,27 @@ fn matching_with_errors(
     });
     (targets, errors)
 }
+
+#[async_trait::async_trait]
+impl crate::sync::Publisher for Engine {
+    /// Sync jobs sink records through the publish path: fan-out, then durable acceptance.
+    async fn publish(&self, event: NewEvent) -> Result<(), crate::sync::SinkError> {
+        let sink_error = |e: AcceptError| crate::sync::SinkError::Publish(Box::new(e));
+        let targets = self
+            .fan_out(
+                &self.topology(),
+                &event.namespace,
+                &event.event_type,
+                &event.id,
+                &event.payload,
+            )
+            .await
+            .map_err(sink_error)?;
+        let acceptance = Acceptance {
+            event,
+            targets,
+            dedup: None,
+        };
+        self.accept(acceptance).await.map(drop).map_err(sink_error)
+    }
+}

@@ -4,11 +4,13 @@
 
 use async_trait::async_trait;
 
+use crate::error_chain::chain;
+
 use super::topology::TokenCheck;
 
 /// Why a token could not be verified (the verifier itself failed).
 #[derive(Debug, thiserror::Error)]
-#[error("verifying a bearer token: {0}")]
+#[error("verifying a bearer token")]
 pub struct VerifyError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
 /// Verifies bearer tokens, for example with the Kubernetes TokenReview API.
@@ -25,7 +27,7 @@ pub async fn check(verifier: &dyn TokenVerifier, token: &[u8], namespace: &str) 
         Ok(Some(_)) => TokenCheck::OtherNamespace,
         Ok(None) => TokenCheck::Unknown,
         Err(e) => {
-            tracing::warn!(error = %e, "token verification failed; request denied");
+            tracing::warn!(error = %chain(&e), "token verification failed; request denied");
             TokenCheck::Unknown
         }
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::api::{
     Auth, AuthType, Kind, SecretKeyRef, SyncJobTemplate, VerifyScheme, WebhookEndpointSpec,
 };
+use crate::error_chain::chain;
 
 use super::jq_check::{self, Finding};
 use super::snapshot::{Object, ObjectKey, Snapshot};
@@ -59,7 +60,10 @@ pub fn check(snap: &Snapshot, opts: CheckOptions) -> Vec<Problem> {
             c.report(
                 "/spec/configSchema",
                 "InvalidConfigSchema",
-                format!("spec.configSchema is not a valid JSON Schema: {e}"),
+                format!(
+                    "spec.configSchema is not a valid JSON Schema: {}",
+                    chain(&e)
+                ),
             );
         }
     }
@@ -134,8 +138,9 @@ pub fn check(snap: &Snapshot, opts: CheckOptions) -> Vec<Problem> {
                 "/spec/schedule",
                 "InvalidSchedule",
                 format!(
-                    "spec.schedule {:?} is not a valid cron expression: {e}",
-                    spec.schedule
+                    "spec.schedule {:?} is not a valid cron expression: {}",
+                    spec.schedule,
+                    chain(&e)
                 ),
             );
         }
@@ -305,7 +310,7 @@ impl Checker<'_> {
                 self.report(
                     &format!("/spec/config{path}"),
                     "InvalidConfig",
-                    format!("spec.config{}: {e}", path.replace('/', ".")),
+                    format!("spec.config{}: {}", path.replace('/', "."), chain(&e)),
                 );
             }
         }

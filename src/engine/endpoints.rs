@@ -2,86 +2,66 @@
 //! Secret values, Transformation, provider preset), diffed by value and built; their status
 //! (url and counters) written to the board.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::api::{Kind, ProviderWebhooks, WebhookEndpointSpec};
 use crate::receiver::{EndpointInputs, EndpointPiece, EndpointStats, ReceiverConfig};
 use crate::signature::Secrets;
 
+use super::piece::{BuildError, Piece, Plan};
 use super::snapshot::{Object, ObjectKey, Snapshot};
 use super::status::StatusBoard;
-use super::topology::{BuildError, PieceChange, Topology, diff_pieces};
+use super::topology::Topology;
 
-/// Running endpoints by key.
-pub type Endpoints = BTreeMap<ObjectKey, Arc<EndpointPiece>>;
+impl Piece for EndpointPiece {
+    type Inputs = EndpointInputs;
+    type Context = ();
+    const KIND: Kind = Kind::WebhookEndpoint;
 
-/// Builds what changed (spec, Secret values, Transformation or preset) and keeps the rest;
-/// an endpoint with a problem, or whose Transformation has one, keeps its previous piece.
-pub fn diff(
-    running: &Endpoints,
-    snap: &Snapshot,
-    invalid: &BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>>,
-    config: &ReceiverConfig,
-) -> (Endpoints, BTreeMap<ObjectKey, PieceChange>) {
-    let none = BTreeMap::new();
-    let mut problems = invalid.get(&Kind::WebhookEndpoint).unwrap_or(&none).clone();
-    let bad_transformations = invalid.get(&Kind::Transformation).unwrap_or(&none);
-    let desired: BTreeMap<ObjectKey, Object<EndpointInputs>> = snap
-        .endpoints
-        .iter()
-        .map(|(key, obj)| {
-            let tf = obj.spec.transformation_ref.as_ref().map(|r| &r.name);
-            if let Some(name) = tf
-                && bad_transformations.contains_key(&ObjectKey::new(&key.namespace, name))
-            {
-                problems.entry(key.clone()).or_insert_with(|| BuildError {
-                    reason: "TransformationNotReady",
-                    message: format!("Transformation {name:?} is not ready"),
-                });
-            }
-            let inputs = inputs(snap, key, &obj.spec, config);
-            (
-                key.clone(),
-                Object {
-                    meta: obj.meta.clone(),
-                    spec: inputs,
-                },
-            )
+    fn inputs(&self) -> &EndpointInputs {
+        &self.inputs
+    }
+
+    /// Builds an endpoint; a rebuilt endpoint keeps counting on its previous counters.
+    fn build(
+        _key: &ObjectKey,
+        obj: &Object<EndpointInputs>,
+        _: &(),
+        previous: Option<&Arc<Self>>,
+    ) -> Result<Self, BuildError> {
+        let stats =
+            previous.map_or_else(|| Arc::new(EndpointStats::default()), |p| p.stats.clone());
+        EndpointPiece::build(&obj.spec, stats).map_err(|e| BuildError {
+            reason: e.reason(),
+            message: crate::error_chain::render(&e),
         })
-        .collect();
-    diff_pieces(
-        running,
-        desired,
-        &problems,
-        |p: &EndpointPiece| &p.inputs,
-        |obj| {
-            let key = ObjectKey::new(&obj.spec.namespace, &obj.spec.name);
-            let stats = running
-                .get(&key)
-                .map_or_else(|| Arc::new(EndpointStats::default()), |p| p.stats.clone());
-            EndpointPiece::build(&obj.spec, stats).map_err(|e| BuildError {
-                reason: e.reason(),
-                message: e.to_string(),
-            })
-        },
-    )
+    }
 }
 
-/// Adds the endpoints that failed to build to the problems reported as Ready=False.
-pub fn merge_failures(
-    invalid: &mut BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>>,
-    changes: &BTreeMap<ObjectKey, PieceChange>,
-) {
-    for (key, change) in changes {
-        if let PieceChange::Failed(err) = change {
-            invalid
-                .entry(Kind::WebhookEndpoint)
-                .or_default()
-                .entry(key.clone())
-                .or_insert_with(|| err.clone());
+/// What every endpoint of the snapshot is built from; an endpoint whose Transformation has
+/// a problem gets one too (and keeps its last good piece).
+pub fn desired(
+    snap: &Snapshot,
+    config: &ReceiverConfig,
+    plan: &mut Plan,
+) -> Vec<(ObjectKey, Object<EndpointInputs>)> {
+    let mut desired = Vec::with_capacity(snap.endpoints.len());
+    for (key, obj) in &snap.endpoints {
+        if let Some(name) = obj.spec.transformation_ref.as_ref().map(|r| &r.name) {
+            let tf = ObjectKey::new(&key.namespace, name);
+            if plan.problems().get(Kind::Transformation, &tf).is_some() {
+                let problem = BuildError {
+                    reason: "TransformationNotReady",
+                    message: format!("Transformation {name:?} is not ready"),
+                };
+                plan.add_problem(Kind::WebhookEndpoint, key, problem);
+            }
         }
+        let meta = obj.meta.clone();
+        let spec = inputs(snap, key, &obj.spec, config);
+        desired.push((key.clone(), Object { meta, spec }));
     }
+    desired
 }
 
 /// Writes each running endpoint's url and counters to the board.

@@ -2,19 +2,20 @@
 //! `spec.route.forward` is set, sending the (transformed) payload as it is to its URL through
 //! the same delivery machinery, retry schedule and log as subscriptions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::api::ForwardRoute;
+use crate::api::{ForwardRoute, Kind};
 use crate::delivery::breaker::Breaker;
 use crate::delivery::{Destination, DestinationError, DestinationSpec, Envelope, Route, Signer};
+use crate::receiver::EndpointPiece;
 use crate::store::{Target, TargetKind};
 
-use super::snapshot::ObjectKey;
+use super::piece::{BuildError, Piece, Pieces};
+use super::snapshot::{Meta, Object, ObjectKey};
 use super::subscription::BuildContext;
-use super::topology::BuildError;
 
 /// Consecutive failures that open a forward route's breaker.
 const BREAKER_THRESHOLD: u32 = 5;
@@ -30,9 +31,6 @@ pub struct ForwardPiece {
     pub route: Arc<Route>,
 }
 
-/// Running forward routes by endpoint.
-pub type Forwards = BTreeMap<ObjectKey, Arc<ForwardPiece>>;
-
 /// The delivery target of an endpoint's forward route.
 pub fn target_of(key: &ObjectKey) -> Target {
     Target {
@@ -42,38 +40,47 @@ pub fn target_of(key: &ObjectKey) -> Target {
     }
 }
 
-/// Keeps unchanged forward routes (their breaker and queue), builds new and changed ones;
-/// returns the routes and the problems of those that failed to build (keeping no route).
-pub fn diff<'a>(
-    running: &Forwards,
-    desired: impl Iterator<Item = (&'a ObjectKey, &'a ForwardRoute)>,
-    ctx: &BuildContext,
-) -> (Forwards, BTreeMap<ObjectKey, BuildError>) {
-    let mut next = Forwards::new();
-    let mut failed = BTreeMap::new();
-    for (key, spec) in desired {
-        if let Some(piece) = running.get(key).filter(|p| &p.spec == spec) {
-            next.insert(key.clone(), piece.clone());
-            continue;
-        }
-        match build(key, spec, ctx) {
-            Ok(route) => {
-                let piece = ForwardPiece {
-                    spec: spec.clone(),
-                    route: Arc::new(route),
-                };
-                next.insert(key.clone(), Arc::new(piece));
-            }
-            Err(e) => {
-                failed.insert(key.clone(), e);
-            }
-        }
+impl Piece for ForwardPiece {
+    type Inputs = ForwardRoute;
+    type Context = BuildContext;
+    // A forward that fails to build makes its endpoint Ready=False.
+    const KIND: Kind = Kind::WebhookEndpoint;
+
+    fn inputs(&self) -> &ForwardRoute {
+        &self.spec
     }
-    (next, failed)
+
+    fn build(
+        key: &ObjectKey,
+        obj: &Object<ForwardRoute>,
+        ctx: &BuildContext,
+        _previous: Option<&Arc<Self>>,
+    ) -> Result<Self, BuildError> {
+        Ok(ForwardPiece {
+            spec: obj.spec.clone(),
+            route: Arc::new(build(key, &obj.spec, ctx)?),
+        })
+    }
+
+    fn queue(key: &ObjectKey) -> Option<Target> {
+        Some(target_of(key))
+    }
+}
+
+/// The forward routes the running endpoints want (an endpoint that kept its last good piece
+/// wants that piece's forward).
+pub fn desired(
+    endpoints: &Pieces<EndpointPiece>,
+) -> impl Iterator<Item = (ObjectKey, Object<ForwardRoute>)> + '_ {
+    endpoints.iter().filter_map(|(key, piece)| {
+        let spec = piece.inputs.spec.route.forward.clone()?;
+        let meta = Meta::default();
+        Some((key.clone(), Object { meta, spec }))
+    })
 }
 
 /// The routes of every forward piece.
-pub fn routes(forwards: &Forwards) -> HashMap<Target, Arc<Route>> {
+pub fn routes(forwards: &Pieces<ForwardPiece>) -> HashMap<Target, Arc<Route>> {
     forwards
         .values()
         .map(|p| (p.route.target.clone(), p.route.clone()))
@@ -112,7 +119,10 @@ fn build(key: &ObjectKey, spec: &ForwardRoute, ctx: &BuildContext) -> Result<Rou
         }
         other => err(
             "InvalidDestination",
-            format!("spec.route.forward.url: {other}"),
+            format!(
+                "spec.route.forward.url: {}",
+                crate::error_chain::chain(&other)
+            ),
         ),
     })?;
     let concurrency = ctx.concurrency.max(1);

@@ -4,7 +4,6 @@
 //! interval (or now, on the `switchboard.dev/check-requested-at` annotation) and reports
 //! phase, circuit, Healthy and the call counters to the board.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -18,11 +17,12 @@ use crate::api::{
     CircuitState, ClusterIntegrationProviderSpec, HEALTHY, IntegrationPhase, IntegrationSpec, Kind,
 };
 use crate::delivery::DestinationPolicy;
+use crate::error_chain::render;
 use crate::integration::{Credentials, IntegrationClient, IntegrationMetrics, Settings};
 
+use super::piece::{BuildError, Piece, Pieces, Problems};
 use super::snapshot::{Object, ObjectKey, Snapshot};
 use super::status::StatusBoard;
-use super::topology::{BuildError, PieceChange, diff_pieces};
 
 /// Annotation whose new value runs an Integration's health check now.
 pub const CHECK_REQUESTED_AT: &str = "switchboard.dev/check-requested-at";
@@ -79,7 +79,46 @@ impl IntegrationPiece {
 }
 
 /// Running integrations by key.
-pub type Integrations = BTreeMap<ObjectKey, Arc<IntegrationPiece>>;
+pub type Integrations = Pieces<IntegrationPiece>;
+
+/// What building an Integration needs besides its inputs.
+#[derive(Clone, Debug)]
+pub struct IntegrationContext {
+    /// The SSRF guard.
+    pub policy: Arc<DestinationPolicy>,
+    /// The integration call metrics.
+    pub metrics: IntegrationMetrics,
+}
+
+impl Piece for IntegrationPiece {
+    type Inputs = IntegrationInputs;
+    type Context = IntegrationContext;
+    const KIND: Kind = Kind::Integration;
+
+    fn inputs(&self) -> &IntegrationInputs {
+        &self.inputs
+    }
+
+    fn build(
+        _key: &ObjectKey,
+        obj: &Object<IntegrationInputs>,
+        ctx: &IntegrationContext,
+        _previous: Option<&Arc<Self>>,
+    ) -> Result<Self, BuildError> {
+        build(obj, &ctx.policy, &ctx.metrics)
+    }
+}
+
+/// What every Integration of the snapshot is built from.
+pub fn desired(
+    snap: &Snapshot,
+) -> impl Iterator<Item = (ObjectKey, Object<IntegrationInputs>)> + '_ {
+    snap.integrations.iter().map(|(key, obj)| {
+        let meta = obj.meta.clone();
+        let spec = inputs_of(snap, key, &obj.spec);
+        (key.clone(), Object { meta, spec })
+    })
+}
 
 /// What the Integration `key` is built from, read from the snapshot.
 pub fn inputs_of(snap: &Snapshot, key: &ObjectKey, spec: &IntegrationSpec) -> IntegrationInputs {
@@ -112,7 +151,7 @@ fn build(
     let inputs = &obj.spec;
     let to_build_error = |e: crate::integration::BuildError| BuildError {
         reason: e.reason(),
-        message: e.to_string(),
+        message: render(&e),
     };
     let settings =
         Settings::resolve(&inputs.spec, inputs.provider.as_ref()).map_err(to_build_error)?;
@@ -138,48 +177,16 @@ fn build(
     })
 }
 
-/// Builds what changed (spec, provider, Secret values) and keeps the rest; an integration
-/// with a problem keeps its previous piece.
-pub fn diff(
-    running: &Integrations,
-    snap: &Snapshot,
-    invalid: &BTreeMap<ObjectKey, BuildError>,
-    policy: &Arc<DestinationPolicy>,
-    metrics: &IntegrationMetrics,
-) -> (Integrations, BTreeMap<ObjectKey, PieceChange>) {
-    let desired: BTreeMap<ObjectKey, Object<IntegrationInputs>> = snap
-        .integrations
-        .iter()
-        .map(|(key, obj)| {
-            let inputs = inputs_of(snap, key, &obj.spec);
-            (
-                key.clone(),
-                Object {
-                    meta: obj.meta.clone(),
-                    spec: inputs,
-                },
-            )
-        })
-        .collect();
-    diff_pieces(
-        running,
-        desired,
-        invalid,
-        |p: &IntegrationPiece| &p.inputs,
-        |obj| build(obj, policy, metrics),
-    )
-}
-
 /// Starts the background task of new pieces, runs the health check of those whose
 /// check-requested annotation changed, and reports every integration's status.
 pub fn start_and_report(
     board: &StatusBoard,
     snap: &Snapshot,
     running: &Integrations,
-    invalid: &BTreeMap<ObjectKey, BuildError>,
+    problems: &Problems,
 ) {
     for (key, obj) in &snap.integrations {
-        let problem = invalid.get(key).cloned();
+        let problem = problems.get(Kind::Integration, key).cloned();
         let Some(piece) = running.get(key) else {
             let mut fields = Map::new();
             fields.insert(
@@ -373,6 +380,7 @@ fn report_one(
 mod tests {
     use super::*;
     use crate::api::READY;
+    use crate::engine::piece::{Plan, Planned};
     use crate::engine::snapshot::{Meta, SecretObject, SecretValue};
 
     fn snapshot(token: &str) -> Snapshot {
@@ -393,12 +401,20 @@ mod tests {
         snap
     }
 
+    /// One apply's diff of the Integrations: the pieces and what the diff did.
+    fn diff(running: &Integrations, snap: &Snapshot) -> (Integrations, Planned) {
+        let ctx = IntegrationContext {
+            policy: Arc::new(DestinationPolicy::default()),
+            metrics: IntegrationMetrics::default(),
+        };
+        let mut plan = Plan::default();
+        let next = plan.diff(running, desired(snap), &ctx);
+        (next, plan.finish())
+    }
+
     #[test]
     fn an_unchanged_integration_keeps_its_client_and_a_new_secret_rebuilds_it() {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let policy = Arc::new(DestinationPolicy::default());
-        let metrics = IntegrationMetrics::default();
-        let none = BTreeMap::new();
         let key = ObjectKey::new("ns", "api");
         let snap = snapshot("t1");
         assert_eq!(
@@ -409,21 +425,19 @@ mod tests {
             Some("t1"),
             "secretRef.key picks the key"
         );
-        let (first, changes) = diff(&BTreeMap::new(), &snap, &none, &policy, &metrics);
-        assert_eq!(changes[&key], PieceChange::Added);
-        let (again, changes) = diff(&first, &snap, &none, &policy, &metrics);
-        assert_eq!(changes[&key], PieceChange::Unchanged);
+        let (first, planned) = diff(&Integrations::new(), &snap);
+        assert_eq!(planned.summary.added, 1);
+        let (again, planned) = diff(&first, &snap);
+        assert_eq!(planned.summary.unchanged, 1);
         assert!(Arc::ptr_eq(&first[&key], &again[&key]));
-        let (rotated, changes) = diff(&again, &snapshot("t2"), &none, &policy, &metrics);
-        assert_eq!(changes[&key], PieceChange::Changed);
+        let (rotated, planned) = diff(&again, &snapshot("t2"));
+        assert_eq!(planned.summary.changed, 1);
         assert!(!Arc::ptr_eq(&again[&key], &rotated[&key]));
         let mut empty = snapshot("t3");
         empty.secrets.clear();
-        let (kept, changes) = diff(&rotated, &empty, &none, &policy, &metrics);
-        match &changes[&key] {
-            PieceChange::Failed(e) => assert_eq!(e.reason, "SecretNotFound"),
-            other => panic!("{other:?}"),
-        }
+        let (kept, planned) = diff(&rotated, &empty);
+        let problem = planned.problems.get(Kind::Integration, &key);
+        assert_eq!(problem.map(|p| p.reason), Some("SecretNotFound"));
         assert!(
             Arc::ptr_eq(&kept[&key], &rotated[&key]),
             "the last good piece runs on"
@@ -444,19 +458,18 @@ mod tests {
             "SecretNotFound",
             "x",
         );
-        let mut invalid = BTreeMap::new();
-        invalid.insert(
-            key.clone(),
-            BuildError {
-                reason: "SecretNotFound",
-                message: "secret \"creds\" not found".into(),
-            },
-        );
-        start_and_report(&board, &snap, &BTreeMap::new(), &invalid);
+        let problem = |reason| BuildError {
+            reason,
+            message: "secret \"creds\" not found".into(),
+        };
+        let mut problems = Problems::default();
+        problems.add(Kind::Integration, &key, problem("SecretNotFound"));
+        start_and_report(&board, &snap, &Integrations::new(), &problems);
         let status = board.get(Kind::Integration, &key).unwrap();
         assert_eq!(status.fields["phase"], "PendingAuth");
-        invalid.get_mut(&key).unwrap().reason = "InvalidConfig";
-        start_and_report(&board, &snap, &BTreeMap::new(), &invalid);
+        let mut problems = Problems::default();
+        problems.add(Kind::Integration, &key, problem("InvalidConfig"));
+        start_and_report(&board, &snap, &Integrations::new(), &problems);
         let status = board.get(Kind::Integration, &key).unwrap();
         assert_eq!(status.fields["phase"], "Error");
     }

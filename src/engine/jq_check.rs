@@ -21,7 +21,7 @@ pub fn transformation(spec: &TransformationSpec) -> Vec<Finding> {
         Err(e) => {
             let message = match &e {
                 BuildError::Jq(c) => format!("spec.jq does not compile: {}", one_line(c)),
-                other => other.to_string(),
+                other => crate::error_chain::render(other),
             };
             return vec![Finding {
                 pointer: e.pointer().to_owned(),

@@ -5,24 +5,28 @@
 pub mod accept;
 pub mod auth;
 pub mod check;
+pub mod config;
 pub mod dependents;
 pub mod endpoints;
 pub mod forwards;
 pub mod integrations;
 pub mod jq_check;
+pub mod lifecycle;
 pub mod metrics;
+pub mod piece;
 pub mod publish;
 pub mod receive;
+pub mod report;
 pub mod runtime;
+pub mod schedules;
 pub mod snapshot;
 pub mod status;
 pub mod subscription;
 pub mod syncs;
 pub mod topology;
+pub mod views;
 
 pub use accept::{AcceptError, AcceptedEvent};
-// The matcher lives in `api` (the receivers use it too); engine paths keep working.
-pub use crate::api::pattern;
 pub use check::{Problem, check};
 pub use runtime::{ApplySummary, Desired, Engine, EngineConfig};
 pub use snapshot::{Meta, Object, ObjectKey, SecretObject, Snapshot};

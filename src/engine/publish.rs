@@ -61,7 +61,9 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<PublishedEvent, Publish
 }
 
 fn json(body: &[u8]) -> Result<Value, PublishError> {
-    serde_json::from_slice(body).map_err(|e| PublishError::InvalidBody(format!("not JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        PublishError::InvalidBody(format!("not JSON: {}", crate::error_chain::chain(&e)))
+    })
 }
 
 fn attribute(

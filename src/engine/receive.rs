@@ -96,9 +96,11 @@ impl Engine {
         if let Err(e) = &result {
             match outcome {
                 Outcome::Failed(_) => {
-                    tracing::warn!(%namespace, endpoint = %name, error = %e, "webhook failed")
+                    tracing::warn!(%namespace, endpoint = %name, error = %crate::error_chain::chain(&e), "webhook failed")
                 }
-                _ => tracing::debug!(%namespace, endpoint = %name, error = %e, "webhook refused"),
+                _ => {
+                    tracing::debug!(%namespace, endpoint = %name, error = %crate::error_chain::chain(&e), "webhook refused")
+                }
             }
         }
         result

@@ -2,62 +2,27 @@
 //! acceptance lives beside it, in `accept.rs`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use crate::api::{HEALTHY, Kind, READY};
-use crate::delivery::{Deliveries, DeliveryConfig};
-use crate::receiver::ReceiverConfig;
+use crate::api::Kind;
+use crate::delivery::Deliveries;
 use crate::store::{Store, Target};
 use crate::transform::EvalPool;
 
 use super::check::{CheckOptions, Problem, check};
-use super::forwards;
-use super::integrations;
+pub use super::config::EngineConfig;
+use super::integrations::IntegrationContext;
 use super::metrics::Metrics;
+pub use super::piece::ApplySummary;
+use super::piece::{BuildError, Pieces, Plan, Planned, Problems};
 use super::snapshot::{Object, ObjectKey, Snapshot};
 use super::status::StatusBoard;
-use super::subscription::{self, BuildContext, SigningSource};
-use super::topology::{
-    BuildError, PieceChange, PublisherTokens, SubscriptionPiece, Topology, diff_pieces,
-};
-
-/// Engine settings.
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    /// Largest accepted publish body in bytes.
-    pub max_event_bytes: usize,
-    /// Where generated signing secrets are kept (in memory only when unset).
-    pub data_dir: Option<PathBuf>,
-    /// Generated signing secrets are Secrets the front-end provides (the controller).
-    pub external_signing_secrets: bool,
-    /// Delivery settings (SSRF guard, concurrency, lease, poll).
-    pub delivery: DeliveryConfig,
-    /// Settings of the webhook receivers.
-    pub receiver: ReceiverConfig,
-    /// Sync job progress is reported at most this often.
-    pub sync_progress: std::time::Duration,
-    /// How many jq evaluations run at once off the async threads, on the one pool the
-    /// receivers, subscription filters and delivery transformations share (default: cores).
-    pub eval_concurrency: usize,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            max_event_bytes: 1024 * 1024,
-            data_dir: None,
-            external_signing_secrets: false,
-            delivery: DeliveryConfig::default(),
-            receiver: ReceiverConfig::default(),
-            sync_progress: std::time::Duration::from_secs(2),
-            eval_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
-        }
-    }
-}
+use super::subscription::{self, BuildContext};
+use super::topology::{PublisherTokens, Topology};
+use super::{endpoints, forwards, integrations, schedules, syncs};
 
 /// What a front-end wants to run.
 #[derive(Clone, Debug, Default)]
@@ -69,34 +34,19 @@ pub struct Desired {
     pub rejected: Vec<Problem>,
 }
 
-/// What `apply` did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ApplySummary {
-    /// Pieces built for the first time.
-    pub added: usize,
-    /// Pieces rebuilt.
-    pub changed: usize,
-    /// Pieces kept as they were.
-    pub unchanged: usize,
-    /// Pieces stopped.
-    pub removed: usize,
-    /// Resources with problems.
-    pub failed: usize,
-}
-
 /// The running engine.
 pub struct Engine {
     pub(super) store: Arc<dyn Store>,
     config: EngineConfig,
-    topology: ArcSwap<Topology>,
-    applied: Mutex<Snapshot>,
+    topology: Arc<ArcSwap<Topology>>,
+    pub(super) applied: Mutex<Snapshot>,
     status: StatusBoard,
     pub(super) metrics: Arc<Metrics>,
     ready: AtomicBool,
     pub(super) deliveries: Arc<Deliveries>,
     pub(super) verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
     syncs: crate::sync::Syncs,
-    sync_specs: super::syncs::JobSpecs,
+    pub(super) sync_specs: super::syncs::JobSpecs,
     admin_authorizer: std::sync::OnceLock<Arc<dyn super::auth::AdminAuthorizer>>,
     /// The HTTP client every subscription shares (None if it could not be built).
     http: Option<reqwest::Client>,
@@ -122,27 +72,36 @@ impl Engine {
         let http = rustls::crypto::CryptoProvider::get_default().and_then(|_| {
             crate::delivery::Destination::shared_client(&config.delivery.policy)
                 .inspect_err(
-                    |e| tracing::warn!(error = %e, "no shared HTTP client; one per subscription"),
+                    |e| tracing::warn!(error = %crate::error_chain::chain(e), "no shared HTTP client; one per subscription"),
                 )
                 .ok()
         });
-        let sync_specs = super::syncs::JobSpecs::default();
-        let sync_parts = (store.clone(), status.clone(), sync_specs.clone());
-        Arc::new_cyclic(|weak| Self {
-            syncs: super::syncs::runtime(sync_parts, &config, weak.clone()),
-            sync_specs,
-            store,
-            config,
-            topology: ArcSwap::from_pointee(Topology::default()),
-            applied: Mutex::default(),
-            status,
-            metrics,
-            ready: AtomicBool::new(false),
-            deliveries,
-            verifier: std::sync::OnceLock::new(),
-            admin_authorizer: std::sync::OnceLock::new(),
-            http,
-            pool,
+        let sync_specs = syncs::JobSpecs::default();
+        let topology = Arc::new(ArcSwap::from_pointee(Topology::default()));
+        Arc::new_cyclic(|weak: &std::sync::Weak<Self>| {
+            let parts = syncs::SyncParts {
+                store: store.clone(),
+                board: status.clone(),
+                specs: sync_specs.clone(),
+                topology: topology.clone(),
+                publisher: weak.clone(),
+            };
+            Self {
+                syncs: syncs::runtime(parts, &config),
+                sync_specs,
+                store,
+                config,
+                topology,
+                applied: Mutex::default(),
+                status,
+                metrics,
+                ready: AtomicBool::new(false),
+                deliveries,
+                verifier: std::sync::OnceLock::new(),
+                admin_authorizer: std::sync::OnceLock::new(),
+                http,
+                pool,
+            }
         })
     }
 
@@ -166,24 +125,9 @@ impl Engine {
         &self.deliveries
     }
 
-    /// Runs the delivery dispatcher until `cancel`, then waits for attempts in flight.
-    pub async fn run_deliveries(&self, cancel: tokio_util::sync::CancellationToken) {
-        self.deliveries.clone().run(cancel).await;
-    }
-
     /// The sync runtime (schedules and jobs).
     pub fn syncs(&self) -> &crate::sync::Syncs {
         &self.syncs
-    }
-
-    /// Runs sync schedules and jobs while `leader` is true, until `cancel` (standalone passes
-    /// a constant true).
-    pub async fn run_syncs(
-        &self,
-        leader: tokio::sync::watch::Receiver<bool>,
-        cancel: tokio_util::sync::CancellationToken,
-    ) {
-        self.syncs.run(leader, cancel).await;
     }
 
     /// The store.
@@ -221,128 +165,63 @@ impl Engine {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Applies desired state: diffs it against what runs, builds what changed, keeps the last
-    /// good version of anything that fails, and reports status.
+    /// Applies desired state: diffs every kind against what runs, in dependency order,
+    /// builds what changed, keeps the last good version of anything that fails, and reports
+    /// status.
     pub fn apply(&self, desired: Desired) -> ApplySummary {
         let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
         let effective = with_fallbacks(desired.snapshot, &applied, &desired.rejected);
-        let mut problems = check(&effective, CheckOptions::default());
-        problems.extend(super::dependents::problems(&effective, &problems));
-        problems.extend(desired.rejected);
-        let mut invalid = invalid_by_kind(&problems);
-        let none = BTreeMap::new();
+        let mut plan = Plan::new(static_problems(&effective, desired.rejected));
         let current = self.topology.load();
-        let (integrations, intg_changes) = integrations::diff(
-            &current.integrations,
-            &effective,
-            invalid.get(&Kind::Integration).unwrap_or(&none),
-            &self.config.delivery.policy,
-            &self.metrics.integration,
-        );
-        for (key, change) in &intg_changes {
-            if let PieceChange::Failed(err) = change {
-                invalid
-                    .entry(Kind::Integration)
-                    .or_default()
-                    .entry(key.clone())
-                    .or_insert_with(|| err.clone());
-            }
-        }
-        let ctx = BuildContext {
+        let ictx = IntegrationContext {
             policy: self.config.delivery.policy.clone(),
-            data_dir: self.config.data_dir.clone(),
-            external_signing_secrets: self.config.external_signing_secrets,
-            concurrency: self.config.delivery.target_concurrency,
-            integrations: integrations.clone(),
-            client: self.http.clone(),
+            metrics: self.metrics.integration.clone(),
         };
-        let (subscriptions, sub_changes) = diff_pieces(
+        let integrations = plan.diff(
+            &current.integrations,
+            integrations::desired(&effective),
+            &ictx,
+        );
+        // Subscriptions and forwards authenticate through the Integrations built above.
+        let ctx = self.build_context(&integrations);
+        let subscriptions = plan.diff(
             &current.subscriptions,
-            subscription::inputs(&effective),
-            invalid.get(&Kind::WebhookSubscription).unwrap_or(&none),
-            |p: &SubscriptionPiece| &p.inputs,
-            |obj| SubscriptionPiece::build(obj, &ctx),
-        );
-        for (key, change) in &sub_changes {
-            match change {
-                PieceChange::Failed(err) => {
-                    invalid
-                        .entry(Kind::WebhookSubscription)
-                        .or_default()
-                        .entry(key.clone())
-                        .or_insert_with(|| err.clone());
-                }
-                PieceChange::Removed => self.drop_queue(subscription::target_of(key)),
-                _ => {}
-            }
-        }
-        self.report_signing(&subscriptions);
-        let (endpoints, endpoint_changes) = super::endpoints::diff(
-            &current.endpoints,
-            &effective,
-            &invalid,
-            &self.config.receiver,
-        );
-        super::endpoints::merge_failures(&mut invalid, &endpoint_changes);
-        let (forwards, forward_failures) = forwards::diff(
-            &current.forwards,
-            endpoints
-                .iter()
-                .filter_map(|(k, p)| p.inputs.spec.route.forward.as_ref().map(|f| (k, f))),
+            subscription::desired(&effective),
             &ctx,
         );
-        for (key, err) in forward_failures {
-            invalid
-                .entry(Kind::WebhookEndpoint)
-                .or_default()
-                .entry(key)
-                .or_insert(err);
+        let endpoint_inputs = endpoints::desired(&effective, &self.config.receiver, &mut plan);
+        let endpoints = plan.diff(&current.endpoints, endpoint_inputs, &());
+        let forwards = plan.diff(&current.forwards, forwards::desired(&endpoints), &ctx);
+        let schedules = plan.diff(&current.schedules, schedules::desired(&effective), &());
+        let Planned {
+            problems,
+            mut summary,
+            removed_queues,
+        } = plan.finish();
+
+        for target in removed_queues {
+            self.drop_queue(target);
         }
-        for key in current.forwards.keys() {
-            let still_forwards = endpoints
-                .get(key)
-                .is_some_and(|p| p.inputs.spec.route.forward.is_some());
-            if !still_forwards {
-                self.drop_queue(forwards::target_of(key));
-            }
-        }
+        super::report::signing(&self.status, &subscriptions);
         let mut routes = subscription::routes(subscriptions.values());
         routes.extend(forwards::routes(&forwards));
         self.deliveries.set_routes(routes);
-        let next = Topology {
+        let desired_syncs = syncs::desired(&effective, &schedules, &problems);
+        self.topology.store(Arc::new(Topology {
             subscriptions,
             publishers: PublisherTokens::from_snapshot(&effective),
             endpoints,
             forwards,
             integrations,
-        };
-        self.topology.store(Arc::new(next));
+            schedules,
+        }));
         // After the store: jobs started now find the Integrations they call.
-        self.syncs
-            .apply(super::syncs::desired(&effective, &invalid));
+        self.syncs.apply(desired_syncs);
 
-        let mut summary = ApplySummary::default();
-        for change in sub_changes
-            .values()
-            .chain(endpoint_changes.values())
-            .chain(intg_changes.values())
-        {
-            match change {
-                PieceChange::Added => summary.added += 1,
-                PieceChange::Changed => summary.changed += 1,
-                PieceChange::Unchanged => summary.unchanged += 1,
-                PieceChange::Removed => summary.removed += 1,
-                PieceChange::Failed(_) => {}
-            }
-        }
-        summary.failed = self.report(&effective, &invalid, &applied);
-        super::endpoints::report(&self.status, &self.topology.load(), &self.config.receiver);
-        integrations::start_and_report(
-            &self.status,
-            &effective,
-            &self.topology.load().integrations,
-            invalid.get(&Kind::Integration).unwrap_or(&none),
-        );
+        summary.failed = super::report::ready(&self.status, &effective, &problems, &applied);
+        let topology = self.topology.load();
+        endpoints::report(&self.status, &topology, &self.config.receiver);
+        integrations::start_and_report(&self.status, &effective, &topology.integrations, &problems);
         self.metrics.reloads.inc();
         if summary.failed > 0 {
             self.metrics.reload_failures.inc();
@@ -352,70 +231,18 @@ impl Engine {
         summary
     }
 
-    /// Writes Ready (and Healthy where it applies) for every resource, removes the status of
-    /// resources that are gone; returns how many resources are not ready.
-    fn report(
-        &self,
-        snap: &Snapshot,
-        invalid: &BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>>,
-        previous: &Snapshot,
-    ) -> usize {
-        let mut failed = 0;
-        let mut seen = std::collections::BTreeSet::new();
-        for (kind, key, generation) in resources(snap) {
-            seen.insert((kind, key.clone()));
-            match invalid.get(&kind).and_then(|m| m.get(&key)) {
-                Some(err) => {
-                    failed += 1;
-                    self.status.set_condition(
-                        kind,
-                        &key,
-                        generation,
-                        READY,
-                        false,
-                        err.reason,
-                        &err.message,
-                    );
-                }
-                // A SyncJob's Ready is its run's (reported by the sync runtime).
-                None if kind == Kind::SyncJob => {}
-                None => self.status.set_condition(
-                    kind,
-                    &key,
-                    generation,
-                    READY,
-                    true,
-                    "Ready",
-                    &ready_message(kind, &key),
-                ),
-            }
-            if kind == Kind::WebhookSubscription
-                && self
-                    .status
-                    .get(kind, &key)
-                    .is_none_or(|s| s.condition(HEALTHY).is_none())
-            {
-                self.status.set_condition(
-                    kind,
-                    &key,
-                    generation,
-                    HEALTHY,
-                    true,
-                    "NoDeliveriesYet",
-                    "no delivery has failed",
-                );
-            }
+    /// What building a subscription or forward needs.
+    fn build_context(&self, integrations: &Pieces<integrations::IntegrationPiece>) -> BuildContext {
+        BuildContext {
+            policy: self.config.delivery.policy.clone(),
+            data_dir: self.config.data_dir.clone(),
+            external_signing_secrets: self.config.external_signing_secrets,
+            concurrency: self.config.delivery.target_concurrency,
+            integrations: integrations.clone(),
+            client: self.http.clone(),
         }
-        for (kind, key, _) in resources(previous) {
-            if !seen.contains(&(kind, key.clone())) {
-                self.status.remove(kind, &key);
-            }
-        }
-        failed
     }
-}
 
-impl Engine {
     /// Fails the queued deliveries of a removed target (in the background).
     fn drop_queue(&self, target: Target) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
@@ -429,54 +256,9 @@ impl Engine {
             {
                 Ok(n) if n > 0 => tracing::info!(?target, dropped = n, "dropped queued deliveries"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, ?target, "dropping queued deliveries"),
+                Err(e) => tracing::warn!(error = %crate::error_chain::chain(&e), ?target, "dropping queued deliveries"),
             }
         });
-    }
-
-    /// Reports where each subscription's signing secret comes from (status.signingSecretRef;
-    /// standalone generated secrets also name their file in status.signingSecretFile).
-    fn report_signing(
-        &self,
-        pieces: &BTreeMap<super::snapshot::ObjectKey, Arc<SubscriptionPiece>>,
-    ) {
-        for (key, piece) in pieces {
-            let mut fields = serde_json::Map::new();
-            let (reference, file) = match &piece.signing {
-                SigningSource::Configured => (
-                    piece
-                        .spec()
-                        .signing
-                        .secret_ref
-                        .as_ref()
-                        .and_then(|r| serde_json::to_value(r).ok())
-                        .unwrap_or_default(),
-                    serde_json::Value::Null,
-                ),
-                SigningSource::Generated(path) => (
-                    serde_json::json!({"name": format!("{}-signing", key.name), "key": "secret"}),
-                    path.as_ref()
-                        .map(|p| p.display().to_string().into())
-                        .unwrap_or_default(),
-                ),
-                SigningSource::GeneratedSecret => (
-                    serde_json::json!({"name": subscription::generated_secret_name(&key.name), "key": "secret"}),
-                    serde_json::Value::Null,
-                ),
-                SigningSource::Unsigned => (serde_json::Value::Null, serde_json::Value::Null),
-            };
-            fields.insert("signingSecretRef".into(), reference);
-            fields.insert("signingSecretFile".into(), file);
-            self.status
-                .set_fields(Kind::WebhookSubscription, key, fields);
-        }
-    }
-}
-
-fn ready_message(kind: Kind, key: &ObjectKey) -> String {
-    match kind {
-        Kind::WebhookEndpoint => format!("receiving at /hooks/{}/{}", key.namespace, key.name),
-        _ => "configuration accepted".into(),
     }
 }
 
@@ -511,110 +293,19 @@ fn with_fallbacks(mut snap: Snapshot, previous: &Snapshot, rejected: &[Problem])
     snap
 }
 
-/// The first problem of each resource (with every message joined), by kind.
-fn invalid_by_kind(problems: &[Problem]) -> BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>> {
-    let mut out: BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>> = BTreeMap::new();
-    for p in problems {
-        out.entry(p.kind)
-            .or_default()
-            .entry(p.key.clone())
-            .and_modify(|e| {
-                e.message.push_str("; ");
-                e.message.push_str(&p.message);
-            })
-            .or_insert_with(|| BuildError {
-                reason: p.reason,
-                message: p.message.clone(),
-            });
+/// The problems found before anything is built: the snapshot's checks, the resources that
+/// depend on a resource with a problem, and the resources the front-end could not read.
+fn static_problems(snap: &Snapshot, rejected: Vec<Problem>) -> Problems {
+    let mut found = check(snap, CheckOptions::default());
+    found.extend(super::dependents::problems(snap, &found));
+    found.extend(rejected);
+    let mut problems = Problems::default();
+    for p in found {
+        let problem = BuildError {
+            reason: p.reason,
+            message: p.message,
+        };
+        problems.add(p.kind, &p.key, problem);
     }
-    out
-}
-
-/// Every resource of a snapshot with its generation, plus rejected ones not in it.
-fn resources(snap: &Snapshot) -> Vec<(Kind, ObjectKey, Option<i64>)> {
-    fn keys<S>(
-        kind: Kind,
-        map: &BTreeMap<ObjectKey, Object<S>>,
-    ) -> impl Iterator<Item = (Kind, ObjectKey, Option<i64>)> + '_ {
-        map.iter()
-            .map(move |(k, o)| (kind, k.clone(), o.meta.generation))
-    }
-    keys(Kind::ClusterIntegrationProvider, &snap.providers)
-        .chain(keys(Kind::Integration, &snap.integrations))
-        .chain(keys(Kind::WebhookEndpoint, &snap.endpoints))
-        .chain(keys(Kind::WebhookSubscription, &snap.subscriptions))
-        .chain(keys(Kind::Transformation, &snap.transformations))
-        .chain(keys(Kind::SyncSchedule, &snap.schedules))
-        .chain(keys(Kind::SyncJob, &snap.jobs))
-        .collect()
-}
-
-impl Engine {
-    /// Every resource in the Kubernetes object shape (apiVersion, kind, metadata, spec,
-    /// status), optionally of one kind: what `/v1/status` serves and `switchboard get` prints.
-    pub fn resource_views(&self, kind: Option<Kind>) -> Vec<serde_json::Value> {
-        let applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
-        self.status
-            .list(kind)
-            .into_iter()
-            .map(|status| {
-                let k = Kind::from_kind(&status.kind).expect("the board holds our kinds");
-                let key = ObjectKey::new(&status.namespace, &status.name);
-                let mut spec = spec_json(&applied, k, &key);
-                if spec.is_null() && k == Kind::SyncJob {
-                    let specs = self.sync_specs.lock().unwrap_or_else(|e| e.into_inner());
-                    spec = specs.get(&key).cloned().unwrap_or_default();
-                }
-                view(status, spec)
-            })
-            .collect()
-    }
-}
-
-fn spec_json(snap: &Snapshot, kind: Kind, key: &ObjectKey) -> serde_json::Value {
-    fn get<S: serde::Serialize>(
-        map: &BTreeMap<ObjectKey, Object<S>>,
-        key: &ObjectKey,
-    ) -> serde_json::Value {
-        map.get(key)
-            .and_then(|o| serde_json::to_value(&o.spec).ok())
-            .unwrap_or_default()
-    }
-    match kind {
-        Kind::ClusterIntegrationProvider => get(&snap.providers, key),
-        Kind::Integration => get(&snap.integrations, key),
-        Kind::WebhookEndpoint => get(&snap.endpoints, key),
-        Kind::WebhookSubscription => get(&snap.subscriptions, key),
-        Kind::Transformation => get(&snap.transformations, key),
-        Kind::SyncSchedule => get(&snap.schedules, key),
-        Kind::SyncJob => get(&snap.jobs, key),
-    }
-}
-
-fn view(status: super::status::ResourceStatus, spec: serde_json::Value) -> serde_json::Value {
-    let mut metadata = serde_json::json!({
-        "name": status.name,
-        "creationTimestamp": status.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    });
-    if !status.namespace.is_empty() {
-        metadata["namespace"] = status.namespace.clone().into();
-    }
-    if let Some(g) = status.observed_generation {
-        metadata["generation"] = g.into();
-    }
-    let mut st = status.fields;
-    if let Some(g) = status.observed_generation {
-        st.insert("observedGeneration".into(), g.into());
-    }
-    st.insert(
-        "conditions".into(),
-        serde_json::to_value(&status.conditions).unwrap_or_default(),
-    );
-    serde_json::json!({
-        "apiVersion": crate::api::API_VERSION,
-        "kind": status.kind,
-        "metadata": metadata,
-        "spec": spec,
-        "status": st,
-    })
+    problems
 }

@@ -106,7 +106,7 @@ pub struct Snapshot {
 #[derive(Debug, thiserror::Error)]
 pub enum InsertError {
     /// The document does not match its kind's types.
-    #[error("{kind} {key}: {source}")]
+    #[error("{kind} {key}")]
     Decode {
         /// Kind of the document.
         kind: Kind,

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::api::{AuthType, SigningScheme, TransformationSpec, WebhookSubscriptionSpec};
+use crate::api::{AuthType, Kind, SigningScheme, TransformationSpec, WebhookSubscriptionSpec};
 use crate::delivery::breaker::Breaker;
 use crate::delivery::credentials::CredentialSource;
 use crate::delivery::route::rate_limiter;
@@ -23,9 +23,9 @@ use crate::signature::standard_webhooks;
 use crate::store::{Target, TargetKind};
 use crate::transform::{Predicate, PredicateResult, Program};
 
-use super::pattern::Pattern;
+use super::piece::{BuildError, Piece};
 use super::snapshot::{Object, ObjectKey, SecretValue, Snapshot};
-use super::topology::BuildError;
+use crate::api::pattern::{self, Pattern};
 
 /// What a subscription is built from.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,9 +124,9 @@ impl std::fmt::Debug for SubscriptionPiece {
     }
 }
 
-/// Every subscription of a snapshot with what it references, built one at a time as the diff
-/// asks (an apply compares them with the running pieces and keeps only what changed).
-pub fn inputs(
+/// Every subscription of a snapshot with what it references, gathered one at a time as the
+/// diff asks (an apply compares them with the running pieces and keeps only what changed).
+pub fn desired(
     snap: &Snapshot,
 ) -> impl Iterator<Item = (ObjectKey, Object<SubscriptionInputs>)> + '_ {
     let now = chrono::Utc::now();
@@ -212,7 +212,10 @@ fn duration(
 impl SubscriptionPiece {
     /// Builds a subscription: filter, transformation, signer, credentials, HTTP client,
     /// rate limiter and breaker.
-    pub fn build(obj: &Object<SubscriptionInputs>, ctx: &BuildContext) -> Result<Self, BuildError> {
+    pub fn from_inputs(
+        obj: &Object<SubscriptionInputs>,
+        ctx: &BuildContext,
+    ) -> Result<Self, BuildError> {
         let inputs = &obj.spec;
         let spec = &inputs.spec;
         let key = &inputs.key;
@@ -227,19 +230,21 @@ impl SubscriptionPiece {
                     format!("spec.filter does not compile: {e}"),
                 )
             })?;
-        let transform =
-            match (&spec.transformation_ref, &inputs.transformation) {
-                (None, _) => None,
-                (Some(r), None) => {
-                    return Err(err(
-                        "TransformationNotFound",
-                        format!("Transformation {:?} not found", r.name),
-                    ));
-                }
-                (Some(_), Some(t)) => Some(Arc::new(Program::compile(t).map_err(|e| {
-                    err("InvalidTransformation", format!("the transformation: {e}"))
-                })?)),
-            };
+        let transform = match (&spec.transformation_ref, &inputs.transformation) {
+            (None, _) => None,
+            (Some(r), None) => {
+                return Err(err(
+                    "TransformationNotFound",
+                    format!("Transformation {:?} not found", r.name),
+                ));
+            }
+            (Some(_), Some(t)) => Some(Arc::new(Program::compile(t).map_err(|e| {
+                err(
+                    "InvalidTransformation",
+                    format!("the transformation: {}", crate::error_chain::chain(&e)),
+                )
+            })?)),
+        };
         let (signer, signing) = signer(inputs, ctx)?;
         let mut headers: Vec<(String, String)> = spec.headers.clone().into_iter().collect();
         let mut query = Vec::new();
@@ -264,7 +269,7 @@ impl SubscriptionPiece {
         )
         .map_err(|e| match e {
             DestinationError::Refused(r) => err("DestinationRefused", r.to_string()),
-            other => err("InvalidDestination", other.to_string()),
+            other => err("InvalidDestination", crate::error_chain::render(&other)),
         })?;
         destination.credentials = credential_source(inputs, ctx)?;
         let limiter = match &spec.rate_limit {
@@ -309,7 +314,7 @@ impl SubscriptionPiece {
     /// True when an event of this type goes to this subscription (before the filter). A
     /// suspended subscription still gets its deliveries; they wait in the queue.
     pub fn wants(&self, event_type: &str) -> bool {
-        super::pattern::any_matches(&self.patterns, event_type)
+        pattern::any_matches(&self.patterns, event_type)
     }
 
     /// The filter's verdict on `{type, id, data}` (Match when there is no filter).
@@ -317,6 +322,29 @@ impl SubscriptionPiece {
         self.filter
             .as_ref()
             .map_or(PredicateResult::Match, |f| f.eval(event))
+    }
+}
+
+impl Piece for SubscriptionPiece {
+    type Inputs = SubscriptionInputs;
+    type Context = BuildContext;
+    const KIND: Kind = Kind::WebhookSubscription;
+
+    fn inputs(&self) -> &SubscriptionInputs {
+        &self.inputs
+    }
+
+    fn build(
+        _key: &ObjectKey,
+        obj: &Object<SubscriptionInputs>,
+        ctx: &BuildContext,
+        _previous: Option<&Arc<Self>>,
+    ) -> Result<Self, BuildError> {
+        Self::from_inputs(obj, ctx)
+    }
+
+    fn queue(key: &ObjectKey) -> Option<Target> {
+        Some(target_of(key))
     }
 }
 
@@ -385,7 +413,7 @@ fn signer(
                     &inputs.key.name,
                     standard_webhooks::generate_secret,
                 )
-                .map_err(|e| err("SigningSecretUnavailable", e.to_string()))?;
+                .map_err(|e| err("SigningSecretUnavailable", crate::error_chain::render(&e)))?;
                 (s, SigningSource::Generated(Some(path)))
             }
             None => (
@@ -487,10 +515,10 @@ fn credential_source(
             };
             let timeout = duration(&spec.timeout, "spec.timeout")?;
             let http = http_client(&ctx.policy, timeout)
-                .map_err(|e| err("InvalidDestination", e.to_string()))?;
+                .map_err(|e| err("InvalidDestination", crate::error_chain::render(&e)))?;
             let auth = Authenticator::build(Some(auth), &creds, http)
                 .and_then(|a| a.check_destination(&ctx.policy).map(|()| a))
-                .map_err(|e| err(e.reason(), e.to_string()))?;
+                .map_err(|e| err(e.reason(), crate::error_chain::render(&e)))?;
             Ok(Some(Arc::new(auth)))
         }
         (Some(_), _) | (None, None) => Ok(None),
@@ -556,7 +584,7 @@ mod tests {
     }
 
     fn signer_of(snap: &Snapshot, external: bool) -> Result<(Signer, SigningSource), BuildError> {
-        let all: BTreeMap<_, _> = inputs(snap).collect();
+        let all: BTreeMap<_, _> = desired(snap).collect();
         let ctx = BuildContext {
             external_signing_secrets: external,
             ..BuildContext::default()

@@ -1,35 +1,37 @@
-//! The engine's side of sync schedules: the desired schedules and jobs handed to the sync
-//! runtime (valid ones only; the runtime diffs them so an unchanged schedule keeps its
-//! timer), the publish path it sinks records through, and the status it reports.
+//! The engine's side of the sync runtime: the running schedules (pieces of the topology, see
+//! [`super::schedules`]) and the valid SyncJobs handed to it (it keeps an unchanged
+//! schedule's timer), the publish path it sinks records through, and the status it reports.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::api::{Kind, READY, SyncJobPhase, SyncScheduleStatus};
-use crate::store::{Acceptance, NewEvent};
+use crate::store::NewEvent;
 use crate::sync::{
-    DesiredSyncs, JobEntry, JobRecord, Key, Publisher, Reporter, SYNC_FINISHED, SYNC_REQUESTED_AT,
-    ScheduleEntry, SinkError,
+    DesiredSyncs, JobEntry, JobRecord, Key, Publisher, Reporter, SYNC_FINISHED, SinkError,
 };
 
-use super::runtime::Engine;
+use super::config::EngineConfig;
+use super::piece::{Pieces, Problems};
+use super::schedules::SchedulePiece;
 use super::snapshot::{ObjectKey, Snapshot};
 use super::status::StatusBoard;
-use super::topology::BuildError;
+use super::topology::Topology;
 
 /// Condition type set on a SyncJob once it ended.
 pub const COMPLETE: &str = "Complete";
 
-/// The schedules and jobs of a snapshot that have no problem, with the base URLs of the
-/// Integrations and the Transformations they reference.
+/// What the sync runtime runs: the running schedules, the SyncJobs that have no problem,
+/// and the base URLs of the Integrations and the Transformations they reference.
 pub fn desired(
     snap: &Snapshot,
-    invalid: &BTreeMap<Kind, BTreeMap<ObjectKey, BuildError>>,
+    schedules: &Pieces<SchedulePiece>,
+    problems: &Problems,
 ) -> DesiredSyncs {
-    let bad = |kind: Kind, key: &ObjectKey| invalid.get(&kind).is_some_and(|m| m.contains_key(key));
     let key = |k: &ObjectKey| Key::new(&k.namespace, &k.name);
     let mut out = DesiredSyncs::default();
     for (k, obj) in &snap.integrations {
@@ -48,20 +50,14 @@ pub fn desired(
     for (k, obj) in &snap.transformations {
         out.transformations.insert(key(k), obj.spec.clone());
     }
-    for (k, obj) in snap
-        .schedules
-        .iter()
-        .filter(|(k, _)| !bad(Kind::SyncSchedule, k))
-    {
-        out.schedules.insert(
-            key(k),
-            ScheduleEntry {
-                spec: obj.spec.clone(),
-                requested_at: obj.meta.annotations.get(SYNC_REQUESTED_AT).cloned(),
-            },
-        );
+    for (k, piece) in schedules {
+        out.schedules.insert(key(k), piece.entry.clone());
     }
-    for (k, obj) in snap.jobs.iter().filter(|(k, _)| !bad(Kind::SyncJob, k)) {
+    let valid_jobs = snap
+        .jobs
+        .iter()
+        .filter(|(k, _)| problems.get(Kind::SyncJob, k).is_none());
+    for (k, obj) in valid_jobs {
         out.jobs.insert(
             key(k),
             JobEntry {
@@ -77,20 +73,32 @@ pub fn desired(
     out
 }
 
-/// The sync runtime of an engine: it publishes through the engine (held weakly), reports on
-/// its status board (keeping job specs in `specs` for the resource views) and guards
-/// forward sinks with its delivery policy.
-pub fn runtime(
-    (store, board, specs): (Arc<dyn crate::store::Store>, StatusBoard, JobSpecs),
-    config: &super::runtime::EngineConfig,
-    engine: Weak<Engine>,
-) -> crate::sync::Syncs {
+/// What the sync runtime of an engine reports to and reads from.
+pub struct SyncParts {
+    /// The store.
+    pub store: Arc<dyn crate::store::Store>,
+    /// The status board.
+    pub board: StatusBoard,
+    /// Job specs, kept for the resource views.
+    pub specs: JobSpecs,
+    /// The running topology, whose Integrations sync jobs call through.
+    pub topology: Arc<ArcSwap<Topology>>,
+    /// Where records are published (the engine, held weakly).
+    pub publisher: Weak<dyn Publisher>,
+}
+
+/// The sync runtime of an engine: it publishes through the engine, reports on its status
+/// board and guards forward sinks with its delivery policy.
+pub fn runtime(parts: SyncParts, config: &EngineConfig) -> crate::sync::Syncs {
     crate::sync::Syncs::new(crate::sync::SyncDeps {
-        store,
-        publisher: Arc::new(EnginePublisher(engine.clone())),
-        reporter: Arc::new(BoardReporter { board, specs }),
+        store: parts.store,
+        publisher: Arc::new(WeakPublisher(parts.publisher)),
+        reporter: Arc::new(BoardReporter {
+            board: parts.board,
+            specs: parts.specs,
+        }),
         clock: Arc::new(crate::sync::SystemClock),
-        sources: integration_sources(engine.clone()),
+        sources: integration_sources(parts.topology),
         config: crate::sync::SyncConfig {
             policy: config.delivery.policy.clone(),
             progress_every: config.sync_progress,
@@ -100,48 +108,26 @@ pub fn runtime(
 
 /// Sources that call through the running Integration (its auth, rate limit, retries and
 /// circuit breaker), looked up when a job starts.
-fn integration_sources(engine: Weak<Engine>) -> crate::sync::SourceFactory {
-    Arc::new(move |key, _base_url| {
-        let piece = engine
-            .upgrade()
-            .and_then(|engine| engine.topology().integration(&key.namespace, &key.name));
-        match piece {
+fn integration_sources(topology: Arc<ArcSwap<Topology>>) -> crate::sync::SourceFactory {
+    Arc::new(
+        move |key, _base_url| match topology.load().integration(&key.namespace, &key.name) {
             Some(piece) => Ok(piece.client.clone() as Arc<dyn crate::sync::Source>),
             None => Err(crate::sync::SourceError::Unavailable(format!(
                 "integration {}/{} is not running (see its Ready condition)",
                 key.namespace, key.name
             ))),
-        }
-    })
+        },
+    )
 }
 
-/// Sinks records through the engine's publish path (fan-out, durable acceptance).
-pub struct EnginePublisher(pub Weak<Engine>);
+/// Publishes through a publisher held weakly (the engine, which owns the sync runtime).
+struct WeakPublisher(Weak<dyn Publisher>);
 
 #[async_trait]
-impl Publisher for EnginePublisher {
+impl Publisher for WeakPublisher {
     async fn publish(&self, event: NewEvent) -> Result<(), SinkError> {
-        let engine = self.0.upgrade().ok_or(SinkError::Closed)?;
-        let topology = engine.topology();
-        let targets = engine
-            .fan_out(
-                &topology,
-                &event.namespace,
-                &event.event_type,
-                &event.id,
-                &event.payload,
-            )
-            .await
-            .map_err(|e| SinkError::Publish(Box::new(e)))?;
-        engine
-            .accept(Acceptance {
-                event,
-                targets,
-                dedup: None,
-            })
-            .await
-            .map(drop)
-            .map_err(|e| SinkError::Publish(Box::new(e)))
+        let publisher = self.0.upgrade().ok_or(SinkError::Closed)?;
+        publisher.publish(event).await
     }
 }
 

@@ -1,8 +1,7 @@
-//! The running state built from a snapshot, and the diff that moves from one to the next:
-//! unchanged pieces are kept as they are (same `Arc`), changed ones are rebuilt, removed ones
-//! dropped; a piece that fails to build leaves its previous version running.
+//! The running state built from a snapshot: the pieces of every kind (built and diffed
+//! through [`super::piece`]), the publisher tokens, and the lookups the data plane uses.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -13,21 +12,12 @@ use crate::receiver::EndpointPiece;
 use crate::store::Target;
 use crate::transform::PredicateResult;
 
-use super::snapshot::{Object, ObjectKey, Snapshot};
+use super::piece::Pieces;
+use super::snapshot::{ObjectKey, Snapshot};
 pub use super::subscription::SubscriptionPiece;
 
 /// Label that marks a Secret as holding a publisher token (key `token`).
 pub const PUBLISHER_TOKEN_LABEL: &str = "switchboard.dev/publisher-token";
-
-/// A piece of the topology that failed to build.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}: {message}")]
-pub struct BuildError {
-    /// CamelCase reason for the Ready condition.
-    pub reason: &'static str,
-    /// What went wrong.
-    pub message: String,
-}
 
 /// Publisher tokens: SHA-256 of each token to the namespaces it may publish to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -86,15 +76,17 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 #[derive(Debug, Default)]
 pub struct Topology {
     /// Running subscriptions.
-    pub subscriptions: BTreeMap<ObjectKey, Arc<SubscriptionPiece>>,
+    pub subscriptions: Pieces<SubscriptionPiece>,
     /// Publisher tokens.
     pub publishers: PublisherTokens,
     /// Running webhook endpoints.
-    pub endpoints: BTreeMap<ObjectKey, Arc<EndpointPiece>>,
+    pub endpoints: Pieces<EndpointPiece>,
     /// Forward routes of the endpoints that have one.
-    pub forwards: super::forwards::Forwards,
+    pub forwards: Pieces<super::forwards::ForwardPiece>,
     /// Running integrations.
-    pub integrations: super::integrations::Integrations,
+    pub integrations: Pieces<super::integrations::IntegrationPiece>,
+    /// Valid sync schedules (their timers run in the sync runtime).
+    pub schedules: Pieces<super::schedules::SchedulePiece>,
 }
 
 impl Topology {
@@ -160,162 +152,9 @@ impl Topology {
     }
 }
 
-/// How one key fared in a diff.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PieceChange {
-    /// Built for the first time.
-    Added,
-    /// Rebuilt from a changed spec.
-    Changed,
-    /// Kept as it was.
-    Unchanged,
-    /// Failed to build (or is invalid); the previous version, if any, keeps running.
-    Failed(BuildError),
-    /// No longer desired; stopped.
-    Removed,
-}
-
-/// Diffs desired objects against running pieces: keeps unchanged pieces, builds added and
-/// changed ones, keeps the old piece where a build fails or the key has a problem.
-pub fn diff_pieces<S, P>(
-    running: &BTreeMap<ObjectKey, Arc<P>>,
-    desired: impl IntoIterator<Item = (ObjectKey, Object<S>)>,
-    invalid: &BTreeMap<ObjectKey, BuildError>,
-    spec_of: impl Fn(&P) -> &S,
-    build: impl Fn(&Object<S>) -> Result<P, BuildError>,
-) -> (
-    BTreeMap<ObjectKey, Arc<P>>,
-    BTreeMap<ObjectKey, PieceChange>,
-)
-where
-    S: PartialEq,
-{
-    let mut next = BTreeMap::new();
-    let mut changes = BTreeMap::new();
-    for (key, obj) in desired {
-        let old = running.get(&key);
-        if let Some(err) = invalid.get(&key) {
-            if let Some(old) = old {
-                next.insert(key.clone(), old.clone());
-            }
-            changes.insert(key.clone(), PieceChange::Failed(err.clone()));
-            continue;
-        }
-        match old {
-            Some(old) if spec_of(old) == &obj.spec => {
-                next.insert(key.clone(), old.clone());
-                changes.insert(key.clone(), PieceChange::Unchanged);
-            }
-            _ => match build(&obj) {
-                Ok(piece) => {
-                    next.insert(key.clone(), Arc::new(piece));
-                    changes.insert(
-                        key.clone(),
-                        if old.is_some() {
-                            PieceChange::Changed
-                        } else {
-                            PieceChange::Added
-                        },
-                    );
-                }
-                Err(err) => {
-                    if let Some(old) = old {
-                        next.insert(key.clone(), old.clone());
-                    }
-                    changes.insert(key.clone(), PieceChange::Failed(err));
-                }
-            },
-        }
-    }
-    // Every desired key has a change by now; a running piece without one is no longer desired.
-    let removed: Vec<ObjectKey> = running
-        .keys()
-        .filter(|k| !changes.contains_key(*k))
-        .cloned()
-        .collect();
-    for key in removed {
-        changes.insert(key, PieceChange::Removed);
-    }
-    (next, changes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::snapshot::Meta;
-
-    fn obj(v: u32) -> Object<u32> {
-        Object {
-            meta: Meta::default(),
-            spec: v,
-        }
-    }
-
-    #[test]
-    fn diff_keeps_unchanged_pieces_and_old_versions_on_failure() {
-        let build = |o: &Object<u32>| {
-            if o.spec == 99 {
-                Err(BuildError {
-                    reason: "Broken",
-                    message: "99 never builds".into(),
-                })
-            } else {
-                Ok(o.spec)
-            }
-        };
-        let desired: BTreeMap<_, _> = [("a", 1), ("b", 2), ("c", 3)]
-            .into_iter()
-            .map(|(k, v)| (ObjectKey::new("n", k), obj(v)))
-            .collect();
-        let (running, changes) = diff_pieces(
-            &BTreeMap::new(),
-            desired.clone(),
-            &BTreeMap::new(),
-            |p: &u32| p,
-            build,
-        );
-        assert!(changes.values().all(|c| *c == PieceChange::Added));
-
-        let mut desired2 = desired.clone();
-        desired2.insert(ObjectKey::new("n", "b"), obj(20)); // changed
-        desired2.insert(ObjectKey::new("n", "c"), obj(99)); // fails to build
-        desired2.remove(&ObjectKey::new("n", "a")); // removed
-        desired2.insert(ObjectKey::new("n", "d"), obj(4)); // added
-        let (next, changes) = diff_pieces(
-            &running,
-            desired2.clone(),
-            &BTreeMap::new(),
-            |p: &u32| p,
-            build,
-        );
-        assert_eq!(changes[&ObjectKey::new("n", "a")], PieceChange::Removed);
-        assert_eq!(changes[&ObjectKey::new("n", "b")], PieceChange::Changed);
-        assert!(matches!(
-            changes[&ObjectKey::new("n", "c")],
-            PieceChange::Failed(_)
-        ));
-        assert_eq!(changes[&ObjectKey::new("n", "d")], PieceChange::Added);
-        assert!(!next.contains_key(&ObjectKey::new("n", "a")));
-        assert_eq!(*next[&ObjectKey::new("n", "b")], 20);
-        // The old version of c keeps running, the very same Arc.
-        assert!(Arc::ptr_eq(
-            &next[&ObjectKey::new("n", "c")],
-            &running[&ObjectKey::new("n", "c")]
-        ));
-
-        let (again, changes) = diff_pieces(
-            &next,
-            desired2.clone(),
-            &BTreeMap::new(),
-            |p: &u32| p,
-            build,
-        );
-        assert_eq!(changes[&ObjectKey::new("n", "b")], PieceChange::Unchanged);
-        assert!(Arc::ptr_eq(
-            &again[&ObjectKey::new("n", "b")],
-            &next[&ObjectKey::new("n", "b")]
-        ));
-    }
 
     #[test]
     fn publisher_tokens_are_scoped_to_their_namespace() {

@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::api::{Auth, AuthType};
 use crate::delivery::credentials::{CredentialError, CredentialSource};
+use crate::error_chain::render;
 
 use super::credentials::Credentials;
 use super::error::BuildError;
@@ -139,7 +140,7 @@ impl Authenticator {
                     .check_literal(source.token_url())
                     .map_err(|e| BuildError::Invalid {
                         field: "spec.auth.tokenUrl",
-                        message: e.to_string(),
+                        message: render(&e),
                     })
             }
             _ => Ok(()),

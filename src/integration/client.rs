@@ -16,6 +16,7 @@ use crate::delivery::breaker::{Admission, Breaker, BreakerState};
 use crate::delivery::classify::parse_retry_after;
 use crate::delivery::route::rate_limiter;
 use crate::delivery::{DestinationPolicy, USER_AGENT as SWITCHBOARD_AGENT};
+use crate::error_chain::render;
 
 use super::auth::Authenticator;
 use super::credentials::Credentials;
@@ -88,7 +89,7 @@ impl IntegrationClient {
             .check_literal(&settings.base)
             .map_err(|e| BuildError::Invalid {
                 field: "spec.baseUrl",
-                message: e.to_string(),
+                message: render(&e),
             })?;
         let http = http_client(policy, settings.timeout)?;
         let auth = Authenticator::build(auth, credentials, http.clone())?;
@@ -209,7 +210,7 @@ impl IntegrationClient {
         let elapsed = clock.elapsed();
         let (status, response_bytes, error) = match &result {
             Ok(r) => (Some(r.status.as_u16()), r.body.len() as u64, None),
-            Err(e) => (None, 0, Some(e.to_string())),
+            Err(e) => (None, 0, Some(render(e))),
         };
         let failed = match &result {
             Ok(r) => {
@@ -232,7 +233,7 @@ impl IntegrationClient {
                 now,
                 format!("{} {shown_path} answered HTTP {}", req.method, r.status),
             ),
-            (Err(e), true) => self.stats.failure(now, e.to_string()),
+            (Err(e), true) => self.stats.failure(now, render(e)),
             (Ok(r), false) if r.status.is_success() => self.stats.success(now),
             _ => {}
         }

@@ -22,7 +22,7 @@ pub enum BuildError {
     #[error("spec.auth needs the Secret key {0:?}")]
     MissingCredential(&'static str),
     /// The HTTP client could not be built.
-    #[error("building the HTTP client: {0}")]
+    #[error("building the HTTP client")]
     Client(#[source] reqwest::Error),
 }
 
@@ -66,7 +66,7 @@ pub enum IntegrationError {
         message: String,
     },
     /// No OAuth2 token could be obtained.
-    #[error("integration {integration}: {source}")]
+    #[error("integration {integration}")]
     Token {
         /// "namespace/name".
         integration: String,
@@ -87,7 +87,7 @@ pub enum IntegrationError {
         timeout: Duration,
     },
     /// The connection failed or the response could not be read.
-    #[error("{method} {path} on integration {integration}: {source}")]
+    #[error("{method} {path} on integration {integration}")]
     Transport {
         /// "namespace/name".
         integration: String,

@@ -5,6 +5,7 @@ use chrono::Utc;
 use http::Method;
 
 use crate::api::HttpMethod;
+use crate::error_chain::render;
 
 use super::client::IntegrationClient;
 use super::request::CallRequest;
@@ -55,7 +56,7 @@ impl IntegrationClient {
             }
             Err(e) => HealthOutcome {
                 ok: false,
-                message: e.to_string(),
+                message: render(&e),
             },
         };
         self.stats().health(HealthResult {

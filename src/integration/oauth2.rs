@@ -21,7 +21,7 @@ const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// The token endpoint could not be reached.
-    #[error("the OAuth2 token endpoint could not be reached: {0}")]
+    #[error("the OAuth2 token endpoint could not be reached")]
     Transport(#[source] reqwest::Error),
     /// The token endpoint refused (bad client credentials, unknown scope, …).
     #[error("the OAuth2 token endpoint answered HTTP {status}")]
@@ -30,7 +30,7 @@ pub enum TokenError {
         status: StatusCode,
     },
     /// The answer is not a token response.
-    #[error("the OAuth2 token endpoint's answer is not a token response: {0}")]
+    #[error("the OAuth2 token endpoint's answer is not a token response")]
     Body(#[source] serde_json::Error),
     /// The answer is too large.
     #[error("the OAuth2 token endpoint's answer is larger than {MAX_TOKEN_RESPONSE} bytes")]

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::api::IntegrationRetry;
+use crate::error_chain::render;
 
 use super::error::BuildError;
 
@@ -28,7 +29,7 @@ impl RetryPolicy {
         let parse = |d: &crate::api::DurationString, field| {
             d.to_std().map_err(|e| BuildError::Invalid {
                 field,
-                message: e.to_string(),
+                message: render(&e),
             })
         };
         Ok(Self {

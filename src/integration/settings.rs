@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::api::{ClusterIntegrationProviderSpec, HttpMethod, IntegrationSpec};
+use crate::error_chain::render;
 
 use super::error::BuildError;
 use super::retry::RetryPolicy;
@@ -54,7 +55,7 @@ pub struct Settings {
 fn duration(d: &crate::api::DurationString, field: &'static str) -> Result<Duration, BuildError> {
     d.to_std().map_err(|e| BuildError::Invalid {
         field,
-        message: e.to_string(),
+        message: render(&e),
     })
 }
 

@@ -12,7 +12,8 @@ pub fn resolve(
     query: &[(String, String)],
 ) -> Result<url::Url, String> {
     let mut url = if path.starts_with("http://") || path.starts_with("https://") {
-        let url = url::Url::parse(path).map_err(|e| format!("invalid URL: {e}"))?;
+        let url = url::Url::parse(path)
+            .map_err(|e| format!("invalid URL: {}", crate::error_chain::chain(&e)))?;
         if url.origin() != base.origin() {
             return Err(format!(
                 "{} is not on the integration's origin {}",

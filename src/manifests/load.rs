@@ -8,7 +8,7 @@ use crate::yaml::{self, Document};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file or directory could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The path that failed.
         path: PathBuf,
@@ -17,7 +17,7 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The file is not valid YAML.
-    #[error("{path}:{}: {}", .source.line, .source.message)]
+    #[error("{path}")]
     Syntax {
         /// The file.
         path: PathBuf,

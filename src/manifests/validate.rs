@@ -10,6 +10,7 @@ use base64::Engine as _;
 use crate::api::{API_VERSION, Kind};
 use crate::engine::check::{CheckOptions, check};
 use crate::engine::snapshot::{InsertError, Meta, ObjectKey, SecretObject, SecretValue, Snapshot};
+use crate::error_chain::render;
 
 use super::load::SourceDoc;
 use super::schema::SchemaChecker;
@@ -130,8 +131,8 @@ pub fn validate_docs(docs: &[SourceDoc], opts: ValidateOptions) -> Validated {
                 ));
             }
             Err(e @ InsertError::Decode { .. }) => {
-                out.rejected.push(rejected(k, &key, doc, e.to_string()));
-                out.diagnostics.push(at(doc, "/spec", label, e.to_string()));
+                out.rejected.push(rejected(k, &key, doc, render(&e)));
+                out.diagnostics.push(at(doc, "/spec", label, render(&e)));
             }
         }
     }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::Kind;
 use crate::engine::{Desired, Problem};
+use crate::error_chain::render;
 
 use super::load::{LoadError, SourceDoc, load_file, manifest_files};
 use super::validate::{Diagnostic, key_of, validate_docs};
@@ -96,7 +97,7 @@ fn load_diagnostic(e: &LoadError) -> Diagnostic {
         file: e.path().to_owned(),
         line: e.line(),
         resource: String::new(),
-        message: e.to_string(),
+        message: render(e),
     }
 }
 
@@ -107,7 +108,7 @@ fn reject(doc: &SourceDoc, e: &LoadError) -> Option<Problem> {
         kind,
         key: key_of(doc, kind),
         pointer: String::new(),
-        message: e.to_string(),
+        message: render(e),
         reason: "InvalidManifest",
     })
 }

@@ -15,7 +15,7 @@ use super::stats::Outcome;
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
     /// The verification settings do not resolve.
-    #[error("spec.verify: {0}")]
+    #[error("spec.verify")]
     Verify(#[source] VerifyError),
     /// An allowedSourceRanges entry is not a CIDR.
     #[error("spec.allowedSourceRanges: {0:?} is not a CIDR")]
@@ -24,13 +24,13 @@ pub enum EndpointError {
     #[error("{0:?} is not a valid header name")]
     InvalidHeaderName(String),
     /// A jq expression does not compile.
-    #[error("jq expression does not compile: {0}")]
+    #[error("jq expression does not compile")]
     Jq(#[source] CompileError),
     /// spec.dedup.window does not parse.
     #[error("spec.dedup.window {0:?} is not a duration")]
     InvalidWindow(String),
     /// The Transformation does not compile.
-    #[error("transformation: {0}")]
+    #[error("transformation")]
     Transformation(#[source] crate::transform::BuildError),
 }
 
@@ -65,13 +65,13 @@ pub enum HookError {
     #[error("too many requests in flight for this endpoint; retry later")]
     TooManyInFlight,
     /// Signature verification failed (or cannot run).
-    #[error("signature verification failed: {0}")]
+    #[error("signature verification failed")]
     Verify(#[source] VerifyError),
     /// The content type does not fit the endpoint.
     #[error("unsupported content type {0:?}")]
     UnsupportedMediaType(String),
     /// The body cannot be read in its format.
-    #[error("malformed body: {0}")]
+    #[error("malformed body")]
     MalformedBody(#[source] FormatError),
     /// The event type source found nothing.
     #[error("no event type: {0}")]
@@ -83,10 +83,10 @@ pub enum HookError {
     #[error("invalid dedup id: {0}")]
     InvalidDedupId(String),
     /// The transformation (or a schema check) failed.
-    #[error("transformation failed: {0}")]
+    #[error("transformation failed")]
     Transform(#[source] TransformError),
     /// The evaluation pool failed.
-    #[error("evaluation failed: {0}")]
+    #[error("evaluation failed")]
     Pool(#[source] PoolError),
     /// Matching the event to subscriptions failed on the evaluation pool: nothing was
     /// accepted (answered like a store failure).

@@ -64,7 +64,7 @@ impl Source {
                     .map_err(|_| format!("header {name} is not visible ASCII")),
             },
             Self::Jq(src, expr) => match expr.eval(payload) {
-                Err(e) => Err(format!("{src}: {e}")),
+                Err(e) => Err(format!("{src}: {}", crate::error_chain::chain(&e))),
                 Ok(None) => Ok(None),
                 Ok(Some(Value::String(s))) => Ok(Some(s).filter(|s| !s.is_empty())),
                 Ok(Some(v @ (Value::Number(_) | Value::Bool(_)))) => Ok(Some(v.to_string())),

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::api::Kind;
 use crate::engine::Engine;
+use crate::error_chain::chain;
 
 use super::ApiError;
 
@@ -40,7 +41,7 @@ async fn readyz(State(engine): State<Arc<Engine>>) -> Response {
 
 async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
     if let Err(e) = engine.refresh_queue_depth().await {
-        tracing::warn!(error = %e, "reading queue depth for /metrics");
+        tracing::warn!(error = %chain(&e), "reading queue depth for /metrics");
     }
     (
         [(

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::engine::Engine;
 use crate::engine::auth::{Access, DeliveryAccess};
+use crate::error_chain::chain;
 use crate::store::{DeliveryStatus, Target, TargetKind};
 
 use super::ApiError;
@@ -86,7 +87,7 @@ async fn authorize(
             ),
         )),
         Err(e) => {
-            tracing::warn!(error = %e, "authorizing an admin request failed; denied");
+            tracing::warn!(error = %chain(&e), "authorizing an admin request failed; denied");
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "authorization_unavailable",
@@ -97,7 +98,7 @@ async fn authorize(
 }
 
 fn store_error(e: crate::store::StoreError) -> ApiError {
-    tracing::error!(error = %e, "reading the delivery log");
+    tracing::error!(error = %chain(&e), "reading the delivery log");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "store_unavailable",

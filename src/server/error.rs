@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::engine::AcceptError;
 use crate::engine::publish::PublishError;
+use crate::error_chain::{chain, render};
 
 /// An error answer of the HTTP APIs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +49,7 @@ impl IntoResponse for ApiError {
 
 impl From<AcceptError> for ApiError {
     fn from(e: AcceptError) -> Self {
-        let message = e.to_string();
+        let message = render(&e);
         match e {
             AcceptError::Unauthorized => {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -66,7 +67,7 @@ impl From<AcceptError> for ApiError {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_event", message)
             }
             AcceptError::Filters(err) => {
-                tracing::error!(error = %err, "subscription filters failed; event not accepted");
+                tracing::error!(error = %chain(&err), "subscription filters failed; event not accepted");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",
@@ -74,7 +75,7 @@ impl From<AcceptError> for ApiError {
                 )
             }
             AcceptError::Store(err) => {
-                tracing::error!(error = %err, "store failed; event not accepted");
+                tracing::error!(error = %chain(&err), "store failed; event not accepted");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",

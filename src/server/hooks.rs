@@ -29,7 +29,12 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
 impl From<HookError> for ApiError {
     fn from(e: HookError) -> Self {
-        ApiError::new(e.status(), e.reason(), e.to_string())
+        // As on the publish API, the store's own error goes to the log, not to the sender.
+        let message = match &e {
+            HookError::Store(_) | HookError::Filters(_) => e.to_string(),
+            _ => crate::error_chain::render(&e),
+        };
+        ApiError::new(e.status(), e.reason(), message)
     }
 }
 

@@ -15,13 +15,15 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::lifecycle::Running;
+
 pub use error::ApiError;
 
 /// A server that could not start or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// Binding the listen address failed.
-    #[error("listening on {addr}: {source}")]
+    #[error("listening on {addr}")]
     Bind {
         /// The address.
         addr: String,
@@ -30,7 +32,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// Serving failed.
-    #[error("serving {addr}: {source}")]
+    #[error("serving {addr}")]
     Serve {
         /// The address.
         addr: SocketAddr,
@@ -72,4 +74,32 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await
     .map_err(|source| ServerError::Serve { addr, source })
+}
+
+/// Binds the data plane and admin addresses and hands both servers to the running engine,
+/// which stops them (finishing in-flight requests) when it stops; a server that fails stops
+/// the engine. Returns the bound addresses.
+pub async fn mount(
+    running: &mut Running,
+    data_addr: &str,
+    admin_addr: &str,
+) -> Result<(SocketAddr, SocketAddr), ServerError> {
+    let data = bind(data_addr).await?;
+    let admin = bind(admin_addr).await?;
+    let local = |l: &TcpListener, addr: &str| {
+        l.local_addr().map_err(|source| ServerError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })
+    };
+    let bound = (local(&data, data_addr)?, local(&admin, admin_addr)?);
+    let engine = running.engine().clone();
+    for (name, listener, router) in [
+        ("data plane", data, data_plane::router(engine.clone())),
+        ("admin", admin, admin::router(engine)),
+    ] {
+        let shutdown = running.shutdown();
+        running.spawn_critical(name, serve(listener, router, shutdown));
+    }
+    Ok(bound)
 }

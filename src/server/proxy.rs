@@ -37,7 +37,7 @@ impl From<IntegrationError> for ApiError {
             | IntegrationError::Transport { .. }
             | IntegrationError::TooLarge { .. } => StatusCode::BAD_GATEWAY,
         };
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::new(status, e.code(), crate::error_chain::render(&e))
     }
 }
 

@@ -102,7 +102,7 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
         what,
-        detail: e.to_string(),
+        detail: crate::error_chain::render(&e),
     })
 }
 
@@ -113,7 +113,7 @@ pub(crate) fn to_json<T: serde::Serialize>(
 ) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
         what,
-        detail: e.to_string(),
+        detail: crate::error_chain::render(&e),
     })
 }
 

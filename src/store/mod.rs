@@ -24,7 +24,7 @@ pub const MAX_ATTEMPT_BODY_BYTES: usize = 16 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database reported an error.
-    #[error("{op}: {source}")]
+    #[error("{op}")]
     Database {
         /// What the store was doing.
         op: &'static str,
@@ -33,7 +33,7 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     /// The SQLite writer connection reported an error.
-    #[error("{op}: {source}")]
+    #[error("{op}")]
     Sqlite {
         /// What the store was doing.
         op: &'static str,
@@ -42,7 +42,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// Applying the schema migrations failed.
-    #[error("migrating the store: {0}")]
+    #[error("migrating the store")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The store URL is not understood.
     #[error("unsupported store URL {0:?}: use sqlite:///path/to/file.db or postgres://…")]
@@ -59,7 +59,7 @@ pub enum StoreError {
     #[error("the store is closed")]
     Closed,
     /// The transaction of a group commit failed; every acceptance in it was rolled back.
-    #[error("group commit failed, nothing in the batch was stored: {0}")]
+    #[error("group commit failed, nothing in the batch was stored")]
     GroupCommit(#[source] Arc<StoreError>),
     /// An attempt was reported for a delivery the store does not have.
     #[error("unknown delivery {0:?}")]

@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{SyncJobPhase, SyncJobType, SyncScheduleSpec, TransformationSpec};
+use crate::error_chain::{chain, render};
 use crate::store::SyncState;
 
 use super::cron::Schedule;
@@ -75,7 +76,7 @@ impl Actor {
         let records = match JobRecord::load_all(self.deps.store.as_ref()).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %e, "loading stored sync jobs");
+                tracing::warn!(error = %chain(&e), "loading stored sync jobs");
                 Vec::new()
             }
         };
@@ -196,9 +197,12 @@ impl Actor {
             Err(e) => {
                 let now = self.now();
                 let message = if record.checkpoint.is_some() {
-                    format!("interrupted by a restart and cannot be resumed: {e}")
+                    format!(
+                        "interrupted by a restart and cannot be resumed: {}",
+                        chain(&e)
+                    )
                 } else {
-                    e.to_string()
+                    render(&e)
                 };
                 record.finish(SyncJobPhase::Failed, now, Some(message));
                 record.checkpoint = None;
@@ -278,7 +282,9 @@ impl Actor {
                         p.state = state;
                     }
                 }
-                Err(e) => tracing::warn!(schedule = %skey, error = %e, "reading sync state"),
+                Err(e) => {
+                    tracing::warn!(schedule = %skey, error = %chain(&e), "reading sync state")
+                }
             }
         }
         self.history(&skey).await;
@@ -340,14 +346,14 @@ impl Actor {
             .delete_object(super::record::JOB_KIND, &key.namespace, &key.name)
             .await
         {
-            tracing::warn!(job = %key, error = %e, "deleting a sync job record");
+            tracing::warn!(job = %key, error = %chain(&e), "deleting a sync job record");
         }
         self.deps.reporter.job_removed(key);
     }
 
     pub(super) async fn save(&self, record: &JobRecord) {
         if let Err(e) = record.save(self.deps.store.as_ref()).await {
-            tracing::warn!(job = %record.key, error = %e, "storing a sync job");
+            tracing::warn!(job = %record.key, error = %chain(&e), "storing a sync job");
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     /// The cron expression does not parse.
-    #[error("spec.schedule {expr:?} is not a valid cron expression: {source}")]
+    #[error("spec.schedule {expr:?} is not a valid cron expression")]
     Cron {
         /// The expression.
         expr: String,

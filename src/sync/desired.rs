@@ -70,7 +70,7 @@ pub enum PartsError {
     #[error(transparent)]
     Source(#[from] SourceError),
     /// A jq path does not compile.
-    #[error("{field}: {source}")]
+    #[error("{field}")]
     Jq {
         /// The field.
         field: &'static str,
@@ -82,10 +82,10 @@ pub enum PartsError {
     #[error(transparent)]
     Page(#[from] super::page::PageError),
     /// The transformation does not compile.
-    #[error("transformation: {0}")]
+    #[error("transformation")]
     Program(#[source] crate::transform::BuildError),
     /// The forward destination is refused or invalid.
-    #[error("spec.sink.forward.url: {0}")]
+    #[error("spec.sink.forward.url")]
     Destination(#[source] crate::delivery::DestinationError),
     /// Neither publish nor forward is set.
     #[error("spec.sink: set exactly one of publish or forward")]

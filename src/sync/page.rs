@@ -47,10 +47,10 @@ pub struct Pager {
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
     /// The cursor expression does not compile.
-    #[error("spec.request.pagination.cursorPath: {0}")]
+    #[error("spec.request.pagination.cursorPath")]
     Compile(#[source] crate::transform::CompileError),
     /// The cursor expression failed on a response.
-    #[error("reading the next cursor with {path:?}: {source}")]
+    #[error("reading the next cursor with {path:?}")]
     Cursor {
         /// The cursor path.
         path: String,

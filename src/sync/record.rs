@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{MAX_JOB_ERRORS, SyncJobPhase, SyncJobSpec, SyncJobStatus};
+use crate::error_chain::{chain, render};
 use crate::store::{Store, StoreError};
 
 use super::page::Cursor;
@@ -142,7 +143,7 @@ impl JobRecord {
     pub async fn save(&self, store: &dyn Store) -> Result<(), StoreError> {
         let value = serde_json::to_value(self).map_err(|e| StoreError::Corrupt {
             what: "sync job",
-            detail: e.to_string(),
+            detail: render(&e),
         })?;
         store
             .put_object(JOB_KIND, &self.key.namespace, &self.key.name, &value)
@@ -158,7 +159,7 @@ impl JobRecord {
             .filter_map(|v| match serde_json::from_value(v) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    tracing::warn!(error = %e, "skipping an unreadable sync job record");
+                    tracing::warn!(error = %chain(&e), "skipping an unreadable sync job record");
                     None
                 }
             })

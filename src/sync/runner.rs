@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{SyncJobPhase, SyncJobType};
+use crate::error_chain::{chain, render};
 use crate::store::{NewEvent, Store};
 use crate::transform::{JqExpr, Meta, Program};
 
@@ -79,7 +80,7 @@ pub struct RunOutcome {
 /// Why a page failed.
 #[derive(Debug, thiserror::Error)]
 enum PageFailure {
-    #[error("page {page}: {source}")]
+    #[error("page {page}")]
     Call {
         page: u64,
         #[source]
@@ -87,7 +88,7 @@ enum PageFailure {
     },
     #[error("page {page}: the API answered HTTP {status}")]
     Status { page: u64, status: u16 },
-    #[error("page {page}: the response is not JSON: {source}")]
+    #[error("page {page}: the response is not JSON")]
     Json {
         page: u64,
         #[source]
@@ -95,7 +96,7 @@ enum PageFailure {
     },
     #[error("page {page}: itemsPath: {message}")]
     Items { page: u64, message: String },
-    #[error("page {page}: {source}")]
+    #[error("page {page}")]
     Paging {
         page: u64,
         #[source]
@@ -207,7 +208,7 @@ pub async fn run(
         };
         let fetched = match read_page(parts, page_no, response) {
             Ok(f) => f,
-            Err(e) => break Err((SyncJobPhase::Failed, Some(e.to_string()))),
+            Err(e) => break Err((SyncJobPhase::Failed, Some(render(&e)))),
         };
         let (body, headers, items) = fetched;
         let next = match parts
@@ -220,7 +221,7 @@ pub async fn run(
                     page: page_no,
                     source,
                 };
-                break Err((SyncJobPhase::Failed, Some(e.to_string())));
+                break Err((SyncJobPhase::Failed, Some(render(&e))));
             }
         };
         if let Some(expr) = &parts.watermark {
@@ -283,7 +284,7 @@ pub async fn run(
                     })
                     .await;
                 if let Err(e) = stored {
-                    tracing::warn!(job = %record.key, error = %e, "storing the watermark");
+                    tracing::warn!(job = %record.key, error = %chain(&e), "storing the watermark");
                 }
             }
             record.finish(SyncJobPhase::Completed, now, None);
@@ -327,7 +328,7 @@ fn read_page(
     let items = match &parts.items {
         Some(expr) => expr.eval(&body).map_err(|e| PageFailure::Items {
             page,
-            message: e.to_string(),
+            message: render(&e),
         })?,
         None => Some(body.clone()),
     };
@@ -368,11 +369,11 @@ async fn sink_one(
                 received_at: Some(ctx.clock.now()),
                 ..Meta::default()
             };
-            let out = program.apply(&item, &meta).map_err(|e| e.to_string())?;
+            let out = program.apply(&item, &meta).map_err(|e| render(&e))?;
             (out.value(), out.body, out.content_type)
         }
         None => {
-            let body = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
+            let body = serde_json::to_vec(&item).map_err(|e| render(&e))?;
             (item, body, "application/json")
         }
     };
@@ -390,16 +391,16 @@ async fn sink_one(
                 received_at: ctx.clock.now(),
             })
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(|e| render(&e)),
         Sink::Forward(destination) => Sink::forward(destination, id, content_type, body)
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(|e| render(&e)),
     }
 }
 
 async fn save(ctx: &RunContext, record: &JobRecord) {
     if let Err(e) = record.save(ctx.store.as_ref()).await {
-        tracing::warn!(job = %record.key, error = %e, "storing the sync job's progress");
+        tracing::warn!(job = %record.key, error = %chain(&e), "storing the sync job's progress");
     }
 }
 

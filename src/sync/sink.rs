@@ -21,7 +21,7 @@ pub trait Publisher: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// Publishing failed (the store).
-    #[error("publishing the record: {0}")]
+    #[error("publishing the record")]
     Publish(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The engine is gone (shutting down).
     #[error("the engine is shutting down")]

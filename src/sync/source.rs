@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::error_chain::render;
 pub use crate::integration::{CallRequest, CallResponse};
 use crate::integration::{IntegrationClient, IntegrationError};
 
@@ -21,7 +22,7 @@ pub enum SourceError {
         reason: String,
     },
     /// The request failed on the wire (connect, timeout, reading the body).
-    #[error("calling {url}: {source}")]
+    #[error("calling {url}")]
     Transport {
         /// The URL called (without query).
         url: String,
@@ -88,7 +89,7 @@ pub fn resolve(base: &url::Url, path: &str) -> Result<url::Url, SourceError> {
         reason: reason.to_owned(),
     };
     if path.starts_with("http://") || path.starts_with("https://") {
-        let url = url::Url::parse(path).map_err(|e| bad(&e.to_string()))?;
+        let url = url::Url::parse(path).map_err(|e| bad(&render(&e)))?;
         if url.origin() != base.origin() {
             return Err(bad("not on the origin of the integration's base URL"));
         }
@@ -99,7 +100,7 @@ pub fn resolve(base: &url::Url, path: &str) -> Result<url::Url, SourceError> {
         base.as_str().trim_end_matches('/'),
         path.trim_start_matches('/')
     );
-    url::Url::parse(&joined).map_err(|e| bad(&e.to_string()))
+    url::Url::parse(&joined).map_err(|e| bad(&render(&e)))
 }
 
 #[async_trait]

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::api::{LocalRef, SyncJobRunTemplate, SyncJobSpec, SyncScheduleStatus};
+use crate::error_chain::chain;
 use crate::store::SyncState;
 
 use super::actor::{Actor, ScheduleInputs, SchedulePiece, Slot};
@@ -61,7 +62,7 @@ impl Actor {
             let schedule = match Schedule::parse(&spec.schedule, spec.time_zone.as_deref()) {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    tracing::warn!(schedule = %key, error = %e, "sync schedule not running");
+                    tracing::warn!(schedule = %key, error = %chain(&e), "sync schedule not running");
                     None
                 }
             };
@@ -81,7 +82,7 @@ impl Actor {
                         .sync_state(&key.namespace, &key.name)
                         .await
                         .unwrap_or_else(|e| {
-                            tracing::warn!(schedule = %key, error = %e, "reading sync state");
+                            tracing::warn!(schedule = %key, error = %chain(&e), "reading sync state");
                             SyncState::default()
                         });
                     let floor = state.last_schedule_time.unwrap_or(now);
@@ -163,7 +164,7 @@ impl Actor {
         match (stored, self.schedules.get_mut(key)) {
             (Ok(state), Some(piece)) => piece.state = state,
             (Err(e), Some(piece)) => {
-                tracing::warn!(schedule = %key, error = %e, "storing sync state");
+                tracing::warn!(schedule = %key, error = %chain(&e), "storing sync state");
                 piece.state.last_schedule_time = Some(at);
             }
             _ => {}

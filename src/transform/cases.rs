@@ -5,6 +5,7 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use crate::api::{InputFormat, TransformationSpec, TransformationTest};
+use crate::error_chain::{chain, render};
 
 use super::meta::Meta;
 use super::program::Program;
@@ -70,7 +71,9 @@ fn same(text: String) -> Failure {
 
 fn run_one(program: &Program, test: &TransformationTest) -> Result<(), Failure> {
     let meta = match &test.meta {
-        Some(v) => Meta::from_json(v).map_err(|e| same(format!("meta is invalid: {e}")))?,
+        Some(v) => {
+            Meta::from_json(v).map_err(|e| same(format!("meta is invalid: {}", chain(&e))))?
+        }
         None => Meta::default(),
     };
     let input = match (program.input_format(), &test.input) {
@@ -88,16 +91,20 @@ fn run_one(program: &Program, test: &TransformationTest) -> Result<(), Failure> 
         .map(|v| value::to_json(&value::to_jaq(v)));
     let expect = match expect {
         Some(Ok(v)) => Some(v),
-        Some(Err(e)) => return Err(same(format!("expect is not comparable: {e}"))),
+        Some(Err(e)) => return Err(same(format!("expect is not comparable: {}", chain(&e)))),
         None => None,
     };
     match (&expect, &test.expect_error, result) {
         (Some(expected), None, Ok(out)) if out == *expected => Ok(()),
         (Some(expected), None, Ok(out)) => Err(diff(expected, &out)),
-        (Some(_), None, Err(e)) => Err(same(format!("expected an output, got an error: {e}"))),
-        (None, Some(text), Err(e)) if e.to_string().contains(text.as_str()) => Ok(()),
+        (Some(_), None, Err(e)) => Err(same(format!(
+            "expected an output, got an error: {}",
+            chain(&e)
+        ))),
+        (None, Some(text), Err(e)) if render(&e).contains(text.as_str()) => Ok(()),
         (None, Some(text), Err(e)) => Err(same(format!(
-            "expected an error containing {text:?}, got the error: {e}"
+            "expected an error containing {text:?}, got the error: {}",
+            chain(&e)
         ))),
         (None, Some(text), Ok(out)) => Err(same(format!(
             "expected an error containing {text:?}, got the output {out}"

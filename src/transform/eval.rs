@@ -25,7 +25,7 @@ pub enum EvalError {
     #[error("{0}")]
     Crashed(sandbox::Crashed),
     /// An output has no JSON form.
-    #[error("output is not JSON: {0}")]
+    #[error("output is not JSON")]
     NotJson(#[source] ToJsonError),
 }
 

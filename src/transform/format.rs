@@ -8,13 +8,13 @@ use crate::api::{InputFormat, OutputFormat};
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     /// The input is not JSON.
-    #[error("input is not valid JSON: {0}")]
+    #[error("input is not valid JSON")]
     Json(#[source] serde_json::Error),
     /// The output cannot be written as JSON.
-    #[error("output cannot be written as JSON: {0}")]
+    #[error("output cannot be written as JSON")]
     Encode(#[source] serde_json::Error),
     /// Text input is not UTF-8.
-    #[error("input is not valid UTF-8 text: {0}")]
+    #[error("input is not valid UTF-8 text")]
     Utf8(#[source] std::str::Utf8Error),
     /// A form field value cannot be written as a form.
     #[error("cannot encode field {field:?} as a form value: {why}")]

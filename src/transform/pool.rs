@@ -12,7 +12,7 @@ use super::program::{Output, Program, TransformError};
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     /// The evaluation task was cancelled or panicked.
-    #[error("evaluation task failed: {0}")]
+    #[error("evaluation task failed")]
     Join(#[source] tokio::task::JoinError),
     /// The pool was closed.
     #[error("evaluation pool is closed")]

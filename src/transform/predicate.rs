@@ -44,7 +44,7 @@ impl Predicate {
     /// Evaluates the predicate on a value; its first output decides.
     pub fn eval(&self, value: &Value) -> PredicateResult {
         match eval::run(&self.filter, value, &[], self.limits, 1, false) {
-            Err(e) => PredicateResult::Error(e.to_string()),
+            Err(e) => PredicateResult::Error(crate::error_chain::render(&e)),
             Ok(out) => match out.values.first() {
                 Some(Value::Bool(true)) => PredicateResult::Match,
                 Some(Value::Bool(false)) | None => PredicateResult::NoMatch,
@@ -67,8 +67,8 @@ pub struct JqExpr {
 #[derive(Debug, thiserror::Error)]
 pub enum ExprError {
     /// Evaluation failed.
-    #[error("{0}")]
-    Eval(#[source] EvalError),
+    #[error(transparent)]
+    Eval(EvalError),
     /// The expression yielded several values.
     #[error("the jq expression yielded more than one value")]
     Several,

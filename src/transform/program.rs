@@ -24,13 +24,13 @@ pub const GLOBALS: [&str; 1] = ["$meta"];
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The jq program does not compile.
-    #[error("spec.jq does not compile: {0}")]
+    #[error("spec.jq does not compile")]
     Jq(#[source] CompileError),
     /// The input schema does not compile.
-    #[error("spec.inputSchema is {0}")]
+    #[error("spec.inputSchema")]
     InputSchema(#[source] SchemaError),
     /// The output schema does not compile.
-    #[error("spec.outputSchema is {0}")]
+    #[error("spec.outputSchema")]
     OutputSchema(#[source] SchemaError),
 }
 
@@ -49,14 +49,14 @@ impl BuildError {
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
     /// The payload cannot be read in the input format.
-    #[error("{0}")]
-    Input(#[source] FormatError),
+    #[error(transparent)]
+    Input(FormatError),
     /// The input does not satisfy spec.inputSchema.
     #[error("input does not match spec.inputSchema: {0}")]
     InputSchema(Violations),
     /// Evaluation failed.
-    #[error("{0}")]
-    Eval(#[source] EvalError),
+    #[error(transparent)]
+    Eval(EvalError),
     /// The program produced nothing.
     #[error("the jq program produced no output (it must produce exactly one)")]
     NoOutput,
@@ -69,11 +69,11 @@ pub enum TransformError {
     #[error("output does not match spec.outputSchema: {0}")]
     OutputSchema(Violations),
     /// The output cannot be written in the output format.
-    #[error("{0}")]
-    Output(#[source] FormatError),
+    #[error(transparent)]
+    Output(FormatError),
     /// The written output is too large.
-    #[error("{0}")]
-    TooLarge(#[source] Exceeded),
+    #[error(transparent)]
+    TooLarge(Exceeded),
 }
 
 /// A transformation's result.

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// A JSON Schema that does not compile.
 #[derive(Debug, thiserror::Error)]
-#[error("not a valid JSON Schema: {source}")]
+#[error("not a valid JSON Schema")]
 pub struct SchemaError {
     /// What the schema compiler said.
     #[source]
@@ -71,7 +71,7 @@ impl Schema {
             .map(|e| Violation {
                 instance_path: e.instance_path().as_str().to_owned(),
                 keyword: e.kind().keyword().to_owned(),
-                message: e.to_string(),
+                message: crate::error_chain::render(&e),
             })
             .collect();
         if violations.is_empty() {

@@ -194,3 +194,15 @@ pub fn copy_examples(dir: &Path) -> PathBuf {
     }
     dir.to_owned()
 }
+
+/// Polls `cond` every 50 ms for up to 15 s; panics with the instance's log when it never holds.
+pub fn wait_until(what: &str, inst: &Instance, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}; log:\n{}", inst.log_text());
+}

@@ -75,7 +75,7 @@ impl WriterThread {
             })
             .map_err(|e| StoreError::Corrupt {
                 what: "writer thread",
-                detail: format!("starting it: {e}"),
+                detail: format!("starting it: {}", crate::error_chain::chain(&e)),
             })?;
         Ok(Self { jobs })
     }

@@ -1,4 +1,4 @@
-//! The sync loop: waits for the first list of every watch, then on every change (debounced)
+//! The apply loop: waits for the first list of every watch, then on every change (debounced)
 //! rebuilds the snapshot from the stores and applies it to the engine.
 
 use std::sync::Arc;

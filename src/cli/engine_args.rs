@@ -1,0 +1,252 @@
+//! The engine's command-line flags, declared once and flattened into both `run` and
+//! `controller`, so the two front-ends take the same settings with the same defaults. Every
+//! default is read from the engine's own `Default` impls; none is written here twice.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use switchboard::api::parse_duration;
+use switchboard::delivery::{DeliveryConfig, DestinationPolicy};
+use switchboard::engine::EngineConfig;
+use switchboard::receiver::ReceiverConfig;
+
+use super::CliError;
+
+/// Default data plane address.
+const LISTEN: &str = "127.0.0.1:8080";
+/// Default admin address.
+const ADMIN_LISTEN: &str = "127.0.0.1:9090";
+/// Default data directory.
+const DATA_DIR: &str = ".switchboard";
+
+/// A duration flag that prints its default the way durations are written (`30s`, `5m`,
+/// `168h`), so the printed default parses back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        let (n, unit) = [(3_600_000, "h"), (60_000, "m"), (1_000, "s")]
+            .into_iter()
+            .find(|(per, _)| ms > 0 && ms.is_multiple_of(*per))
+            .map_or((ms, "ms"), |(per, unit)| (ms / per, unit));
+        write!(f, "{n}{unit}")
+    }
+}
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_duration(s).map(Dur).map_err(|e| e.to_string())
+    }
+}
+
+fn defaults() -> EngineConfig {
+    EngineConfig::default()
+}
+
+/// The engine's flags, the same for `run` and `controller`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Where the embedded SQLite store and generated signing secrets live.
+    #[arg(long, default_value = DATA_DIR, env = "SWITCHBOARD_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Store URL instead of the embedded one: sqlite:///path/file.db or postgres://… (shared
+    /// by replicas).
+    #[arg(long, env = "SWITCHBOARD_STORE")]
+    pub store: Option<String>,
+    /// Data plane address (hooks and the publish API).
+    #[arg(long, default_value = LISTEN)]
+    pub listen: String,
+    /// Admin address (health, metrics, status, deliveries).
+    #[arg(long, default_value = ADMIN_LISTEN)]
+    pub admin_listen: String,
+    /// Public base URL of the data plane (e.g. https://hooks.example.com): endpoint status
+    /// shows absolute URLs, and URL-signing schemes (Twilio) verify against it.
+    #[arg(long, env = "SWITCHBOARD_EXTERNAL_URL")]
+    pub external_url: Option<url::Url>,
+    /// Proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client address.
+    #[arg(long, value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Requests processed at once per endpoint; more get 429.
+    #[arg(long, default_value_t = defaults().receiver.max_inflight_per_endpoint)]
+    pub max_inflight_per_endpoint: usize,
+    /// Largest accepted event body in bytes.
+    #[arg(long, default_value_t = defaults().max_event_bytes)]
+    pub max_event_bytes: usize,
+    /// How long to wait for in-flight work on SIGTERM/SIGINT.
+    #[arg(long, default_value_t = Dur(defaults().shutdown_timeout))]
+    pub shutdown_timeout: Dur,
+    /// How long delivered and dead records are kept.
+    #[arg(long, default_value_t = Dur(defaults().retention))]
+    pub retention: Dur,
+    /// Let deliveries reach loopback, private, link-local and other non-public addresses.
+    #[arg(long)]
+    pub allow_private_destinations: bool,
+    /// Non-public ranges deliveries may reach anyway (comma-separated CIDRs, e.g. 10.0.0.0/8).
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_destination_cidrs: Vec<IpNet>,
+    /// Delivery attempts in flight at once over all subscriptions.
+    #[arg(long, default_value_t = defaults().delivery.global_concurrency)]
+    pub delivery_concurrency: usize,
+    /// Delivery attempts in flight at once per subscription.
+    #[arg(long, default_value_t = defaults().delivery.target_concurrency)]
+    pub subscription_concurrency: usize,
+    /// How long a claimed delivery is leased; after a crash it runs again once this expires.
+    #[arg(long, default_value_t = Dur(defaults().delivery.lease))]
+    pub delivery_lease: Dur,
+    /// How often the queue is polled when nothing new was published here.
+    #[arg(long, default_value_t = Dur(defaults().delivery.poll))]
+    pub delivery_poll: Dur,
+}
+
+impl EngineArgs {
+    /// The store URL: `--store`, else SQLite in the data directory (created here).
+    pub fn store_url(&self) -> Result<String, CliError> {
+        if let Some(url) = &self.store {
+            return Ok(url.clone());
+        }
+        self.create_data_dir()?;
+        Ok(format!(
+            "sqlite://{}",
+            self.data_dir.join("switchboard.db").display()
+        ))
+    }
+
+    /// Creates the data directory.
+    pub fn create_data_dir(&self) -> Result<(), CliError> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|source| CliError::Write {
+            path: self.data_dir.display().to_string(),
+            source,
+        })
+    }
+
+    /// The engine settings these flags describe (the front-end sets what is its own).
+    pub fn config(&self) -> EngineConfig {
+        EngineConfig {
+            max_event_bytes: self.max_event_bytes,
+            data_dir: Some(self.data_dir.clone()),
+            delivery: DeliveryConfig {
+                policy: Arc::new(DestinationPolicy {
+                    allow_private: self.allow_private_destinations,
+                    allowed: self.allowed_destination_cidrs.clone(),
+                }),
+                global_concurrency: self.delivery_concurrency.max(1),
+                target_concurrency: self.subscription_concurrency.max(1),
+                lease: self.delivery_lease.0,
+                poll: self.delivery_poll.0,
+                ..DeliveryConfig::default()
+            },
+            receiver: ReceiverConfig {
+                external_url: self
+                    .external_url
+                    .as_ref()
+                    .map(|u| u.as_str().trim_end_matches('/').to_owned()),
+                trusted_proxies: self.trusted_proxies.clone(),
+                max_inflight_per_endpoint: self.max_inflight_per_endpoint,
+            },
+            retention: self.retention.0,
+            shutdown_timeout: self.shutdown_timeout.0,
+            ..EngineConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args, CommandFactory, FromArgMatches};
+
+    use super::super::Cli;
+    use super::*;
+
+    /// Every flag of a subcommand: id, long name and default values.
+    fn flags(sub: &str) -> Vec<(String, Option<String>, Vec<String>)> {
+        let cli = Cli::command();
+        let cmd = cli.find_subcommand(sub).expect("subcommand");
+        cmd.get_arguments()
+            .map(|a| {
+                (
+                    a.get_id().to_string(),
+                    a.get_long().map(str::to_owned),
+                    a.get_default_values()
+                        .iter()
+                        .map(|v| v.to_string_lossy().into_owned())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn run_and_controller_take_the_same_engine_flags_with_the_same_defaults() {
+        let engine: Vec<String> = EngineArgs::augment_args(clap::Command::new("x"))
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        assert!(engine.len() >= 16, "{engine:?}");
+        let run = flags("run");
+        let controller = flags("controller");
+        for id in &engine {
+            let of = |all: &[(String, Option<String>, Vec<String>)]| {
+                all.iter()
+                    .find(|(i, _, _)| i == id)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{id} is missing"))
+            };
+            assert_eq!(of(&run), of(&controller), "flag {id}");
+        }
+        // Neither front-end declares an engine setting of its own under another name.
+        for (id, long, _) in run.iter().chain(&controller) {
+            let long = long.as_deref().unwrap_or_default();
+            let engine_like = ["listen", "store", "retention", "delivery", "destination"];
+            if engine_like.iter().any(|w| long.contains(w)) {
+                assert!(
+                    engine.contains(id),
+                    "--{long} is declared outside EngineArgs"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_engines_defaults() {
+        let args = EngineArgs::from_arg_matches(
+            &EngineArgs::augment_args(clap::Command::new("x"))
+                .try_get_matches_from(["x"])
+                .expect("no flags parse"),
+        )
+        .expect("defaults");
+        let config = args.config();
+        let default = EngineConfig::default();
+        assert_eq!(config.max_event_bytes, default.max_event_bytes);
+        assert_eq!(config.retention, default.retention);
+        assert_eq!(config.shutdown_timeout, default.shutdown_timeout);
+        assert_eq!(config.delivery.lease, default.delivery.lease);
+        assert_eq!(config.delivery.poll, default.delivery.poll);
+        assert_eq!(
+            config.delivery.global_concurrency,
+            default.delivery.global_concurrency
+        );
+        assert_eq!(
+            config.delivery.target_concurrency,
+            default.delivery.target_concurrency
+        );
+        assert_eq!(config.receiver, default.receiver);
+        assert!(!config.delivery.policy.allow_private);
+    }
+
+    #[test]
+    fn durations_print_as_they_are_written() {
+        assert_eq!(Dur(Duration::from_secs(300)).to_string(), "5m");
+        assert_eq!(Dur(Duration::from_millis(250)).to_string(), "250ms");
+        assert_eq!(Dur(Duration::from_secs(7 * 24 * 3600)).to_string(), "168h");
+        assert_eq!(Dur(Duration::from_secs(90)).to_string(), "90s");
+        assert_eq!(Dur(Duration::ZERO).to_string(), "0ms");
+        assert_eq!("1h30m".parse::<Dur>(), Ok(Dur(Duration::from_secs(5400))));
+    }
+}
