@@ -30,7 +30,7 @@ pub enum AcceptError {
     #[error(transparent)]
     Invalid(#[from] PublishError),
     /// The store failed; nothing was accepted.
-    #[error("storing the event: {0}")]
+    #[error("storing the event")]
     Store(#[from] StoreError),
     /// Evaluating the subscription filters failed on the evaluation pool; nothing was accepted.
     #[error("evaluating subscription filters failed")]
