@@ -119,10 +119,22 @@ impl Deliveries {
         self.wake.notify_one();
     }
 
-    /// Dispatches until `cancel`, then waits for the attempts in flight.
+    /// Dispatches until `cancel`, then waits for the attempts in flight. First takes back
+    /// the claims a previous process left behind, when the store says it may (before any
+    /// hand-off here, so none of this process's own claims is taken back).
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        match self.store.reclaim_abandoned(Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "took back the claims of a previous process"),
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "taking back a previous process's claims; they wait for their leases")
+            }
+        }
         *lock(&self.running) = Some(cancel.clone());
         let reporter = tokio::spawn(self.clone().report(cancel.clone()));
+        // Leases are kept until the attempts in flight have finished, after `cancel`.
+        let drained = CancellationToken::new();
+        let renewer = tokio::spawn(super::lease::keep(self.clone(), drained.clone()));
         loop {
             let more = match self.dispatch_round(&cancel).await {
                 Ok(more) => more,
@@ -143,7 +155,9 @@ impl Deliveries {
         *lock(&self.running) = None;
         self.tasks.close();
         self.tasks.wait().await;
+        drained.cancel();
         let _ = reporter.await;
+        let _ = renewer.await;
     }
 
     /// Whether fresh deliveries to `targets` may be created claimed and handed over with
@@ -260,6 +274,11 @@ impl Deliveries {
             })
             .map(|r| r.target.clone())
             .collect()
+    }
+
+    /// The deliveries claimed here and not finished: waiting for a slot or in flight.
+    pub(super) fn held(&self) -> Vec<String> {
+        lock(&self.local).ids.iter().cloned().collect()
     }
 
     fn start(&self, delivery: &ClaimedDelivery) -> bool {

@@ -1,12 +1,14 @@
 //! The engine: desired-state snapshot and its checks, the running topology (diff & apply),
 //! event acceptance, status reports and metrics. Knows nothing of Kubernetes.
 
+pub mod accept;
 pub mod auth;
 pub mod check;
 pub mod config;
 pub mod dependents;
 pub mod endpoints;
 pub mod forwards;
+pub mod health;
 pub mod integrations;
 pub mod jq_check;
 pub mod lifecycle;

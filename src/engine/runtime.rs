@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use chrono::Utc;
@@ -16,6 +15,7 @@ use crate::transform::inline::{self, Cap};
 
 use super::check::{CheckOptions, Problem, check};
 pub use super::config::EngineConfig;
+use super::health::StoreHealth;
 use super::integrations::IntegrationContext;
 use super::metrics::{Metrics, NamespaceLabel};
 pub use super::piece::ApplySummary;
@@ -77,6 +77,7 @@ pub struct Engine {
     status: StatusBoard,
     metrics: Arc<Metrics>,
     ready: AtomicBool,
+    health: StoreHealth,
     deliveries: Arc<Deliveries>,
     verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
     syncs: crate::sync::Syncs,
@@ -126,6 +127,7 @@ impl Engine {
                 status,
                 metrics,
                 ready: AtomicBool::new(false),
+                health: StoreHealth::default(),
                 deliveries,
                 verifier: std::sync::OnceLock::new(),
                 admin_authorizer: std::sync::OnceLock::new(),
@@ -162,6 +164,11 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Whether the store could be reached at the last probe.
+    pub fn store_health(&self) -> &StoreHealth {
+        &self.health
     }
 
     /// The settings.
@@ -370,51 +377,6 @@ impl Engine {
             tracing::debug!(subscription = %key, error = message, "filter error: no match");
         }
         Ok(targets)
-    }
-
-    /// Commits one acceptance durably (batched with concurrent ones by the store), then
-    /// wakes the delivery dispatcher.
-    pub async fn accept(&self, acceptance: Acceptance) -> Result<Accepted, AcceptError> {
-        let label = NamespaceLabel {
-            namespace: acceptance.event.namespace.clone(),
-        };
-        let targets = acceptance.targets.clone();
-        let started = Instant::now();
-        // With room at the dispatcher, the deliveries are created claimed and handed to it.
-        let (result, claimed) = if !targets.is_empty() && self.deliveries.has_room_for(&targets) {
-            let lease = self.deliveries.config().lease;
-            self.store
-                .accept_claimed(vec![acceptance], lease)
-                .await?
-                .pop()
-                .ok_or(StoreError::Closed)?
-        } else {
-            let accepted = self.store.accept(vec![acceptance]).await?.pop();
-            (accepted.ok_or(StoreError::Closed)?, Vec::new())
-        };
-        self.metrics
-            .store_commit_seconds
-            .observe(started.elapsed().as_secs_f64());
-        if let Accepted::Stored { deliveries } = result
-            && deliveries > 0
-        {
-            if claimed.is_empty() {
-                self.deliveries.wake();
-            } else {
-                self.deliveries.hand_off(claimed).await;
-            }
-            let now = Utc::now();
-            for target in &targets {
-                self.deliveries.stats(target).triggered(now, 1);
-            }
-        }
-        match result {
-            Accepted::Stored { .. } => self.metrics.events_accepted.get_or_create(&label).inc(),
-            Accepted::DuplicateId | Accepted::DuplicateKey => {
-                self.metrics.events_duplicate.get_or_create(&label).inc()
-            }
-        };
-        Ok(result)
     }
 
     /// Refreshes the queue-depth gauges from the store.
