@@ -47,7 +47,11 @@ pub(crate) async fn renewed_leases_outlast_the_first_lease(h: &Harness) {
         .await
         .expect("claim");
     let events: Vec<&str> = again.iter().map(|c| c.event.id.as_str()).collect();
-    assert_eq!(events, ["e2"], "the unrenewed lease ran out, the renewed one did not");
+    assert_eq!(
+        events,
+        ["e2"],
+        "the unrenewed lease ran out, the renewed one did not"
+    );
     let renewal_over = renewed_at + TimeDelta::seconds(31);
     let again = store
         .claim_due(renewal_over, 10, LEASE, &[])
