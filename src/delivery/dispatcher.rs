@@ -308,7 +308,8 @@ impl Deliveries {
         }
     }
 
-    /// Pushes counters to the sink every second and re-reads them from the store every 5 s.
+    /// Pushes counters to the sink every second and re-reads them from the store every 5 s
+    /// (at the next tick for a target not read yet).
     async fn report(self: Arc<Self>, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(REPORT_EVERY);
         let mut last_refresh: Option<Instant> = None;
@@ -321,13 +322,16 @@ impl Deliveries {
                 .iter()
                 .map(|(t, s)| (t.clone(), s.clone()))
                 .collect();
-            if last_refresh.is_none_or(|t| t.elapsed() >= REFRESH_EVERY) {
+            // Every target every 5 s; a target not read yet (new, or the store was down) at
+            // once, so its counters are reported from the store and never from zero.
+            let due = last_refresh.is_none_or(|t| t.elapsed() >= REFRESH_EVERY);
+            if due {
                 last_refresh = Some(Instant::now());
-                for (target, stats) in &all {
-                    match self.store.delivery_counts(target).await {
-                        Ok(counts) => stats.refresh(&counts),
-                        Err(e) => tracing::warn!(error = %chain(&e), "reading delivery counts"),
-                    }
+            }
+            for (target, stats) in all.iter().filter(|(_, s)| due || !s.loaded()) {
+                match self.store.delivery_counts(target).await {
+                    Ok(counts) => stats.refresh(&counts),
+                    Err(e) => tracing::warn!(error = %chain(&e), "reading delivery counts"),
                 }
             }
             for (target, stats) in &all {

@@ -351,6 +351,8 @@ pub struct DeliveryCounts {
     pub failed: u64,
     /// Dead.
     pub dead: u64,
+    /// Attempts made, over the deliveries still stored.
+    pub attempts: u64,
 }
 
 /// Persisted state of a sync schedule.
