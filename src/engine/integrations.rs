@@ -264,7 +264,10 @@ async fn run(
         report_one(&board, &key, &client, &state);
         let far = Instant::now() + Duration::from_secs(24 * 3600);
         let mut wake_at = next_check.unwrap_or(far);
-        if matches!(client.circuit(), CircuitState::Open | CircuitState::HalfOpen) {
+        if matches!(
+            client.circuit(),
+            CircuitState::Open | CircuitState::HalfOpen
+        ) {
             wake_at = wake_at.min(Instant::now() + CIRCUIT_REFRESH);
         }
         tokio::select! {
