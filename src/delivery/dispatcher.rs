@@ -134,7 +134,13 @@ impl Deliveries {
         let reporter = tokio::spawn(self.clone().report(cancel.clone()));
         // Leases are kept until the attempts in flight have finished, after `cancel`.
         let drained = CancellationToken::new();
-        let renewer = tokio::spawn(super::lease::keep(self.clone(), drained.clone()));
+        let held = Arc::downgrade(&self);
+        let renewer = tokio::spawn(super::lease::keep(
+            self.store.clone(),
+            self.config.lease,
+            move || held.upgrade().map(|d| d.held()).unwrap_or_default(),
+            drained.clone(),
+        ));
         loop {
             let more = match self.dispatch_round(&cancel).await {
                 Ok(more) => more,
@@ -277,7 +283,7 @@ impl Deliveries {
     }
 
     /// The deliveries claimed here and not finished: waiting for a slot or in flight.
-    pub(super) fn held(&self) -> Vec<String> {
+    fn held(&self) -> Vec<String> {
         lock(&self.local).ids.iter().cloned().collect()
     }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::dispatcher::Deliveries;
 use crate::error_chain::chain;
+use crate::store::Store;
 
 /// Deliveries renewed per statement at most.
 const RENEW_BATCH: usize = 1000;
@@ -21,9 +21,14 @@ pub fn renew_every(lease: Duration) -> Duration {
     (lease / 3).max(Duration::from_millis(100))
 }
 
-/// Renews the leases of the deliveries held here until `cancel`.
-pub(super) async fn keep(deliveries: Arc<Deliveries>, cancel: CancellationToken) {
-    let lease = deliveries.config().lease;
+/// Renews the leases of `lease` of the deliveries `held` names (those claimed here and not
+/// finished) until `cancel`.
+pub(super) async fn keep(
+    store: Arc<dyn Store>,
+    lease: Duration,
+    held: impl Fn() -> Vec<String>,
+    cancel: CancellationToken,
+) {
     let mut tick = tokio::time::interval(renew_every(lease));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first tick is immediate; what was just claimed is fresh
@@ -32,9 +37,9 @@ pub(super) async fn keep(deliveries: Arc<Deliveries>, cancel: CancellationToken)
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let held = deliveries.held();
+        let held = held();
         for batch in held.chunks(RENEW_BATCH) {
-            if let Err(e) = deliveries.store.renew(batch, Utc::now(), lease).await {
+            if let Err(e) = store.renew(batch, Utc::now(), lease).await {
                 tracing::warn!(error = %chain(&e), deliveries = batch.len(), "renewing delivery leases");
             }
         }
