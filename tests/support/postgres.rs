@@ -44,6 +44,23 @@ pub fn fresh_database(server: &str, name: &str) -> String {
     format!("{base}/{db}")
 }
 
+/// The ids of the events stored in the database at `url`.
+pub fn event_ids(url: &str) -> std::collections::BTreeSet<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM events")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        ids.into_iter().collect()
+    })
+}
+
 /// The test server's processes, paused while this is held (resumed on drop).
 pub struct Paused {
     pids: Vec<u32>,
