@@ -26,6 +26,10 @@ pub struct Stats {
     pending: AtomicU64,
     consecutive_failures: AtomicU64,
     healthy: AtomicBool,
+    /// The counters have been read from the store at least once.
+    loaded: AtomicBool,
+    /// An attempt was made here (consecutive failures are known).
+    measured: AtomicBool,
     times: Mutex<Times>,
 }
 
@@ -45,6 +49,8 @@ impl Default for Stats {
             pending: AtomicU64::new(0),
             consecutive_failures: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
+            loaded: AtomicBool::new(false),
+            measured: AtomicBool::new(false),
             times: Mutex::default(),
         }
     }
@@ -65,6 +71,7 @@ impl Stats {
     /// delivery is now Failed or Dead.
     pub fn attempted(&self, at: DateTime<Utc>, delivered: bool, finished_failed: bool) {
         self.sent.fetch_add(1, Ordering::Relaxed);
+        self.measured.store(true, Ordering::Relaxed);
         if delivered {
             self.delivered.fetch_add(1, Ordering::Relaxed);
             self.consecutive_failures.store(0, Ordering::Relaxed);
@@ -85,12 +92,19 @@ impl Stats {
         }
     }
 
-    /// Replaces pending, delivered and failed with the store's counts.
+    /// Replaces sent, pending, delivered and failed with the store's counts.
     pub fn refresh(&self, counts: &DeliveryCounts) {
+        self.sent.store(counts.attempts, Ordering::Relaxed);
         self.pending.store(counts.pending, Ordering::Relaxed);
         self.delivered.store(counts.delivered, Ordering::Relaxed);
         self.failed
             .store(counts.failed + counts.dead, Ordering::Relaxed);
+        self.loaded.store(true, Ordering::Relaxed);
+    }
+
+    /// True once the counters have been read from the store.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Relaxed)
     }
 
     /// Records the health; true when it changed.
@@ -98,7 +112,9 @@ impl Stats {
         self.healthy.swap(healthy, Ordering::Relaxed) != healthy
     }
 
-    /// The status fields (sent, delivered, failed, pending, consecutiveFailures, last*At).
+    /// The status fields known here: sent, delivered, failed and pending once read from the
+    /// store, consecutiveFailures once an attempt was made, and the last*At times (null when
+    /// none was seen).
     pub fn fields(&self) -> Map<String, Value> {
         let time = |t: Option<DateTime<Utc>>| {
             t.map_or(Value::Null, |t| {
@@ -108,17 +124,71 @@ impl Stats {
         let times = self.times();
         let mut m = Map::new();
         let load = |a: &AtomicU64| Value::from(a.load(Ordering::Relaxed));
-        m.insert("sent".into(), load(&self.sent));
-        m.insert("delivered".into(), load(&self.delivered));
-        m.insert("failed".into(), load(&self.failed));
-        m.insert("pending".into(), load(&self.pending));
-        m.insert(
-            "consecutiveFailures".into(),
-            load(&self.consecutive_failures),
-        );
+        if self.loaded() {
+            m.insert("sent".into(), load(&self.sent));
+            m.insert("delivered".into(), load(&self.delivered));
+            m.insert("failed".into(), load(&self.failed));
+            m.insert("pending".into(), load(&self.pending));
+        }
+        if self.measured.load(Ordering::Relaxed) {
+            m.insert(
+                "consecutiveFailures".into(),
+                load(&self.consecutive_failures),
+            );
+        }
         m.insert("lastTriggeredAt".into(), time(times.triggered));
         m.insert("lastSuccessAt".into(), time(times.success));
         m.insert("lastFailureAt".into(), time(times.failure));
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_reported_once_read_from_the_store() {
+        let stats = Stats::default();
+        stats.triggered(Utc::now(), 1);
+        let fields = stats.fields();
+        for unknown in [
+            "sent",
+            "delivered",
+            "failed",
+            "pending",
+            "consecutiveFailures",
+        ] {
+            assert!(
+                !fields.contains_key(unknown),
+                "{unknown} before it is known"
+            );
+        }
+        stats.refresh(&DeliveryCounts {
+            pending: 5,
+            delivered: 3,
+            failed: 1,
+            dead: 1,
+            attempts: 9,
+        });
+        let fields = stats.fields();
+        assert_eq!(
+            (
+                &fields["sent"],
+                &fields["delivered"],
+                &fields["failed"],
+                &fields["pending"]
+            ),
+            (
+                &Value::from(9),
+                &Value::from(3),
+                &Value::from(2),
+                &Value::from(5)
+            )
+        );
+        assert!(!fields.contains_key("consecutiveFailures"));
+        stats.attempted(Utc::now(), false, false);
+        assert_eq!(stats.fields()["consecutiveFailures"], 1);
+        assert_eq!(stats.fields()["sent"], 10);
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod dependents;
 pub mod endpoints;
 pub mod forwards;
+pub mod health;
 pub mod integrations;
 pub mod jq_check;
 pub mod lifecycle;

@@ -40,10 +40,21 @@ impl ApiError {
     }
 }
 
+/// Seconds a client is asked to wait before retrying a 503 (the store's health is probed
+/// several times a second, so an outage is seen to end within one).
+const RETRY_AFTER_SECONDS: &str = "1";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 
@@ -72,6 +83,14 @@ impl From<AcceptError> for ApiError {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",
                     "the event could not be matched to subscriptions; retry later",
+                )
+            }
+            AcceptError::Store(err @ crate::store::StoreError::Unavailable { .. }) => {
+                tracing::debug!(error = %chain(&err), "store unavailable; event not accepted");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the store cannot be reached; retry later",
                 )
             }
             AcceptError::Store(err) => {
