@@ -118,12 +118,19 @@ impl EngineArgs {
         ))
     }
 
-    /// Creates the data directory.
+    /// Creates the data directory, readable by its owner only (an existing one is left as
+    /// it is; the store's own files are owner-only either way).
     pub fn create_data_dir(&self) -> Result<(), CliError> {
-        std::fs::create_dir_all(&self.data_dir).map_err(|source| CliError::Write {
-            path: self.data_dir.display().to_string(),
-            source,
-        })
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&self.data_dir)
+            .map_err(|source| CliError::Write {
+                path: self.data_dir.display().to_string(),
+                source,
+            })
     }
 
     /// The engine settings these flags describe (the front-end sets what is its own).
