@@ -14,14 +14,14 @@ use http::{HeaderMap, Uri};
 
 use crate::receiver::process::Routed;
 use crate::receiver::{
-    EndpointPiece, HookError, Inbound, Outcome, Prepared, gate, process, public_url,
+    BodyError, EndpointPiece, HookError, Inbound, Outcome, Prepared, gate, process, public_url,
 };
 use crate::store::{Acceptance, Accepted, Target, TargetKind};
 
 use super::runtime::Engine;
 
 /// A webhook request as a front-end hands it over; its body is read only once the gates
-/// have passed.
+/// before it have passed, and the endpoint's in-flight slot is taken only once it is read.
 #[derive(Debug)]
 pub struct HookRequest<B> {
     /// The connection's peer address.
@@ -36,10 +36,17 @@ pub struct HookRequest<B> {
     pub body: B,
 }
 
-/// A request body the front-end reads on the engine's demand, up to a limit.
+/// A request body the front-end reads on the engine's demand, up to a limit and within its
+/// own bounds (time, rate, bytes held at once).
 pub trait HookBody: Send {
-    /// The whole body; `None` when it is larger than `limit` bytes or cannot be read.
-    fn read(self, limit: usize) -> impl Future<Output = Option<Bytes>> + Send;
+    /// What keeps the read body counted against the front-end's bounds; held until the
+    /// request is answered.
+    type Held: Send;
+    /// The whole body, or why it was not read whole.
+    fn read(
+        self,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Bytes, Self::Held), BodyError>> + Send;
 }
 
 /// What became of a received webhook.
@@ -79,14 +86,25 @@ impl Engine {
         name: &str,
         request: HookRequest<B>,
     ) -> Result<Received, HookError> {
-        let piece = self
-            .topology()
+        let topology = self.topology();
+        let piece = topology
             .endpoint(namespace, name)
             .filter(|p| !p.inputs.spec.suspend)
             .cloned()
             .ok_or(HookError::NotFound)?;
+        // A forward whose destination did not build (refused by the SSRF guard, say) has no
+        // piece: refuse rather than store what could not be sent.
+        let forward_missing = piece.inputs.spec.route.forward.is_some()
+            && !topology
+                .forwards
+                .contains_key(&super::snapshot::ObjectKey::new(namespace, name));
+        drop(topology);
         let received_at = request.received_at;
-        let result = self.receive_at(&piece, request).await;
+        let result = if forward_missing {
+            Err(HookError::ForwardUnavailable)
+        } else {
+            self.receive_at(&piece, request).await
+        };
         let outcome = match &result {
             Ok(received) => received.outcome(),
             Err(e) => e.outcome(),
@@ -106,20 +124,21 @@ impl Engine {
         result
     }
 
-    /// The request's way through a running endpoint, its in-flight slot held to the end.
+    /// The request's way through a running endpoint: the gates, the body, then an in-flight
+    /// slot held (with the body's bytes) to the end.
     async fn receive_at<B: HookBody>(
         &self,
         piece: &Arc<EndpointPiece>,
         request: HookRequest<B>,
     ) -> Result<Received, HookError> {
         let trusted = &self.config().receiver.trusted_proxies;
-        let _slot = gate::admit(piece, request.peer, &request.headers, trusted)?;
-        let limit = piece.max_body_bytes;
-        let body = request
+        gate::admit(piece, request.peer, &request.headers, trusted)?;
+        let (body, _held) = request
             .body
-            .read(limit)
+            .read(piece.max_body_bytes)
             .await
-            .ok_or(HookError::TooLarge(limit))?;
+            .map_err(HookError::Body)?;
+        let _slot = gate::slot(piece)?;
         let inbound = Inbound {
             url: public_url(&piece.inputs.url, &request.uri, &request.headers),
             headers: request.headers,
