@@ -16,15 +16,7 @@ use crate::engine::Engine;
 use super::ApiError;
 use super::body::BodyLimits;
 use super::request::{bearer, read_body};
-
-/// What the data plane's handlers share.
-#[derive(Clone)]
-pub struct DataPlane {
-    /// The engine.
-    pub engine: Arc<Engine>,
-    /// The bounds on request bodies, from the engine's settings.
-    pub bodies: Arc<BodyLimits>,
-}
+use super::state::DataPlane;
 
 /// The data plane routes.
 pub fn router(engine: Arc<Engine>) -> Router {

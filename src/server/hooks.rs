@@ -20,7 +20,7 @@ use crate::receiver::{BodyError, HookError};
 
 use super::ApiError;
 use super::body::{self, BodyLimits, Held};
-use super::data_plane::DataPlane;
+use super::state::DataPlane;
 
 /// The hook route.
 pub fn router(state: DataPlane) -> Router {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod hooks;
 pub mod proxy;
 pub mod request;
+pub mod state;
 
 use std::net::SocketAddr;
 

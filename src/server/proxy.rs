@@ -18,8 +18,8 @@ use crate::integration::request::strip_hop_by_hop;
 use crate::integration::{CallRequest, IntegrationError};
 
 use super::ApiError;
-use super::data_plane::DataPlane;
 use super::request::{bearer, read_body};
+use super::state::DataPlane;
 
 /// The proxy route's path.
 pub const PROXY_ROUTE: &str = "/v1/namespaces/{namespace}/integrations/{name}/proxy/{*path}";
