@@ -30,6 +30,10 @@ fn a_webhook_whose_forward_is_refused_is_answered_503_and_not_stored() {
     );
     assert_eq!(answer.status, 503);
     assert_eq!(answer.code(), "forward_unavailable");
+    // The reason, not the message: strangers do not learn internal addresses.
+    let text = String::from_utf8_lossy(&answer.body).into_owned();
+    assert!(text.contains("DestinationRefused"), "{text}");
+    assert!(!text.contains("127.0.0.1"), "{text}");
     assert_eq!(hooks_support::event_count(&inst.data_dir, "tenants"), 0);
     // A working endpoint of the same namespace stores as before.
     let open = post(

@@ -19,6 +19,7 @@ use crate::receiver::{
 use crate::store::{Acceptance, Accepted, Target, TargetKind};
 
 use super::runtime::Engine;
+use super::snapshot::ObjectKey;
 
 /// A webhook request as a front-end hands it over; its body is read only once the gates
 /// before it have passed, and the endpoint's in-flight slot is taken only once it is read.
@@ -87,21 +88,21 @@ impl Engine {
         request: HookRequest<B>,
     ) -> Result<Received, HookError> {
         let topology = self.topology();
+        let key = ObjectKey::new(namespace, name);
         let piece = topology
-            .endpoint(namespace, name)
+            .endpoints
+            .get(&key)
             .filter(|p| !p.inputs.spec.suspend)
             .cloned()
             .ok_or(HookError::NotFound)?;
         // A forward whose destination did not build (refused by the SSRF guard, say) has no
         // piece: refuse rather than store what could not be sent.
-        let forward_missing = piece.inputs.spec.route.forward.is_some()
-            && !topology
-                .forwards
-                .contains_key(&super::snapshot::ObjectKey::new(namespace, name));
+        let forward_missing =
+            piece.inputs.spec.route.forward.is_some() && !topology.forwards.contains_key(&key);
         drop(topology);
         let received_at = request.received_at;
         let result = if forward_missing {
-            Err(HookError::ForwardUnavailable)
+            Err(HookError::ForwardUnavailable(self.ready_reason(&key)))
         } else {
             self.receive_at(&piece, request).await
         };
@@ -122,6 +123,14 @@ impl Engine {
             }
         }
         result
+    }
+
+    /// The reason of an endpoint's Ready condition (why its forward is not running).
+    fn ready_reason(&self, key: &ObjectKey) -> String {
+        self.status()
+            .get(crate::api::Kind::WebhookEndpoint, key)
+            .and_then(|s| s.condition("Ready").map(|c| c.reason.clone()))
+            .unwrap_or_else(|| "NotReady".into())
     }
 
     /// The request's way through a running endpoint: the gates, the body, then an in-flight

@@ -69,11 +69,12 @@ pub enum HookError {
     #[error("reading the body")]
     Body(#[source] BodyError),
     /// The endpoint forwards, and its forward destination is not running (refused or
-    /// invalid): nothing is stored that could not be sent.
+    /// invalid): nothing is stored that could not be sent. Holds the Ready reason only (its
+    /// message may name internal addresses, which strangers do not learn).
     #[error(
-        "the endpoint's forward destination is not available (see the WebhookEndpoint's Ready condition); nothing was stored"
+        "the endpoint's forward destination is not available ({0}; see the WebhookEndpoint's Ready condition); nothing was stored"
     )]
-    ForwardUnavailable,
+    ForwardUnavailable(String),
     /// Signature verification failed (or cannot run).
     #[error("signature verification failed")]
     Verify(#[source] VerifyError),
@@ -116,7 +117,7 @@ impl HookError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyInFlight => StatusCode::TOO_MANY_REQUESTS,
             Self::Body(e) => e.status(),
-            Self::ForwardUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ForwardUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Verify(e) => e.status(),
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MalformedBody(_) | Self::MissingEventType(_) => StatusCode::BAD_REQUEST,
@@ -137,7 +138,7 @@ impl HookError {
             Self::TooLarge(_) => "payload_too_large",
             Self::TooManyInFlight => "too_many_requests",
             Self::Body(e) => e.reason(),
-            Self::ForwardUnavailable => "forward_unavailable",
+            Self::ForwardUnavailable(_) => "forward_unavailable",
             Self::Verify(e) => e.reason(),
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::MalformedBody(_) | Self::Transform(TransformError::Input(_)) => "invalid_body",
@@ -162,7 +163,7 @@ impl HookError {
             | Self::Pool(_)
             | Self::Filters(_)
             | Self::Store(_)
-            | Self::ForwardUnavailable => true,
+            | Self::ForwardUnavailable(_) => true,
             _ => false,
         };
         if ours {
@@ -198,7 +199,7 @@ mod tests {
         let e = HookError::Body(BodyError::Busy);
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.outcome(), Outcome::Rejected("server_busy"));
-        let e = HookError::ForwardUnavailable;
+        let e = HookError::ForwardUnavailable("DestinationRefused".into());
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.outcome(), Outcome::Failed("forward_unavailable"));
     }

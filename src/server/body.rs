@@ -1,16 +1,17 @@
 //! Reading a request body within the bounds a stranger gets before anything else is spent on
 //! it: its size limit, a total deadline, a minimum rate (bytes per window), and room among
-//! the request-body bytes all data plane requests may hold at once (a semaphore of bytes,
-//! taken as the bytes arrive and given back when the request is answered). Per request: one
-//! timer, reset once per rate window, and one semaphore operation per chunk.
+//! the request-body bytes all data plane requests may hold at once (a budget of bytes, taken
+//! as the bytes arrive and given back when the request is answered). Per request: one timer
+//! (registered only when a chunk has to be waited for), reset once per rate window, and one
+//! atomic update per chunk.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use bytes::BytesMut;
 use futures::StreamExt;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::engine::config::HttpLimits;
@@ -26,7 +27,7 @@ pub struct BodyLimits {
     /// The window of the rate check.
     pub window: Duration,
     /// Room for request-body bytes over all requests.
-    pub budget: Arc<Semaphore>,
+    pub budget: Arc<Budget>,
 }
 
 impl BodyLimits {
@@ -36,28 +37,59 @@ impl BodyLimits {
             timeout: limits.body_read_timeout,
             min_rate: limits.min_body_rate,
             window: HttpLimits::RATE_WINDOW,
-            budget: Arc::new(Semaphore::new(
-                limits.max_inflight_body_bytes.min(Semaphore::MAX_PERMITS),
-            )),
+            budget: Arc::new(Budget::new(limits.max_inflight_body_bytes)),
         }
+    }
+}
+
+/// Request-body bytes held at once: taken without waiting (a request that finds no room is
+/// refused, never queued), so one atomic word is the whole of it.
+#[derive(Debug)]
+pub struct Budget {
+    held: AtomicUsize,
+    max: usize,
+}
+
+impl Budget {
+    /// Room for `max` bytes.
+    pub fn new(max: usize) -> Self {
+        Self {
+            held: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// Bytes free now.
+    pub fn available(&self) -> usize {
+        self.max.saturating_sub(self.held.load(Ordering::Relaxed))
+    }
+
+    fn try_take(&self, n: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |held| {
+                held.checked_add(n).filter(|&after| after <= self.max)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: usize) {
+        self.held.fetch_sub(n, Ordering::AcqRel);
     }
 }
 
 /// A read body's room in the budget, given back when dropped.
 #[derive(Debug)]
 pub struct Held {
-    budget: Arc<Semaphore>,
+    budget: Arc<Budget>,
     bytes: usize,
 }
 
 impl Held {
     /// Takes room for `n` more bytes, or fails at once when there is none.
     fn take(&mut self, n: usize) -> Result<(), BodyError> {
-        let n32 = u32::try_from(n).map_err(|_| BodyError::Busy)?;
-        self.budget
-            .try_acquire_many(n32)
-            .map_err(|_| BodyError::Busy)?
-            .forget();
+        if !self.budget.try_take(n) {
+            return Err(BodyError::Busy);
+        }
         self.bytes += n;
         Ok(())
     }
@@ -66,7 +98,7 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if self.bytes > 0 {
-            self.budget.add_permits(self.bytes);
+            self.budget.give_back(self.bytes);
         }
     }
 }
@@ -147,7 +179,7 @@ mod tests {
             timeout: Duration::from_secs(30),
             min_rate,
             window: Duration::from_secs(5),
-            budget: Arc::new(Semaphore::new(budget)),
+            budget: Arc::new(Budget::new(budget)),
         }
     }
 
@@ -165,9 +197,9 @@ mod tests {
         let limits = limits(100, 1);
         let (bytes, held) = read(Body::from("hello"), 10, &limits).await.unwrap();
         assert_eq!(&bytes[..], b"hello");
-        assert_eq!(limits.budget.available_permits(), 95);
+        assert_eq!(limits.budget.available(), 95);
         drop(held);
-        assert_eq!(limits.budget.available_permits(), 100);
+        assert_eq!(limits.budget.available(), 100);
     }
 
     #[tokio::test]
@@ -205,7 +237,7 @@ mod tests {
             }
         });
         assert_eq!(read(body, 100, &limits).await.unwrap_err(), BodyError::Busy);
-        assert_eq!(limits.budget.available_permits(), 8);
+        assert_eq!(limits.budget.available(), 8);
     }
 
     #[tokio::test]
@@ -223,7 +255,7 @@ mod tests {
             read(body, 10_000, &limits).await.unwrap_err(),
             BodyError::TooSlow(100)
         );
-        assert_eq!(limits.budget.available_permits(), 1000);
+        assert_eq!(limits.budget.available(), 1000);
         drop(tx);
     }
 
