@@ -1,7 +1,8 @@
 //! Receiving a webhook, beside publishing: the endpoint's gates, the body read by the
-//! front-end, the receiver pipeline (verify, parse, extract, transform) on the engine's
-//! evaluation pool, then one durable acceptance fanned out to the namespace's subscriptions
-//! and/or the endpoint's forward route. Every answer of a running endpoint is counted on its
+//! front-end within its bounds, then the endpoint's in-flight slot (so a sender that trickles
+//! its body holds none), the receiver pipeline (verify, parse, extract, transform) on the
+//! engine's evaluation pool, then one durable acceptance fanned out to the namespace's
+//! subscriptions and/or the endpoint's forward route. Every answer of a running endpoint is counted on its
 //! status and in the metrics, and refusals and failures are logged here.
 
 use std::future::Future;
