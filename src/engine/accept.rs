@@ -52,18 +52,34 @@ pub struct AcceptedEvent {
     pub deliveries: usize,
 }
 
+/// Proof that a request's bearer token may publish to a namespace, so the front-end reads the
+/// body only of an authorized request ([`Engine::authorize_publish`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MayPublish<'a> {
+    namespace: &'a str,
+}
+
 impl Engine {
-    /// Authenticates and parses a publish request, fans the event out to the matching
+    /// Checks that `token` may publish to `namespace`, before the request's body is read.
+    pub async fn authorize_publish<'a>(
+        &self,
+        namespace: &'a str,
+        token: Option<&[u8]>,
+    ) -> Result<MayPublish<'a>, AcceptError> {
+        self.authorize(&self.topology(), namespace, token).await?;
+        Ok(MayPublish { namespace })
+    }
+
+    /// Parses an authorized publish request, fans the event out to the matching
     /// subscriptions and commits it durably; returns only once it is on disk.
     pub async fn publish(
         &self,
-        namespace: &str,
-        token: Option<&[u8]>,
+        may: MayPublish<'_>,
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<AcceptedEvent, AcceptError> {
+        let namespace = may.namespace;
         let topology = self.topology();
-        self.authorize(&topology, namespace, token).await?;
         let event = publish::parse(headers, body)?;
         let id = event.id.unwrap_or_else(new_event_id);
         let targets = self

@@ -27,7 +27,7 @@ pub mod syncs;
 pub mod topology;
 pub mod views;
 
-pub use accept::{AcceptError, AcceptedEvent};
+pub use accept::{AcceptError, AcceptedEvent, MayPublish};
 pub use check::{Problem, check};
 pub use runtime::{ApplySummary, Desired, Engine, EngineConfig};
 pub use snapshot::{Meta, Object, ObjectKey, SecretObject, Snapshot};

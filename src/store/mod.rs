@@ -78,6 +78,27 @@ pub enum StoreError {
         /// The probe's error, rendered.
         reason: String,
     },
+    /// Another process has the SQLite database open: two writers would corrupt its queue.
+    #[error(
+        "the store {path} is in use by another Switchboard process (it holds {lock}); stop it, or give this one another --data-dir"
+    )]
+    InUse {
+        /// The database file.
+        path: String,
+        /// The lock file the other process holds.
+        lock: String,
+    },
+    /// A file of the store could not be created, locked or restricted.
+    #[error("{op} {path}")]
+    File {
+        /// What the store was doing.
+        op: &'static str,
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl StoreError {

@@ -7,6 +7,7 @@
 
 mod accept;
 mod lease;
+mod lock;
 mod read;
 mod state;
 #[cfg(test)]
@@ -45,6 +46,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The SQLite store.
 pub(crate) struct SqliteStore {
+    /// The exclusive lock on the database file, held as long as the store is open.
+    _lock: Option<lock::StoreLock>,
     writer: Arc<writer::WriterThread>,
     reader: SqlitePool,
     committer: GroupCommitter<Accepting, AcceptedWork>,
@@ -53,7 +56,9 @@ pub(crate) struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating when missing) the database file at `path` and migrates it.
+    /// Refuses (`StoreError::InUse`) while another process has it open.
     pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
+        let lock = lock::StoreLock::acquire(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -87,6 +92,7 @@ impl SqliteStore {
             COMPLETION_LINGER,
         );
         Ok(Self {
+            _lock: lock,
             writer,
             reader,
             committer,
