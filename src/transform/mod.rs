@@ -1,7 +1,8 @@
 //! The transformation engine: jq programs (on jaq) with input/output formats, JSON Schema
 //! checks, embedded tests, predicates and extraction expressions, all evaluated inside a
-//! step/time/stack budget (see [`sandbox`]).
+//! step/time/stack/memory budget (see [`sandbox`]).
 
+pub mod alloc;
 pub mod cases;
 pub mod eval;
 pub mod format;

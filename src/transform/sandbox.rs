@@ -1,5 +1,5 @@
-//! Runaway containment for jq evaluation: a step, time and stack budget that jaq itself
-//! checks while it evaluates.
+//! Runaway containment for jq evaluation: a step, time, stack and memory budget that jaq
+//! itself checks while it evaluates.
 //!
 //! # How a runaway program is stopped
 //!
@@ -26,9 +26,20 @@
 //! jaq is `forbid(unsafe_code)`, so unwinding through it is memory-safe; everything it
 //! built is dropped on the way out.
 //!
-//! Memory is bounded through the step budget: a collection such as `[range(n)]` gains at
-//! most one element per step. A single native operation can still allocate in one step
-//! (`"x" * 1e9`, or doubling a string 40 times); that is outside what a step budget sees.
+//! # How memory is bounded
+//!
+//! The global allocator ([`super::alloc::Counting`]) counts each thread's net allocated
+//! bytes. A budget notes the count when the evaluation starts, and every tick compares what
+//! the evaluation holds now with `max_memory_bytes`, so anything built step by step (doubling
+//! a string or an array 40 times with `+`, `[range(n)]`, `fromjson`, regex matches, big
+//! integers) stops within one step of crossing it. The operations that can allocate far more
+//! in one step than their operands hold are checked *before* they allocate, against what is
+//! left of the budget: string repetition (`"x" * 1e9`, by [`mul`]) and serialization of a
+//! value of shared parts (`tostring`, `tojson`, string interpolation and the `@` formats that
+//! build on them, by [`text`] and [`tojson`]); [`super::jq`] routes `*`, `*=` and string
+//! interpolation to them. What one step can still allocate past the budget is bounded by its
+//! operands: at most a few times the budget (`a + b` with both just under it) or a constant
+//! factor of a string's length (`explode`, `split`, `match`), before the next tick stops it.
 
 #[cfg(panic = "abort")]
 compile_error!("the jq sandbox stops runaway programs by unwinding: build with panic = \"unwind\"");
@@ -40,8 +51,11 @@ use std::time::{Duration, Instant};
 
 use jaq_core::data::{DataT, HasLut};
 use jaq_core::native::{Fun, v};
-use jaq_core::{Exn, Lut};
+use jaq_core::{Exn, Lut, ValT as _};
 use jaq_json::Val;
+use jaq_std::ValT as _;
+
+use super::alloc::net_allocated;
 
 /// How often (in steps) a tick reads the clock.
 pub const CHECK_EVERY: u64 = 1024;
@@ -57,6 +71,8 @@ pub struct Limits {
     pub max_stack_bytes: usize,
     /// Size of the serialized output. Default: 1 MiB.
     pub max_output_bytes: usize,
+    /// Memory the evaluation may hold beyond what existed when it started. Default: 64 MiB.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for Limits {
@@ -66,6 +82,7 @@ impl Default for Limits {
             max_steps: 10_000_000,
             max_stack_bytes: 512 * 1024,
             max_output_bytes: 1024 * 1024,
+            max_memory_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -85,6 +102,9 @@ pub enum Exceeded {
     /// Its output is larger than allowed.
     #[error("output is larger than {0} bytes (output budget exceeded)")]
     Output(usize),
+    /// It held more memory than allowed.
+    #[error("evaluation needed more than {0} bytes of memory (memory budget exceeded)")]
+    Memory(usize),
 }
 
 /// The budget of one running evaluation; lives on the evaluating thread.
@@ -93,6 +113,8 @@ pub struct Budget {
     steps: Cell<u64>,
     started: Instant,
     stack_base: usize,
+    /// This thread's net allocated bytes when the evaluation started.
+    memory_base: isize,
     /// Whether an inline cap ([`super::inline`]) tightened the limits.
     capped: bool,
 }
@@ -106,6 +128,7 @@ impl Budget {
             steps: Cell::new(0),
             started: Instant::now(),
             stack_base: stack_address(),
+            memory_base: net_allocated(),
             capped,
         }
     }
@@ -120,8 +143,31 @@ impl Budget {
         if self.stack_base.abs_diff(stack_address()) > self.limits.max_stack_bytes {
             self.stop(Exceeded::Stack(self.limits.max_stack_bytes));
         }
+        if self.held() > self.limits.max_memory_bytes as isize {
+            self.stop(Exceeded::Memory(self.limits.max_memory_bytes));
+        }
         if steps.is_multiple_of(CHECK_EVERY) && self.started.elapsed() > self.limits.timeout {
             self.stop(Exceeded::Time(self.limits.timeout));
+        }
+    }
+
+    /// Bytes the evaluation holds beyond what existed when it started (negative when it freed
+    /// more than it allocated).
+    #[inline]
+    fn held(&self) -> isize {
+        net_allocated().wrapping_sub(self.memory_base)
+    }
+
+    /// Bytes the evaluation may still allocate.
+    pub fn memory_left(&self) -> usize {
+        let max = self.limits.max_memory_bytes as isize;
+        max.saturating_sub(self.held()).max(0) as usize
+    }
+
+    /// Leaves the evaluation unless `bytes` more fit in its memory budget.
+    pub fn reserve(&self, bytes: usize) {
+        if bytes > self.memory_left() {
+            self.stop(Exceeded::Memory(self.limits.max_memory_bytes));
         }
     }
 
@@ -143,6 +189,7 @@ fn effective(limits: Limits) -> (Limits, bool) {
     let capped = Limits {
         max_steps: limits.max_steps.min(cap.max_steps),
         timeout: limits.timeout.min(cap.timeout),
+        max_memory_bytes: limits.max_memory_bytes.min(cap.max_memory_bytes),
         ..limits
     };
     (capped, capped != limits)
@@ -231,16 +278,98 @@ pub fn guarded<T>(
     })
 }
 
-/// Natives that replace jaq's own: a ticking `range/3`, and an `env` that reveals nothing
-/// (a transformation must not read the engine's environment, which may hold credentials).
+/// Natives that replace jaq's own: a ticking `range/3`, an `env` that reveals nothing (a
+/// transformation must not read the engine's environment, which may hold credentials), a
+/// `tojson` within the memory budget, and the budgeted `*` and `tostring` that
+/// [`super::jq`] routes the operators to ([`MUL`], [`TEXT`]).
 pub fn natives() -> impl Iterator<Item = Fun<Sandbox>> {
-    let funs: [jaq_core::native::Filter<jaq_core::RunPtr<Sandbox>>; 2] =
-        [("range", v(3), range), ("env", v(0), empty_env)];
+    let funs: [jaq_core::native::Filter<jaq_core::RunPtr<Sandbox>>; 5] = [
+        ("range", v(3), range),
+        ("env", v(0), empty_env),
+        ("tojson", v(0), tojson),
+        (MUL, v(2), mul),
+        (TEXT, v(0), text),
+    ];
     funs.into_iter().map(jaq_core::native::run::<Sandbox>)
 }
 
 /// Names of jaq natives that [`natives`] replaces.
-pub const REPLACED: [&str; 2] = ["range", "env"];
+pub const REPLACED: [&str; 3] = ["range", "env", "tojson"];
+
+/// The native that `l * r` is compiled to: `_sb_mul(l; r)`.
+pub const MUL: &str = "_sb_mul";
+
+/// The native that string interpolation (and so `tostring` and `@text`) formats with.
+pub const TEXT: &str = "_sb_text";
+
+/// `$l * $r`, refusing a string repetition larger than the memory left.
+fn mul<'a>(mut cv: jaq_core::Cv<'a, Sandbox>) -> jaq_core::ValXs<'a, Val> {
+    let r = cv.0.pop_var();
+    let l = cv.0.pop_var();
+    if let (Val::TStr(s) | Val::BStr(s), n @ Val::Num(_))
+    | (n @ Val::Num(_), Val::TStr(s) | Val::BStr(s)) = (&l, &r)
+        && *n > Val::from(0usize)
+    {
+        // A big integer repeats as often as jaq saturates it to: more than memory holds.
+        let times = n.as_isize().unwrap_or(isize::MAX) as usize;
+        cv.0.data().budget.reserve(s.len().saturating_mul(times));
+    }
+    jaq_core::native::bome(l * r)
+}
+
+/// `tostring`: a string as it is, anything else as its JSON text, within the memory left.
+fn text<'a>(cv: jaq_core::Cv<'a, Sandbox>) -> jaq_core::ValXs<'a, Val> {
+    let budget = cv.0.data().budget;
+    jaq_core::native::bome(Ok(match cv.1 {
+        s @ (Val::TStr(_) | Val::BStr(_)) => s.into_string(),
+        v => Val::utf8_str(json_text(budget, &v)),
+    }))
+}
+
+/// `tojson` within the memory left.
+fn tojson<'a>(cv: jaq_core::Cv<'a, Sandbox>) -> jaq_core::ValXs<'a, Val> {
+    let budget = cv.0.data().budget;
+    jaq_core::native::bome(Ok(Val::utf8_str(json_text(budget, &cv.1))))
+}
+
+/// `v`'s JSON text as jaq writes it, leaving the evaluation once it outgrows the memory left
+/// (a value of shared parts can stand for far more text than it takes memory).
+fn json_text(budget: &Budget, v: &Val) -> Vec<u8> {
+    let left = budget.memory_left();
+    // Refused before writing when surely too long: writing is far slower than counting.
+    if super::write::text_floor(v, left / 2) > left / 2 {
+        budget.stop(Exceeded::Memory(budget.limits.max_memory_bytes));
+    }
+    let mut out = Capped {
+        out: Vec::new(),
+        left,
+    };
+    if jaq_json::write::write(&mut out, &Default::default(), 0, v).is_err() {
+        budget.stop(Exceeded::Memory(budget.limits.max_memory_bytes));
+    }
+    out.out
+}
+
+/// A buffer that refuses to grow past `left` bytes.
+struct Capped {
+    out: Vec<u8>,
+    left: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        // Twice what is written: the buffer's growth can double its room.
+        if self.out.len().saturating_add(bytes.len()).saturating_mul(2) > self.left {
+            return Err(std::io::ErrorKind::OutOfMemory.into());
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// `env`: an empty object.
 fn empty_env(_: jaq_core::Cv<'_, Sandbox>) -> jaq_core::ValXs<'_, Val> {

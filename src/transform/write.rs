@@ -2,8 +2,9 @@
 //! for [`value::to_json`]'s result, without building the `serde_json::Value` in between.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 
-use jaq_json::{Num, Val};
+use jaq_json::{Num, Rc, Val};
 use serde::ser::{Error as _, Serialize, SerializeMap, Serializer};
 
 use super::sandbox::Exceeded;
@@ -33,8 +34,8 @@ pub fn write_json(value: &Val, capacity: usize, limit: usize) -> Result<Option<V
 
 /// Fails when `value`'s JSON is surely longer than `limit` bytes, before anything builds it
 /// (a value of shared parts can stand for far more JSON than it takes memory). It counts a
-/// lower bound of the length, in at most about `limit` steps.
-pub fn check_size(value: &Val, limit: usize) -> Result<(), Exceeded> {
+/// lower bound of the length, in at most about `limit` steps, and returns it.
+pub fn check_size(value: &Val, limit: usize) -> Result<usize, Exceeded> {
     let mut size = 0usize;
     let mut pending = vec![value];
     while let Some(v) = pending.pop() {
@@ -48,7 +49,64 @@ pub fn check_size(value: &Val, limit: usize) -> Result<(), Exceeded> {
             return Err(Exceeded::Output(limit));
         }
     }
-    Ok(())
+    Ok(size)
+}
+
+/// How many times longer than [`check_size`]'s lower bound a value's JSON can be (a number
+/// counted as one byte takes up to 24; an escaped character six).
+pub const FLOOR_FACTOR: usize = 24;
+
+/// Whether `value`'s compact JSON is at most `limit` bytes long, counted without keeping it.
+pub fn json_fits(value: &serde_json::Value, limit: usize) -> bool {
+    struct Count(usize, usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            if self.0 > self.1 {
+                return Err(std::io::ErrorKind::FileTooLarge.into());
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Count(0, limit), value).is_ok()
+}
+
+/// A lower bound of `value`'s JSON length (as [`check_size`] counts it), capped at
+/// `limit + 1`, in time proportional to its distinct parts: a part that several parents
+/// share (`[., .]`) is walked once, so a value standing for 2^40 leaves costs 40 visits.
+pub fn text_floor(value: &Val, limit: usize) -> usize {
+    let mut seen = HashMap::new();
+    floor_of(value, limit, &mut seen)
+}
+
+fn floor_of(v: &Val, limit: usize, seen: &mut HashMap<usize, usize>) -> usize {
+    let own = floor_bytes(v);
+    let (key, shared) = match v {
+        Val::Arr(a) => (Rc::as_ptr(a) as *const () as usize, Rc::strong_count(a) > 1),
+        Val::Obj(o) => (Rc::as_ptr(o) as *const () as usize, Rc::strong_count(o) > 1),
+        _ => return own,
+    };
+    if shared && let Some(&floor) = seen.get(&key) {
+        return floor;
+    }
+    let mut total = own;
+    let mut add = |part: &Val| {
+        total = total.saturating_add(floor_of(part, limit, seen));
+        total <= limit
+    };
+    let _ = match v {
+        Val::Arr(items) => items.iter().all(&mut add),
+        Val::Obj(fields) => fields.iter().all(|(k, v)| add(k) && add(v)),
+        _ => true,
+    };
+    let total = total.min(limit.saturating_add(1));
+    if shared {
+        seen.insert(key, total);
+    }
+    total
 }
 
 /// The fewest bytes `v`'s JSON takes besides its elements' own: a literal, the text and
@@ -218,7 +276,7 @@ mod tests {
         let small = to_jaq(&json!({"a": [1, "xy", null]}));
         let written = write_json(&small, 0, 64).unwrap().unwrap();
         assert_eq!(written, br#"{"a":[1,"xy",null]}"#);
-        assert_eq!(check_size(&small, written.len()), Ok(()));
+        assert!(check_size(&small, written.len()).is_ok());
         assert_eq!(
             write_json(&small, 0, written.len()).unwrap(),
             Some(written.clone())

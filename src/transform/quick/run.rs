@@ -3,10 +3,16 @@
 use std::cell::Cell;
 
 use jaq_core::ValT as _;
+use jaq_core::ops::Math;
 use jaq_core::path::Opt;
 use jaq_json::{Map, Val};
 
+use super::super::write;
 use super::{Builtin0, Builtin1, Const, Node, Step};
+
+/// The largest string the quick evaluator builds by repetition or serialization; beyond it,
+/// jaq runs the program within its memory budget.
+const MAX_BUILT_BYTES: usize = 1024 * 1024;
 
 /// The quick evaluator gives up: jaq must run the program (an error to raise, a product of
 /// several values, a value outside the quick core's reach, or the step cap).
@@ -139,6 +145,9 @@ impl<'m> Run<'m> {
                 },
             },
             Node::Math(l, op, r) => match (self.single(l, x)?, self.single(r, x)?) {
+                (Some(l), Some(r)) if *op == Math::Mul && large_repetition(&l, &r) => {
+                    return Err(Bail);
+                }
                 (Some(l), Some(r)) => op.run(l, r).map_err(|_| Bail)?,
                 _ => return Ok(None),
             },
@@ -290,6 +299,18 @@ fn values(x: &Val) -> Result<Box<dyn Iterator<Item = &Val> + '_>, Bail> {
     }
 }
 
+/// Whether `l * r` repeats a string to more than [`MAX_BUILT_BYTES`].
+fn large_repetition(l: &Val, r: &Val) -> bool {
+    match (l, r) {
+        (Val::TStr(s) | Val::BStr(s), Val::Num(_)) | (Val::Num(_), Val::TStr(s) | Val::BStr(s)) => {
+            let n = if matches!(l, Val::Num(_)) { l } else { r };
+            let times = jaq_std::ValT::as_isize(n).unwrap_or(isize::MAX);
+            times > 0 && s.len().saturating_mul(times as usize) > MAX_BUILT_BYTES
+        }
+        _ => false,
+    }
+}
+
 /// A builtin without arguments on `x`, as jaq defines it.
 fn builtin0(f: Builtin0, x: &Val) -> Result<Val, Bail> {
     Ok(match (f, x) {
@@ -317,7 +338,13 @@ fn builtin0(f: Builtin0, x: &Val) -> Result<Val, Bail> {
             keys.sort();
             Val::from_iter(keys)
         }
-        (Builtin0::ToString, x) => x.clone().into_string(),
+        (Builtin0::ToString, x) => {
+            // A value of shared parts can stand for far more text than it takes memory.
+            if write::text_floor(x, MAX_BUILT_BYTES) > MAX_BUILT_BYTES {
+                return Err(Bail);
+            }
+            x.clone().into_string()
+        }
         (Builtin0::Type, x) => Val::from(String::from(match x {
             Val::Null => "null",
             Val::Bool(_) => "boolean",
