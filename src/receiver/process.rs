@@ -14,6 +14,7 @@ use crate::signature::{self, Request, Verified};
 use crate::store::{DedupKey, NewEvent, new_event_id};
 use crate::transform::format::decode;
 use crate::transform::inline::{self, Cap};
+use crate::transform::pool::Tenant;
 use crate::transform::{EvalPool, Meta};
 
 use super::endpoint::EndpointPiece;
@@ -85,7 +86,13 @@ pub async fn process(
     {
         return prepared;
     }
-    pool.run(move || prepare(&piece, &inbound, &verified))
+    let (namespace, name) = (piece.inputs.namespace.clone(), piece.inputs.name.clone());
+    let tenant = Tenant {
+        namespace: &namespace,
+        kind: "endpoint",
+        name: &name,
+    };
+    pool.run(tenant, move || prepare(&piece, &inbound, &verified))
         .await
         .map_err(HookError::Pool)?
 }
