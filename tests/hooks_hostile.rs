@@ -128,8 +128,8 @@ fn concurrent_large_numeric_bodies_stay_within_memory() {
             .collect();
         posts.into_iter().map(|p| p.join().unwrap()).collect()
     });
-    // Each is answered (accepted or refused as too costly), none with a server error.
-    assert!(statuses.iter().all(|s| *s < 500), "{statuses:?}");
+    // Each holds more values than a request may (the bound of what parsing one costs): 413.
+    assert!(statuses.iter().all(|s| *s == 413), "{statuses:?}");
     let peak = peak_rss(&inst);
     assert!(peak < 300 * MIB, "peak RSS {} MiB", peak / MIB);
 }

@@ -103,7 +103,9 @@ impl HookError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::SourceNotAllowed => StatusCode::FORBIDDEN,
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge(_) | Self::MalformedBody(FormatError::TooManyValues(_)) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::TooManyInFlight => StatusCode::TOO_MANY_REQUESTS,
             Self::Verify(e) => e.status(),
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -122,7 +124,9 @@ impl HookError {
         match self {
             Self::NotFound => "not_found",
             Self::SourceNotAllowed => "source_not_allowed",
-            Self::TooLarge(_) => "payload_too_large",
+            Self::TooLarge(_) | Self::MalformedBody(FormatError::TooManyValues(_)) => {
+                "payload_too_large"
+            }
             Self::TooManyInFlight => "too_many_requests",
             Self::Verify(e) => e.reason(),
             Self::UnsupportedMediaType(_) => "unsupported_media_type",

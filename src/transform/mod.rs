@@ -3,6 +3,7 @@
 //! step/time/stack/memory budget (see [`sandbox`]).
 
 pub mod alloc;
+pub mod bounded;
 pub mod cases;
 pub mod eval;
 pub mod format;
