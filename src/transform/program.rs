@@ -480,6 +480,22 @@ mod tests {
         );
     }
 
+    /// The server's value-only path (`apply_value`) holds the output cap exactly as `run`
+    /// (what `switchboard transform` calls) does, even where the quick size bound passes.
+    #[test]
+    fn the_output_cap_holds_on_the_value_only_path() {
+        let p = Program::compile(&spec(json!({"jq": "[range(100) | 123456.789]"})))
+            .unwrap()
+            .with_limits(Limits {
+                max_output_bytes: 1000,
+                ..Limits::default()
+            });
+        let run = p.run(b"null", &Meta::default()).unwrap_err();
+        let value = p.apply_value(&json!(null), &Meta::default()).unwrap_err();
+        assert_eq!(run.to_string(), value.to_string());
+        assert!(matches!(value, TransformError::TooLarge(_)), "{value}");
+    }
+
     /// A value of shared parts stands for 2^40 leaves in little memory; writing it stops at
     /// the output budget, on the quick path and on jaq's, and for JSON and Form output.
     #[test]
