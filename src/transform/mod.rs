@@ -17,6 +17,7 @@ pub mod quick;
 pub mod read;
 pub mod sandbox;
 pub mod schema;
+pub mod size;
 pub mod value;
 pub mod write;
 

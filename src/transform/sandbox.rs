@@ -337,7 +337,7 @@ fn tojson<'a>(cv: jaq_core::Cv<'a, Sandbox>) -> jaq_core::ValXs<'a, Val> {
 fn json_text(budget: &Budget, v: &Val) -> Vec<u8> {
     let left = budget.memory_left();
     // Refused before writing when surely too long: writing is far slower than counting.
-    if super::write::text_floor(v, left / 2) > left / 2 {
+    if super::size::text_floor(v, left / 2) > left / 2 {
         budget.stop(Exceeded::Memory(budget.limits.max_memory_bytes));
     }
     let mut out = Capped {

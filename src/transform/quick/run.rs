@@ -7,7 +7,7 @@ use jaq_core::ops::Math;
 use jaq_core::path::Opt;
 use jaq_json::{Map, Val};
 
-use super::super::write;
+use super::super::size;
 use super::{Builtin0, Builtin1, Const, Node, Step};
 
 /// The largest string the quick evaluator builds by repetition or serialization; beyond it,
@@ -340,7 +340,7 @@ fn builtin0(f: Builtin0, x: &Val) -> Result<Val, Bail> {
         }
         (Builtin0::ToString, x) => {
             // A value of shared parts can stand for far more text than it takes memory.
-            if write::text_floor(x, MAX_BUILT_BYTES) > MAX_BUILT_BYTES {
+            if size::text_floor(x, MAX_BUILT_BYTES) > MAX_BUILT_BYTES {
                 return Err(Bail);
             }
             x.clone().into_string()
