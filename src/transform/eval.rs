@@ -291,6 +291,27 @@ mod tests {
         );
     }
 
+    /// A loop-free chain of doublings (the quick evaluator's ground) stops at the budget too.
+    #[test]
+    fn doubling_without_a_loop_stops_at_the_memory_budget() {
+        let doubling = std::iter::repeat_n("(. + .)", 40)
+            .collect::<Vec<_>>()
+            .join(" | ");
+        for input in [r#""x""#, "[1]"] {
+            let p = crate::transform::Program::compile(
+                &serde_json::from_value(json!({"jq": format!("{doubling} | length")})).unwrap(),
+            )
+            .unwrap();
+            let e = p
+                .run(input.as_bytes(), &crate::transform::Meta::default())
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("memory budget exceeded"),
+                "{input}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn memory_freed_along_the_way_is_not_charged() {
         // Each big string is dropped before the next is made: never more than one at a time.

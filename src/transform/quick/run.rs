@@ -145,9 +145,7 @@ impl<'m> Run<'m> {
                 },
             },
             Node::Math(l, op, r) => match (self.single(l, x)?, self.single(r, x)?) {
-                (Some(l), Some(r)) if *op == Math::Mul && large_repetition(&l, &r) => {
-                    return Err(Bail);
-                }
+                (Some(l), Some(r)) if large_result(*op, &l, &r) => return Err(Bail),
                 (Some(l), Some(r)) => op.run(l, r).map_err(|_| Bail)?,
                 _ => return Ok(None),
             },
@@ -299,16 +297,24 @@ fn values(x: &Val) -> Result<Box<dyn Iterator<Item = &Val> + '_>, Bail> {
     }
 }
 
-/// Whether `l * r` repeats a string to more than [`MAX_BUILT_BYTES`].
-fn large_repetition(l: &Val, r: &Val) -> bool {
-    match (l, r) {
-        (Val::TStr(s) | Val::BStr(s), Val::Num(_)) | (Val::Num(_), Val::TStr(s) | Val::BStr(s)) => {
-            let n = if matches!(l, Val::Num(_)) { l } else { r };
-            let times = jaq_std::ValT::as_isize(n).unwrap_or(isize::MAX);
-            times > 0 && s.len().saturating_mul(times as usize) > MAX_BUILT_BYTES
+/// Whether `l op r` builds a string or collection larger than [`MAX_BUILT_BYTES`]: string
+/// repetition, or concatenation (a chain of `. + .` doubles its input at every link).
+fn large_result(op: Math, l: &Val, r: &Val) -> bool {
+    let slot = std::mem::size_of::<Val>();
+    let built = match (op, l, r) {
+        (Math::Mul, Val::TStr(s) | Val::BStr(s), n @ Val::Num(_))
+        | (Math::Mul, n @ Val::Num(_), Val::TStr(s) | Val::BStr(s)) => {
+            let times = jaq_std::ValT::as_isize(n).unwrap_or(isize::MAX).max(0);
+            s.len().saturating_mul(times as usize)
         }
-        _ => false,
-    }
+        (Math::Add, Val::TStr(a) | Val::BStr(a), Val::TStr(b) | Val::BStr(b)) => a.len() + b.len(),
+        (Math::Add, Val::Arr(a), Val::Arr(b)) => (a.len() + b.len()).saturating_mul(slot),
+        (Math::Add | Math::Mul, Val::Obj(a), Val::Obj(b)) => {
+            (a.len() + b.len()).saturating_mul(3 * slot)
+        }
+        _ => 0,
+    };
+    built > MAX_BUILT_BYTES
 }
 
 /// A builtin without arguments on `x`, as jaq defines it.
