@@ -3,7 +3,7 @@
 //!
 //! The program and jaq's standard definitions are compiled with the operations that can
 //! allocate far more in one step than their operands hold routed through the sandbox's
-//! budgeted natives ([`sandbox::MUL`], [`sandbox::TEXT`]): `l * r` becomes `_sb_mul(l; r)`
+//! budgeted natives ([`natives::MUL`], [`natives::TEXT`]): `l * r` becomes `_sb_mul(l; r)`
 //! (same order of outputs: jaq forms `l * r` as `l as $l | r as $r | $l * $r` does),
 //! `l *= r` becomes `r as $r | l |= _sb_mul(.; $r)` (as jaq defines it), and string
 //! interpolation (which `tostring` and `@text` are made of) formats its parts with
@@ -19,7 +19,8 @@ use jaq_core::ops::Math;
 use jaq_core::path::{Part, Path};
 use jaq_core::{Compiler, compile};
 
-use super::sandbox::{self, Sandbox};
+use super::natives;
+use super::sandbox::Sandbox;
 
 /// The name the rewritten program is defined under in the prelude.
 const MAIN: &str = "_sb_main";
@@ -81,8 +82,8 @@ fn compile_source<'s>(
     let natives = jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())
-        .filter(|(name, _, _)| !sandbox::REPLACED.contains(name))
-        .chain(sandbox::natives());
+        .filter(|(name, _, _)| !natives::REPLACED.contains(name))
+        .chain(natives::natives());
     let arena = Arena::default();
     let modules = Loader::new(defs)
         .load(&arena, File { code, path: () })
@@ -112,10 +113,10 @@ fn budgeted<'s>(t: Term<&'s str>) -> Term<&'s str> {
     let b = |t: Box<Term<&'s str>>| Box::new(budgeted(*t));
     match t {
         Term::BinOp(l, BinaryOp::Math(Math::Mul), r) => {
-            Term::Call(sandbox::MUL, vec![budgeted(*l), budgeted(*r)])
+            Term::Call(natives::MUL, vec![budgeted(*l), budgeted(*r)])
         }
         Term::BinOp(l, BinaryOp::UpdateMath(Math::Mul), r) => {
-            let times = Term::Call(sandbox::MUL, vec![Term::Id, Term::Var(UPDATE_VAR)]);
+            let times = Term::Call(natives::MUL, vec![Term::Id, Term::Var(UPDATE_VAR)]);
             let update = Term::BinOp(b(l), BinaryOp::Update, Box::new(times));
             let bind = BinaryOp::Pipe(Some(Pattern::Var(UPDATE_VAR)));
             Term::BinOp(b(r), bind, Box::new(update))
@@ -124,7 +125,7 @@ fn budgeted<'s>(t: Term<&'s str>) -> Term<&'s str> {
         Term::Str(fmt, parts) => {
             let interpolates = parts.iter().any(|p| matches!(p, StrPart::Term(_)));
             let fmt = match fmt {
-                None if interpolates => Some(sandbox::TEXT),
+                None if interpolates => Some(natives::TEXT),
                 fmt => fmt,
             };
             let parts = parts.into_iter().map(|part| match part {

@@ -10,6 +10,7 @@ pub mod format;
 pub mod inline;
 pub mod jq;
 pub mod meta;
+pub mod natives;
 pub mod pool;
 pub mod predicate;
 pub mod program;

@@ -12,7 +12,7 @@
 //!    that clones the context's global data. Our data type, [`Data`], implements `Clone` by
 //!    calling [`Budget::tick`], so `def f: f; f` and `repeat(.)` tick on every iteration.
 //! 2. **Native generators tick per item.** The one native generator that loops without
-//!    touching the context, `range/3`, is replaced by [`range`], which ticks before each
+//!    touching the context, `range/3`, is replaced by [`super::natives`]' own, which ticks before each
 //!    item; `[range(1e12)]` and `last(range(1e12))` therefore tick too.
 //!
 //! A tick counts one step; every [`CHECK_EVERY`] steps it also compares the clock with the
@@ -34,10 +34,10 @@
 //! a string or an array 40 times with `+`, `[range(n)]`, `fromjson`, regex matches, big
 //! integers) stops within one step of crossing it. The operations that can allocate far more
 //! in one step than their operands hold are checked *before* they allocate, against what is
-//! left of the budget: string repetition (`"x" * 1e9`, by [`mul`]) and serialization of a
+//! left of the budget: string repetition (`"x" * 1e9`) and serialization of a
 //! value of shared parts (`tostring`, `tojson`, string interpolation and the `@` formats that
-//! build on them, by [`text`] and [`tojson`]); [`super::jq`] routes `*`, `*=` and string
-//! interpolation to them. What one step can still allocate past the budget is bounded by its
+//! build on them), by the natives of [`super::natives`], to which [`super::jq`] routes `*`,
+//! `*=` and string interpolation. What one step can still allocate past the budget is bounded by its
 //! operands: at most a few times the budget (`a + b` with both just under it) or a constant
 //! factor of a string's length (`explode`, `split`, `match`), before the next tick stops it.
 
@@ -49,11 +49,9 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::{Duration, Instant};
 
+use jaq_core::Lut;
 use jaq_core::data::{DataT, HasLut};
-use jaq_core::native::{Fun, v};
-use jaq_core::{Exn, Lut, ValT as _};
 use jaq_json::Val;
-use jaq_std::ValT as _;
 
 use super::alloc::net_allocated;
 
@@ -167,8 +165,13 @@ impl Budget {
     /// Leaves the evaluation unless `bytes` more fit in its memory budget.
     pub fn reserve(&self, bytes: usize) {
         if bytes > self.memory_left() {
-            self.stop(Exceeded::Memory(self.limits.max_memory_bytes));
+            self.stop_memory();
         }
+    }
+
+    /// Leaves the evaluation over its memory budget.
+    pub fn stop_memory(&self) -> ! {
+        self.stop(Exceeded::Memory(self.limits.max_memory_bytes))
     }
 
     /// Leaves the evaluation with `exceeded`, telling a capped caller its cap was hit.
@@ -227,6 +230,13 @@ impl Clone for Data<'_> {
     }
 }
 
+impl<'a> Data<'a> {
+    /// The budget of the running evaluation.
+    pub fn budget(&self) -> &'a Budget {
+        self.budget
+    }
+}
+
 impl<'a> HasLut<'a, Sandbox> for Data<'a> {
     fn lut(&self) -> &'a Lut<Sandbox> {
         self.lut
@@ -276,130 +286,4 @@ pub fn guarded<T>(
             }
         }
     })
-}
-
-/// Natives that replace jaq's own: a ticking `range/3`, an `env` that reveals nothing (a
-/// transformation must not read the engine's environment, which may hold credentials), a
-/// `tojson` within the memory budget, and the budgeted `*` and `tostring` that
-/// [`super::jq`] routes the operators to ([`MUL`], [`TEXT`]).
-pub fn natives() -> impl Iterator<Item = Fun<Sandbox>> {
-    let funs: [jaq_core::native::Filter<jaq_core::RunPtr<Sandbox>>; 5] = [
-        ("range", v(3), range),
-        ("env", v(0), empty_env),
-        ("tojson", v(0), tojson),
-        (MUL, v(2), mul),
-        (TEXT, v(0), text),
-    ];
-    funs.into_iter().map(jaq_core::native::run::<Sandbox>)
-}
-
-/// Names of jaq natives that [`natives`] replaces.
-pub const REPLACED: [&str; 3] = ["range", "env", "tojson"];
-
-/// The native that `l * r` is compiled to: `_sb_mul(l; r)`.
-pub const MUL: &str = "_sb_mul";
-
-/// The native that string interpolation (and so `tostring` and `@text`) formats with.
-pub const TEXT: &str = "_sb_text";
-
-/// `$l * $r`, refusing a string repetition larger than the memory left.
-fn mul<'a>(mut cv: jaq_core::Cv<'a, Sandbox>) -> jaq_core::ValXs<'a, Val> {
-    let r = cv.0.pop_var();
-    let l = cv.0.pop_var();
-    if let (Val::TStr(s) | Val::BStr(s), n @ Val::Num(_))
-    | (n @ Val::Num(_), Val::TStr(s) | Val::BStr(s)) = (&l, &r)
-        && *n > Val::from(0usize)
-    {
-        // A big integer repeats as often as jaq saturates it to: more than memory holds.
-        let times = n.as_isize().unwrap_or(isize::MAX) as usize;
-        cv.0.data().budget.reserve(s.len().saturating_mul(times));
-    }
-    jaq_core::native::bome(l * r)
-}
-
-/// `tostring`: a string as it is, anything else as its JSON text, within the memory left.
-fn text<'a>(cv: jaq_core::Cv<'a, Sandbox>) -> jaq_core::ValXs<'a, Val> {
-    let budget = cv.0.data().budget;
-    jaq_core::native::bome(Ok(match cv.1 {
-        s @ (Val::TStr(_) | Val::BStr(_)) => s.into_string(),
-        v => Val::utf8_str(json_text(budget, &v)),
-    }))
-}
-
-/// `tojson` within the memory left.
-fn tojson<'a>(cv: jaq_core::Cv<'a, Sandbox>) -> jaq_core::ValXs<'a, Val> {
-    let budget = cv.0.data().budget;
-    jaq_core::native::bome(Ok(Val::utf8_str(json_text(budget, &cv.1))))
-}
-
-/// `v`'s JSON text as jaq writes it, leaving the evaluation once it outgrows the memory left
-/// (a value of shared parts can stand for far more text than it takes memory).
-fn json_text(budget: &Budget, v: &Val) -> Vec<u8> {
-    let left = budget.memory_left();
-    // Refused before writing when surely too long: writing is far slower than counting.
-    if super::size::text_floor(v, left / 2) > left / 2 {
-        budget.stop(Exceeded::Memory(budget.limits.max_memory_bytes));
-    }
-    let mut out = Capped {
-        out: Vec::new(),
-        left,
-    };
-    if jaq_json::write::write(&mut out, &Default::default(), 0, v).is_err() {
-        budget.stop(Exceeded::Memory(budget.limits.max_memory_bytes));
-    }
-    out.out
-}
-
-/// A buffer that refuses to grow past `left` bytes.
-struct Capped {
-    out: Vec<u8>,
-    left: usize,
-}
-
-impl std::io::Write for Capped {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        // Twice what is written: the buffer's growth can double its room.
-        if self.out.len().saturating_add(bytes.len()).saturating_mul(2) > self.left {
-            return Err(std::io::ErrorKind::OutOfMemory.into());
-        }
-        self.out.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// `env`: an empty object.
-fn empty_env(_: jaq_core::Cv<'_, Sandbox>) -> jaq_core::ValXs<'_, Val> {
-    jaq_core::native::bome(Ok(Val::obj(jaq_json::Map::default())))
-}
-
-/// `range($from; $to; $by)`, charging one step per item.
-fn range<'a>(mut cv: jaq_core::Cv<'a, Sandbox>) -> jaq_core::ValXs<'a, Val> {
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    let by = cv.0.pop_var();
-    let to = cv.0.pop_var();
-    let from = cv.0.pop_var();
-    let budget = cv.0.data().budget;
-    let direction = by.partial_cmp(&Val::from(0usize)).unwrap_or(Equal);
-    let mut next: Option<Val> = Some(from);
-    Box::new(std::iter::from_fn(move || {
-        let x = next.take()?;
-        let more = match direction {
-            Greater => x < to,
-            Less => x > to,
-            Equal => x != to,
-        };
-        if !more {
-            return None;
-        }
-        budget.tick();
-        match x.clone() + by.clone() {
-            Ok(following) => next = Some(following),
-            Err(e) => return Some(Err(Exn::from(e))),
-        }
-        Some(Ok(x))
-    }))
 }
