@@ -4,7 +4,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: switchboard::transform::alloc::Counting<mimalloc::MiMalloc> =
+    switchboard::transform::alloc::Counting(mimalloc::MiMalloc);
 
 #[path = "transform/cases.rs"]
 mod cases;

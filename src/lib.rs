@@ -16,3 +16,9 @@ pub mod store;
 pub mod sync;
 pub mod transform;
 pub mod yaml;
+
+/// Unit tests count allocations as the binary does, so the jq memory budget is in force.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: transform::alloc::Counting<std::alloc::System> =
+    transform::alloc::Counting(std::alloc::System);

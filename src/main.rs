@@ -6,9 +6,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc: less time in malloc/free on the request paths than glibc's allocator.
+/// mimalloc: less time in malloc/free on the request paths than glibc's allocator; counted
+/// per thread so the jq sandbox can bound an evaluation's memory.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: switchboard::transform::alloc::Counting<mimalloc::MiMalloc> =
+    switchboard::transform::alloc::Counting(mimalloc::MiMalloc);
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

@@ -16,6 +16,7 @@ use super::pace::Pace;
 use crate::store::{NewEvent, Target};
 use crate::transform::eval::EvalError;
 use crate::transform::inline::{self, Cap};
+use crate::transform::pool::Tenant;
 use crate::transform::sandbox::Crashed;
 use crate::transform::{EvalPool, Meta, Program, TransformError};
 
@@ -105,8 +106,13 @@ impl Route {
             return body;
         }
         let (program, payload, meta) = (program.clone(), event.payload.clone(), meta_of(event));
+        let tenant = Tenant {
+            namespace: &self.target.namespace,
+            kind: "subscription",
+            name: &self.target.name,
+        };
         let data = pool
-            .run(move || program.apply_value(&payload, &meta))
+            .run(tenant, move || program.apply_value(&payload, &meta))
             .await
             .map_err(|e| {
                 TransformError::Eval(EvalError::Crashed(Crashed(crate::error_chain::render(&e))))

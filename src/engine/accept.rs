@@ -12,7 +12,7 @@ use chrono::Utc;
 use crate::delivery::Deliveries;
 use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target, new_event_id};
 use crate::transform::inline::{self, Cap};
-use crate::transform::pool::PoolError;
+use crate::transform::pool::{PoolError, Tenant};
 
 use super::metrics::{Metrics, NamespaceLabel};
 use super::publish::{self, PublishError};
@@ -169,8 +169,16 @@ impl Engine {
                     id.to_owned(),
                     data.clone(),
                 );
+                // The namespace's filters share one queue of the pool's fair scheduler.
+                let tenant = Tenant {
+                    namespace,
+                    kind: "filters",
+                    name: "",
+                };
                 self.pool
-                    .run(move || matching_with_errors(&topology, &ns, &ty, &id, &data))
+                    .run(tenant, move || {
+                        matching_with_errors(&topology, &ns, &ty, &id, &data)
+                    })
                     .await?
             }
         };

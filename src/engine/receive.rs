@@ -245,6 +245,15 @@ mod tests {
         (Engine::new(store, config), dir)
     }
 
+    /// An endpoint of `namespace` (each namespace is held to all slots but one).
+    fn tenant(namespace: &str) -> crate::transform::pool::Tenant<'_> {
+        crate::transform::pool::Tenant {
+            namespace,
+            kind: "endpoint",
+            name: "e",
+        }
+    }
+
     /// Runs two evaluations on `pool`: the first holds its place until the second has
     /// started (`second_may_start`) or, when it may not, for a while; returns the most that
     /// ran at once.
@@ -256,7 +265,7 @@ mod tests {
         let first = tokio::spawn({
             let (pool, gauge) = (pool.clone(), gauge.clone());
             async move {
-                pool.run(move || {
+                pool.run(tenant("a"), move || {
                     gauge.enter();
                     let _ = first_started.send(());
                     let _ = released.recv();
@@ -269,7 +278,7 @@ mod tests {
         let second = tokio::spawn({
             let (pool, gauge) = (pool.clone(), gauge.clone());
             async move {
-                pool.run(move || {
+                pool.run(tenant("b"), move || {
                     gauge.enter();
                     let _ = second_started.send(());
                     gauge.leave();

@@ -114,7 +114,9 @@ impl HookError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::SourceNotAllowed => StatusCode::FORBIDDEN,
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge(_) | Self::MalformedBody(FormatError::TooManyValues(_)) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::TooManyInFlight => StatusCode::TOO_MANY_REQUESTS,
             Self::Body(e) => e.status(),
             Self::ForwardUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -135,7 +137,9 @@ impl HookError {
         match self {
             Self::NotFound => "not_found",
             Self::SourceNotAllowed => "source_not_allowed",
-            Self::TooLarge(_) => "payload_too_large",
+            Self::TooLarge(_) | Self::MalformedBody(FormatError::TooManyValues(_)) => {
+                "payload_too_large"
+            }
             Self::TooManyInFlight => "too_many_requests",
             Self::Body(e) => e.reason(),
             Self::ForwardUnavailable(_) => "forward_unavailable",

@@ -12,8 +12,9 @@ use http::{HeaderMap, Uri};
 
 use crate::signature::{self, Request, Verified};
 use crate::store::{DedupKey, NewEvent, new_event_id};
-use crate::transform::format::decode;
+use crate::transform::format::decode_request;
 use crate::transform::inline::{self, Cap};
+use crate::transform::pool::Tenant;
 use crate::transform::{EvalPool, Meta};
 
 use super::endpoint::EndpointPiece;
@@ -85,7 +86,13 @@ pub async fn process(
     {
         return prepared;
     }
-    pool.run(move || prepare(&piece, &inbound, &verified))
+    let (namespace, name) = (piece.inputs.namespace.clone(), piece.inputs.name.clone());
+    let tenant = Tenant {
+        namespace: &namespace,
+        kind: "endpoint",
+        name: &name,
+    };
+    pool.run(tenant, move || prepare(&piece, &inbound, &verified))
         .await
         .map_err(HookError::Pool)?
 }
@@ -105,7 +112,7 @@ pub fn prepare(
                 .unwrap_or_default(),
         )
     })?;
-    let payload = decode(format, &inbound.body).map_err(HookError::MalformedBody)?;
+    let payload = decode_request(format, &inbound.body).map_err(HookError::MalformedBody)?;
     let dedup_id = piece.dedup.id(&inbound.headers, verified, &payload)?;
     let event_type = piece.event_type.resolve(&inbound.headers, &payload)?;
     if !piece.allows(event_type.filtered()) {

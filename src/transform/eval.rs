@@ -211,4 +211,112 @@ mod tests {
         let e = eval("def f: 1 + f; f", json!(null), quick()).unwrap_err();
         assert!(matches!(e, EvalError::Exceeded(Exceeded::Stack(_))), "{e}");
     }
+
+    /// Each memory bomb stops with the memory budget error, quickly, whatever builds it.
+    #[test]
+    fn memory_bombs_stop_at_the_memory_budget() {
+        let shared = "reduce range(40) as $i (1; [., .])";
+        for src in [
+            r#""x" * 1000000000 | length"#,
+            r#"1000000000 * "x" | length"#,
+            r#""x" * 100000000000000000000 | length"#,
+            r#"{a: "x"} | .a *= 1000000000 | .a | length"#,
+            r#"reduce range(40) as $i ("x"; . + .) | length"#,
+            r#"reduce range(40) as $i ([1]; . + .) | length"#,
+            &format!("{shared} | tostring | length"),
+            &format!("{shared} | tojson | length"),
+            &format!("{shared} | \"<\\(.)>\" | length"),
+            &format!("{shared} | @base64 | length"),
+            &format!("{shared} | [.[] | tostring] | length"),
+            r#"[range(100) | "x" * 1000000] | length"#,
+        ] {
+            let started = Instant::now();
+            let e = eval(src, json!(null), quick()).unwrap_err();
+            assert!(
+                matches!(e, EvalError::Exceeded(Exceeded::Memory(_))),
+                "{src}: {e}"
+            );
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(5), "{src} took {took:?}");
+        }
+        let e = eval(r#""x" * 1000000000"#, json!(null), quick()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "evaluation needed more than 67108864 bytes of memory (memory budget exceeded)"
+        );
+    }
+
+    /// The budgeted `*`, `*=`, `tostring`, `tojson` and interpolation give what jaq's own do.
+    #[test]
+    fn budgeted_operations_keep_their_meaning() {
+        let all = |src: &str, input: Value| {
+            let filter = compile(src, &[]).unwrap();
+            run(&filter, &input, &[], quick(), 100, false)
+                .unwrap()
+                .values
+        };
+        assert_eq!(
+            all("(1,2) * (3,4)", json!(null)),
+            [3, 4, 6, 8].map(|n| json!(n))
+        );
+        assert_eq!(
+            all(r#""ab" * 3, 0 * "ab""#, json!(null)),
+            [json!("ababab"), json!(null)]
+        );
+        assert_eq!(
+            all(". * {a: {c: 2}}", json!({"a": {"b": 1}})),
+            [json!({"a": {"b": 1, "c": 2}})]
+        );
+        assert_eq!(
+            all(".a *= (2, 3)", json!({"a": 5})),
+            [json!({"a": 10}), json!({"a": 15})]
+        );
+        assert_eq!(
+            all(
+                r#"tostring, tojson, "<\(.)>", @text, @json, (.[1] | tostring)"#,
+                json!([1.5, "s", {"k": null}])
+            ),
+            [
+                json!(r#"[1.5,"s",{"k":null}]"#),
+                json!(r#"[1.5,"s",{"k":null}]"#),
+                json!(r#"<[1.5,"s",{"k":null}]>"#),
+                json!(r#"[1.5,"s",{"k":null}]"#),
+                json!(r#"[1.5,"s",{"k":null}]"#),
+                json!("s"),
+            ]
+        );
+        assert_eq!(
+            all(r#"[.[] | tostring] | join("-")"#, json!([1, "a", null])),
+            [json!("1-a-null")]
+        );
+    }
+
+    /// A loop-free chain of doublings (the quick evaluator's ground) stops at the budget too.
+    #[test]
+    fn doubling_without_a_loop_stops_at_the_memory_budget() {
+        let doubling = std::iter::repeat_n("(. + .)", 40)
+            .collect::<Vec<_>>()
+            .join(" | ");
+        for input in [r#""x""#, "[1]"] {
+            let p = crate::transform::Program::compile(
+                &serde_json::from_value(json!({"jq": format!("{doubling} | length")})).unwrap(),
+            )
+            .unwrap();
+            let e = p
+                .run(input.as_bytes(), &crate::transform::Meta::default())
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("memory budget exceeded"),
+                "{input}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn memory_freed_along_the_way_is_not_charged() {
+        // Each big string is dropped before the next is made: never more than one at a time.
+        let src = r#"[range(200) | ("x" * 1000000 | length)] | add"#;
+        let out = eval(src, json!(null), quick()).unwrap();
+        assert_eq!(out.values, [json!(200_000_000)]);
+    }
 }

@@ -20,6 +20,8 @@ pub struct Cap {
     pub max_steps: u64,
     /// Wall-clock time.
     pub timeout: Duration,
+    /// Memory held by one evaluation.
+    pub max_memory_bytes: usize,
 }
 
 impl Cap {
@@ -27,6 +29,7 @@ impl Cap {
     pub const SMALL: Cap = Cap {
         max_steps: 10_000,
         timeout: Duration::from_millis(2),
+        max_memory_bytes: 8 * 1024 * 1024,
     };
 }
 

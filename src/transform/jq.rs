@@ -1,12 +1,32 @@
 //! Compiling jq source with jaq into a sandboxed filter, with errors located by line and
 //! column and shown with a caret under the offending text.
+//!
+//! The program and jaq's standard definitions are compiled with the operations that can
+//! allocate far more in one step than their operands hold routed through the sandbox's
+//! budgeted natives ([`natives::MUL`], [`natives::TEXT`]): `l * r` becomes `_sb_mul(l; r)`
+//! (same order of outputs: jaq forms `l * r` as `l as $l | r as $r | $l * $r` does),
+//! `l *= r` becomes `r as $r | l |= _sb_mul(.; $r)` (as jaq defines it), and string
+//! interpolation (which `tostring` and `@text` are made of) formats its parts with
+//! `_sb_text`. The rewritten program is compiled as a definition of the prelude, called by
+//! the main module, so every name still points into the source for error locations.
 
 use std::fmt;
 
+use jaq_core::load::lex::{Lexer, StrPart};
+use jaq_core::load::parse::{BinaryOp, Def, Parser, Pattern, Term};
 use jaq_core::load::{Arena, File, Loader, lex, parse};
+use jaq_core::ops::Math;
+use jaq_core::path::{Part, Path};
 use jaq_core::{Compiler, compile};
 
-use super::sandbox::{self, Sandbox};
+use super::natives;
+use super::sandbox::Sandbox;
+
+/// The name the rewritten program is defined under in the prelude.
+const MAIN: &str = "_sb_main";
+
+/// The variable `l *= r` binds `r` to.
+const UPDATE_VAR: &str = "$_sb_r";
 
 /// A compiled jq filter over sandboxed data.
 pub type Filter = jaq_core::Filter<Sandbox>;
@@ -27,23 +47,46 @@ pub struct CompileError {
 
 /// Compiles `src`, which may refer to the given global variables (names start with `$`).
 pub fn compile(src: &str, global_vars: &[&'static str]) -> Result<Filter, CompileError> {
+    let parsed = Lexer::new(src)
+        .lex()
+        .ok()
+        .and_then(|tokens| Parser::new(&tokens).parse(|p| p.term()).ok());
+    let Some(program) = parsed else {
+        // The loader reports what does not lex or parse, located.
+        return compile_source(src, src, std::iter::empty(), global_vars);
+    };
+    let main = Def {
+        name: MAIN,
+        args: Vec::new(),
+        body: budgeted(program),
+    };
+    compile_source(src, MAIN, [main], global_vars)
+}
+
+/// Compiles `code` after the standard definitions and `extra`, all routed through the
+/// budgeted natives; errors are located in `src`.
+fn compile_source<'s>(
+    src: &'s str,
+    code: &'s str,
+    extra: impl IntoIterator<Item = Def<&'s str>>,
+    global_vars: &[&'static str],
+) -> Result<Filter, CompileError> {
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
-        .chain(jaq_json::defs());
+        .chain(jaq_json::defs())
+        .map(|def| Def {
+            body: budgeted(def.body),
+            ..def
+        })
+        .chain(extra);
     let natives = jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())
-        .filter(|(name, _, _)| !sandbox::REPLACED.contains(name))
-        .chain(sandbox::natives());
+        .filter(|(name, _, _)| !natives::REPLACED.contains(name))
+        .chain(natives::natives());
     let arena = Arena::default();
     let modules = Loader::new(defs)
-        .load(
-            &arena,
-            File {
-                code: src,
-                path: (),
-            },
-        )
+        .load(&arena, File { code, path: () })
         .map_err(|errs| match errs.into_iter().next() {
             Some((_, err)) => load_error(src, err),
             None => located(src, "", "does not load".into()),
@@ -63,6 +106,105 @@ pub fn compile(src: &str, global_vars: &[&'static str]) -> Result<Filter, Compil
             };
             located(src, name, message)
         })
+}
+
+/// `t` with `*`, `*=` and string interpolation routed through the budgeted natives.
+fn budgeted<'s>(t: Term<&'s str>) -> Term<&'s str> {
+    let b = |t: Box<Term<&'s str>>| Box::new(budgeted(*t));
+    match t {
+        Term::BinOp(l, BinaryOp::Math(Math::Mul), r) => {
+            Term::Call(natives::MUL, vec![budgeted(*l), budgeted(*r)])
+        }
+        Term::BinOp(l, BinaryOp::UpdateMath(Math::Mul), r) => {
+            let times = Term::Call(natives::MUL, vec![Term::Id, Term::Var(UPDATE_VAR)]);
+            let update = Term::BinOp(b(l), BinaryOp::Update, Box::new(times));
+            let bind = BinaryOp::Pipe(Some(Pattern::Var(UPDATE_VAR)));
+            Term::BinOp(b(r), bind, Box::new(update))
+        }
+        Term::BinOp(l, op, r) => Term::BinOp(b(l), budgeted_op(op), b(r)),
+        Term::Str(fmt, parts) => {
+            let interpolates = parts.iter().any(|p| matches!(p, StrPart::Term(_)));
+            let fmt = match fmt {
+                None if interpolates => Some(natives::TEXT),
+                fmt => fmt,
+            };
+            let parts = parts.into_iter().map(|part| match part {
+                StrPart::Term(t) => StrPart::Term(budgeted(t)),
+                other => other,
+            });
+            Term::Str(fmt, parts.collect())
+        }
+        Term::Arr(t) => Term::Arr(t.map(b)),
+        Term::Obj(entries) => Term::Obj(
+            entries
+                .into_iter()
+                .map(|(k, v)| (budgeted(k), v.map(budgeted)))
+                .collect(),
+        ),
+        Term::Neg(t) => Term::Neg(b(t)),
+        Term::Label(name, t) => Term::Label(name, b(t)),
+        Term::Fold(name, xs, pattern, args) => Term::Fold(
+            name,
+            b(xs),
+            budgeted_pattern(pattern),
+            args.into_iter().map(budgeted).collect(),
+        ),
+        Term::TryCatch(t, catch) => Term::TryCatch(b(t), catch.map(b)),
+        Term::IfThenElse(branches, otherwise) => Term::IfThenElse(
+            branches
+                .into_iter()
+                .map(|(c, t)| (budgeted(c), budgeted(t)))
+                .collect(),
+            otherwise.map(b),
+        ),
+        Term::Def(defs, t) => Term::Def(
+            defs.into_iter()
+                .map(|def| Def {
+                    body: budgeted(def.body),
+                    ..def
+                })
+                .collect(),
+            b(t),
+        ),
+        Term::Call(name, args) => Term::Call(name, args.into_iter().map(budgeted).collect()),
+        Term::Path(t, Path(parts)) => Term::Path(
+            b(t),
+            Path(
+                parts
+                    .into_iter()
+                    .map(|(part, opt)| (budgeted_part(part), opt))
+                    .collect(),
+            ),
+        ),
+        t @ (Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_)) => t,
+    }
+}
+
+fn budgeted_op(op: BinaryOp<&str>) -> BinaryOp<&str> {
+    match op {
+        BinaryOp::Pipe(Some(pattern)) => BinaryOp::Pipe(Some(budgeted_pattern(pattern))),
+        op => op,
+    }
+}
+
+fn budgeted_pattern(pattern: Pattern<&str>) -> Pattern<&str> {
+    match pattern {
+        Pattern::Var(v) => Pattern::Var(v),
+        Pattern::Arr(ps) => Pattern::Arr(ps.into_iter().map(budgeted_pattern).collect()),
+        Pattern::Obj(entries) => Pattern::Obj(
+            entries
+                .into_iter()
+                .map(|(k, p)| (budgeted(k), budgeted_pattern(p)))
+                .collect(),
+        ),
+    }
+}
+
+fn budgeted_part(part: Part<Term<&str>>) -> Part<Term<&str>> {
+    match part {
+        Part::Index(t) => Part::Index(budgeted(t)),
+        Part::Range(from, to) => Part::Range(from.map(budgeted), to.map(budgeted)),
+    }
 }
 
 fn load_error(src: &str, err: jaq_core::load::Error<&str>) -> CompileError {

@@ -1,13 +1,16 @@
 //! The transformation engine: jq programs (on jaq) with input/output formats, JSON Schema
 //! checks, embedded tests, predicates and extraction expressions, all evaluated inside a
-//! step/time/stack budget (see [`sandbox`]).
+//! step/time/stack/memory budget (see [`sandbox`]).
 
+pub mod alloc;
+pub mod bounded;
 pub mod cases;
 pub mod eval;
 pub mod format;
 pub mod inline;
 pub mod jq;
 pub mod meta;
+pub mod natives;
 pub mod pool;
 pub mod predicate;
 pub mod program;
@@ -15,6 +18,7 @@ pub mod quick;
 pub mod read;
 pub mod sandbox;
 pub mod schema;
+pub mod size;
 pub mod value;
 pub mod write;
 

@@ -121,7 +121,8 @@ enum Input<'r> {
 /// The first output of a run: written straight to JSON bytes, or converted to JSON.
 enum First {
     Written(Vec<u8>),
-    Converted(Value),
+    /// The value and a lower bound of its JSON length.
+    Converted(Value, usize),
 }
 
 /// A compiled Transformation: jq filter, schemas, formats and limits.
@@ -252,9 +253,10 @@ impl Program {
             {
                 return Ok(First::Written(body));
             }
-            write::check_size(&v, limit)?;
+            let floor = write::check_size(&v, limit)?;
             Ok(First::Converted(
                 value::to_json(&v).map_err(EvalError::NotJson)?,
+                floor,
             ))
         };
         let quick = self.quick.as_ref().and_then(|quick| {
@@ -291,12 +293,18 @@ impl Program {
         let first = outputs.into_iter().next().ok_or(TransformError::NoOutput)?;
         let (value, body) = match first {
             First::Written(body) => (None, body),
-            First::Converted(value) => {
+            First::Converted(value, floor) => {
                 if let Some(schema) = &self.output_schema {
                     schema.check(&value).map_err(TransformError::OutputSchema)?;
                 }
                 if value_only && self.output_format == OutputFormat::Json {
-                    // Already checked against the output limit.
+                    // The output limit holds as when the body is written: counted exactly
+                    // unless the lower bound already shows the JSON fits.
+                    if floor.saturating_mul(write::FLOOR_FACTOR) > limit
+                        && !write::json_fits(&value, limit)
+                    {
+                        return Err(TransformError::TooLarge(Exceeded::Output(limit)));
+                    }
                     return Ok(Output {
                         value: Some(value),
                         body: Vec::new(),
@@ -470,6 +478,22 @@ mod tests {
             e.to_string(),
             "output is larger than 100 bytes (output budget exceeded)"
         );
+    }
+
+    /// The server's value-only path (`apply_value`) holds the output cap exactly as `run`
+    /// (what `switchboard transform` calls) does, even where the quick size bound passes.
+    #[test]
+    fn the_output_cap_holds_on_the_value_only_path() {
+        let p = Program::compile(&spec(json!({"jq": "[range(100) | 123456.789]"})))
+            .unwrap()
+            .with_limits(Limits {
+                max_output_bytes: 1000,
+                ..Limits::default()
+            });
+        let run = p.run(b"null", &Meta::default()).unwrap_err();
+        let value = p.apply_value(&json!(null), &Meta::default()).unwrap_err();
+        assert_eq!(run.to_string(), value.to_string());
+        assert!(matches!(value, TransformError::TooLarge(_)), "{value}");
     }
 
     /// A value of shared parts stands for 2^40 leaves in little memory; writing it stops at

@@ -1,5 +1,5 @@
-//! Runaway containment for jq evaluation: a step, time and stack budget that jaq itself
-//! checks while it evaluates.
+//! Runaway containment for jq evaluation: a step, time, stack and memory budget that jaq
+//! itself checks while it evaluates.
 //!
 //! # How a runaway program is stopped
 //!
@@ -12,7 +12,7 @@
 //!    that clones the context's global data. Our data type, [`Data`], implements `Clone` by
 //!    calling [`Budget::tick`], so `def f: f; f` and `repeat(.)` tick on every iteration.
 //! 2. **Native generators tick per item.** The one native generator that loops without
-//!    touching the context, `range/3`, is replaced by [`range`], which ticks before each
+//!    touching the context, `range/3`, is replaced by [`super::natives`]' own, which ticks before each
 //!    item; `[range(1e12)]` and `last(range(1e12))` therefore tick too.
 //!
 //! A tick counts one step; every [`CHECK_EVERY`] steps it also compares the clock with the
@@ -26,9 +26,20 @@
 //! jaq is `forbid(unsafe_code)`, so unwinding through it is memory-safe; everything it
 //! built is dropped on the way out.
 //!
-//! Memory is bounded through the step budget: a collection such as `[range(n)]` gains at
-//! most one element per step. A single native operation can still allocate in one step
-//! (`"x" * 1e9`, or doubling a string 40 times); that is outside what a step budget sees.
+//! # How memory is bounded
+//!
+//! The global allocator ([`super::alloc::Counting`]) counts each thread's net allocated
+//! bytes. A budget notes the count when the evaluation starts, and every tick compares what
+//! the evaluation holds now with `max_memory_bytes`, so anything built step by step (doubling
+//! a string or an array 40 times with `+`, `[range(n)]`, `fromjson`, regex matches, big
+//! integers) stops within one step of crossing it. The operations that can allocate far more
+//! in one step than their operands hold are checked *before* they allocate, against what is
+//! left of the budget: string repetition (`"x" * 1e9`) and serialization of a
+//! value of shared parts (`tostring`, `tojson`, string interpolation and the `@` formats that
+//! build on them), by the natives of [`super::natives`], to which [`super::jq`] routes `*`,
+//! `*=` and string interpolation. What one step can still allocate past the budget is bounded by its
+//! operands: at most a few times the budget (`a + b` with both just under it) or a constant
+//! factor of a string's length (`explode`, `split`, `match`), before the next tick stops it.
 
 #[cfg(panic = "abort")]
 compile_error!("the jq sandbox stops runaway programs by unwinding: build with panic = \"unwind\"");
@@ -38,10 +49,11 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::{Duration, Instant};
 
+use jaq_core::Lut;
 use jaq_core::data::{DataT, HasLut};
-use jaq_core::native::{Fun, v};
-use jaq_core::{Exn, Lut};
 use jaq_json::Val;
+
+use super::alloc::net_allocated;
 
 /// How often (in steps) a tick reads the clock.
 pub const CHECK_EVERY: u64 = 1024;
@@ -57,6 +69,8 @@ pub struct Limits {
     pub max_stack_bytes: usize,
     /// Size of the serialized output. Default: 1 MiB.
     pub max_output_bytes: usize,
+    /// Memory the evaluation may hold beyond what existed when it started. Default: 64 MiB.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for Limits {
@@ -66,6 +80,7 @@ impl Default for Limits {
             max_steps: 10_000_000,
             max_stack_bytes: 512 * 1024,
             max_output_bytes: 1024 * 1024,
+            max_memory_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -85,6 +100,9 @@ pub enum Exceeded {
     /// Its output is larger than allowed.
     #[error("output is larger than {0} bytes (output budget exceeded)")]
     Output(usize),
+    /// It held more memory than allowed.
+    #[error("evaluation needed more than {0} bytes of memory (memory budget exceeded)")]
+    Memory(usize),
 }
 
 /// The budget of one running evaluation; lives on the evaluating thread.
@@ -93,6 +111,8 @@ pub struct Budget {
     steps: Cell<u64>,
     started: Instant,
     stack_base: usize,
+    /// This thread's net allocated bytes when the evaluation started.
+    memory_base: isize,
     /// Whether an inline cap ([`super::inline`]) tightened the limits.
     capped: bool,
 }
@@ -106,6 +126,7 @@ impl Budget {
             steps: Cell::new(0),
             started: Instant::now(),
             stack_base: stack_address(),
+            memory_base: net_allocated(),
             capped,
         }
     }
@@ -120,9 +141,37 @@ impl Budget {
         if self.stack_base.abs_diff(stack_address()) > self.limits.max_stack_bytes {
             self.stop(Exceeded::Stack(self.limits.max_stack_bytes));
         }
+        if self.held() > self.limits.max_memory_bytes as isize {
+            self.stop(Exceeded::Memory(self.limits.max_memory_bytes));
+        }
         if steps.is_multiple_of(CHECK_EVERY) && self.started.elapsed() > self.limits.timeout {
             self.stop(Exceeded::Time(self.limits.timeout));
         }
+    }
+
+    /// Bytes the evaluation holds beyond what existed when it started (negative when it freed
+    /// more than it allocated).
+    #[inline]
+    fn held(&self) -> isize {
+        net_allocated().wrapping_sub(self.memory_base)
+    }
+
+    /// Bytes the evaluation may still allocate.
+    pub fn memory_left(&self) -> usize {
+        let max = self.limits.max_memory_bytes as isize;
+        max.saturating_sub(self.held()).max(0) as usize
+    }
+
+    /// Leaves the evaluation unless `bytes` more fit in its memory budget.
+    pub fn reserve(&self, bytes: usize) {
+        if bytes > self.memory_left() {
+            self.stop_memory();
+        }
+    }
+
+    /// Leaves the evaluation over its memory budget.
+    pub fn stop_memory(&self) -> ! {
+        self.stop(Exceeded::Memory(self.limits.max_memory_bytes))
     }
 
     /// Leaves the evaluation with `exceeded`, telling a capped caller its cap was hit.
@@ -143,6 +192,7 @@ fn effective(limits: Limits) -> (Limits, bool) {
     let capped = Limits {
         max_steps: limits.max_steps.min(cap.max_steps),
         timeout: limits.timeout.min(cap.timeout),
+        max_memory_bytes: limits.max_memory_bytes.min(cap.max_memory_bytes),
         ..limits
     };
     (capped, capped != limits)
@@ -177,6 +227,13 @@ impl Clone for Data<'_> {
             lut: self.lut,
             budget: self.budget,
         }
+    }
+}
+
+impl<'a> Data<'a> {
+    /// The budget of the running evaluation.
+    pub fn budget(&self) -> &'a Budget {
+        self.budget
     }
 }
 
@@ -229,48 +286,4 @@ pub fn guarded<T>(
             }
         }
     })
-}
-
-/// Natives that replace jaq's own: a ticking `range/3`, and an `env` that reveals nothing
-/// (a transformation must not read the engine's environment, which may hold credentials).
-pub fn natives() -> impl Iterator<Item = Fun<Sandbox>> {
-    let funs: [jaq_core::native::Filter<jaq_core::RunPtr<Sandbox>>; 2] =
-        [("range", v(3), range), ("env", v(0), empty_env)];
-    funs.into_iter().map(jaq_core::native::run::<Sandbox>)
-}
-
-/// Names of jaq natives that [`natives`] replaces.
-pub const REPLACED: [&str; 2] = ["range", "env"];
-
-/// `env`: an empty object.
-fn empty_env(_: jaq_core::Cv<'_, Sandbox>) -> jaq_core::ValXs<'_, Val> {
-    jaq_core::native::bome(Ok(Val::obj(jaq_json::Map::default())))
-}
-
-/// `range($from; $to; $by)`, charging one step per item.
-fn range<'a>(mut cv: jaq_core::Cv<'a, Sandbox>) -> jaq_core::ValXs<'a, Val> {
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    let by = cv.0.pop_var();
-    let to = cv.0.pop_var();
-    let from = cv.0.pop_var();
-    let budget = cv.0.data().budget;
-    let direction = by.partial_cmp(&Val::from(0usize)).unwrap_or(Equal);
-    let mut next: Option<Val> = Some(from);
-    Box::new(std::iter::from_fn(move || {
-        let x = next.take()?;
-        let more = match direction {
-            Greater => x < to,
-            Less => x > to,
-            Equal => x != to,
-        };
-        if !more {
-            return None;
-        }
-        budget.tick();
-        match x.clone() + by.clone() {
-            Ok(following) => next = Some(following),
-            Err(e) => return Some(Err(Exn::from(e))),
-        }
-        Some(Ok(x))
-    }))
 }

@@ -7,6 +7,7 @@ use jaq_json::{Num, Val};
 use serde::ser::{Error as _, Serialize, SerializeMap, Serializer};
 
 use super::sandbox::Exceeded;
+use super::size::floor_bytes;
 use super::value::{self, MAX_DEPTH};
 
 /// Writes `value` as compact JSON, exactly as `serde_json::to_vec(&value::to_json(value)?)`
@@ -33,8 +34,8 @@ pub fn write_json(value: &Val, capacity: usize, limit: usize) -> Result<Option<V
 
 /// Fails when `value`'s JSON is surely longer than `limit` bytes, before anything builds it
 /// (a value of shared parts can stand for far more JSON than it takes memory). It counts a
-/// lower bound of the length, in at most about `limit` steps.
-pub fn check_size(value: &Val, limit: usize) -> Result<(), Exceeded> {
+/// lower bound of the length, in at most about `limit` steps, and returns it.
+pub fn check_size(value: &Val, limit: usize) -> Result<usize, Exceeded> {
     let mut size = 0usize;
     let mut pending = vec![value];
     while let Some(v) = pending.pop() {
@@ -48,20 +49,29 @@ pub fn check_size(value: &Val, limit: usize) -> Result<(), Exceeded> {
             return Err(Exceeded::Output(limit));
         }
     }
-    Ok(())
+    Ok(size)
 }
 
-/// The fewest bytes `v`'s JSON takes besides its elements' own: a literal, the text and
-/// its quotes, or the brackets and separators.
-#[inline]
-fn floor_bytes(v: &Val) -> usize {
-    match v {
-        Val::Null | Val::Bool(_) => 4,
-        Val::Num(_) => 1,
-        Val::TStr(b) | Val::BStr(b) => b.len() + 2,
-        Val::Arr(items) => items.len() + 1,
-        Val::Obj(fields) => fields.len() + 1,
+/// How many times longer than [`check_size`]'s lower bound a value's JSON can be (a number
+/// counted as one byte takes up to 24; an escaped character six).
+pub const FLOOR_FACTOR: usize = 24;
+
+/// Whether `value`'s compact JSON is at most `limit` bytes long, counted without keeping it.
+pub fn json_fits(value: &serde_json::Value, limit: usize) -> bool {
+    struct Count(usize, usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            if self.0 > self.1 {
+                return Err(std::io::ErrorKind::FileTooLarge.into());
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
+    serde_json::to_writer(Count(0, limit), value).is_ok()
 }
 
 /// A value seen as `serde_json` would see its [`value::to_json`] conversion.
@@ -218,7 +228,7 @@ mod tests {
         let small = to_jaq(&json!({"a": [1, "xy", null]}));
         let written = write_json(&small, 0, 64).unwrap().unwrap();
         assert_eq!(written, br#"{"a":[1,"xy",null]}"#);
-        assert_eq!(check_size(&small, written.len()), Ok(()));
+        assert!(check_size(&small, written.len()).is_ok());
         assert_eq!(
             write_json(&small, 0, written.len()).unwrap(),
             Some(written.clone())

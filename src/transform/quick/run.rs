@@ -3,10 +3,16 @@
 use std::cell::Cell;
 
 use jaq_core::ValT as _;
+use jaq_core::ops::Math;
 use jaq_core::path::Opt;
 use jaq_json::{Map, Val};
 
+use super::super::size;
 use super::{Builtin0, Builtin1, Const, Node, Step};
+
+/// The largest string the quick evaluator builds by repetition or serialization; beyond it,
+/// jaq runs the program within its memory budget.
+const MAX_BUILT_BYTES: usize = 1024 * 1024;
 
 /// The quick evaluator gives up: jaq must run the program (an error to raise, a product of
 /// several values, a value outside the quick core's reach, or the step cap).
@@ -139,6 +145,7 @@ impl<'m> Run<'m> {
                 },
             },
             Node::Math(l, op, r) => match (self.single(l, x)?, self.single(r, x)?) {
+                (Some(l), Some(r)) if large_result(*op, &l, &r) => return Err(Bail),
                 (Some(l), Some(r)) => op.run(l, r).map_err(|_| Bail)?,
                 _ => return Ok(None),
             },
@@ -290,6 +297,26 @@ fn values(x: &Val) -> Result<Box<dyn Iterator<Item = &Val> + '_>, Bail> {
     }
 }
 
+/// Whether `l op r` builds a string or collection larger than [`MAX_BUILT_BYTES`]: string
+/// repetition, or concatenation (a chain of `. + .` doubles its input at every link).
+fn large_result(op: Math, l: &Val, r: &Val) -> bool {
+    let slot = std::mem::size_of::<Val>();
+    let built = match (op, l, r) {
+        (Math::Mul, Val::TStr(s) | Val::BStr(s), n @ Val::Num(_))
+        | (Math::Mul, n @ Val::Num(_), Val::TStr(s) | Val::BStr(s)) => {
+            let times = jaq_std::ValT::as_isize(n).unwrap_or(isize::MAX).max(0);
+            s.len().saturating_mul(times as usize)
+        }
+        (Math::Add, Val::TStr(a) | Val::BStr(a), Val::TStr(b) | Val::BStr(b)) => a.len() + b.len(),
+        (Math::Add, Val::Arr(a), Val::Arr(b)) => (a.len() + b.len()).saturating_mul(slot),
+        (Math::Add | Math::Mul, Val::Obj(a), Val::Obj(b)) => {
+            (a.len() + b.len()).saturating_mul(3 * slot)
+        }
+        _ => 0,
+    };
+    built > MAX_BUILT_BYTES
+}
+
 /// A builtin without arguments on `x`, as jaq defines it.
 fn builtin0(f: Builtin0, x: &Val) -> Result<Val, Bail> {
     Ok(match (f, x) {
@@ -317,7 +344,13 @@ fn builtin0(f: Builtin0, x: &Val) -> Result<Val, Bail> {
             keys.sort();
             Val::from_iter(keys)
         }
-        (Builtin0::ToString, x) => x.clone().into_string(),
+        (Builtin0::ToString, x) => {
+            // A value of shared parts can stand for far more text than it takes memory.
+            if size::text_floor(x, MAX_BUILT_BYTES) > MAX_BUILT_BYTES {
+                return Err(Bail);
+            }
+            x.clone().into_string()
+        }
         (Builtin0::Type, x) => Val::from(String::from(match x {
             Val::Null => "null",
             Val::Bool(_) => "boolean",
