@@ -7,6 +7,7 @@ pub mod classify;
 pub mod credentials;
 pub mod destination;
 pub mod dispatcher;
+pub mod health;
 pub mod metrics;
 pub mod pace;
 pub mod route;
@@ -23,6 +24,7 @@ pub use destination::{
     Destination, DestinationError, DestinationSpec, Signer, USER_AGENT, guarded_client_builder,
 };
 pub use dispatcher::Deliveries;
+pub use health::{HealthCondition, HealthState};
 pub use metrics::DeliveryMetrics;
 pub use route::{Envelope, Route};
 pub use ssrf::{DestinationPolicy, Refused};

@@ -14,7 +14,7 @@ use crate::delivery::Deliveries;
 use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target};
 use crate::transform::inline::{self, Cap};
 
-use super::check::{CheckOptions, Problem, check};
+use super::check::{CheckOptions, Problem, TestCounts, check_counting};
 pub use super::config::EngineConfig;
 use super::integrations::IntegrationContext;
 use super::metrics::{Metrics, NamespaceLabel};
@@ -195,7 +195,8 @@ impl Engine {
     pub fn apply(&self, desired: Desired) -> ApplySummary {
         let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
         let effective = with_fallbacks(desired.snapshot, &applied, &desired.rejected);
-        let mut plan = Plan::new(static_problems(&effective, desired.rejected));
+        let (found, test_counts) = static_problems(&effective, desired.rejected);
+        let mut plan = Plan::new(found);
         let current = self.topology.load();
         let ictx = IntegrationContext {
             policy: self.config.delivery.policy.clone(),
@@ -243,6 +244,7 @@ impl Engine {
         self.syncs.apply(desired_syncs);
 
         summary.failed = super::report::ready(&self.status, &effective, &problems, &applied);
+        super::report::tests(&self.status, &effective, &test_counts);
         let topology = self.topology.load();
         endpoints::report(&self.status, &topology, &self.config.receiver);
         integrations::start_and_report(&self.status, &effective, &topology.integrations, &problems);
@@ -360,7 +362,7 @@ impl Engine {
                 .map_err(AcceptError::Filters)?
             }
         };
-        for (key, message) in errors {
+        for (key, message) in errors.iter().filter_map(|(k, m)| Some((k, m.as_ref()?))) {
             self.metrics
                 .filter_errors
                 .get_or_create(&NamespaceLabel {
@@ -368,6 +370,9 @@ impl Engine {
                 })
                 .inc();
             tracing::debug!(subscription = %key, error = message, "filter error: no match");
+        }
+        if !errors.is_empty() {
+            super::report::filters(&self.status, &self.deliveries, &errors);
         }
         Ok(targets)
     }
@@ -525,9 +530,10 @@ fn with_fallbacks(mut snap: Snapshot, previous: &Snapshot, rejected: &[Problem])
 }
 
 /// The problems found before anything is built: the snapshot's checks, the resources that
-/// depend on a resource with a problem, and the resources the front-end could not read.
-fn static_problems(snap: &Snapshot, rejected: Vec<Problem>) -> Problems {
-    let mut found = check(snap, CheckOptions::default());
+/// depend on a resource with a problem, and the resources the front-end could not read; and
+/// the counts of the Transformation tests run on the way.
+fn static_problems(snap: &Snapshot, rejected: Vec<Problem>) -> (Problems, TestCounts) {
+    let (mut found, counts) = check_counting(snap, CheckOptions::default());
     found.extend(super::dependents::problems(snap, &found));
     found.extend(rejected);
     let mut problems = Problems::default();
@@ -538,21 +544,21 @@ fn static_problems(snap: &Snapshot, rejected: Vec<Problem>) -> Problems {
         };
         problems.add(p.kind, &p.key, problem);
     }
-    problems
+    (problems, counts)
 }
 
-/// The subscriptions an event matches, with the filter errors met on the way (counted by the
-/// caller once matching has run to the end).
+/// The subscriptions an event matches, with the filter errors (and evaluations after one)
+/// met on the way (counted by the caller once matching has run to the end).
 fn matching_with_errors(
     topology: &Topology,
     namespace: &str,
     event_type: &str,
     id: &str,
     data: &serde_json::Value,
-) -> (Vec<Target>, Vec<(ObjectKey, String)>) {
+) -> (Vec<Target>, Vec<(ObjectKey, Option<String>)>) {
     let mut errors = Vec::new();
     let targets = topology.matching(namespace, event_type, id, data, |key, message| {
-        errors.push((key.clone(), message.to_owned()));
+        errors.push((key.clone(), message.map(str::to_owned)));
     });
     (targets, errors)
 }
