@@ -115,9 +115,15 @@ mod tests {
         assert_eq!(state.current().reason, "NoDeliveriesYet");
         let shown = state.delivery(HealthCondition::good("Delivering", "ok"));
         assert_eq!(shown.map(|c| c.reason), Some("Delivering"));
-        assert_eq!(state.delivery(HealthCondition::good("Delivering", "ok")), None);
+        assert_eq!(
+            state.delivery(HealthCondition::good("Delivering", "ok")),
+            None
+        );
         let failing = state.delivery(HealthCondition::bad("DeliveriesFailing", "HTTP 500"));
-        assert_eq!(failing.map(|c| (c.ok, c.reason)), Some((false, "DeliveriesFailing")));
+        assert_eq!(
+            failing.map(|c| (c.ok, c.reason)),
+            Some((false, "DeliveriesFailing"))
+        );
         assert_eq!(
             state.delivery(HealthCondition::bad("DeliveriesFailing", "HTTP 502")),
             None,
@@ -134,8 +140,14 @@ mod tests {
         let runaway = state.filter(Some(HealthCondition::bad("FilterErrors", "boom")));
         assert_eq!(runaway.map(|c| c.reason), Some("FilterErrors"));
         // A delivery result meanwhile is recorded but not shown.
-        assert_eq!(state.delivery(HealthCondition::good("Delivering", "ok")), None);
-        assert_eq!(state.filter(Some(HealthCondition::bad("FilterErrors", "x"))), None);
+        assert_eq!(
+            state.delivery(HealthCondition::good("Delivering", "ok")),
+            None
+        );
+        assert_eq!(
+            state.filter(Some(HealthCondition::bad("FilterErrors", "x"))),
+            None
+        );
         let back = state.filter(None);
         assert_eq!(back.map(|c| c.reason), Some("Delivering"));
         assert_eq!(state.filter(None), None);

@@ -114,7 +114,10 @@ impl Stats {
             .last_filter_error
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(message.to_owned());
-        let streak = self.consecutive_filter_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        let streak = self
+            .consecutive_filter_errors
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
         (streak >= RUNAWAY_FILTER_ERRORS).then(|| {
             self.health.filter(Some(HealthCondition::bad(
                 "FilterErrors",

@@ -182,7 +182,9 @@ fn report_health(deliveries: &Deliveries, route: &Route, sent: &Summary, outcome
                 // An attempt that was in flight when the circuit opened: still open.
                 HealthCondition::bad(
                     "CircuitOpen",
-                    format!("circuit open; deliveries wait in the queue (last error: {last_error})"),
+                    format!(
+                        "circuit open; deliveries wait in the queue (last error: {last_error})"
+                    ),
                 )
             } else if sent.verdict == Verdict::Gone {
                 HealthCondition::bad(

@@ -497,6 +497,10 @@ mod tests {
         assert_eq!(counts.get(&ObjectKey::new("ns", "t")), Some(&(2, 1)));
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].reason, "TestsFailed");
-        assert!(problems[0].message.contains("\"bad\""), "{}", problems[0].message);
+        assert!(
+            problems[0].message.contains("\"bad\""),
+            "{}",
+            problems[0].message
+        );
     }
 }
