@@ -58,3 +58,5 @@ mod status;
 mod sync;
 #[path = "e2e/tenant.rs"]
 mod tenant;
+#[path = "e2e/uninstall.rs"]
+mod uninstall;
