@@ -41,7 +41,10 @@ impl HealthCondition {
 
     /// What a target shows before its first attempt.
     pub fn no_deliveries_yet() -> Self {
-        Self::good("NoDeliveriesYet", "no delivery has been attempted yet")
+        Self::good(
+            "NoDeliveriesYet",
+            "no delivery has been attempted since this instance started",
+        )
     }
 }
 

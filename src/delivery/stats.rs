@@ -137,11 +137,6 @@ impl Stats {
         self.health.filter(None)
     }
 
-    /// True when the filter failed since it last evaluated (cheap: one atomic load).
-    pub fn filter_failing(&self) -> bool {
-        self.consecutive_filter_errors.load(Ordering::Relaxed) > 0
-    }
-
     /// The status fields (sent, delivered, failed, pending, consecutiveFailures,
     /// filterErrors, lastFilterError, last*At).
     pub fn fields(&self) -> Map<String, Value> {
