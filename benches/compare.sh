@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=$1 NEW=$2 ROUNDS=${3:-2}
 export DURATION=${DURATION:-10s}
-HARNESS=$(cargo bench --bench delivery --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
+# DELIVERY_HARNESS names a prebuilt delivery bench binary (it drives SWITCHBOARD_BIN only).
+HARNESS=${DELIVERY_HARNESS:-}
+[ -n "$HARNESS" ] || HARNESS=$(cargo bench --bench delivery --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
 for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="delivery" and m.get("executable"): print(m["executable"])')

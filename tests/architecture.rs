@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first: a folder may import only from folders of a lower layer.
 const LAYERS: &[&[&str]] = &[
-    &["api", "yaml", "error_chain"],
+    &["error_chain"],
+    &["api", "yaml"],
     &["store", "signature", "transform"],
     &["delivery", "receiver"],
     &["integration"],

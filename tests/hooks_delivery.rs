@@ -65,24 +65,40 @@ fn stripe_post(inst: &Instance, body: &str) -> (u16, Value) {
     )
 }
 
-#[test]
-fn stripe_and_github_webhooks_reach_their_targets_signed() {
+/// The examples served by the real binary with `flags`, their targets at three live sinks
+/// (forward, partner, chat).
+struct Served {
+    inst: Instance,
+    manifests: PathBuf,
+    sinks: [Sink; 3],
+    tmp: tempfile::TempDir,
+}
+
+fn serve_examples(flags: &[&str]) -> Served {
     support::init_tls();
     let tmp = tempfile::tempdir().unwrap();
-    let (forward, partner, chat) = (Sink::always(200), Sink::always(200), Sink::always(200));
-    let manifests = examples_with_sinks(tmp.path(), &forward, &partner, &chat);
-    let inst = Instance::start(
-        &manifests,
-        &tmp.path().join("data"),
-        &[
-            "--allow-private-destinations",
-            "--trusted-proxies",
-            "127.0.0.0/8,::1/128",
-        ],
-    );
+    let sinks = [Sink::always(200), Sink::always(200), Sink::always(200)];
+    let manifests = examples_with_sinks(tmp.path(), &sinks[0], &sinks[1], &sinks[2]);
+    let inst = Instance::start(&manifests, &tmp.path().join("data"), flags);
+    Served {
+        inst,
+        manifests,
+        sinks,
+        tmp,
+    }
+}
+
+#[test]
+fn stripe_and_github_webhooks_reach_their_targets_signed() {
+    let served = serve_examples(&[
+        "--allow-private-destinations",
+        "--trusted-proxies",
+        "127.0.0.0/8,::1/128",
+    ]);
+    let (inst, [forward, partner, chat]) = (&served.inst, &served.sinks);
 
     let body = r#"{"id":"evt_e2e","type":"invoice.paid","data":{"object":{"amount_paid":4200}}}"#;
-    let (status, answer) = stripe_post(&inst, body);
+    let (status, answer) = stripe_post(inst, body);
     assert_eq!(status, 202, "{answer}");
 
     // The forward target gets the verified payload as it came, with the route's header.
@@ -118,7 +134,7 @@ fn stripe_and_github_webhooks_reach_their_targets_signed() {
     let push = br#"{"ref":"refs/heads/main","repository":{"full_name":"acme/shop","private":false},"sender":{"login":"octocat"},"commits":[{"id":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c","message":"Fix checkout total"}]}"#;
     let sig = github::sign(GITHUB_SECRET, push).unwrap();
     let (status, answer) = hook(
-        &inst,
+        inst,
         "payments",
         "github",
         &[
@@ -133,9 +149,13 @@ fn stripe_and_github_webhooks_reach_their_targets_signed() {
     assert_eq!(status, 202, "{answer}");
     let hits = chat.wait_hits(1, Duration::from_secs(15));
     assert_eq!(hits.len(), 1, "chat subscription not reached");
-    let generated =
-        std::fs::read_to_string(tmp.path().join("data/signing-secrets/payments/chat-pushes"))
-            .unwrap();
+    let generated = std::fs::read_to_string(
+        served
+            .tmp
+            .path()
+            .join("data/signing-secrets/payments/chat-pushes"),
+    )
+    .unwrap();
     assert!(verifies(&hits[0], generated.trim()));
     let delivered: Value = serde_json::from_slice(&hits[0].body).unwrap();
     assert_eq!(delivered["type"], "github.push");
@@ -216,20 +236,13 @@ impl Db {
 
 #[test]
 fn a_forward_whose_rebuild_fails_keeps_serving_with_its_last_good_route() {
-    support::init_tls();
-    let tmp = tempfile::tempdir().unwrap();
-    let (forward, partner, chat) = (Sink::always(200), Sink::always(200), Sink::always(200));
-    let manifests = examples_with_sinks(tmp.path(), &forward, &partner, &chat);
     // Loopback is allowed by range, so every other private address stays refused.
-    let inst = Instance::start(
-        &manifests,
-        &tmp.path().join("data"),
-        &["--allowed-destination-cidrs", "127.0.0.0/8"],
-    );
+    let served = serve_examples(&["--allowed-destination-cidrs", "127.0.0.0/8"]);
+    let (inst, forward, manifests) = (&served.inst, &served.sinks[0], &served.manifests);
     let ready = || inst.ready("webhookendpoints", "payments", "stripe-events");
     assert_eq!(ready().map(|(s, _)| s), Some("True".into()));
     let body = r#"{"id":"evt_fwd_1","type":"invoice.paid","data":{}}"#;
-    assert_eq!(stripe_post(&inst, body).0, 202);
+    assert_eq!(stripe_post(inst, body).0, 202);
     assert_eq!(forward.wait_hits(1, Duration::from_secs(15)).len(), 1);
 
     // The forward URL moves to an address the SSRF guard refuses: the rebuild fails.
@@ -240,7 +253,7 @@ fn a_forward_whose_rebuild_fails_keeps_serving_with_its_last_good_route() {
         text.replace(&forward.url, "http://10.1.2.3:8080/stripe"),
     )
     .unwrap();
-    support::wait_until("Ready=False on the refused forward", &inst, || {
+    support::wait_until("Ready=False on the refused forward", inst, || {
         ready().is_some_and(|(s, m)| s == "False" && m.contains("spec.route.forward.url"))
     });
     let (_, message) = ready().unwrap();
@@ -248,7 +261,7 @@ fn a_forward_whose_rebuild_fails_keeps_serving_with_its_last_good_route() {
 
     // The endpoint keeps forwarding with its last good route.
     let body = r#"{"id":"evt_fwd_2","type":"invoice.paid","data":{}}"#;
-    assert_eq!(stripe_post(&inst, body).0, 202);
+    assert_eq!(stripe_post(inst, body).0, 202);
     let hits = forward.wait_hits(2, Duration::from_secs(15));
     assert_eq!(hits.len(), 2, "log:\n{}", inst.log_text());
     let second: Value = serde_json::from_slice(&hits[1].body).unwrap();
@@ -256,11 +269,11 @@ fn a_forward_whose_rebuild_fails_keeps_serving_with_its_last_good_route() {
 
     // Fixed: Ready again, and still forwarding.
     std::fs::write(&file, text).unwrap();
-    support::wait_until("Ready=True after the fix", &inst, || {
+    support::wait_until("Ready=True after the fix", inst, || {
         ready().is_some_and(|(s, _)| s == "True")
     });
     let body = r#"{"id":"evt_fwd_3","type":"invoice.paid","data":{}}"#;
-    assert_eq!(stripe_post(&inst, body).0, 202);
+    assert_eq!(stripe_post(inst, body).0, 202);
     assert_eq!(forward.wait_hits(3, Duration::from_secs(15)).len(), 3);
 }
 

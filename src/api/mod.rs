@@ -4,6 +4,7 @@ pub mod common;
 pub mod crds;
 pub mod integration;
 pub mod kind;
+pub mod pattern;
 pub mod provider;
 pub mod sync_job;
 pub mod sync_schedule;

@@ -1,6 +1,6 @@
 //! Bearer tokens in a cluster, verified by the TokenReview API and cached briefly by SHA-256
 //! of the token. Publish API: a ServiceAccount token may publish to its ServiceAccount's
-//! namespace only. The admin API ([`super::access_review`]) uses the reviewed user.
+//! namespace only. The admin API (`access_review.rs`, built on this) uses the reviewed user.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -3,24 +3,18 @@
 //! target's queue. Woken right after a publish commits; polls as a fallback (and for work
 //! committed by other processes sharing a PostgreSQL store).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use chrono::Utc;
-use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::DeliveryConfig;
-use super::metrics::DeliveryMetrics;
-use super::route::Route;
-use super::stats::{Stats, StatusSink};
+use super::runtime::{Deliveries, lock};
+use super::stats::Stats;
 use super::worker;
 use crate::error_chain::chain;
-use crate::store::{ClaimedDelivery, Store, StoreError, Target};
+use crate::store::{ClaimedDelivery, StoreError, Target};
 
 /// How long a delivery of a target that is not running here waits before it is claimed again.
 const UNROUTABLE_DELAY: Duration = Duration::from_secs(10);
@@ -33,92 +27,7 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 /// many times the global bound; beyond that they wait in the store for a claim.
 const GLOBAL_DEPTH: usize = 32;
 
-/// Claimed deliveries not finished yet, per target.
-#[derive(Default)]
-struct Local {
-    per_target: HashMap<Target, usize>,
-    ids: HashSet<String>,
-}
-
-/// The delivery runtime: routes, counters, the dispatcher's wake-up and the global bound.
-pub struct Deliveries {
-    pub(super) store: Arc<dyn Store>,
-    pub(super) config: DeliveryConfig,
-    routes: ArcSwap<HashMap<Target, Arc<Route>>>,
-    stats: Mutex<HashMap<Target, Arc<Stats>>>,
-    wake: Notify,
-    /// Set while due work may wait in the store beyond what was claimed (new work committed
-    /// without a hand-off, a claim that filled its batch or skipped busy targets); only then
-    /// does a finished attempt wake the dispatcher to claim again.
-    backlog: AtomicBool,
-    pub(super) global: Arc<Semaphore>,
-    local: Mutex<Local>,
-    pub(super) sink: Arc<dyn StatusSink>,
-    pub(super) metrics: DeliveryMetrics,
-    /// The attempts in flight.
-    tasks: TaskTracker,
-    /// The running dispatcher's cancellation (None before `run` and after it returns).
-    running: Mutex<Option<CancellationToken>>,
-}
-
 impl Deliveries {
-    /// A runtime with no routes; [`Deliveries::run`] starts dispatching.
-    pub fn new(
-        store: Arc<dyn Store>,
-        config: DeliveryConfig,
-        sink: Arc<dyn StatusSink>,
-        metrics: DeliveryMetrics,
-    ) -> Arc<Self> {
-        Arc::new(Self {
-            store,
-            global: Arc::new(Semaphore::new(config.global_concurrency.max(1))),
-            config,
-            routes: ArcSwap::default(),
-            stats: Mutex::default(),
-            wake: Notify::new(),
-            backlog: AtomicBool::new(true),
-            local: Mutex::default(),
-            sink,
-            metrics,
-            tasks: TaskTracker::new(),
-            running: Mutex::default(),
-        })
-    }
-
-    /// The settings.
-    pub fn config(&self) -> &DeliveryConfig {
-        &self.config
-    }
-
-    /// Replaces the running routes (the engine calls this after each apply).
-    pub fn set_routes(&self, routes: HashMap<Target, Arc<Route>>) {
-        {
-            let mut stats = lock(&self.stats);
-            stats.retain(|t, _| routes.contains_key(t));
-            for t in routes.keys() {
-                stats.entry(t.clone()).or_default();
-            }
-        }
-        self.routes.store(Arc::new(routes));
-        self.wake();
-    }
-
-    /// The running route of a target.
-    pub fn route(&self, target: &Target) -> Option<Arc<Route>> {
-        self.routes.load().get(target).cloned()
-    }
-
-    /// The counters of a target.
-    pub fn stats(&self, target: &Target) -> Arc<Stats> {
-        lock(&self.stats).entry(target.clone()).or_default().clone()
-    }
-
-    /// Wakes the dispatcher (new work was committed).
-    pub fn wake(&self) {
-        self.backlog.store(true, Ordering::SeqCst);
-        self.wake.notify_one();
-    }
-
     /// Dispatches until `cancel`, then waits for the attempts in flight.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
         *lock(&self.running) = Some(cancel.clone());
@@ -261,34 +170,6 @@ impl Deliveries {
             .map(|r| r.target.clone())
             .collect()
     }
-
-    fn start(&self, delivery: &ClaimedDelivery) -> bool {
-        let mut local = lock(&self.local);
-        if !local.ids.insert(delivery.id.clone()) {
-            return false;
-        }
-        *local.per_target.entry(delivery.target.clone()).or_default() += 1;
-        true
-    }
-
-    /// Forgets a finished (or released) delivery and wakes the dispatcher when work may be
-    /// waiting in the store.
-    pub(super) fn finish(&self, delivery: &ClaimedDelivery) {
-        let mut local = lock(&self.local);
-        if local.ids.remove(&delivery.id)
-            && let Some(n) = local.per_target.get_mut(&delivery.target)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                local.per_target.remove(&delivery.target);
-            }
-        }
-        drop(local);
-        if self.backlog.load(Ordering::SeqCst) {
-            self.wake.notify_one();
-        }
-    }
-
     /// Pushes counters to the sink every second and re-reads them from the store every 5 s.
     async fn report(self: Arc<Self>, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(REPORT_EVERY);
@@ -316,8 +197,4 @@ impl Deliveries {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -11,6 +11,7 @@ pub mod health;
 pub mod metrics;
 pub mod pace;
 pub mod route;
+mod runtime;
 pub mod secrets;
 pub mod send;
 pub mod ssrf;
@@ -23,10 +24,10 @@ use std::time::Duration;
 pub use destination::{
     Destination, DestinationError, DestinationSpec, Signer, USER_AGENT, guarded_client_builder,
 };
-pub use dispatcher::Deliveries;
 pub use health::{HealthCondition, HealthState};
 pub use metrics::DeliveryMetrics;
 pub use route::{Envelope, Route};
+pub use runtime::Deliveries;
 pub use ssrf::{DestinationPolicy, Refused};
 pub use stats::{Stats, StatusSink};
 

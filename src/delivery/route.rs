@@ -17,7 +17,7 @@ use crate::store::{NewEvent, Target};
 use crate::transform::eval::EvalError;
 use crate::transform::inline::{self, Cap};
 use crate::transform::sandbox::Crashed;
-use crate::transform::{Meta, Program, TransformError};
+use crate::transform::{EvalPool, Meta, Program, TransformError};
 
 /// How the request body is made from an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,8 +92,12 @@ impl Route {
     }
 
     /// [`Route::body`] without stalling the async worker: a transformation too costly for the
-    /// inline cap runs again on a blocking thread.
-    pub async fn body_async(&self, event: &NewEvent) -> Result<Vec<u8>, TransformError> {
+    /// inline cap runs again on `pool`.
+    pub async fn body_async(
+        &self,
+        event: &NewEvent,
+        pool: &EvalPool,
+    ) -> Result<Vec<u8>, TransformError> {
         let Some(program) = &self.transform else {
             return self.body(event);
         };
@@ -101,7 +105,8 @@ impl Route {
             return body;
         }
         let (program, payload, meta) = (program.clone(), event.payload.clone(), meta_of(event));
-        let data = tokio::task::spawn_blocking(move || program.apply_value(&payload, &meta))
+        let data = pool
+            .run(move || program.apply_value(&payload, &meta))
             .await
             .map_err(|e| {
                 TransformError::Eval(EvalError::Crashed(Crashed(crate::error_chain::render(&e))))

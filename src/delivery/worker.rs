@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::breaker::{Admission, BreakerChange, BreakerState};
 use super::classify::{Verdict, jitter, next_outcome};
-use super::dispatcher::Deliveries;
 use super::health::HealthCondition;
 use super::route::Route;
+use super::runtime::Deliveries;
 use super::send::Sent;
 use crate::api::{HEALTHY, READY};
 use crate::error_chain::chain;
@@ -64,16 +64,17 @@ async fn attempt(
     };
 
     // A transformation error is the configuration's fault, not the destination's.
-    let (sent, reached_destination) = match route.body_async(&delivery.event).await {
-        Ok(body) => (
-            route
-                .destination
-                .send(&delivery.id, &route.content_type, body)
-                .await,
-            true,
-        ),
-        Err(e) => (transformation_failed(route, e), false),
-    };
+    let (sent, reached_destination) =
+        match route.body_async(&delivery.event, &deliveries.pool).await {
+            Ok(body) => (
+                route
+                    .destination
+                    .send(&delivery.id, &route.content_type, body)
+                    .await,
+                true,
+            ),
+            Err(e) => (transformation_failed(route, e), false),
+        };
     let finished = Utc::now();
     let outcome = next_outcome(
         sent.verdict,

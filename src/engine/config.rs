@@ -28,6 +28,9 @@ pub struct EngineConfig {
     pub purge_every: Duration,
     /// How long a stop waits for in-flight work before giving up on it.
     pub shutdown_timeout: Duration,
+    /// How many jq evaluations run at once off the async threads, on the one pool the
+    /// receivers, subscription filters and delivery transformations share (default: cores).
+    pub eval_concurrency: usize,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +45,7 @@ impl Default for EngineConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
             purge_every: Duration::from_secs(600),
             shutdown_timeout: Duration::from_secs(30),
+            eval_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }

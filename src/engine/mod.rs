@@ -1,6 +1,8 @@
 //! The engine: desired-state snapshot and its checks, the running topology (diff & apply),
-//! event acceptance, status reports and metrics. Knows nothing of Kubernetes.
+//! event acceptance (the publish API, webhook receiving), the evaluation pool, status reports
+//! and metrics. Knows nothing of Kubernetes.
 
+pub mod accept;
 pub mod auth;
 pub mod check;
 pub mod config;
@@ -11,7 +13,6 @@ pub mod integrations;
 pub mod jq_check;
 pub mod lifecycle;
 pub mod metrics;
-pub mod pattern;
 pub mod piece;
 pub mod publish;
 pub mod receive;
@@ -25,7 +26,8 @@ pub mod syncs;
 pub mod topology;
 pub mod views;
 
+pub use accept::{AcceptError, AcceptedEvent};
 pub use check::{Problem, check};
-pub use runtime::{AcceptError, AcceptedEvent, ApplySummary, Desired, Engine, EngineConfig};
+pub use runtime::{ApplySummary, Desired, Engine, EngineConfig};
 pub use snapshot::{Meta, Object, ObjectKey, SecretObject, Snapshot};
 pub use status::{ResourceStatus, StatusBoard};

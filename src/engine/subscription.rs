@@ -24,9 +24,9 @@ use crate::signature::standard_webhooks;
 use crate::store::{Target, TargetKind};
 use crate::transform::{Predicate, PredicateResult, Program};
 
-use super::pattern::Pattern;
 use super::piece::{BuildError, Piece};
 use super::snapshot::{Object, ObjectKey, SecretValue, Snapshot};
+use crate::api::pattern::{self, Pattern};
 
 /// What a subscription is built from.
 #[derive(Clone, Debug, PartialEq)]
@@ -319,7 +319,7 @@ impl SubscriptionPiece {
     /// True when an event of this type goes to this subscription (before the filter). A
     /// suspended subscription still gets its deliveries; they wait in the queue.
     pub fn wants(&self, event_type: &str) -> bool {
-        super::pattern::any_matches(&self.patterns, event_type)
+        pattern::any_matches(&self.patterns, event_type)
     }
 
     /// Records that the filter failed on an event.

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use tokio::sync::Semaphore;
 
+use crate::api::pattern::{self, Pattern};
 use crate::api::{ProviderWebhooks, TransformationSpec, VerifyScheme, WebhookEndpointSpec};
-use crate::engine::pattern::Pattern;
 use crate::signature::{Secrets, VerifyConfig, VerifyError};
-use crate::transform::{CompileError, Program};
+use crate::transform::Program;
 
+use super::error::EndpointError;
 use super::extract::{DedupRule, EventTypeRule};
 use super::stats::EndpointStats;
 
@@ -35,44 +36,6 @@ pub struct EndpointInputs {
     pub url: String,
     /// Requests processed at once before answering 429.
     pub max_inflight: usize,
-}
-
-/// Why an endpoint piece cannot be built.
-#[derive(Debug, thiserror::Error)]
-pub enum EndpointError {
-    /// The verification settings do not resolve.
-    #[error("spec.verify")]
-    Verify(#[source] VerifyError),
-    /// An allowedSourceRanges entry is not a CIDR.
-    #[error("spec.allowedSourceRanges: {0:?} is not a CIDR")]
-    InvalidCidr(String),
-    /// A header name is not valid HTTP.
-    #[error("{0:?} is not a valid header name")]
-    InvalidHeaderName(String),
-    /// A jq expression does not compile.
-    #[error("jq expression does not compile")]
-    Jq(#[source] CompileError),
-    /// spec.dedup.window does not parse.
-    #[error("spec.dedup.window {0:?} is not a duration")]
-    InvalidWindow(String),
-    /// The Transformation does not compile.
-    #[error("transformation")]
-    Transformation(#[source] crate::transform::BuildError),
-}
-
-impl EndpointError {
-    /// CamelCase reason for the Ready condition.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Verify(VerifyError::MissingSecret(_)) => "SecretNotFound",
-            Self::Verify(_) => "InvalidVerify",
-            Self::InvalidCidr(_) => "InvalidCIDR",
-            Self::InvalidHeaderName(_) => "InvalidHeaderName",
-            Self::Jq(_) => "InvalidJq",
-            Self::InvalidWindow(_) => "InvalidDuration",
-            Self::Transformation(_) => "TransformationInvalid",
-        }
-    }
 }
 
 /// A running endpoint.
@@ -144,7 +107,7 @@ impl EndpointPiece {
 
     /// True when an event type passes the allowlist.
     pub fn allows(&self, event_type: &str) -> bool {
-        self.allow.is_empty() || crate::engine::pattern::any_matches(&self.allow, event_type)
+        self.allow.is_empty() || pattern::any_matches(&self.allow, event_type)
     }
 
     /// True when the client address may call.

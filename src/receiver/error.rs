@@ -1,14 +1,53 @@
-//! Why a webhook request was not accepted, with its HTTP status and reason code.
+//! The receivers' errors: why an endpoint piece cannot be built (with its Ready reason), and
+//! why a webhook request was not accepted (with its HTTP status and reason code).
 
 use http::StatusCode;
 
-use crate::engine::AcceptError;
 use crate::signature::VerifyError;
-use crate::transform::TransformError;
+use crate::store::StoreError;
 use crate::transform::format::FormatError;
 use crate::transform::pool::PoolError;
+use crate::transform::{CompileError, TransformError};
 
 use super::stats::Outcome;
+
+/// Why an endpoint piece cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    /// The verification settings do not resolve.
+    #[error("spec.verify")]
+    Verify(#[source] VerifyError),
+    /// An allowedSourceRanges entry is not a CIDR.
+    #[error("spec.allowedSourceRanges: {0:?} is not a CIDR")]
+    InvalidCidr(String),
+    /// A header name is not valid HTTP.
+    #[error("{0:?} is not a valid header name")]
+    InvalidHeaderName(String),
+    /// A jq expression does not compile.
+    #[error("jq expression does not compile")]
+    Jq(#[source] CompileError),
+    /// spec.dedup.window does not parse.
+    #[error("spec.dedup.window {0:?} is not a duration")]
+    InvalidWindow(String),
+    /// The Transformation does not compile.
+    #[error("transformation")]
+    Transformation(#[source] crate::transform::BuildError),
+}
+
+impl EndpointError {
+    /// CamelCase reason for the Ready condition.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Verify(VerifyError::MissingSecret(_)) => "SecretNotFound",
+            Self::Verify(_) => "InvalidVerify",
+            Self::InvalidCidr(_) => "InvalidCIDR",
+            Self::InvalidHeaderName(_) => "InvalidHeaderName",
+            Self::Jq(_) => "InvalidJq",
+            Self::InvalidWindow(_) => "InvalidDuration",
+            Self::Transformation(_) => "TransformationInvalid",
+        }
+    }
+}
 
 /// A webhook request that was refused or failed. Messages never contain secrets.
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +88,13 @@ pub enum HookError {
     /// The evaluation pool failed.
     #[error("evaluation failed")]
     Pool(#[source] PoolError),
+    /// Matching the event to subscriptions failed on the evaluation pool: nothing was
+    /// accepted (answered like a store failure).
+    #[error("the webhook could not be stored; retry later")]
+    Filters(#[source] PoolError),
     /// The store failed: nothing was accepted.
     #[error("the webhook could not be stored; retry later")]
-    Store(#[source] AcceptError),
+    Store(#[source] StoreError),
 }
 
 impl HookError {
@@ -70,7 +113,7 @@ impl HookError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::Pool(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Filters(_) | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -92,7 +135,7 @@ impl HookError {
             }
             Self::Transform(_) => "transformation_failed",
             Self::Pool(_) => "internal_error",
-            Self::Store(_) => "store_unavailable",
+            Self::Filters(_) | Self::Store(_) => "store_unavailable",
         }
     }
 
@@ -101,7 +144,7 @@ impl HookError {
         let ours = match self {
             Self::Verify(e) => !e.is_rejection(),
             Self::Transform(TransformError::Input(_) | TransformError::InputSchema(_)) => false,
-            Self::Transform(_) | Self::Pool(_) | Self::Store(_) => true,
+            Self::Transform(_) | Self::Pool(_) | Self::Filters(_) | Self::Store(_) => true,
             _ => false,
         };
         if ours {
@@ -124,7 +167,7 @@ mod tests {
         let e = HookError::Verify(VerifyError::MissingSecret("secret"));
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.outcome(), Outcome::Failed("missing_secret"));
-        let e = HookError::Store(AcceptError::Store(crate::store::StoreError::Closed));
+        let e = HookError::Store(StoreError::Closed);
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.outcome(), Outcome::Failed("store_unavailable"));
         assert_eq!(

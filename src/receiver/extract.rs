@@ -11,8 +11,7 @@ use crate::api::{Dedup, EventTypeSource, ProviderWebhooks, PublishRoute, parse_d
 use crate::signature::Verified;
 use crate::transform::JqExpr;
 
-use super::endpoint::EndpointError;
-use super::error::HookError;
+use super::error::{EndpointError, HookError};
 
 /// The event type when nothing else names one.
 pub const DEFAULT_EVENT_TYPE: &str = "webhook.received";

@@ -2,13 +2,15 @@
 //! source ranges, dedup, event type, transformation, route) and the request pipeline that
 //! turns a raw request into a routed, not yet committed event.
 //!
-//! The HTTP handler lives in `server::hooks`; the engine commits what [`process`] prepares.
+//! The engine runs the gates ([`gate::admit`]) and [`process`] and commits what it prepares;
+//! the HTTP handler in `server::hooks` only translates HTTP.
 
 pub mod client_ip;
 pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod extract;
+pub mod gate;
 pub mod media;
 pub mod metrics;
 pub mod process;
@@ -16,6 +18,6 @@ pub mod stats;
 
 pub use config::ReceiverConfig;
 pub use endpoint::{EndpointInputs, EndpointPiece};
-pub use error::HookError;
-pub use process::{Inbound, Prepared, process};
+pub use error::{EndpointError, HookError};
+pub use process::{Inbound, Prepared, process, public_url};
 pub use stats::{EndpointStats, Outcome};

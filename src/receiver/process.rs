@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
-use http::HeaderMap;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST};
+use http::{HeaderMap, Uri};
 
 use crate::signature::{self, Request, Verified};
-use crate::store::{DedupKey, NewEvent};
+use crate::store::{DedupKey, NewEvent, new_event_id};
 use crate::transform::format::decode;
 use crate::transform::inline::{self, Cap};
 use crate::transform::{EvalPool, Meta};
@@ -137,7 +137,7 @@ pub fn prepare(
     let route = &piece.inputs.spec.route;
     Ok(Prepared::Route(Box::new(Routed {
         event: NewEvent {
-            id: crate::engine::runtime::new_event_id(),
+            id: new_event_id(),
             namespace: namespace.clone(),
             event_type: event_type.published,
             source: format!("endpoint/{name}"),
@@ -153,6 +153,24 @@ pub fn prepare(
             expires_at: inbound.received_at + piece.dedup.window,
         }),
     })))
+}
+
+/// The public URL a request called: the endpoint's absolute URL (from `--external-url`) or
+/// `http://{Host}{path}`, with the query string the sender used.
+pub fn public_url(hook_url: &str, uri: &Uri, headers: &HeaderMap) -> String {
+    let base = if hook_url.starts_with("http://") || hook_url.starts_with("https://") {
+        hook_url.to_owned()
+    } else {
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}{}", uri.path())
+    };
+    match uri.query() {
+        Some(q) => format!("{base}?{q}"),
+        None => base,
+    }
 }
 
 /// Headers a transformation may see as `$meta.headers`: credentials are left out.

@@ -1,10 +1,10 @@
-//! The data plane router: `POST /v1/namespaces/{ns}/events` and the hooks.
+//! The data plane router: `POST /v1/namespaces/{ns}/events`, the egress proxy and the hooks.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::{Json, Router};
@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::engine::Engine;
 
 use super::ApiError;
+use super::request::{bearer, read_body};
 
 /// The data plane routes.
 pub fn router(engine: Arc<Engine>) -> Router {
@@ -21,38 +22,6 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route(super::proxy::PROXY_ROUTE, any(super::proxy::proxy))
         .with_state(engine.clone())
         .merge(super::hooks::router(engine))
-}
-
-/// Reads a body of at most `limit` bytes; 413 (JSON) when larger.
-pub async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<axum::body::Bytes, ApiError> {
-    if declared_length(headers).is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::too_large(limit));
-    }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::too_large(limit))
-}
-
-/// The body length a request declares in `Content-Length`, if any.
-pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-}
-
-/// The bearer token of a request, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
-    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
-    let (scheme, token) = value.split_at_checked(7)?;
-    scheme
-        .eq_ignore_ascii_case(b"bearer ")
-        .then_some(token)
-        .filter(|t| !t.is_empty())
 }
 
 async fn publish(

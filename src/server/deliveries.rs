@@ -69,7 +69,7 @@ async fn authorize(
     let Some(authorizer) = engine.admin_authorizer() else {
         return Ok(());
     };
-    let token = super::data_plane::bearer(headers);
+    let token = super::request::bearer(headers);
     match authorizer.authorize(token, ns, name, access).await {
         Ok(Access::Allowed) => Ok(()),
         Ok(Access::Unauthenticated) => Err(ApiError::new(

@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod error;
 pub mod hooks;
 pub mod proxy;
+pub mod request;
 
 use std::net::SocketAddr;
 

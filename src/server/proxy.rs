@@ -18,7 +18,7 @@ use crate::integration::request::strip_hop_by_hop;
 use crate::integration::{CallRequest, IntegrationError};
 
 use super::ApiError;
-use super::data_plane::{bearer, read_body};
+use super::request::{bearer, read_body};
 
 /// The proxy route's path.
 pub const PROXY_ROUTE: &str = "/v1/namespaces/{namespace}/integrations/{name}/proxy/{*path}";

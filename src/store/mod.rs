@@ -152,6 +152,11 @@ pub struct NewEvent {
     pub received_at: DateTime<Utc>,
 }
 
+/// A new event id: time-ordered and unique.
+pub fn new_event_id() -> String {
+    format!("evt_{}", uuid::Uuid::now_v7().simple())
+}
+
 /// A dedup key remembered until `expires_at`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DedupKey {

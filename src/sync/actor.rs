@@ -15,8 +15,9 @@ use crate::error_chain::{chain, render};
 use crate::store::SyncState;
 
 use super::cron::Schedule;
+use super::deps::SyncDeps;
 use super::desired::{DesiredSyncs, PartsContext, build_parts};
-use super::manager::{JobEvent, SyncDeps};
+use super::job_event::JobEvent;
 use super::record::{JobRecord, Key};
 use super::runner::{self, RunContext, RunOutcome};
 

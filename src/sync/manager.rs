@@ -5,80 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{SyncJobPhase, SyncJobSpec};
-use crate::delivery::DestinationPolicy;
-use crate::store::Store;
-
 use super::actor::Actor;
-use super::cron::Clock;
-use super::desired::{DesiredSyncs, SourceFactory};
-use super::record::Key;
-use super::runner::Reporter;
-use super::sink::Publisher;
-
-/// Settings of the sync runtime.
-#[derive(Clone, Debug)]
-pub struct SyncConfig {
-    /// The SSRF guard of forward sinks.
-    pub policy: Arc<DestinationPolicy>,
-    /// Job progress is reported at most this often.
-    pub progress_every: Duration,
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        Self {
-            policy: Arc::new(DestinationPolicy::default()),
-            progress_every: Duration::from_secs(2),
-        }
-    }
-}
-
-/// A change of the jobs, for front-ends that mirror them (the controller creates SyncJob
-/// resources for the runs a schedule starts and deletes those beyond the history limits).
-#[derive(Clone, Debug, PartialEq)]
-pub enum JobEvent {
-    /// A schedule started a run.
-    Created {
-        /// The job.
-        key: Key,
-        /// Its spec.
-        spec: Box<SyncJobSpec>,
-    },
-    /// A run ended.
-    Finished {
-        /// The job.
-        key: Key,
-        /// How.
-        phase: SyncJobPhase,
-    },
-    /// A finished run was removed by the history limits.
-    Deleted {
-        /// The job.
-        key: Key,
-    },
-}
-
-/// What the runtime is built on.
-pub struct SyncDeps {
-    /// Job records and schedule state.
-    pub store: Arc<dyn Store>,
-    /// The engine's publish path.
-    pub publisher: Arc<dyn Publisher>,
-    /// Status.
-    pub reporter: Arc<dyn Reporter>,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// Makes the source of an Integration.
-    pub sources: SourceFactory,
-    /// Settings.
-    pub config: SyncConfig,
-}
+use super::deps::SyncDeps;
+use super::desired::DesiredSyncs;
+use super::job_event::JobEvent;
 
 /// The sync runtime's handle: takes desired state, runs until cancelled.
 pub struct Syncs {

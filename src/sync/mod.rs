@@ -4,7 +4,9 @@
 
 mod actor;
 pub mod cron;
+pub mod deps;
 pub mod desired;
+pub mod job_event;
 pub mod manager;
 pub mod page;
 pub mod record;
@@ -16,8 +18,10 @@ pub mod state;
 mod timers;
 
 pub use cron::{Clock, ManualClock, Schedule, SystemClock};
+pub use deps::{SyncConfig, SyncDeps};
 pub use desired::{DesiredSyncs, JobEntry, ScheduleEntry, SourceFactory, base_url_sources};
-pub use manager::{JobEvent, SyncConfig, SyncDeps, Syncs};
+pub use job_event::JobEvent;
+pub use manager::Syncs;
 pub use record::{JobRecord, Key};
 pub use runner::Reporter;
 pub use scheduler::{SCHEDULE_LABEL, SYNC_FINISHED, SYNC_REQUESTED_AT};

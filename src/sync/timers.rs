@@ -10,7 +10,7 @@ use crate::store::SyncState;
 use super::actor::{Actor, ScheduleInputs, SchedulePiece, Slot};
 use super::cron::Schedule;
 use super::desired::DesiredSyncs;
-use super::manager::JobEvent;
+use super::job_event::JobEvent;
 use super::record::{JobRecord, Key};
 use super::scheduler::{Admit, admit, due, job_name, requested};
 

@@ -6,8 +6,6 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use super::sandbox::Limits;
-
 thread_local! {
     /// The cap of the [`capped`] call running on this thread, if any.
     static CAP: Cell<Option<Cap>> = const { Cell::new(None) };
@@ -52,17 +50,9 @@ pub fn capped<T>(cap: Cap, f: impl FnOnce() -> T) -> Option<T> {
     (!tripped).then_some(out)
 }
 
-/// The limits of an evaluation starting now on this thread, and whether a cap tightened them.
-pub(super) fn effective(limits: Limits) -> (Limits, bool) {
-    let Some(cap) = CAP.get() else {
-        return (limits, false);
-    };
-    let capped = Limits {
-        max_steps: limits.max_steps.min(cap.max_steps),
-        timeout: limits.timeout.min(cap.timeout),
-        ..limits
-    };
-    (capped, capped != limits)
+/// The cap of the [`capped`] call running on this thread, if any.
+pub(super) fn current() -> Option<Cap> {
+    CAP.get()
 }
 
 /// Notes that a capped evaluation was stopped by its budget.

@@ -34,11 +34,6 @@ impl EvalPool {
         }
     }
 
-    /// A pool as wide as the machine's available parallelism.
-    pub fn per_core() -> Self {
-        Self::new(std::thread::available_parallelism().map_or(1, usize::from))
-    }
-
     /// Runs `work` on a blocking thread once a permit is free.
     pub async fn run<T: Send + 'static>(
         &self,

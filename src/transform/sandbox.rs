@@ -100,7 +100,7 @@ pub struct Budget {
 impl Budget {
     /// Starts a budget; the stack is measured from the caller's frame.
     fn new(limits: Limits) -> Self {
-        let (limits, capped) = super::inline::effective(limits);
+        let (limits, capped) = effective(limits);
         Self {
             limits,
             steps: Cell::new(0),
@@ -132,6 +132,20 @@ impl Budget {
         }
         resume_unwind(Box::new(exceeded))
     }
+}
+
+/// The limits of an evaluation starting now on this thread (tightened by the thread's inline
+/// cap, if any), and whether the cap tightened them.
+fn effective(limits: Limits) -> (Limits, bool) {
+    let Some(cap) = super::inline::current() else {
+        return (limits, false);
+    };
+    let capped = Limits {
+        max_steps: limits.max_steps.min(cap.max_steps),
+        timeout: limits.timeout.min(cap.timeout),
+        ..limits
+    };
+    (capped, capped != limits)
 }
 
 /// An address in the current stack frame (stacks grow down on every platform we run on).

@@ -1,4 +1,5 @@
-//! Event type patterns: "*" (everything), "invoice.*" (a dotted prefix) or an exact type.
+//! Event type patterns as the eventTypes fields write them: "*" (everything), "invoice.*" (a
+//! dotted prefix) or an exact type. Endpoints (allowlist) and subscriptions (matching) share it.
 
 /// A compiled event type pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,311 @@
+//! Event acceptance: the publish API's path (authorization, parsing, fan-out, durable
+//! commit) and the steps the webhook receivers and syncs share with it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+
+use crate::store::{Acceptance, Accepted, NewEvent, StoreError, Target, new_event_id};
+use crate::transform::inline::{self, Cap};
+use crate::transform::pool::PoolError;
+
+use super::metrics::NamespaceLabel;
+use super::publish::{self, PublishError};
+use super::runtime::Engine;
+use super::snapshot::ObjectKey;
+use super::subscription;
+use super::topology::{TokenCheck, Topology};
+
+/// Why an event was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// No or unknown bearer token.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// The token is valid for other namespaces only.
+    #[error("the token may not publish to namespace {0:?}")]
+    Forbidden(String),
+    /// The request does not hold a valid event.
+    #[error(transparent)]
+    Invalid(#[from] PublishError),
+    /// The store failed; nothing was accepted.
+    #[error("storing the event")]
+    Store(#[from] StoreError),
+    /// Evaluating the subscription filters failed on the evaluation pool; nothing was accepted.
+    #[error("evaluating subscription filters failed")]
+    Filters(#[source] PoolError),
+}
+
+/// An accepted event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcceptedEvent {
+    /// The event id.
+    pub id: String,
+    /// False when the id was already stored (nothing new was stored).
+    pub created: bool,
+    /// Deliveries created.
+    pub deliveries: usize,
+}
+
+impl Engine {
+    /// Authenticates and parses a publish request, fans the event out to the matching
+    /// subscriptions and commits it durably; returns only once it is on disk.
+    pub async fn publish(
+        &self,
+        namespace: &str,
+        token: Option<&[u8]>,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<AcceptedEvent, AcceptError> {
+        let topology = self.topology();
+        self.authorize(&topology, namespace, token).await?;
+        let event = publish::parse(headers, body)?;
+        let id = event.id.unwrap_or_else(new_event_id);
+        let targets = self
+            .fan_out(&topology, namespace, &event.event_type, &id, &event.data)
+            .await?;
+        let source = event
+            .source
+            .map_or_else(|| "publish-api".to_owned(), |s| format!("publish-api:{s}"));
+        let acceptance = Acceptance {
+            event: NewEvent {
+                id: id.clone(),
+                namespace: namespace.to_owned(),
+                event_type: event.event_type,
+                source,
+                payload: event.data,
+                received_at: Utc::now(),
+            },
+            targets,
+            dedup: None,
+        };
+        self.accept(acceptance).await.map(|accepted| AcceptedEvent {
+            id,
+            created: matches!(accepted, Accepted::Stored { .. }),
+            deliveries: match accepted {
+                Accepted::Stored { deliveries } => deliveries,
+                _ => 0,
+            },
+        })
+    }
+
+    /// Checks a bearer token for a namespace exactly as the publish API does (publisher
+    /// token Secrets, then the front-end's verifier); the egress proxy uses it too.
+    pub async fn authorize(
+        &self,
+        topology: &Topology,
+        namespace: &str,
+        token: Option<&[u8]>,
+    ) -> Result<(), AcceptError> {
+        let mut verdict = token.map(|t| topology.publishers.check(t, namespace));
+        if let (Some(TokenCheck::Unknown), Some(t), Some(v)) = (verdict, token, self.verifier.get())
+        {
+            verdict = Some(super::auth::check(v.as_ref(), t, namespace).await);
+        }
+        match verdict {
+            None | Some(TokenCheck::Unknown) => Err(AcceptError::Unauthorized),
+            Some(TokenCheck::OtherNamespace) => Err(AcceptError::Forbidden(namespace.to_owned())),
+            Some(TokenCheck::Allowed) => Ok(()),
+        }
+    }
+
+    /// The subscriptions an event goes to: patterns, then filters (a failing filter does
+    /// not match and is counted). Shared by the publish API, the webhook receivers and syncs.
+    /// Cheap filters run here; when one is too costly for the inline cap, matching runs again
+    /// on the engine's evaluation pool, so a runaway filter never stalls the async workers.
+    pub async fn fan_out(
+        &self,
+        topology: &Arc<Topology>,
+        namespace: &str,
+        event_type: &str,
+        id: &str,
+        data: &serde_json::Value,
+    ) -> Result<Vec<Target>, AcceptError> {
+        self.matching_targets(topology, namespace, event_type, id, data)
+            .await
+            .map_err(AcceptError::Filters)
+    }
+
+    /// [`Engine::fan_out`], failing with the evaluation pool's error as it is.
+    pub(super) async fn matching_targets(
+        &self,
+        topology: &Arc<Topology>,
+        namespace: &str,
+        event_type: &str,
+        id: &str,
+        data: &serde_json::Value,
+    ) -> Result<Vec<Target>, PoolError> {
+        let inline = inline::capped(Cap::SMALL, || {
+            matching_with_errors(topology, namespace, event_type, id, data)
+        });
+        let (targets, errors) = match inline {
+            Some(found) => found,
+            None => {
+                let topology = topology.clone();
+                let (ns, ty, id, data) = (
+                    namespace.to_owned(),
+                    event_type.to_owned(),
+                    id.to_owned(),
+                    data.clone(),
+                );
+                self.pool
+                    .run(move || matching_with_errors(&topology, &ns, &ty, &id, &data))
+                    .await?
+            }
+        };
+        for (key, message) in errors.iter().filter_map(|(k, m)| Some((k, m.as_ref()?))) {
+            self.metrics
+                .filter_errors
+                .get_or_create(&NamespaceLabel {
+                    namespace: namespace.to_owned(),
+                })
+                .inc();
+            tracing::debug!(subscription = %key, error = message, "filter error: no match");
+        }
+        if !errors.is_empty() {
+            super::report::filters(self.status(), &self.deliveries, &errors);
+        }
+        Ok(targets)
+    }
+
+    /// Commits one acceptance durably (batched with concurrent ones by the store), then
+    /// wakes the delivery dispatcher.
+    pub async fn accept(&self, acceptance: Acceptance) -> Result<Accepted, AcceptError> {
+        Ok(self.commit(acceptance).await?)
+    }
+
+    /// [`Engine::accept`], failing with the store's error as it is.
+    pub(super) async fn commit(&self, acceptance: Acceptance) -> Result<Accepted, StoreError> {
+        let label = NamespaceLabel {
+            namespace: acceptance.event.namespace.clone(),
+        };
+        let targets = acceptance.targets.clone();
+        let started = Instant::now();
+        // With room at the dispatcher, the deliveries are created claimed and handed to it.
+        let (result, claimed) = if !targets.is_empty() && self.deliveries.has_room_for(&targets) {
+            let lease = self.deliveries.config().lease;
+            self.store
+                .accept_claimed(vec![acceptance], lease)
+                .await?
+                .pop()
+                .ok_or(StoreError::Closed)?
+        } else {
+            let accepted = self.store.accept(vec![acceptance]).await?.pop();
+            (accepted.ok_or(StoreError::Closed)?, Vec::new())
+        };
+        self.metrics
+            .store_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if let Accepted::Stored { deliveries } = result
+            && deliveries > 0
+        {
+            if claimed.is_empty() {
+                self.deliveries.wake();
+            } else {
+                self.deliveries.hand_off(claimed).await;
+            }
+            let now = Utc::now();
+            for target in &targets {
+                self.deliveries.stats(target).triggered(now, 1);
+            }
+        }
+        match result {
+            Accepted::Stored { .. } => self.metrics.events_accepted.get_or_create(&label).inc(),
+            Accepted::DuplicateId | Accepted::DuplicateKey => {
+                self.metrics.events_duplicate.get_or_create(&label).inc()
+            }
+        };
+        Ok(result)
+    }
+
+    /// Refreshes the queue-depth gauges from the store.
+    pub async fn refresh_queue_depth(&self) -> Result<(), StoreError> {
+        for (status, n) in self.store.queue_depth().await? {
+            let label = super::metrics::StatusLabel {
+                status: status.as_str().into(),
+            };
+            self.metrics.queue_depth.get_or_create(&label).set(n as i64);
+        }
+        Ok(())
+    }
+
+    /// Sends a `switchboard.test` event to one subscription only; None when it is not running.
+    pub async fn test_subscription(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<AcceptedEvent>, AcceptError> {
+        let key = super::snapshot::ObjectKey::new(namespace, name);
+        if !self.topology().subscriptions.contains_key(&key) {
+            return Ok(None);
+        }
+        let id = new_event_id();
+        let now = Utc::now();
+        let acceptance = Acceptance {
+            event: NewEvent {
+                id: id.clone(),
+                namespace: namespace.to_owned(),
+                event_type: "switchboard.test".into(),
+                source: "admin-test".into(),
+                payload: serde_json::json!({
+                    "message": "a test event sent from the Switchboard admin API",
+                    "subscription": name,
+                    "sentAt": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                }),
+                received_at: now,
+            },
+            targets: vec![subscription::target_of(&key)],
+            dedup: None,
+        };
+        let accepted = self.accept(acceptance).await?;
+        Ok(Some(AcceptedEvent {
+            id,
+            created: matches!(accepted, Accepted::Stored { .. }),
+            deliveries: match accepted {
+                Accepted::Stored { deliveries } => deliveries,
+                _ => 0,
+            },
+        }))
+    }
+}
+
+/// The subscriptions an event matches, with the filter errors (and evaluations after one)
+/// met on the way (counted by the caller once matching has run to the end).
+fn matching_with_errors(
+    topology: &Topology,
+    namespace: &str,
+    event_type: &str,
+    id: &str,
+    data: &serde_json::Value,
+) -> (Vec<Target>, Vec<(ObjectKey, Option<String>)>) {
+    let mut errors = Vec::new();
+    let targets = topology.matching(namespace, event_type, id, data, |key, message| {
+        errors.push((key.clone(), message.map(str::to_owned)));
+    });
+    (targets, errors)
+}
+
+#[async_trait::async_trait]
+impl crate::sync::Publisher for Engine {
+    /// Sync jobs sink records through the publish path: fan-out, then durable acceptance.
+    async fn publish(&self, event: NewEvent) -> Result<(), crate::sync::SinkError> {
+        let sink_error = |e: AcceptError| crate::sync::SinkError::Publish(Box::new(e));
+        let targets = self
+            .fan_out(
+                &self.topology(),
+                &event.namespace,
+                &event.event_type,
+                &event.id,
+                &event.payload,
+            )
+            .await
+            .map_err(sink_error)?;
+        let acceptance = Acceptance {
+            event,
+            targets,
+            dedup: None,
+        };
+        self.accept(acceptance).await.map(drop).map_err(sink_error)
+    }
+}

@@ -1,0 +1,45 @@
+//! The gates a webhook request passes before its body is read, in this order: the client
+//! address against the endpoint's source ranges, the declared size against its limit, and a
+//! slot among the endpoint's requests in flight.
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use http::header::CONTENT_LENGTH;
+use ipnet::IpNet;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::client_ip;
+use super::endpoint::EndpointPiece;
+use super::error::HookError;
+
+/// Passes the gates; the permit holds the request's in-flight slot until it is dropped.
+/// `trusted` are the proxies whose `X-Forwarded-For` names the client.
+pub fn admit(
+    piece: &EndpointPiece,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Result<OwnedSemaphorePermit, HookError> {
+    let client = client_ip::resolve(client_ip::canonical(peer), headers, trusted);
+    if !piece.admits(client) {
+        return Err(HookError::SourceNotAllowed);
+    }
+    let limit = piece.max_body_bytes;
+    if declared_length(headers).is_some_and(|n| n > limit as u64) {
+        return Err(HookError::TooLarge(limit));
+    }
+    piece
+        .inflight
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| HookError::TooManyInFlight)
+}
+
+/// The body length a request declares in `Content-Length`, if any.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
