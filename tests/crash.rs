@@ -88,29 +88,16 @@ fn every_acknowledged_event_survives_kill_9() {
 
     // Restart on the same data directory, then read back what is stored.
     let inst = Instance::start(&manifests, &data_dir, OFFLINE);
-    let stored: BTreeSet<String> = rt.block_on(async {
-        let store =
-            switchboard::store::open(&data_dir.join("switchboard.db").display().to_string())
-                .await
-                .unwrap();
-        let target = Target {
-            namespace: "payments".into(),
-            kind: TargetKind::Subscription,
-            name: "everything".into(),
-        };
-        let mut ids = BTreeSet::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = store
-                .list_deliveries(&target, None, 1000, after.as_deref())
-                .await
-                .unwrap();
-            let Some(last) = page.last() else { break };
-            after = Some(last.id.clone());
-            ids.extend(page.into_iter().map(|d| d.event_id));
-        }
-        ids
-    });
+    let target = Target {
+        namespace: "payments".into(),
+        kind: TargetKind::Subscription,
+        name: "everything".into(),
+    };
+    // Read beside the running process (which holds the store's lock).
+    let stored: BTreeSet<String> = support::stored_deliveries(&data_dir, &target)
+        .into_iter()
+        .map(|d| d.event_id)
+        .collect();
     let missing: Vec<_> = acked.difference(&stored).collect();
     eprintln!(
         "crash test: {} requests sent, {} acknowledged with 202, {} stored after restart, {} acknowledged but missing",

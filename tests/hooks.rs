@@ -6,7 +6,7 @@
 mod hooks_support;
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 
 use hooks_support::{code, deliveries, endpoint_status, event, event_count, hook, now};
@@ -295,32 +295,51 @@ fn gates_transformation_and_readiness() {
     );
     assert_eq!((status, code(&answer)), (415, "unsupported_media_type"));
 
-    // 429 while the one permitted request is still sending its body. The slow request may
-    // lose the race for the permit to one of ours (then it is answered at once): send it again.
-    let open_slow = || {
-        let mut slow = TcpStream::connect(inst.data_url.trim_start_matches("http://")).unwrap();
-        write!(
-            slow,
-            "POST /hooks/payments/tiny HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n{{}}"
-        )
-        .unwrap();
-        slow.flush().unwrap();
-        slow.set_nonblocking(true).unwrap();
-        slow
-    };
-    let mut slow = open_slow();
+    // A request still sending its body holds no slot: with one slot per endpoint, another
+    // request is answered beside it.
+    let mut slow = TcpStream::connect(inst.data_url.trim_start_matches("http://")).unwrap();
+    write!(
+        slow,
+        "POST /hooks/payments/tiny HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n{{}}"
+    )
+    .unwrap();
+    slow.flush().unwrap();
+    for _ in 0..3 {
+        assert_eq!(hook(&inst, "payments", "tiny", &[], b"{}").0, 202);
+    }
+    drop(slow);
+
+    // 429 while the one permitted request is being processed: requests to an endpoint whose
+    // transformation takes a while, sent together until two of them overlap.
     let mut limited = false;
-    for _ in 0..50 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let (status, answer) = hook(&inst, "payments", "tiny", &[], b"{}");
-        if status == 429 {
-            assert_eq!(code(&answer), "too_many_requests");
-            limited = true;
-            break;
+    for _ in 0..20 {
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let answers: Vec<_> = (0..8)
+            .map(|i| {
+                let (start, url) = (start.clone(), inst.data_url.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    support::http(
+                        "POST",
+                        &format!("{url}/hooks/payments/heavy"),
+                        &[("content-type", "application/json")],
+                        Some(format!(r#"{{"id": {i}}}"#).as_bytes()),
+                    )
+                })
+            })
+            .collect();
+        for answer in answers {
+            let (status, body) = answer.join().unwrap().unwrap();
+            if status == 429 {
+                let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(code(&answer), "too_many_requests");
+                limited = true;
+            } else {
+                assert_eq!(status, 202);
+            }
         }
-        let mut byte = [0u8; 1];
-        if slow.read(&mut byte).is_ok() {
-            slow = open_slow(); // it was answered (or closed): it did not hold the permit
+        if limited {
+            break;
         }
     }
     assert!(
@@ -328,7 +347,6 @@ fn gates_transformation_and_readiness() {
         "no 429 while a request was in flight\n{}",
         inst.log_text()
     );
-    drop(slow);
 
     // An endpoint whose Secret is missing is not ready, with the reason.
     let (ready, message) = inst

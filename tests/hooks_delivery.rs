@@ -285,7 +285,13 @@ fn a_store_outage_answers_503_and_keeps_nothing() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let manifests = copy_examples(&tmp.path().join("manifests"));
-    let inst = Instance::start(&manifests, &tmp.path().join("data"), &["--store", &url]);
+    // The examples forward to a loopback port: allowed, so the forward route exists and only
+    // the store can refuse the webhook.
+    let inst = Instance::start(
+        &manifests,
+        &tmp.path().join("data"),
+        &["--store", &url, "--allow-private-destinations"],
+    );
 
     let body = r#"{"id":"evt_outage","type":"invoice.paid","data":{}}"#;
     // The events table disappears (as a failed disk or a broken server would make it): the

@@ -43,37 +43,18 @@ fn publish(
     )
 }
 
-/// Event ids delivered (queued) to a subscription, read from the store file.
+/// Event ids delivered (queued) to a subscription, newest first, read from the store file
+/// beside the running process.
 fn queued_event_ids(data_dir: &Path, subscription: &str) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store =
-            switchboard::store::open(&data_dir.join("switchboard.db").display().to_string())
-                .await
-                .unwrap();
-        let target = Target {
-            namespace: "payments".into(),
-            kind: TargetKind::Subscription,
-            name: subscription.into(),
-        };
-        let mut ids = vec![];
-        let mut after: Option<String> = None;
-        loop {
-            let page = store
-                .list_deliveries(&target, None, 500, after.as_deref())
-                .await
-                .unwrap();
-            if page.is_empty() {
-                break;
-            }
-            after = page.last().map(|d| d.id.clone());
-            ids.extend(page.into_iter().map(|d| d.event_id));
-        }
-        ids
-    })
+    let target = Target {
+        namespace: "payments".into(),
+        kind: TargetKind::Subscription,
+        name: subscription.into(),
+    };
+    support::stored_deliveries(data_dir, &target)
+        .into_iter()
+        .map(|d| d.event_id)
+        .collect()
 }
 
 #[test]

@@ -189,6 +189,9 @@ pub enum CircuitState {
     Open,
     /// Probe calls decide whether to close again.
     HalfOpen,
+    /// Not measured since the process started (no call made yet); the breaker lets calls
+    /// through.
+    Unknown,
 }
 
 /// Observed state of an Integration.
@@ -205,7 +208,7 @@ pub struct IntegrationStatus {
     /// Active, Paused, Error or PendingAuth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<IntegrationPhase>,
-    /// Closed, Open or HalfOpen.
+    /// Closed, Open, HalfOpen, or Unknown until a call is made after a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit: Option<CircuitState>,
     /// Time of the last successful call.

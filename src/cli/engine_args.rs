@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use switchboard::api::parse_duration;
 use switchboard::delivery::{DeliveryConfig, DestinationPolicy};
 use switchboard::engine::EngineConfig;
+use switchboard::engine::config::HttpLimits;
 use switchboard::receiver::ReceiverConfig;
 
 use super::CliError;
@@ -103,6 +104,25 @@ pub struct EngineArgs {
     /// How often the queue is polled when nothing new was published here.
     #[arg(long, default_value_t = Dur(defaults().delivery.poll))]
     pub delivery_poll: Dur,
+    /// How long a connection has to send a request's head; then it is closed.
+    #[arg(long, default_value_t = Dur(defaults().http.header_read_timeout))]
+    pub header_read_timeout: Dur,
+    /// How long a request has to send its whole body; then 408 and the connection is closed.
+    #[arg(long, default_value_t = Dur(defaults().http.body_read_timeout))]
+    pub body_read_timeout: Dur,
+    /// Slowest request body accepted, in bytes/s over 5 s windows (408 below it; 0: no check).
+    #[arg(long, default_value_t = defaults().http.min_body_rate)]
+    pub min_body_rate: u64,
+    /// How long a keep-alive connection may wait between requests before it is closed.
+    #[arg(long, default_value_t = Dur(defaults().http.idle_timeout))]
+    pub idle_timeout: Dur,
+    /// Connections open at once per server (data plane, admin); more are closed on accept.
+    #[arg(long, default_value_t = defaults().http.max_connections)]
+    pub max_connections: usize,
+    /// Request-body bytes held in memory at once over all data plane requests; a request
+    /// that cannot get room for its body gets 503 with Retry-After.
+    #[arg(long, default_value_t = defaults().http.max_inflight_body_bytes)]
+    pub max_inflight_body_bytes: usize,
 }
 
 impl EngineArgs {
@@ -118,12 +138,19 @@ impl EngineArgs {
         ))
     }
 
-    /// Creates the data directory.
+    /// Creates the data directory, readable by its owner only (an existing one is left as
+    /// it is; the store's own files are owner-only either way).
     pub fn create_data_dir(&self) -> Result<(), CliError> {
-        std::fs::create_dir_all(&self.data_dir).map_err(|source| CliError::Write {
-            path: self.data_dir.display().to_string(),
-            source,
-        })
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&self.data_dir)
+            .map_err(|source| CliError::Write {
+                path: self.data_dir.display().to_string(),
+                source,
+            })
     }
 
     /// The engine settings these flags describe (the front-end sets what is its own).
@@ -152,6 +179,14 @@ impl EngineArgs {
             },
             retention: self.retention.0,
             shutdown_timeout: self.shutdown_timeout.0,
+            http: HttpLimits {
+                header_read_timeout: self.header_read_timeout.0,
+                body_read_timeout: self.body_read_timeout.0,
+                min_body_rate: self.min_body_rate,
+                idle_timeout: self.idle_timeout.0,
+                max_connections: self.max_connections.max(1),
+                max_inflight_body_bytes: self.max_inflight_body_bytes.max(1),
+            },
             ..EngineConfig::default()
         }
     }
@@ -203,7 +238,16 @@ mod tests {
         // Neither front-end declares an engine setting of its own under another name.
         for (id, long, _) in run.iter().chain(&controller) {
             let long = long.as_deref().unwrap_or_default();
-            let engine_like = ["listen", "store", "retention", "delivery", "destination"];
+            let engine_like = [
+                "listen",
+                "store",
+                "retention",
+                "delivery",
+                "destination",
+                "timeout",
+                "connections",
+                "body",
+            ];
             if engine_like.iter().any(|w| long.contains(w)) {
                 assert!(
                     engine.contains(id),
@@ -237,6 +281,7 @@ mod tests {
             default.delivery.target_concurrency
         );
         assert_eq!(config.receiver, default.receiver);
+        assert_eq!(config.http, default.http);
         assert!(!config.delivery.policy.allow_private);
     }
 

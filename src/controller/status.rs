@@ -63,6 +63,43 @@ impl StatusDoc {
     }
 }
 
+/// Status fields the engine measures again after a restart (delivery counters it reads back
+/// from the store within a second or so, consecutive failures and the last-event times once
+/// something happens): until the engine reports one, the value Kubernetes holds is written
+/// back instead of the field's default (no `delivered 3 → 0 → 3` after a restart).
+pub const CARRIED_FIELDS: &[&str] = &[
+    "sent",
+    "delivered",
+    "failed",
+    "pending",
+    "consecutiveFailures",
+    "lastTriggeredAt",
+    "lastSuccessAt",
+    "lastFailureAt",
+];
+
+/// The [`CARRIED_FIELDS`] `current` (a status in Kubernetes) has.
+pub fn carried_from(current: &Value) -> Map<String, Value> {
+    CARRIED_FIELDS
+        .iter()
+        .filter_map(|&name| {
+            let value = current.get(name).filter(|v| !v.is_null())?;
+            Some((name.to_owned(), value.clone()))
+        })
+        .collect()
+}
+
+impl StatusDoc {
+    /// Adds the `carried` fields the engine does not report yet to the counters, and forgets
+    /// from `carried` those it now reports (its value wins from then on).
+    pub fn carry(&mut self, carried: &mut Map<String, Value>) {
+        carried.retain(|name, _| !self.counters.contains_key(name));
+        for (name, value) in carried.iter() {
+            self.counters.insert(name.clone(), value.clone());
+        }
+    }
+}
+
 /// The Ready condition's status in a status JSON ("Unknown" when absent).
 pub fn ready_of(status: &Value) -> &str {
     status
@@ -188,6 +225,47 @@ mod tests {
         let full = doc.full(Kind::WebhookSubscription);
         assert_eq!(full["observedGeneration"], 2);
         assert_eq!(full["failed"], 0);
+    }
+
+    #[test]
+    fn counters_kubernetes_has_are_kept_until_the_engine_reports_them() {
+        let current = serde_json::json!({
+            "delivered": 3, "pending": 5, "sent": 9, "lastSuccessAt": "2020-01-01T00:00:00Z",
+            "signingSecretRef": {"name": "old"}
+        });
+        let mut carried = carried_from(&current);
+        assert!(!carried.contains_key("signingSecretRef"), "only counters");
+        let mut report = report(true, 0);
+        report.fields.remove("delivered");
+        let mut doc = StatusDoc::from_report(&report, &current);
+        doc.carry(&mut carried);
+        let full = doc.full(Kind::WebhookSubscription);
+        assert_eq!(
+            (&full["delivered"], &full["pending"]),
+            (&3.into(), &5.into())
+        );
+        assert_eq!(full["lastSuccessAt"], "2020-01-01T00:00:00Z");
+
+        // Read from the store: the engine's values win and are no longer carried.
+        let mut doc =
+            StatusDoc::from_report(&report_with(&[("delivered", 4), ("pending", 0)]), &current);
+        doc.carry(&mut carried);
+        let full = doc.full(Kind::WebhookSubscription);
+        assert_eq!(
+            (&full["delivered"], &full["pending"]),
+            (&4.into(), &0.into())
+        );
+        assert!(!carried.contains_key("pending"));
+        assert_eq!(full["sent"], 9, "still carried");
+    }
+
+    fn report_with(fields: &[(&str, u64)]) -> ResourceStatus {
+        let mut report = report(true, 0);
+        report.fields = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect();
+        report
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::error_chain::chain;
 
 use super::error::ControllerError;
 use super::kinds::normalize_status;
-use super::status::{Decision, StatusDoc, Written, backoff, decide, ready_of};
+use super::status::{Decision, StatusDoc, Written, backoff, carried_from, decide, ready_of};
 use super::stores::Stores;
 
 /// Field manager of every status write.
@@ -49,6 +49,9 @@ pub struct StatusWriter {
     interval: Duration,
     written: HashMap<Key, Written>,
     failures: HashMap<Key, (u32, Instant)>,
+    /// Counters Kubernetes had at this writer's first write that the engine has not reported
+    /// yet (after a restart), written back until it does.
+    carried: HashMap<Key, serde_json::Map<String, Value>>,
 }
 
 impl StatusWriter {
@@ -68,6 +71,7 @@ impl StatusWriter {
             interval,
             written: HashMap::new(),
             failures: HashMap::new(),
+            carried: HashMap::new(),
         }
     }
 
@@ -101,6 +105,7 @@ impl StatusWriter {
         let live: std::collections::HashSet<&Key> = keys.iter().collect();
         self.written.retain(|k, _| live.contains(k));
         self.failures.retain(|k, _| live.contains(k));
+        self.carried.retain(|k, _| live.contains(k));
         drop(live);
         let mut pending = keys.into_iter();
         let mut in_flight = futures::stream::FuturesUnordered::new();
@@ -144,7 +149,13 @@ impl StatusWriter {
         };
         // Kubernetes has what was written last: its transition times come from there.
         let uid = self.stores.uid(kind, ns, name)?;
-        let doc = StatusDoc::from_report(report, &prev.doc.urgent);
+        let mut doc = StatusDoc::from_report(report, &prev.doc.urgent);
+        if let Some(carried) = self.carried.get_mut(&key) {
+            doc.carry(carried);
+            if carried.is_empty() {
+                self.carried.remove(&key);
+            }
+        }
         let was_ready = prev.doc.ready().to_owned();
         match decide(Some(prev), &doc, now, self.interval) {
             Decision::Write => Some(Job {
@@ -161,7 +172,14 @@ impl StatusWriter {
     /// with the status Kubernetes has.
     fn plan_first(&mut self, key: Key, report: &ResourceStatus, now: Instant) -> Option<Job> {
         let (uid, current) = self.stores.lookup(key.0, &key.1.namespace, &key.1.name)?;
-        let doc = StatusDoc::from_report(report, &current);
+        let mut doc = StatusDoc::from_report(report, &current);
+        let mut carried = carried_from(&current);
+        doc.carry(&mut carried);
+        if carried.is_empty() {
+            self.carried.remove(&key);
+        } else {
+            self.carried.insert(key.clone(), carried);
+        }
         if !current.is_null() && normalize_status(key.0, current.clone()) == doc.full(key.0) {
             // Kubernetes already has it (a restart): nothing to write.
             self.written.insert(key, Written { doc, at: now });

@@ -28,10 +28,28 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 const GLOBAL_DEPTH: usize = 32;
 
 impl Deliveries {
-    /// Dispatches until `cancel`, then waits for the attempts in flight.
+    /// Dispatches until `cancel`, then waits for the attempts in flight. First takes back
+    /// the claims a previous process left behind, when the store says it may (before any
+    /// hand-off here, so none of this process's own claims is taken back).
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        match self.store.reclaim_abandoned(Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "took back the claims of a previous process"),
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "taking back a previous process's claims; they wait for their leases")
+            }
+        }
         *lock(&self.running) = Some(cancel.clone());
         let reporter = tokio::spawn(self.clone().report(cancel.clone()));
+        // Leases are kept until the attempts in flight have finished, after `cancel`.
+        let drained = CancellationToken::new();
+        let held = Arc::downgrade(&self);
+        let renewer = tokio::spawn(super::lease::keep(
+            self.store.clone(),
+            self.config.lease,
+            move || held.upgrade().map(|d| d.held()).unwrap_or_default(),
+            drained.clone(),
+        ));
         loop {
             let more = match self.dispatch_round(&cancel).await {
                 Ok(more) => more,
@@ -52,7 +70,9 @@ impl Deliveries {
         *lock(&self.running) = None;
         self.tasks.close();
         self.tasks.wait().await;
+        drained.cancel();
         let _ = reporter.await;
+        let _ = renewer.await;
     }
 
     /// Whether fresh deliveries to `targets` may be created claimed and handed over with
@@ -170,7 +190,13 @@ impl Deliveries {
             .map(|r| r.target.clone())
             .collect()
     }
-    /// Pushes counters to the sink every second and re-reads them from the store every 5 s.
+    /// The deliveries claimed here and not finished: waiting for a slot or in flight.
+    fn held(&self) -> Vec<String> {
+        lock(&self.local).ids.iter().cloned().collect()
+    }
+
+    /// Pushes counters to the sink every second and re-reads them from the store every 5 s
+    /// (at the next tick for a target not read yet).
     async fn report(self: Arc<Self>, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(REPORT_EVERY);
         let mut last_refresh: Option<Instant> = None;
@@ -183,13 +209,16 @@ impl Deliveries {
                 .iter()
                 .map(|(t, s)| (t.clone(), s.clone()))
                 .collect();
-            if last_refresh.is_none_or(|t| t.elapsed() >= REFRESH_EVERY) {
+            // Every target every 5 s; a target not read yet (new, or the store was down) at
+            // once, so its counters are reported from the store and never from zero.
+            let due = last_refresh.is_none_or(|t| t.elapsed() >= REFRESH_EVERY);
+            if due {
                 last_refresh = Some(Instant::now());
-                for (target, stats) in &all {
-                    match self.store.delivery_counts(target).await {
-                        Ok(counts) => stats.refresh(&counts),
-                        Err(e) => tracing::warn!(error = %chain(&e), "reading delivery counts"),
-                    }
+            }
+            for (target, stats) in all.iter().filter(|(_, s)| due || !s.loaded()) {
+                match self.store.delivery_counts(target).await {
+                    Ok(counts) => stats.refresh(&counts),
+                    Err(e) => tracing::warn!(error = %chain(&e), "reading delivery counts"),
                 }
             }
             for (target, stats) in &all {

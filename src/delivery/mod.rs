@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod destination;
 pub mod dispatcher;
 pub mod health;
+pub mod lease;
 pub mod metrics;
 pub mod pace;
 pub mod route;
@@ -40,8 +41,8 @@ pub struct DeliveryConfig {
     pub global_concurrency: usize,
     /// Attempts in flight at once per target.
     pub target_concurrency: usize,
-    /// How long a claim is leased (longer than an attempt with its waits; after a crash,
-    /// claimed deliveries run again once it has expired).
+    /// How long a claim is leased; renewed every third of it while the delivery is held here
+    /// ([`lease`]), so after a crash claimed deliveries run again once it has expired.
     pub lease: Duration,
     /// How often the store is polled for due work when nothing wakes the dispatcher.
     pub poll: Duration,
@@ -55,7 +56,7 @@ impl Default for DeliveryConfig {
             policy: Arc::default(),
             global_concurrency: 256,
             target_concurrency: 16,
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
             poll: Duration::from_millis(250),
             batch: 256,
         }

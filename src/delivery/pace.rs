@@ -1,12 +1,13 @@
 //! How fast a target's deliveries drain, and so how many may wait here, claimed, for a queue
-//! slot: enough that a fast subscriber never waits on a claim query, few enough that every
-//! one of them is attempted well within its lease.
+//! slot: enough that a fast subscriber never waits on a claim query, few enough that other
+//! processes sharing the store are not kept from work this one will not reach soon (leases of
+//! what waits here are renewed, see `lease.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Claimed deliveries per unit of concurrency a target may hold at least (the depth while
-/// nothing is measured yet: with a 30 s timeout they drain within a 5 min lease).
+/// nothing is measured yet).
 pub const MIN_DEPTH: usize = 8;
 /// Claimed deliveries per unit of concurrency a target may hold at most.
 pub const MAX_DEPTH: usize = 64;

@@ -2,7 +2,7 @@
 //! failed are refreshed from the store), and the sink they are reported to.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
@@ -34,6 +34,10 @@ pub struct Stats {
     last_filter_error: Mutex<Option<String>>,
     /// The Healthy condition shown for the target.
     pub health: HealthState,
+    /// The counters have been read from the store at least once.
+    loaded: AtomicBool,
+    /// An attempt was made here (consecutive failures are known).
+    measured: AtomicBool,
     times: Mutex<Times>,
 }
 
@@ -56,6 +60,8 @@ impl Default for Stats {
             consecutive_filter_errors: AtomicU64::new(0),
             last_filter_error: Mutex::default(),
             health: HealthState::default(),
+            loaded: AtomicBool::new(false),
+            measured: AtomicBool::new(false),
             times: Mutex::default(),
         }
     }
@@ -76,6 +82,7 @@ impl Stats {
     /// delivery is now Failed or Dead.
     pub fn attempted(&self, at: DateTime<Utc>, delivered: bool, finished_failed: bool) {
         self.sent.fetch_add(1, Ordering::Relaxed);
+        self.measured.store(true, Ordering::Relaxed);
         if delivered {
             self.delivered.fetch_add(1, Ordering::Relaxed);
             self.consecutive_failures.store(0, Ordering::Relaxed);
@@ -96,12 +103,19 @@ impl Stats {
         }
     }
 
-    /// Replaces pending, delivered and failed with the store's counts.
+    /// Replaces sent, pending, delivered and failed with the store's counts.
     pub fn refresh(&self, counts: &DeliveryCounts) {
+        self.sent.store(counts.attempts, Ordering::Relaxed);
         self.pending.store(counts.pending, Ordering::Relaxed);
         self.delivered.store(counts.delivered, Ordering::Relaxed);
         self.failed
             .store(counts.failed + counts.dead, Ordering::Relaxed);
+        self.loaded.store(true, Ordering::Relaxed);
+    }
+
+    /// True once the counters have been read from the store.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Relaxed)
     }
 
     /// The subscription's filter failed on an event (counted as no match); the Healthy
@@ -137,8 +151,9 @@ impl Stats {
         self.health.filter(None)
     }
 
-    /// The status fields (sent, delivered, failed, pending, consecutiveFailures,
-    /// filterErrors, lastFilterError, last*At).
+    /// The status fields known here: sent, delivered, failed and pending once read from the
+    /// store, consecutiveFailures once an attempt was made, and the last*At times (null when
+    /// none was seen).
     pub fn fields(&self) -> Map<String, Value> {
         let time = |t: Option<DateTime<Utc>>| {
             t.map_or(Value::Null, |t| {
@@ -148,14 +163,18 @@ impl Stats {
         let times = self.times();
         let mut m = Map::new();
         let load = |a: &AtomicU64| Value::from(a.load(Ordering::Relaxed));
-        m.insert("sent".into(), load(&self.sent));
-        m.insert("delivered".into(), load(&self.delivered));
-        m.insert("failed".into(), load(&self.failed));
-        m.insert("pending".into(), load(&self.pending));
-        m.insert(
-            "consecutiveFailures".into(),
-            load(&self.consecutive_failures),
-        );
+        if self.loaded() {
+            m.insert("sent".into(), load(&self.sent));
+            m.insert("delivered".into(), load(&self.delivered));
+            m.insert("failed".into(), load(&self.failed));
+            m.insert("pending".into(), load(&self.pending));
+        }
+        if self.measured.load(Ordering::Relaxed) {
+            m.insert(
+                "consecutiveFailures".into(),
+                load(&self.consecutive_failures),
+            );
+        }
         m.insert("filterErrors".into(), load(&self.filter_errors));
         m.insert(
             "lastFilterError".into(),
@@ -169,5 +188,55 @@ impl Stats {
         m.insert("lastSuccessAt".into(), time(times.success));
         m.insert("lastFailureAt".into(), time(times.failure));
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_reported_once_read_from_the_store() {
+        let stats = Stats::default();
+        stats.triggered(Utc::now(), 1);
+        let fields = stats.fields();
+        for unknown in [
+            "sent",
+            "delivered",
+            "failed",
+            "pending",
+            "consecutiveFailures",
+        ] {
+            assert!(
+                !fields.contains_key(unknown),
+                "{unknown} before it is known"
+            );
+        }
+        stats.refresh(&DeliveryCounts {
+            pending: 5,
+            delivered: 3,
+            failed: 1,
+            dead: 1,
+            attempts: 9,
+        });
+        let fields = stats.fields();
+        assert_eq!(
+            (
+                &fields["sent"],
+                &fields["delivered"],
+                &fields["failed"],
+                &fields["pending"]
+            ),
+            (
+                &Value::from(9),
+                &Value::from(3),
+                &Value::from(2),
+                &Value::from(5)
+            )
+        );
+        assert!(!fields.contains_key("consecutiveFailures"));
+        stats.attempted(Utc::now(), false, false);
+        assert_eq!(stats.fields()["consecutiveFailures"], 1);
+        assert_eq!(stats.fields()["sent"], 10);
     }
 }

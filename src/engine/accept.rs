@@ -1,16 +1,20 @@
 //! Event acceptance: the publish API's path (authorization, parsing, fan-out, durable
-//! commit) and the steps the webhook receivers and syncs share with it.
+//! commit) and the steps the webhook receivers and syncs share with it. A commit is refused
+//! at once (503) while the store is down, and runs with its hand-off to the dispatcher in a
+//! task of its own, so a caller that gives up (a client that hung up, a request that timed
+//! out) never leaves stored deliveries waiting for their lease.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
 
-use crate::store::{Acceptance, Accepted, NewEvent, StoreError, Target, new_event_id};
+use crate::delivery::Deliveries;
+use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target, new_event_id};
 use crate::transform::inline::{self, Cap};
 use crate::transform::pool::PoolError;
 
-use super::metrics::NamespaceLabel;
+use super::metrics::{Metrics, NamespaceLabel};
 use super::publish::{self, PublishError};
 use super::runtime::Engine;
 use super::snapshot::ObjectKey;
@@ -48,18 +52,34 @@ pub struct AcceptedEvent {
     pub deliveries: usize,
 }
 
+/// Proof that a request's bearer token may publish to a namespace, so the front-end reads the
+/// body only of an authorized request ([`Engine::authorize_publish`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MayPublish<'a> {
+    namespace: &'a str,
+}
+
 impl Engine {
-    /// Authenticates and parses a publish request, fans the event out to the matching
+    /// Checks that `token` may publish to `namespace`, before the request's body is read.
+    pub async fn authorize_publish<'a>(
+        &self,
+        namespace: &'a str,
+        token: Option<&[u8]>,
+    ) -> Result<MayPublish<'a>, AcceptError> {
+        self.authorize(&self.topology(), namespace, token).await?;
+        Ok(MayPublish { namespace })
+    }
+
+    /// Parses an authorized publish request, fans the event out to the matching
     /// subscriptions and commits it durably; returns only once it is on disk.
     pub async fn publish(
         &self,
-        namespace: &str,
-        token: Option<&[u8]>,
+        may: MayPublish<'_>,
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<AcceptedEvent, AcceptError> {
+        let namespace = may.namespace;
         let topology = self.topology();
-        self.authorize(&topology, namespace, token).await?;
         let event = publish::parse(headers, body)?;
         let id = event.id.unwrap_or_else(new_event_id);
         let targets = self
@@ -175,41 +195,32 @@ impl Engine {
         Ok(self.commit(acceptance).await?)
     }
 
-    /// [`Engine::accept`], failing with the store's error as it is.
+    /// [`Engine::accept`], failing with the store's error as it is: refused at once while
+    /// the store is down, and no longer waited for when it goes down meanwhile (the commit
+    /// may still land; it is then delivered like any other).
     pub(super) async fn commit(&self, acceptance: Acceptance) -> Result<Accepted, StoreError> {
+        let health = self.store_health();
+        if let Some(reason) = health.down() {
+            return Err(StoreError::Unavailable { reason });
+        }
         let label = NamespaceLabel {
             namespace: acceptance.event.namespace.clone(),
         };
-        let targets = acceptance.targets.clone();
-        let started = Instant::now();
-        // With room at the dispatcher, the deliveries are created claimed and handed to it.
-        let (result, claimed) = if !targets.is_empty() && self.deliveries.has_room_for(&targets) {
-            let lease = self.deliveries.config().lease;
-            self.store
-                .accept_claimed(vec![acceptance], lease)
-                .await?
-                .pop()
-                .ok_or(StoreError::Closed)?
-        } else {
-            let accepted = self.store.accept(vec![acceptance]).await?.pop();
-            (accepted.ok_or(StoreError::Closed)?, Vec::new())
+        let committing = tokio::spawn(commit_and_hand_off(
+            self.store.clone(),
+            self.deliveries.clone(),
+            self.metrics.clone(),
+            acceptance,
+        ));
+        let result = tokio::select! {
+            biased;
+            joined = committing => match joined {
+                Ok(result) => result?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => return Err(StoreError::Closed),
+            },
+            reason = health.went_down() => return Err(StoreError::Unavailable { reason }),
         };
-        self.metrics
-            .store_commit_seconds
-            .observe(started.elapsed().as_secs_f64());
-        if let Accepted::Stored { deliveries } = result
-            && deliveries > 0
-        {
-            if claimed.is_empty() {
-                self.deliveries.wake();
-            } else {
-                self.deliveries.hand_off(claimed).await;
-            }
-            let now = Utc::now();
-            for target in &targets {
-                self.deliveries.stats(target).triggered(now, 1);
-            }
-        }
         match result {
             Accepted::Stored { .. } => self.metrics.events_accepted.get_or_create(&label).inc(),
             Accepted::DuplicateId | Accepted::DuplicateKey => {
@@ -284,6 +295,47 @@ fn matching_with_errors(
         errors.push((key.clone(), message.map(str::to_owned)));
     });
     (targets, errors)
+}
+
+/// The commit and what follows it, in a task of its own so it finishes whether or not anyone
+/// still waits for the answer: with room at the dispatcher the deliveries are created claimed
+/// and handed to it, otherwise it is woken to claim them.
+async fn commit_and_hand_off(
+    store: Arc<dyn Store>,
+    deliveries: Arc<Deliveries>,
+    metrics: Arc<Metrics>,
+    acceptance: Acceptance,
+) -> Result<Accepted, StoreError> {
+    let targets = acceptance.targets.clone();
+    let started = Instant::now();
+    let (result, claimed) = if !targets.is_empty() && deliveries.has_room_for(&targets) {
+        let lease = deliveries.config().lease;
+        store
+            .accept_claimed(vec![acceptance], lease)
+            .await?
+            .pop()
+            .ok_or(StoreError::Closed)?
+    } else {
+        let accepted = store.accept(vec![acceptance]).await?.pop();
+        (accepted.ok_or(StoreError::Closed)?, Vec::new())
+    };
+    metrics
+        .store_commit_seconds
+        .observe(started.elapsed().as_secs_f64());
+    if let Accepted::Stored { deliveries: n } = result
+        && n > 0
+    {
+        if claimed.is_empty() {
+            deliveries.wake();
+        } else {
+            deliveries.hand_off(claimed).await;
+        }
+        let now = Utc::now();
+        for target in &targets {
+            deliveries.stats(target).triggered(now, 1);
+        }
+    }
+    Ok(result)
 }
 
 #[async_trait::async_trait]

@@ -31,6 +31,48 @@ pub struct EngineConfig {
     /// How many jq evaluations run at once off the async threads, on the one pool the
     /// receivers, subscription filters and delivery transformations share (default: cores).
     pub eval_concurrency: usize,
+    /// Bounds on the servers' connections and request bodies.
+    pub http: HttpLimits,
+}
+
+/// Bounds on what a stranger's connection may cost before it is authenticated: time to send
+/// the request head and body, time kept open between requests, connections open at once, and
+/// request-body bytes held in memory at once over all requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// How long a connection has to send a request's head (from its start, or from the first
+    /// byte of a later request on it).
+    pub header_read_timeout: Duration,
+    /// How long a request has to send its whole body (answered 408 and closed after).
+    pub body_read_timeout: Duration,
+    /// Slowest body accepted, in bytes per second over each [`HttpLimits::RATE_WINDOW`]
+    /// (answered 408 and closed below it); 0 checks only the total deadline.
+    pub min_body_rate: u64,
+    /// How long a keep-alive connection may wait between requests before it is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once per server; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Request-body bytes held at once over all requests of the data plane; a request that
+    /// cannot get room for its bytes is answered 503 with `Retry-After`.
+    pub max_inflight_body_bytes: usize,
+}
+
+impl HttpLimits {
+    /// The window over which `min_body_rate` is measured.
+    pub const RATE_WINDOW: Duration = Duration::from_secs(5);
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            min_body_rate: 1024,
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_inflight_body_bytes: 256 * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -46,6 +88,7 @@ impl Default for EngineConfig {
             purge_every: Duration::from_secs(600),
             shutdown_timeout: Duration::from_secs(30),
             eval_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
+            http: HttpLimits::default(),
         }
     }
 }

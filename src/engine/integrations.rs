@@ -264,7 +264,10 @@ async fn run(
         report_one(&board, &key, &client, &state);
         let far = Instant::now() + Duration::from_secs(24 * 3600);
         let mut wake_at = next_check.unwrap_or(far);
-        if client.circuit() != CircuitState::Closed {
+        if matches!(
+            client.circuit(),
+            CircuitState::Open | CircuitState::HalfOpen
+        ) {
             wake_at = wake_at.min(Instant::now() + CIRCUIT_REFRESH);
         }
         tokio::select! {
@@ -313,7 +316,13 @@ fn report_one(
         return;
     };
     let stats = client.stats().snapshot();
-    let circuit = client.circuit();
+    // A breaker starts closed: until a call has been made here (after a restart, say), its
+    // state is not known, whatever the last process saw.
+    let called = stats.last_success.is_some() || stats.last_error_at.is_some();
+    let circuit = match client.circuit() {
+        CircuitState::Closed if !called => CircuitState::Unknown,
+        circuit => circuit,
+    };
     let settings = client.settings();
     let problem = lock(&state.problem).clone();
     let health_failed = stats.health.as_ref().is_some_and(|h| !h.ok);

@@ -57,7 +57,7 @@ impl Stopped {
 
 impl Engine {
     /// Starts the engine's own tasks: the delivery dispatcher, the sync schedules (which run
-    /// only while `leader` says true) and the retention purge.
+    /// only while `leader` says true), the store's health probe and the retention purge.
     pub fn start(self: &Arc<Self>, leader: watch::Receiver<bool>) -> Running {
         let (ended_tx, ended) = mpsc::unbounded_channel();
         let mut running = Running {
@@ -75,6 +75,11 @@ impl Engine {
         running.spawn("sync schedules", async move {
             engine.syncs().run(leader, sync_cancel).await
         });
+        let probe = self
+            .store_health()
+            .clone()
+            .probe(self.store().clone(), cancel.clone());
+        running.spawn("store health probe", probe);
         running.spawn("retention purge", purge(self.clone(), cancel));
         running
     }

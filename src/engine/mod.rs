@@ -9,6 +9,7 @@ pub mod config;
 pub mod dependents;
 pub mod endpoints;
 pub mod forwards;
+pub mod health;
 pub mod integrations;
 pub mod jq_check;
 pub mod lifecycle;
@@ -26,7 +27,7 @@ pub mod syncs;
 pub mod topology;
 pub mod views;
 
-pub use accept::{AcceptError, AcceptedEvent};
+pub use accept::{AcceptError, AcceptedEvent, MayPublish};
 pub use check::{Problem, check};
 pub use runtime::{ApplySummary, Desired, Engine, EngineConfig};
 pub use snapshot::{Meta, Object, ObjectKey, SecretObject, Snapshot};

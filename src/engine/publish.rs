@@ -129,10 +129,17 @@ fn parse_structured(body: &[u8]) -> Result<PublishedEvent, PublishError> {
         ));
     };
     spec_version(map.get("specversion").and_then(Value::as_str))?;
-    let data = match (map.get("data"), map.get("data_base64")) {
-        (Some(d), _) => d.clone(),
-        (None, Some(Value::String(b64))) => Value::String(b64.clone()),
-        _ => Value::Null,
+    let base64 = map.get("data_base64").filter(|v| !v.is_null());
+    let data = match (map.get("data"), base64) {
+        (Some(_), Some(_)) => {
+            return Err(PublishError::InvalidEvent(
+                "data and data_base64 are mutually exclusive".into(),
+            ));
+        }
+        (Some(d), None) => d.clone(),
+        // Kept as its base64 text, once it is known to decode.
+        (None, Some(b64)) => Value::String(base64_text(b64)?),
+        (None, None) => Value::Null,
     };
     Ok(PublishedEvent {
         id: attribute(map.get("id"), "id", true)?,
@@ -140,6 +147,20 @@ fn parse_structured(body: &[u8]) -> Result<PublishedEvent, PublishError> {
         source: attribute(map.get("source"), "source", true)?,
         data,
     })
+}
+
+/// The text of a `data_base64` attribute that holds valid base64.
+fn base64_text(value: &Value) -> Result<String, PublishError> {
+    use base64::Engine as _;
+    let Value::String(text) = value else {
+        return Err(PublishError::InvalidEvent(
+            "data_base64 must be a string".into(),
+        ));
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| PublishError::InvalidEvent(format!("data_base64 is not base64: {e}")))?;
+    Ok(text.clone())
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Result<Option<String>, PublishError> {
@@ -276,6 +297,25 @@ mod tests {
                 bad
             )
             .is_err()
+        );
+
+        let structured = headers(&[("content-type", "application/cloudevents+json")]);
+        let base64 =
+            br#"{"specversion":"1.0","id":"1","type":"t","source":"s","data_base64":"aGk="}"#;
+        assert_eq!(parse(&structured, base64).unwrap().data, json!("aGk="));
+        let invalid =
+            br#"{"specversion":"1.0","id":"1","type":"t","source":"s","data_base64":"%%"}"#;
+        assert!(
+            matches!(parse(&structured, invalid), Err(PublishError::InvalidEvent(m)) if m.contains("data_base64"))
+        );
+        let not_text = br#"{"specversion":"1.0","id":"1","type":"t","source":"s","data_base64":5}"#;
+        assert!(matches!(
+            parse(&structured, not_text),
+            Err(PublishError::InvalidEvent(_))
+        ));
+        let both = br#"{"specversion":"1.0","id":"1","type":"t","source":"s","data":1,"data_base64":"aGk="}"#;
+        assert!(
+            matches!(parse(&structured, both), Err(PublishError::InvalidEvent(m)) if m.contains("exclusive"))
         );
 
         let h = headers(&[

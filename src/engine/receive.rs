@@ -1,7 +1,8 @@
 //! Receiving a webhook, beside publishing: the endpoint's gates, the body read by the
-//! front-end, the receiver pipeline (verify, parse, extract, transform) on the engine's
-//! evaluation pool, then one durable acceptance fanned out to the namespace's subscriptions
-//! and/or the endpoint's forward route. Every answer of a running endpoint is counted on its
+//! front-end within its bounds, then the endpoint's in-flight slot (so a sender that trickles
+//! its body holds none), the receiver pipeline (verify, parse, extract, transform) on the
+//! engine's evaluation pool, then one durable acceptance fanned out to the namespace's
+//! subscriptions and/or the endpoint's forward route. Every answer of a running endpoint is counted on its
 //! status and in the metrics, and refusals and failures are logged here.
 
 use std::future::Future;
@@ -14,14 +15,15 @@ use http::{HeaderMap, Uri};
 
 use crate::receiver::process::Routed;
 use crate::receiver::{
-    EndpointPiece, HookError, Inbound, Outcome, Prepared, gate, process, public_url,
+    BodyError, EndpointPiece, HookError, Inbound, Outcome, Prepared, gate, process, public_url,
 };
 use crate::store::{Acceptance, Accepted, Target, TargetKind};
 
 use super::runtime::Engine;
+use super::snapshot::ObjectKey;
 
 /// A webhook request as a front-end hands it over; its body is read only once the gates
-/// have passed.
+/// before it have passed, and the endpoint's in-flight slot is taken only once it is read.
 #[derive(Debug)]
 pub struct HookRequest<B> {
     /// The connection's peer address.
@@ -36,10 +38,17 @@ pub struct HookRequest<B> {
     pub body: B,
 }
 
-/// A request body the front-end reads on the engine's demand, up to a limit.
+/// A request body the front-end reads on the engine's demand, up to a limit and within its
+/// own bounds (time, rate, bytes held at once).
 pub trait HookBody: Send {
-    /// The whole body; `None` when it is larger than `limit` bytes or cannot be read.
-    fn read(self, limit: usize) -> impl Future<Output = Option<Bytes>> + Send;
+    /// What keeps the read body counted against the front-end's bounds; held until the
+    /// request is answered.
+    type Held: Send;
+    /// The whole body, or why it was not read whole.
+    fn read(
+        self,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Bytes, Self::Held), BodyError>> + Send;
 }
 
 /// What became of a received webhook.
@@ -79,14 +88,25 @@ impl Engine {
         name: &str,
         request: HookRequest<B>,
     ) -> Result<Received, HookError> {
-        let piece = self
-            .topology()
-            .endpoint(namespace, name)
+        let topology = self.topology();
+        let key = ObjectKey::new(namespace, name);
+        let piece = topology
+            .endpoints
+            .get(&key)
             .filter(|p| !p.inputs.spec.suspend)
             .cloned()
             .ok_or(HookError::NotFound)?;
+        // A forward whose destination did not build (refused by the SSRF guard, say) has no
+        // piece: refuse rather than store what could not be sent.
+        let forward_missing =
+            piece.inputs.spec.route.forward.is_some() && !topology.forwards.contains_key(&key);
+        drop(topology);
         let received_at = request.received_at;
-        let result = self.receive_at(&piece, request).await;
+        let result = if forward_missing {
+            Err(HookError::ForwardUnavailable(self.ready_reason(&key)))
+        } else {
+            self.receive_at(&piece, request).await
+        };
         let outcome = match &result {
             Ok(received) => received.outcome(),
             Err(e) => e.outcome(),
@@ -106,20 +126,29 @@ impl Engine {
         result
     }
 
-    /// The request's way through a running endpoint, its in-flight slot held to the end.
+    /// The reason of an endpoint's Ready condition (why its forward is not running).
+    fn ready_reason(&self, key: &ObjectKey) -> String {
+        self.status()
+            .get(crate::api::Kind::WebhookEndpoint, key)
+            .and_then(|s| s.condition("Ready").map(|c| c.reason.clone()))
+            .unwrap_or_else(|| "NotReady".into())
+    }
+
+    /// The request's way through a running endpoint: the gates, the body, then an in-flight
+    /// slot held (with the body's bytes) to the end.
     async fn receive_at<B: HookBody>(
         &self,
         piece: &Arc<EndpointPiece>,
         request: HookRequest<B>,
     ) -> Result<Received, HookError> {
         let trusted = &self.config().receiver.trusted_proxies;
-        let _slot = gate::admit(piece, request.peer, &request.headers, trusted)?;
-        let limit = piece.max_body_bytes;
-        let body = request
+        gate::admit(piece, request.peer, &request.headers, trusted)?;
+        let (body, _held) = request
             .body
-            .read(limit)
+            .read(piece.max_body_bytes)
             .await
-            .ok_or(HookError::TooLarge(limit))?;
+            .map_err(HookError::Body)?;
+        let _slot = gate::slot(piece)?;
         let inbound = Inbound {
             url: public_url(&piece.inputs.url, &request.uri, &request.headers),
             headers: request.headers,

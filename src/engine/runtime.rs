@@ -14,6 +14,7 @@ use crate::transform::EvalPool;
 
 use super::check::{CheckOptions, Problem, TestCounts, check_counting};
 pub use super::config::EngineConfig;
+use super::health::StoreHealth;
 use super::integrations::IntegrationContext;
 use super::metrics::Metrics;
 pub use super::piece::ApplySummary;
@@ -43,6 +44,7 @@ pub struct Engine {
     status: StatusBoard,
     pub(super) metrics: Arc<Metrics>,
     ready: AtomicBool,
+    health: StoreHealth,
     pub(super) deliveries: Arc<Deliveries>,
     pub(super) verifier: std::sync::OnceLock<Arc<dyn super::auth::TokenVerifier>>,
     syncs: crate::sync::Syncs,
@@ -96,6 +98,7 @@ impl Engine {
                 status,
                 metrics,
                 ready: AtomicBool::new(false),
+                health: StoreHealth::default(),
                 deliveries,
                 verifier: std::sync::OnceLock::new(),
                 admin_authorizer: std::sync::OnceLock::new(),
@@ -133,6 +136,11 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Whether the store could be reached at the last probe.
+    pub fn store_health(&self) -> &StoreHealth {
+        &self.health
     }
 
     /// The settings.

@@ -9,6 +9,7 @@ use crate::transform::format::FormatError;
 use crate::transform::pool::PoolError;
 use crate::transform::{CompileError, TransformError};
 
+use super::body::BodyError;
 use super::stats::Outcome;
 
 /// Why an endpoint piece cannot be built.
@@ -64,6 +65,16 @@ pub enum HookError {
     /// Too many requests of this endpoint are being processed.
     #[error("too many requests in flight for this endpoint; retry later")]
     TooManyInFlight,
+    /// The body was not read whole (too large, too slow, or no room for it).
+    #[error("reading the body")]
+    Body(#[source] BodyError),
+    /// The endpoint forwards, and its forward destination is not running (refused or
+    /// invalid): nothing is stored that could not be sent. Holds the Ready reason only (its
+    /// message may name internal addresses, which strangers do not learn).
+    #[error(
+        "the endpoint's forward destination is not available ({0}; see the WebhookEndpoint's Ready condition); nothing was stored"
+    )]
+    ForwardUnavailable(String),
     /// Signature verification failed (or cannot run).
     #[error("signature verification failed")]
     Verify(#[source] VerifyError),
@@ -105,6 +116,8 @@ impl HookError {
             Self::SourceNotAllowed => StatusCode::FORBIDDEN,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyInFlight => StatusCode::TOO_MANY_REQUESTS,
+            Self::Body(e) => e.status(),
+            Self::ForwardUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Verify(e) => e.status(),
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MalformedBody(_) | Self::MissingEventType(_) => StatusCode::BAD_REQUEST,
@@ -124,6 +137,8 @@ impl HookError {
             Self::SourceNotAllowed => "source_not_allowed",
             Self::TooLarge(_) => "payload_too_large",
             Self::TooManyInFlight => "too_many_requests",
+            Self::Body(e) => e.reason(),
+            Self::ForwardUnavailable(_) => "forward_unavailable",
             Self::Verify(e) => e.reason(),
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::MalformedBody(_) | Self::Transform(TransformError::Input(_)) => "invalid_body",
@@ -144,7 +159,11 @@ impl HookError {
         let ours = match self {
             Self::Verify(e) => !e.is_rejection(),
             Self::Transform(TransformError::Input(_) | TransformError::InputSchema(_)) => false,
-            Self::Transform(_) | Self::Pool(_) | Self::Filters(_) | Self::Store(_) => true,
+            Self::Transform(_)
+            | Self::Pool(_)
+            | Self::Filters(_)
+            | Self::Store(_)
+            | Self::ForwardUnavailable(_) => true,
             _ => false,
         };
         if ours {
@@ -174,5 +193,14 @@ mod tests {
             HookError::TooLarge(1).outcome(),
             Outcome::Rejected("payload_too_large")
         );
+        let e = HookError::Body(BodyError::TooSlow(10));
+        assert_eq!(e.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(e.outcome(), Outcome::Rejected("request_timeout"));
+        let e = HookError::Body(BodyError::Busy);
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.outcome(), Outcome::Rejected("server_busy"));
+        let e = HookError::ForwardUnavailable("DestinationRefused".into());
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.outcome(), Outcome::Failed("forward_unavailable"));
     }
 }

@@ -1,6 +1,7 @@
-//! The gates a webhook request passes before its body is read, in this order: the client
-//! address against the endpoint's source ranges, the declared size against its limit, and a
-//! slot among the endpoint's requests in flight.
+//! The gates a webhook request passes: before its body is read, the client address against the
+//! endpoint's source ranges and the declared size against its limit; once the whole body has
+//! arrived, a slot among the endpoint's requests in flight (so senders that trickle their
+//! bodies hold no slot while they do).
 
 use std::net::IpAddr;
 
@@ -13,14 +14,14 @@ use super::client_ip;
 use super::endpoint::EndpointPiece;
 use super::error::HookError;
 
-/// Passes the gates; the permit holds the request's in-flight slot until it is dropped.
-/// `trusted` are the proxies whose `X-Forwarded-For` names the client.
+/// Passes the gates before the body: source ranges, then declared size. `trusted` are the
+/// proxies whose `X-Forwarded-For` names the client.
 pub fn admit(
     piece: &EndpointPiece,
     peer: IpAddr,
     headers: &HeaderMap,
     trusted: &[IpNet],
-) -> Result<OwnedSemaphorePermit, HookError> {
+) -> Result<(), HookError> {
     let client = client_ip::resolve(client_ip::canonical(peer), headers, trusted);
     if !piece.admits(client) {
         return Err(HookError::SourceNotAllowed);
@@ -29,6 +30,12 @@ pub fn admit(
     if declared_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(HookError::TooLarge(limit));
     }
+    Ok(())
+}
+
+/// Takes a slot among the endpoint's requests in flight (once the body is read); the permit
+/// holds it until it is dropped.
+pub fn slot(piece: &EndpointPiece) -> Result<OwnedSemaphorePermit, HookError> {
     piece
         .inflight
         .clone()

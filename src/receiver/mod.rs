@@ -2,9 +2,11 @@
 //! source ranges, dedup, event type, transformation, route) and the request pipeline that
 //! turns a raw request into a routed, not yet committed event.
 //!
-//! The engine runs the gates ([`gate::admit`]) and [`process`] and commits what it prepares;
+//! The engine runs the gates ([`gate::admit`], then [`gate::slot`] once the body is read) and
+//! [`process`] and commits what it prepares;
 //! the HTTP handler in `server::hooks` only translates HTTP.
 
+pub mod body;
 pub mod client_ip;
 pub mod config;
 pub mod endpoint;
@@ -16,6 +18,7 @@ pub mod metrics;
 pub mod process;
 pub mod stats;
 
+pub use body::BodyError;
 pub use config::ReceiverConfig;
 pub use endpoint::{EndpointInputs, EndpointPiece};
 pub use error::{EndpointError, HookError};

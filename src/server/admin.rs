@@ -27,16 +27,26 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .with_state(engine)
 }
 
+/// 200 once the first desired state is applied and while the store can be reached (as its
+/// health probe last found it: no query per request); otherwise 503 with the reason.
 async fn readyz(State(engine): State<Arc<Engine>>) -> Response {
-    if engine.is_ready() {
-        "ok".into_response()
-    } else {
-        (
+    if !engine.is_ready() {
+        return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
             "the first desired state has not been applied yet",
         )
-            .into_response()
+        .into_response();
     }
+    if let Some(reason) = engine.store_health().down() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("the store cannot be reached: {reason}"),
+        )
+        .into_response();
+    }
+    "ok".into_response()
 }
 
 async fn metrics(State(engine): State<Arc<Engine>>) -> Response {

@@ -1,4 +1,5 @@
 //! The data plane router: `POST /v1/namespaces/{ns}/events`, the egress proxy and the hooks.
+//! Its handlers share the engine and the bounds on request bodies (one budget of bytes).
 
 use std::sync::Arc;
 
@@ -13,29 +14,39 @@ use serde_json::json;
 use crate::engine::Engine;
 
 use super::ApiError;
+use super::body::BodyLimits;
 use super::request::{bearer, read_body};
+use super::state::DataPlane;
 
 /// The data plane routes.
 pub fn router(engine: Arc<Engine>) -> Router {
+    let state = DataPlane {
+        bodies: Arc::new(BodyLimits::new(&engine.config().http)),
+        engine,
+    };
     Router::new()
         .route("/v1/namespaces/{namespace}/events", post(publish))
         .route(super::proxy::PROXY_ROUTE, any(super::proxy::proxy))
-        .with_state(engine.clone())
-        .merge(super::hooks::router(engine))
+        .with_state(state.clone())
+        .merge(super::hooks::router(state))
 }
 
 async fn publish(
-    State(engine): State<Arc<Engine>>,
+    State(DataPlane { engine, bodies }): State<DataPlane>,
     Path(namespace): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    // Authenticate before reading the body, so unauthenticated clients cannot make us buffer it.
-    let token = bearer(&headers);
-    if token.is_none() {
-        return Err(crate::engine::AcceptError::Unauthorized.into());
-    }
-    let body = read_body(&headers, body, engine.config().max_event_bytes).await?;
-    let accepted = engine.publish(&namespace, token, &headers, &body).await?;
+    // Authorize before reading the body, so strangers cannot make us wait for or buffer it
+    // (the connection is closed after the answer rather than the body drained).
+    let may = engine
+        .authorize_publish(&namespace, bearer(&headers))
+        .await
+        .map_err(|e| ApiError {
+            close: true,
+            ..e.into()
+        })?;
+    let (body, _held) = read_body(&headers, body, engine.config().max_event_bytes, &bodies).await?;
+    let accepted = engine.publish(may, &headers, &body).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"id": accepted.id}))).into_response())
 }

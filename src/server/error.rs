@@ -1,13 +1,14 @@
 //! JSON error answers: `{"error": {"code": "...", "message": "..."}}` with the right status.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::engine::AcceptError;
 use crate::engine::publish::PublishError;
 use crate::error_chain::{chain, render};
+use crate::receiver::BodyError;
 
 /// An error answer of the HTTP APIs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,10 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable message; never contains secrets.
     pub message: String,
+    /// Seconds announced in `Retry-After`, when the client should retry.
+    pub retry_after: Option<u32>,
+    /// The connection is closed after the answer (`Connection: close`).
+    pub close: bool,
 }
 
 impl ApiError {
@@ -27,6 +32,17 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+            close: false,
+        }
+    }
+
+    /// The answer for a body that was not read whole.
+    pub fn body(e: &BodyError, message: String) -> Self {
+        Self {
+            retry_after: e.retry_after(),
+            close: e.closes(),
+            ..Self::new(e.status(), e.reason(), message)
         }
     }
 
@@ -40,10 +56,33 @@ impl ApiError {
     }
 }
 
+/// Seconds a client is asked to wait before retrying a 503 (the store's health is probed
+/// several times a second, so an outage is seen to end within one).
+const RETRY_AFTER_SECONDS: u32 = 1;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        // Every 503 asks the client to come back; by default after RETRY_AFTER_SECONDS.
+        let retry_after = self
+            .retry_after
+            .or((self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_SECONDS));
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.close {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        let message = render(&e);
+        Self::body(&e, message)
     }
 }
 
@@ -72,6 +111,14 @@ impl From<AcceptError> for ApiError {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",
                     "the event could not be matched to subscriptions; retry later",
+                )
+            }
+            AcceptError::Store(err @ crate::store::StoreError::Unavailable { .. }) => {
+                tracing::debug!(error = %chain(&err), "store unavailable; event not accepted");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the store cannot be reached; retry later",
                 )
             }
             AcceptError::Store(err) => {

@@ -1,6 +1,7 @@
 //! `POST /hooks/{namespace}/{name}`: HTTP translation around [`Engine::receive`], which runs
 //! the gates, the receiver pipeline and the commit, and counts every answer. Here: the
-//! request's parts in, the body read up to the engine's limit, the result out as JSON.
+//! request's parts in, the body read up to the engine's limit within the data plane's bounds
+//! ([`super::body`]), the result out as JSON.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,17 +15,18 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde_json::json;
 
-use crate::engine::Engine;
 use crate::engine::receive::{HookBody, HookRequest, Received};
-use crate::receiver::HookError;
+use crate::receiver::{BodyError, HookError};
 
 use super::ApiError;
+use super::body::{self, BodyLimits, Held};
+use super::state::DataPlane;
 
 /// The hook route.
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(state: DataPlane) -> Router {
     Router::new()
         .route("/hooks/{namespace}/{name}", post(receive))
-        .with_state(engine)
+        .with_state(state)
 }
 
 impl From<HookError> for ApiError {
@@ -34,18 +36,29 @@ impl From<HookError> for ApiError {
             HookError::Store(_) | HookError::Filters(_) => e.to_string(),
             _ => crate::error_chain::render(&e),
         };
-        ApiError::new(e.status(), e.reason(), message)
+        match &e {
+            HookError::Body(body) => ApiError::body(body, message),
+            _ => ApiError::new(e.status(), e.reason(), message),
+        }
     }
 }
 
-impl HookBody for Body {
-    async fn read(self, limit: usize) -> Option<Bytes> {
-        axum::body::to_bytes(self, limit).await.ok()
+/// A hook's body with the data plane's bounds on reading it.
+struct Bounded {
+    body: Body,
+    limits: Arc<BodyLimits>,
+}
+
+impl HookBody for Bounded {
+    type Held = Held;
+
+    async fn read(self, limit: usize) -> Result<(Bytes, Held), BodyError> {
+        body::read(self.body, limit, &self.limits).await
     }
 }
 
 async fn receive(
-    State(engine): State<Arc<Engine>>,
+    State(DataPlane { engine, bodies }): State<DataPlane>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((namespace, name)): Path<(String, String)>,
     uri: Uri,
@@ -57,7 +70,10 @@ async fn receive(
         headers,
         uri,
         received_at: Utc::now(),
-        body,
+        body: Bounded {
+            body,
+            limits: bodies,
+        },
     };
     let (status, body) = match engine.receive(&namespace, &name, request).await {
         Ok(Received::Accepted { id }) => (StatusCode::ACCEPTED, json!({"id": id})),

@@ -2,12 +2,15 @@
 //! status, deliveries).
 
 pub mod admin;
+pub mod body;
+pub mod conn;
 pub mod data_plane;
 pub mod deliveries;
 pub mod error;
 pub mod hooks;
 pub mod proxy;
 pub mod request;
+pub mod state;
 
 use std::net::SocketAddr;
 
@@ -15,6 +18,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::config::HttpLimits;
 use crate::engine::lifecycle::Running;
 
 pub use error::ApiError;
@@ -27,15 +31,6 @@ pub enum ServerError {
     Bind {
         /// The address.
         addr: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Serving failed.
-    #[error("serving {addr}")]
-    Serve {
-        /// The address.
-        addr: SocketAddr,
         /// The I/O error.
         #[source]
         source: std::io::Error,
@@ -57,26 +52,20 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
         })
 }
 
-/// Serves a router until `shutdown` is cancelled, then finishes in-flight requests.
+/// Serves a router within `limits` ([`conn`]) until `shutdown` is cancelled, then finishes
+/// in-flight requests.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: HttpLimits,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
-    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
-        addr: "?".into(),
-        source,
-    })?;
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
-    .map_err(|source| ServerError::Serve { addr, source })
+    conn::accept_loop(listener, router, limits, shutdown).await;
+    Ok(())
 }
 
-/// Binds the data plane and admin addresses and hands both servers to the running engine,
+/// Binds the data plane and admin addresses and hands both servers (each with its own
+/// connection cap, the same timeouts) to the running engine,
 /// which stops them (finishing in-flight requests) when it stops; a server that fails stops
 /// the engine. Returns the bound addresses.
 pub async fn mount(
@@ -94,12 +83,13 @@ pub async fn mount(
     };
     let bound = (local(&data, data_addr)?, local(&admin, admin_addr)?);
     let engine = running.engine().clone();
+    let limits = engine.config().http.clone();
     for (name, listener, router) in [
         ("data plane", data, data_plane::router(engine.clone())),
         ("admin", admin, admin::router(engine)),
     ] {
         let shutdown = running.shutdown();
-        running.spawn_critical(name, serve(listener, router, shutdown));
+        running.spawn_critical(name, serve(listener, router, limits.clone(), shutdown));
     }
     Ok(bound)
 }

@@ -19,6 +19,7 @@ use crate::integration::{CallRequest, IntegrationError};
 
 use super::ApiError;
 use super::request::{bearer, read_body};
+use super::state::DataPlane;
 
 /// The proxy route's path.
 pub const PROXY_ROUTE: &str = "/v1/namespaces/{namespace}/integrations/{name}/proxy/{*path}";
@@ -51,7 +52,7 @@ fn not_found(namespace: &str, name: &str) -> ApiError {
 
 /// Forwards one request through an Integration.
 pub async fn proxy(
-    State(engine): State<Arc<Engine>>,
+    State(DataPlane { engine, bodies }): State<DataPlane>,
     Path((namespace, name, _path)): Path<(String, String, String)>,
     method: Method,
     uri: Uri,
@@ -74,7 +75,7 @@ pub async fn proxy(
         Some(q) => format!("{path}?{q}"),
         None => path,
     };
-    let body = read_body(&headers, body, engine.config().max_event_bytes).await?;
+    let (body, _held) = read_body(&headers, body, engine.config().max_event_bytes, &bodies).await?;
     let mut forwarded = headers;
     strip_hop_by_hop(&mut forwarded);
     forwarded.remove(axum::http::header::AUTHORIZATION);

@@ -1,5 +1,5 @@
-//! What the data plane's handlers read from a request: its body up to a limit, its bearer
-//! token.
+//! What the data plane's handlers read from a request: its body up to a limit (within the
+//! bounds of [`super::body`]), its bearer token.
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
@@ -7,15 +7,21 @@ use axum::http::{HeaderMap, header};
 use crate::receiver::gate::declared_length;
 
 use super::ApiError;
+use super::body::{BodyLimits, Held};
 
-/// Reads a body of at most `limit` bytes; 413 (JSON) when larger.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads a body of at most `limit` bytes within the data plane's bounds; 413 (JSON) when
+/// larger, 408 when too slow, 503 when there is no room for it. The bytes stay counted as
+/// long as the returned `Held` lives.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    limits: &BodyLimits,
+) -> Result<(Bytes, Held), ApiError> {
     if declared_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(ApiError::too_large(limit));
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::too_large(limit))
+    Ok(super::body::read(body, limit, limits).await?)
 }
 
 /// The bearer token of a request, if any.

@@ -125,20 +125,27 @@ pub(crate) fn count<T: TryFrom<i64>>(what: &'static str, stored: i64) -> Result<
     })
 }
 
-/// Folds `(status, count)` rows of one target into its counts (Delivering counts as pending).
-pub(crate) fn counts(rows: Vec<(String, i64)>) -> Result<DeliveryCounts, StoreError> {
-    let mut counts = DeliveryCounts::default();
-    for (stored, n) in rows {
-        let n: u64 = count("delivery count", n)?;
-        match status(&stored)? {
-            DeliveryStatus::Pending | DeliveryStatus::Delivering => counts.pending += n,
-            DeliveryStatus::Delivered => counts.delivered += n,
-            DeliveryStatus::Failed => counts.failed += n,
-            DeliveryStatus::Dead => counts.dead += n,
-        }
-    }
-    Ok(counts)
+/// The counts of one target from its row of [`TARGET_COUNTS`]-shaped columns: pending
+/// (Delivering included), delivered, failed, dead, and attempts summed.
+pub(crate) fn counts(row: (i64, i64, i64, i64, i64)) -> Result<DeliveryCounts, StoreError> {
+    let (pending, delivered, failed, dead, attempts) = row;
+    Ok(DeliveryCounts {
+        pending: count("delivery count", pending)?,
+        delivered: count("delivery count", delivered)?,
+        failed: count("delivery count", failed)?,
+        dead: count("delivery count", dead)?,
+        attempts: count("attempt count", attempts)?,
+    })
 }
+
+/// The columns of one target's counts, in one pass over its deliveries (both backends take
+/// `FILTER`); followed by the backend's `FROM deliveries WHERE <target>`.
+pub(crate) const TARGET_COUNTS: &str = "SELECT
+        COUNT(*) FILTER (WHERE status IN ('Pending', 'Delivering')),
+        COUNT(*) FILTER (WHERE status = 'Delivered'),
+        COUNT(*) FILTER (WHERE status = 'Failed'),
+        COUNT(*) FILTER (WHERE status = 'Dead'),
+        CAST(COALESCE(SUM(attempts), 0) AS BIGINT)";
 
 /// Folds `(status, count)` rows into one entry per status, zeros included.
 pub(crate) fn depth(rows: Vec<(String, i64)>) -> Result<Vec<(DeliveryStatus, u64)>, StoreError> {

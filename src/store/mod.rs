@@ -64,6 +64,41 @@ pub enum StoreError {
     /// An attempt was reported for a delivery the store does not have.
     #[error("unknown delivery {0:?}")]
     UnknownDelivery(String),
+    /// The store did not answer in time.
+    #[error("{op}: no answer within {after:?}")]
+    Timeout {
+        /// What the store was doing.
+        op: &'static str,
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The store could not be reached at its last health probe; nothing was tried.
+    #[error("the store is unavailable: {reason}")]
+    Unavailable {
+        /// The probe's error, rendered.
+        reason: String,
+    },
+    /// Another process has the SQLite database open: two writers would corrupt its queue.
+    #[error(
+        "the store {path} is in use by another Switchboard process (it holds {lock}); stop it, or give this one another --data-dir"
+    )]
+    InUse {
+        /// The database file.
+        path: String,
+        /// The lock file the other process holds.
+        lock: String,
+    },
+    /// A file of the store could not be created, locked or restricted.
+    #[error("{op} {path}")]
+    File {
+        /// What the store was doing.
+        op: &'static str,
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl StoreError {
@@ -342,6 +377,8 @@ pub struct DeliveryCounts {
     pub failed: u64,
     /// Dead.
     pub dead: u64,
+    /// Attempts made, over the deliveries still stored.
+    pub attempts: u64,
 }
 
 /// Persisted state of a sync schedule.
@@ -393,6 +430,24 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
         busy: &[Target],
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+
+    /// Extends to `now + lease` the leases of those of `ids` that are still Delivering (the
+    /// deliveries this process holds claimed or in flight); returns how many were renewed.
+    async fn renew(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<u64, StoreError>;
+
+    /// At start, before dispatching: makes the deliveries a previous process left Delivering
+    /// Pending again, due at `now`, when this process is the store's only user (SQLite, whose
+    /// data directory one process owns); a shared store (PostgreSQL) leaves them to their
+    /// leases, which other processes may still hold. Returns how many were taken back.
+    async fn reclaim_abandoned(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// One cheap round trip to the store, bounded in time (the health probe).
+    async fn ping(&self) -> Result<(), StoreError>;
 
     /// Records an attempt and the delivery's new state.
     async fn complete(

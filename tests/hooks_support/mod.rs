@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use serde_json::Value;
-use switchboard::store::{DeliveryRecord, Target, TargetKind};
+use switchboard::store::{Target, TargetKind};
 
-use crate::support::{Instance, http};
+use crate::support::{Instance, StoredDelivery, http, stored_deliveries};
 
 /// POSTs to `/hooks/{ns}/{name}`; returns the status and the JSON answer (Null if none).
 pub fn hook(
@@ -45,20 +45,14 @@ fn db_path(data_dir: &Path) -> String {
     data_dir.join("switchboard.db").display().to_string()
 }
 
-/// Deliveries of a target, newest first.
-pub fn deliveries(data_dir: &Path, ns: &str, kind: TargetKind, name: &str) -> Vec<DeliveryRecord> {
-    runtime().block_on(async {
-        let store = switchboard::store::open(&db_path(data_dir)).await.unwrap();
-        let target = Target {
-            namespace: ns.into(),
-            kind,
-            name: name.into(),
-        };
-        store
-            .list_deliveries(&target, None, 1000, None)
-            .await
-            .unwrap()
-    })
+/// Deliveries of a target, newest first (read beside the running process).
+pub fn deliveries(data_dir: &Path, ns: &str, kind: TargetKind, name: &str) -> Vec<StoredDelivery> {
+    let target = Target {
+        namespace: ns.into(),
+        kind,
+        name: name.into(),
+    };
+    stored_deliveries(data_dir, &target)
 }
 
 /// A stored event: (type, source, payload).

@@ -4,6 +4,7 @@
 
 pub mod helm;
 pub mod offline;
+pub mod postgres;
 pub mod sink;
 pub mod standard_webhooks;
 
@@ -193,6 +194,57 @@ pub fn copy_examples(dir: &Path) -> PathBuf {
         std::fs::write(dir.join(entry.file_name()), offline::loopback_urls(&text)).unwrap();
     }
     dir.to_owned()
+}
+
+/// A delivery row as stored.
+#[derive(Debug, Clone)]
+pub struct StoredDelivery {
+    /// The delivery id (UUIDv7: sorts by creation).
+    pub id: String,
+    /// The event it delivers.
+    pub event_id: String,
+    /// That event's type.
+    pub event_type: String,
+}
+
+/// The deliveries of a target, newest first, read from the store file of `data_dir` with a
+/// read-only connection: a running process holds the store's lock, so the tests read beside
+/// it rather than open a second store.
+pub fn stored_deliveries(
+    data_dir: &Path,
+    target: &switchboard::store::Target,
+) -> Vec<StoredDelivery> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!(
+            "sqlite://{}?mode=ro",
+            data_dir.join("switchboard.db").display()
+        );
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT d.id, d.event_id, e.event_type FROM deliveries d
+             JOIN events e ON e.namespace = d.event_namespace AND e.id = d.event_id
+             WHERE d.target_namespace = ? AND d.target_kind = ? AND d.target_name = ?
+             ORDER BY d.id DESC",
+        )
+        .bind(&target.namespace)
+        .bind(target.kind.as_str())
+        .bind(&target.name)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        rows.into_iter()
+            .map(|(id, event_id, event_type)| StoredDelivery {
+                id,
+                event_id,
+                event_type,
+            })
+            .collect()
+    })
 }
 
 /// Polls `cond` every 50 ms for up to 15 s; panics with the instance's log when it never holds.

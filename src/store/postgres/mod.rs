@@ -3,6 +3,8 @@
 //! is attempted by one process at a time.
 
 mod accept;
+mod lease;
+mod probe;
 mod read;
 mod state;
 #[cfg(test)]
@@ -30,12 +32,14 @@ const MAX_BATCH: usize = 512;
 const COMPLETION_LINGER: Duration = Duration::from_millis(5);
 /// Connections per process.
 const CONNECTIONS: u32 = 8;
-/// How long to wait for a free connection before failing.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for a free connection (or a new one) before failing: short, so a
+/// database that stopped answering turns into errors within seconds, not a long hang.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The PostgreSQL store.
 pub(crate) struct PgStore {
     pool: PgPool,
+    probe: probe::Probe,
     committer: GroupCommitter<Accepting, AcceptedWork>,
     completions: GroupCommitter<Completion, bool>,
 }
@@ -58,6 +62,7 @@ impl PgStore {
             COMPLETION_LINGER,
         );
         Ok(Self {
+            probe: probe::Probe::new(&pool),
             pool,
             committer,
             completions,
@@ -88,6 +93,24 @@ impl Store for PgStore {
         busy: &[Target],
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         work::claim_due(&self.pool, now, limit, lease, busy).await
+    }
+
+    async fn renew(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<u64, StoreError> {
+        lease::renew(&self.pool, ids, super::codec::lease_until(now, lease)).await
+    }
+
+    /// Other processes may hold the Delivering deliveries: their leases decide.
+    async fn reclaim_abandoned(&self, _now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.probe.ping().await
     }
 
     async fn complete(

@@ -6,6 +6,8 @@
 //! pool of sqlx readers beside it. Migrations run on a sqlx connection before the writer opens.
 
 mod accept;
+mod lease;
+mod lock;
 mod read;
 mod state;
 #[cfg(test)]
@@ -23,6 +25,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::batch::{self, AcceptedWork, Accepting};
+use super::codec;
 use super::{
     Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
     DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState,
@@ -36,11 +39,15 @@ const MAX_BATCH: usize = 512;
 const COMPLETION_LINGER: Duration = Duration::from_millis(5);
 /// Connections in the read pool.
 const READERS: u32 = 4;
+/// How long a health probe may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The SQLite store.
 pub(crate) struct SqliteStore {
+    /// The exclusive lock on the database file, held as long as the store is open.
+    _lock: Option<lock::StoreLock>,
     writer: Arc<writer::WriterThread>,
     reader: SqlitePool,
     committer: GroupCommitter<Accepting, AcceptedWork>,
@@ -49,7 +56,9 @@ pub(crate) struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating when missing) the database file at `path` and migrates it.
+    /// Refuses (`StoreError::InUse`) while another process has it open.
     pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
+        let lock = lock::StoreLock::acquire(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -83,6 +92,7 @@ impl SqliteStore {
             COMPLETION_LINGER,
         );
         Ok(Self {
+            _lock: lock,
             writer,
             reader,
             committer,
@@ -132,6 +142,31 @@ impl Store for SqliteStore {
         busy: &[Target],
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         work::claim_due(&self.writer, &self.reader, now, limit, lease, busy).await
+    }
+
+    async fn renew(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<u64, StoreError> {
+        lease::renew(&self.writer, ids, codec::lease_until(now, lease)).await
+    }
+
+    async fn reclaim_abandoned(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        lease::reclaim_all(&self.writer, now).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // A local file: reachable while the reader pool can run a statement.
+        let probe = sqlx::query("SELECT 1").execute(&self.reader);
+        match tokio::time::timeout(PING_TIMEOUT, probe).await {
+            Ok(done) => done.map(drop).map_err(StoreError::db("pinging the store")),
+            Err(_) => Err(StoreError::Timeout {
+                op: "pinging the store",
+                after: PING_TIMEOUT,
+            }),
+        }
     }
 
     async fn complete(

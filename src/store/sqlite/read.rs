@@ -128,16 +128,19 @@ pub(super) async fn delivery_counts(
     pool: &SqlitePool,
     target: &Target,
 ) -> Result<DeliveryCounts, StoreError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(by_status!(
-        "WHERE target_namespace = ?1 AND target_kind = ?2 AND target_name = ?3"
-    ))
-    .bind(&target.namespace)
-    .bind(target.kind.as_str())
-    .bind(&target.name)
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::db("counting deliveries"))?;
-    codec::counts(rows)
+    let query = sqlx::AssertSqlSafe(format!(
+        "{} FROM deliveries
+         WHERE target_namespace = ?1 AND target_kind = ?2 AND target_name = ?3",
+        codec::TARGET_COUNTS
+    ));
+    let row: (i64, i64, i64, i64, i64) = sqlx::query_as(query)
+        .bind(&target.namespace)
+        .bind(target.kind.as_str())
+        .bind(&target.name)
+        .fetch_one(pool)
+        .await
+        .map_err(StoreError::db("counting deliveries"))?;
+    codec::counts(row)
 }
 
 /// Deliveries of every target by status; every status is listed, zeros included.

@@ -106,7 +106,8 @@ pub(crate) async fn counts_and_queue_depth(h: &Harness) {
             pending: 1,
             delivered: 2,
             failed: 1,
-            dead: 1
+            dead: 1,
+            attempts: 4,
         }
     );
     let b = store.delivery_counts(&sub("b")).await.expect("b");

@@ -6,6 +6,7 @@ mod accept;
 mod claim;
 mod durability;
 mod handoff;
+mod lease;
 mod listing;
 mod state;
 
@@ -17,6 +18,7 @@ pub(crate) use accept::*;
 pub(crate) use claim::*;
 pub(crate) use durability::*;
 pub(crate) use handoff::*;
+pub(crate) use lease::*;
 pub(crate) use listing::*;
 pub(crate) use state::*;
 
@@ -53,6 +55,8 @@ macro_rules! store_suite {
             retry_puts_dead_and_failed_back,
             drop_pending_fails_only_pending,
             release_gives_a_claim_back_unattempted,
+            renewed_leases_outlast_the_first_lease,
+            abandoned_claims_are_taken_back_only_on_an_owned_store,
             accepted_claimed_deliveries_are_leased,
             concurrent_completions_are_each_recorded,
             list_is_newest_first_with_cursor_and_filter,

@@ -15,6 +15,10 @@ use super::error::SupportError;
 /// A running controller process.
 pub struct Controller {
     child: Child,
+    /// How it was started (for a restart on the same store).
+    kubeconfig: PathBuf,
+    namespaces: Vec<String>,
+    extra: Vec<String>,
     /// Data plane base URL (`http://127.0.0.1:PORT`).
     pub data_url: String,
     /// Admin base URL (`http://127.0.0.1:PORT`).
@@ -36,36 +40,30 @@ impl Controller {
         extra: &[&str],
     ) -> Result<Self, SupportError> {
         let dir = tempfile::tempdir().map_err(SupportError::Scratch)?;
-        let log = std::fs::File::create(dir.path().join("controller.log"))
-            .map_err(SupportError::Scratch)?;
-        let (data, admin) = (free_port(), free_port());
-        let store = format!("sqlite://{}", dir.path().join("store.db").display());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        cmd.arg("controller")
-            .args(["--store", &store])
-            .args(["--listen", &format!("127.0.0.1:{data}")])
-            .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
-            .args(["--namespace", &namespaces.join(",")])
-            .args(extra)
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info,kube=warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        if !extra.iter().any(|a| a.starts_with("--leader-election")) {
-            cmd.args(["--leader-election-namespace", namespaces[0]]);
-        }
-        let child = cmd.spawn().map_err(|source| SupportError::Spawn {
-            program: "switchboard controller".into(),
-            source,
-        })?;
+        let (child, data_url, admin_url) = spawn(dir.path(), kubeconfig, namespaces, extra)?;
         Ok(Self {
             child,
-            data_url: format!("http://127.0.0.1:{data}"),
-            admin_url: format!("http://127.0.0.1:{admin}"),
+            kubeconfig: kubeconfig.to_owned(),
+            namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
+            data_url,
+            admin_url,
             dir,
         })
+    }
+
+    /// Stops the process (SIGTERM, up to 30 s) and starts it again with the same arguments
+    /// and store, on new ports; its log goes on in the same file.
+    pub fn restart(&mut self) -> Result<(), SupportError> {
+        if !self.terminate(Duration::from_secs(30)) {
+            self.kill();
+        }
+        let namespaces: Vec<&str> = self.namespaces.iter().map(String::as_str).collect();
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let (child, data_url, admin_url) =
+            spawn(self.dir.path(), &self.kubeconfig, &namespaces, &extra)?;
+        (self.child, self.data_url, self.admin_url) = (child, data_url, admin_url);
+        Ok(())
     }
 
     /// Kills the process with SIGKILL (a crash: nothing is released).
@@ -120,6 +118,48 @@ impl Drop for Controller {
             super::note(&format!("controller log:\n{}", self.log()));
         }
     }
+}
+
+/// Spawns the controller with its store and log in `dir`; returns it with its data and admin
+/// base URLs.
+fn spawn(
+    dir: &Path,
+    kubeconfig: &Path,
+    namespaces: &[&str],
+    extra: &[&str],
+) -> Result<(Child, String, String), SupportError> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("controller.log"))
+        .map_err(SupportError::Scratch)?;
+    let (data, admin) = (free_port(), free_port());
+    let store = format!("sqlite://{}", dir.join("store.db").display());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.arg("controller")
+        .args(["--store", &store])
+        .args(["--listen", &format!("127.0.0.1:{data}")])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args(["--namespace", &namespaces.join(",")])
+        .args(extra)
+        .env("KUBECONFIG", kubeconfig)
+        .env("RUST_LOG", "info,kube=warn")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    if !extra.iter().any(|a| a.starts_with("--leader-election")) {
+        cmd.args(["--leader-election-namespace", namespaces[0]]);
+    }
+    let child = cmd.spawn().map_err(|source| SupportError::Spawn {
+        program: "switchboard controller".into(),
+        source,
+    })?;
+    Ok((
+        child,
+        format!("http://127.0.0.1:{data}"),
+        format!("http://127.0.0.1:{admin}"),
+    ))
 }
 
 /// A loopback port nobody listens on right now.
