@@ -4,11 +4,10 @@
 //! `lua5.1` as well when it is installed, the dialect of Argo CD's gopher-lua); and the
 //! `argocd-cm` snippet in `docs/argocd.md` kept identical to the `.lua` files.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+#[path = "support/argocd.rs"]
+mod argocd;
 
+use argocd::{health, read, repo, script_path};
 use serde_json::{Value, json};
 
 /// Every kind, as in `crds/`.
@@ -31,133 +30,6 @@ const DECLARATIVE: [&str; 6] = [
     "Transformation",
     "SyncSchedule",
 ];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn script_path(kind: &str) -> PathBuf {
-    repo().join(format!("charts/switchboard/argocd/health/{kind}.lua"))
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-/// The Lua 5.4 interpreter (installed on first use when missing and running as root).
-fn lua() -> &'static Path {
-    static LUA: OnceLock<PathBuf> = OnceLock::new();
-    LUA.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo().join("scripts/helm-argocd-lua.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running scripts/helm-argocd-lua.sh");
-        assert!(
-            out.status.success(),
-            "no Lua 5.4 interpreter (scripts/helm-argocd-lua.sh failed)"
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-}
-
-/// A JSON value as a Lua expression (objects become tables with string keys, arrays sequences).
-fn to_lua(value: &Value) -> String {
-    match value {
-        Value::Null => "nil".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => lua_string(s),
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(to_lua).collect();
-            format!("{{{}}}", items.join(", "))
-        }
-        Value::Object(map) => {
-            let fields: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("[{}] = {}", lua_string(k), to_lua(v)))
-                .collect();
-            format!("{{{}}}", fields.join(", "))
-        }
-    }
-}
-
-fn lua_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\{:03}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Lua 5.1 too when installed: Argo CD embeds gopher-lua, a Lua 5.1 (both must agree).
-fn lua51() -> Option<&'static Path> {
-    static LUA51: OnceLock<Option<PathBuf>> = OnceLock::new();
-    LUA51
-        .get_or_init(|| {
-            let out = Command::new("sh")
-                .args(["-c", "command -v lua5.1"])
-                .output()
-                .ok()?;
-            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
-        })
-        .as_deref()
-}
-
-/// Runs `chunk` with the interpreter at `lua`; its standard output.
-fn run_lua(lua: &Path, chunk: &str, what: &str) -> String {
-    let mut child = Command::new(lua)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting lua");
-    child
-        .stdin
-        .take()
-        .expect("lua stdin")
-        .write_all(chunk.as_bytes())
-        .expect("writing the chunk to lua");
-    let out = child.wait_with_output().expect("waiting for lua");
-    assert!(
-        out.status.success(),
-        "{what} failed with {}:\n{}",
-        lua.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs the health check of `kind` on `obj` as Argo CD does (global `obj`, the chunk returns
-/// `hs`); returns (status, message).
-fn health(kind: &str, obj: &Value) -> (String, String) {
-    let script = read(&script_path(kind));
-    let chunk = format!(
-        "obj = {}\nlocal hs = (function()\n{script}\nend)()\nio.write(hs.status, \"\\n\", hs.message or \"\")\n",
-        to_lua(obj)
-    );
-    let what = format!("{kind}.lua on {obj}");
-    let text = run_lua(lua(), &chunk, &what);
-    if let Some(lua51) = lua51() {
-        assert_eq!(
-            run_lua(lua51, &chunk, &what),
-            text,
-            "Lua 5.1 and 5.4 disagree: {what}"
-        );
-    }
-    let (status, message) = text.split_once('\n').unwrap_or((&text, ""));
-    (status.to_owned(), message.to_owned())
-}
 
 /// A resource of `kind` at `generation`, with `status` (None: never reported) and `spec`.
 fn resource(kind: &str, generation: i64, spec: Value, status: Option<Value>) -> Value {
@@ -322,6 +194,90 @@ fn declarative_kinds_ready_false_are_degraded_with_reason_and_message() {
             "{kind}"
         );
     }
+}
+
+fn healthy(status: &str, reason: &str, message: &str) -> Value {
+    json!({
+        "type": "Healthy", "status": status, "reason": reason, "message": message,
+        "lastTransitionTime": "2026-11-30T12:00:00Z",
+    })
+}
+
+#[test]
+fn declarative_kinds_ready_but_not_healthy_are_degraded_with_the_healthy_reason() {
+    for kind in DECLARATIVE {
+        for (reason, message) in [
+            (
+                "DeliveriesFailing",
+                "the last delivery attempt failed: HTTP 500",
+            ),
+            (
+                "CircuitOpen",
+                "circuit open after 5 consecutive failed attempts",
+            ),
+            ("HealthCheckFailed", "GET /health answered 503"),
+            ("FilterErrors", "spec.filter failed on the last 10 events"),
+        ] {
+            let obj = resource(
+                kind,
+                2,
+                json!({}),
+                Some(status_with(
+                    Some(2),
+                    vec![
+                        ready("True", "Ready", "configuration accepted", 2),
+                        healthy("False", reason, message),
+                    ],
+                )),
+            );
+            let (status, got) = health(kind, &obj);
+            assert_eq!(
+                (status.as_str(), got),
+                ("Degraded", format!("{reason}: {message}")),
+                "{kind}"
+            );
+        }
+        // Healthy=True (any reason, NoDeliveriesYet included) keeps Ready's message.
+        for reason in ["NoDeliveriesYet", "Delivering", "HealthCheckPassed"] {
+            let obj = resource(
+                kind,
+                1,
+                json!({}),
+                Some(status_with(
+                    Some(1),
+                    vec![ready("True", "Ready", "ok", 1), healthy("True", reason, "")],
+                )),
+            );
+            assert_eq!(
+                health(kind, &obj),
+                ("Healthy".to_owned(), "Ready: ok".to_owned()),
+                "{kind} {reason}"
+            );
+        }
+        // Healthy=Unknown: still waiting.
+        let waiting = resource(
+            kind,
+            1,
+            json!({}),
+            Some(status_with(
+                Some(1),
+                vec![
+                    ready("True", "Ready", "ok", 1),
+                    healthy("Unknown", "Checking", "first health check pending"),
+                ],
+            )),
+        );
+        assert_eq!(health(kind, &waiting).0, "Progressing", "{kind}");
+    }
+}
+
+#[test]
+fn an_integration_in_phase_error_is_degraded() {
+    let mut status = status_with(Some(1), vec![ready("True", "Ready", "ok", 1)]);
+    status["phase"] = "Error".into();
+    let obj = resource("Integration", 1, json!({}), Some(status));
+    let (status, message) = health("Integration", &obj);
+    assert_eq!(status, "Degraded", "{message}");
 }
 
 #[test]

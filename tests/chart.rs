@@ -411,6 +411,15 @@ fn tenant_roles_aggregate_into_view_and_edit() {
             .all(|g| g.ends_with(":get") || g.ends_with(":list") || g.ends_with(":watch"))
     );
     assert!(view_grants.contains("switchboard.dev/webhooksubscriptions/status:get"));
+    // `kubectl describe` lists the resource's Events: core and events.k8s.io.
+    for group in ["", "events.k8s.io"] {
+        for verb in ["get", "list", "watch"] {
+            assert!(
+                view_grants.contains(&format!("{group}/events:{verb}")),
+                "switchboard-view cannot {verb} {group}/events"
+            );
+        }
+    }
     let edit = find(&docs, "ClusterRole", "switchboard-edit").expect("switchboard-edit");
     assert_eq!(
         edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"],

@@ -622,7 +622,7 @@ fn the_ssrf_guard_refuses_loopback_without_the_flag() {
         .trim_start_matches("http://127.0.0.1:")
         .trim_end_matches("/hook");
     // A name resolved at connect time: this machine's own host name (loopback or private).
-    // ("localhost" itself is refused earlier by the CRD's URL rule.)
+    // ("localhost" itself is refused when the subscription is built: it always is loopback.)
     let host = std::fs::read_to_string("/etc/hostname")
         .unwrap_or_default()
         .trim()

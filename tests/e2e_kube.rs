@@ -7,6 +7,10 @@
 #[path = "e2e/support/mod.rs"]
 mod support;
 
+/// The Argo CD health checks, run by a real Lua interpreter.
+#[allow(dead_code)]
+#[path = "support/argocd.rs"]
+mod argocd;
 #[path = "e2e/chart.rs"]
 mod chart;
 /// The pinned helm binary.
@@ -34,6 +38,8 @@ mod crds;
 mod delivery;
 #[path = "e2e/examples.rs"]
 mod examples;
+#[path = "e2e/health.rs"]
+mod health;
 #[path = "e2e/integration_health.rs"]
 mod integration_health;
 #[path = "e2e/invalid.rs"]
@@ -52,3 +58,5 @@ mod status;
 mod sync;
 #[path = "e2e/tenant.rs"]
 mod tenant;
+#[path = "e2e/uninstall.rs"]
+mod uninstall;

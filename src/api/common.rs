@@ -125,7 +125,9 @@ impl JsonSchema for HttpUrl {
             "type": "string",
             "maxLength": 2048,
             "x-kubernetes-validations": [{
-                "rule": "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",
+                // startsWith, not url(self).getScheme(): kube-cel (offline validation) reads
+                // http://localhost/… as a bare path and gives it no scheme.
+                "rule": "isURL(self) && (self.startsWith('http://') || self.startsWith('https://')) && url(self).getHostname() != ''",
                 "message": "must be an absolute http:// or https:// URL"
             }]
         })

@@ -25,6 +25,7 @@ use super::common::{
     category = "switchboard",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Healthy","type":"string","jsonPath":".status.conditions[?(@.type==\"Healthy\")].status"}"#,
+    printcolumn = r#"{"name":"Suspend","type":"boolean","jsonPath":".spec.suspend"}"#,
     printcolumn = r#"{"name":"Delivered","type":"integer","jsonPath":".status.delivered"}"#,
     printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.failed"}"#,
     printcolumn = r#"{"name":"Pending","type":"integer","jsonPath":".status.pending"}"#,
@@ -175,7 +176,9 @@ pub struct WebhookSubscriptionStatus {
     /// The metadata.generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready (configuration accepted) and Healthy (deliveries succeeding, circuit closed).
+    /// Ready (configuration accepted; reason Suspended while spec.suspend) and Healthy (what
+    /// deliveries do: NoDeliveriesYet, Delivering, DeliveriesFailing, CircuitOpen,
+    /// DestinationRefused, Gone, TransformationFailing, FilterErrors).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -194,6 +197,13 @@ pub struct WebhookSubscriptionStatus {
     /// Failed attempts since the last success.
     #[serde(default)]
     pub consecutive_failures: u64,
+    /// Events whose filter failed or yielded a non-boolean (not delivered), since this
+    /// replica started.
+    #[serde(default)]
+    pub filter_errors: u64,
+    /// The last filter error (shortened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_filter_error: Option<String>,
     /// Time an event last matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_triggered_at: Option<Time>,

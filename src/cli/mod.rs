@@ -5,6 +5,7 @@ mod crds;
 mod deliveries;
 mod engine_args;
 mod get;
+mod remove_finalizers;
 mod run;
 mod transform;
 mod validate;
@@ -52,6 +53,9 @@ pub enum Command {
     Transform(transform::TransformArgs),
     /// Show a subscription's delivery log (newest first) from a running instance.
     Deliveries(deliveries::DeliveriesArgs),
+    /// Uninstalling: remove Switchboard's finalizer from every WebhookSubscription (run once
+    /// the controller is stopped, so deleting them and their namespaces does not hang).
+    RemoveFinalizers(remove_finalizers::RemoveFinalizersArgs),
 }
 
 /// An error that ends the command.
@@ -89,6 +93,9 @@ pub enum CliError {
     /// `transform` failed.
     #[error(transparent)]
     Transform(#[from] transform::TransformCommandError),
+    /// `remove-finalizers` failed.
+    #[error(transparent)]
+    Uninstall(#[from] switchboard::controller::uninstall::UninstallError),
 }
 
 /// Runs the parsed command.
@@ -101,6 +108,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Get(args) => get::run(args),
         Command::Transform(args) => Ok(transform::run(args)?),
         Command::Deliveries(args) => deliveries::run(args),
+        Command::RemoveFinalizers(args) => remove_finalizers::run(args),
     }
 }
 
@@ -169,8 +177,12 @@ pub async fn serve_until_stopped(mut running: switchboard::engine::lifecycle::Ru
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

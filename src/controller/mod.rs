@@ -36,6 +36,7 @@ pub mod status;
 pub mod stores;
 pub mod sync_jobs;
 pub mod token_review;
+pub mod uninstall;
 pub mod writer;
 
 use std::sync::Arc;

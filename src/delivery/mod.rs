@@ -7,6 +7,7 @@ pub mod classify;
 pub mod credentials;
 pub mod destination;
 pub mod dispatcher;
+pub mod health;
 pub mod lease;
 pub mod metrics;
 pub mod pace;
@@ -24,6 +25,7 @@ use std::time::Duration;
 pub use destination::{
     Destination, DestinationError, DestinationSpec, Signer, USER_AGENT, guarded_client_builder,
 };
+pub use health::{HealthCondition, HealthState};
 pub use metrics::DeliveryMetrics;
 pub use route::{Envelope, Route};
 pub use runtime::Deliveries;

@@ -80,6 +80,10 @@ impl DestinationPolicy {
         let ip = match url.host() {
             Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
             Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+            // RFC 6761: localhost names always resolve to loopback; refuse them up front.
+            Some(url::Host::Domain(name)) if is_localhost(name) => {
+                IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            }
             _ => return Ok(()),
         };
         if self.permits(ip) {
@@ -98,6 +102,12 @@ impl DestinationPolicy {
             policy: self.clone(),
         })
     }
+}
+
+/// `localhost` and names under `.localhost`.
+fn is_localhost(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are checked as the IPv4 address they carry.
@@ -219,7 +229,19 @@ mod tests {
                 .is_err()
         );
         assert!(
-            p.check_literal(&"http://localhost/".parse().unwrap())
+            p.check_literal(&"http://example.com/".parse().unwrap())
+                .is_ok()
+        );
+        for local in ["http://localhost:8080/", "http://api.LOCALHOST./x"] {
+            let refused = p.check_literal(&local.parse().unwrap()).unwrap_err();
+            assert_eq!(refused.addrs, "127.0.0.1", "{local}");
+        }
+        let open = DestinationPolicy {
+            allow_private: true,
+            ..DestinationPolicy::default()
+        };
+        assert!(
+            open.check_literal(&"http://localhost:8080/".parse().unwrap())
                 .is_ok()
         );
     }

@@ -7,7 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
+use super::health::{HealthCondition, HealthState, RUNAWAY_FILTER_ERRORS};
 use crate::store::{DeliveryCounts, Target};
+
+/// Longest filter error kept in status (an error may quote part of the event).
+const MAX_FILTER_ERROR_CHARS: usize = 256;
 
 /// Where delivery status goes (the engine's status board).
 pub trait StatusSink: Send + Sync {
@@ -25,7 +29,11 @@ pub struct Stats {
     failed: AtomicU64,
     pending: AtomicU64,
     consecutive_failures: AtomicU64,
-    healthy: AtomicBool,
+    filter_errors: AtomicU64,
+    consecutive_filter_errors: AtomicU64,
+    last_filter_error: Mutex<Option<String>>,
+    /// The Healthy condition shown for the target.
+    pub health: HealthState,
     /// The counters have been read from the store at least once.
     loaded: AtomicBool,
     /// An attempt was made here (consecutive failures are known).
@@ -48,7 +56,10 @@ impl Default for Stats {
             failed: AtomicU64::new(0),
             pending: AtomicU64::new(0),
             consecutive_failures: AtomicU64::new(0),
-            healthy: AtomicBool::new(true),
+            filter_errors: AtomicU64::new(0),
+            consecutive_filter_errors: AtomicU64::new(0),
+            last_filter_error: Mutex::default(),
+            health: HealthState::default(),
             loaded: AtomicBool::new(false),
             measured: AtomicBool::new(false),
             times: Mutex::default(),
@@ -107,9 +118,37 @@ impl Stats {
         self.loaded.load(Ordering::Relaxed)
     }
 
-    /// Records the health; true when it changed.
-    pub fn set_healthy(&self, healthy: bool) -> bool {
-        self.healthy.swap(healthy, Ordering::Relaxed) != healthy
+    /// The subscription's filter failed on an event (counted as no match); the Healthy
+    /// condition to report when the errors just became a runaway.
+    pub fn filter_failed(&self, message: &str) -> Option<HealthCondition> {
+        self.filter_errors.fetch_add(1, Ordering::Relaxed);
+        let message: String = message.chars().take(MAX_FILTER_ERROR_CHARS).collect();
+        let message = message.as_str();
+        *self
+            .last_filter_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(message.to_owned());
+        let streak = self
+            .consecutive_filter_errors
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        (streak >= RUNAWAY_FILTER_ERRORS).then(|| {
+            self.health.filter(Some(HealthCondition::bad(
+                "FilterErrors",
+                format!(
+                    "spec.filter failed on the last {streak} events it evaluated (they were not delivered); last error: {message}"
+                ),
+            )))
+        })?
+    }
+
+    /// The subscription's filter evaluated (matched or not) after failing; the Healthy
+    /// condition to report when that ends a runaway.
+    pub fn filter_recovered(&self) -> Option<HealthCondition> {
+        if self.consecutive_filter_errors.swap(0, Ordering::Relaxed) == 0 {
+            return None;
+        }
+        self.health.filter(None)
     }
 
     /// The status fields known here: sent, delivered, failed and pending once read from the
@@ -136,6 +175,15 @@ impl Stats {
                 load(&self.consecutive_failures),
             );
         }
+        m.insert("filterErrors".into(), load(&self.filter_errors));
+        m.insert(
+            "lastFilterError".into(),
+            self.last_filter_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .map_or(Value::Null, Value::from),
+        );
         m.insert("lastTriggeredAt".into(), time(times.triggered));
         m.insert("lastSuccessAt".into(), time(times.success));
         m.insert("lastFailureAt".into(), time(times.failure));

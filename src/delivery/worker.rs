@@ -8,8 +8,9 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::breaker::{Admission, BreakerChange};
+use super::breaker::{Admission, BreakerChange, BreakerState};
 use super::classify::{Verdict, jitter, next_outcome};
+use super::health::HealthCondition;
 use super::route::Route;
 use super::runtime::Deliveries;
 use super::send::Sent;
@@ -109,9 +110,12 @@ async fn attempt(
         delivered,
         matches!(outcome, Outcome::Failed | Outcome::Dead),
     );
-    if reached_destination {
-        report_health(deliveries, route, &summary, delivered);
-    }
+    let attempted = match (reached_destination, delivered) {
+        (false, _) => Attempted::NotSent,
+        (true, true) => Attempted::Delivered,
+        (true, false) => Attempted::Failed,
+    };
+    report_health(deliveries, route, &summary, attempted);
     Ok(())
 }
 
@@ -146,48 +150,71 @@ fn transformation_failed(route: &Route, e: crate::transform::TransformError) -> 
     }
 }
 
-/// Updates the breaker and the Healthy (and, for refused destinations, Ready) condition.
-fn report_health(deliveries: &Deliveries, route: &Route, sent: &Summary, delivered: bool) {
+/// Updates the breaker and the Healthy (and, for refused destinations, Ready) condition:
+/// Delivering after a success, DeliveriesFailing after a failure, CircuitOpen while the
+/// breaker is not closed, DestinationRefused, Gone, TransformationFailing.
+fn report_health(deliveries: &Deliveries, route: &Route, sent: &Summary, outcome: Attempted) {
     let target = &route.target;
     let sink = &deliveries.sink;
-    let stats = deliveries.stats(target);
-    if delivered {
-        let closed = route.breaker.success() == Some(BreakerChange::Closed);
-        if stats.set_healthy(true) || closed {
-            sink.condition(
-                target,
-                HEALTHY,
-                true,
-                "Delivering",
-                "the last delivery succeeded",
-            );
+    let last_error = sent.error.as_deref().unwrap_or("unknown");
+    let condition = match outcome {
+        Attempted::NotSent => HealthCondition::bad(
+            "TransformationFailing",
+            format!("the last delivery was not sent: {last_error}"),
+        ),
+        Attempted::Delivered => {
+            route.breaker.success();
+            HealthCondition::good("Delivering", "the last delivery attempt succeeded")
         }
-        return;
+        Attempted::Failed => {
+            let change = route.breaker.failure(Instant::now());
+            if let Some(refused) = &sent.refused {
+                sink.condition(target, READY, false, "DestinationRefused", refused);
+                HealthCondition::bad("DestinationRefused", refused.clone())
+            } else if let Some(BreakerChange::Opened(n)) = change {
+                deliveries.metrics.circuit_opened(target);
+                HealthCondition::bad(
+                    "CircuitOpen",
+                    format!(
+                        "circuit open after {n} consecutive failed attempts; deliveries wait in the queue and one probe goes after the open duration (last error: {last_error})"
+                    ),
+                )
+            } else if route.breaker.state() != BreakerState::Closed {
+                // An attempt that was in flight when the circuit opened: still open.
+                HealthCondition::bad(
+                    "CircuitOpen",
+                    format!(
+                        "circuit open; deliveries wait in the queue (last error: {last_error})"
+                    ),
+                )
+            } else if sent.verdict == Verdict::Gone {
+                HealthCondition::bad(
+                    "Gone",
+                    "the subscriber answered 410 Gone; that delivery will not be retried",
+                )
+            } else {
+                HealthCondition::bad(
+                    "DeliveriesFailing",
+                    format!(
+                        "the last delivery attempt failed: {last_error}; failed attempts are retried per spec.retry.schedule"
+                    ),
+                )
+            }
+        }
+    };
+    let stats = deliveries.stats(target);
+    if let Some(shown) = stats.health.delivery(condition) {
+        sink.condition(target, HEALTHY, shown.ok, shown.reason, &shown.message);
     }
-    let change = route.breaker.failure(Instant::now());
-    let unhealthy = sent.refused.is_some()
-        || sent.verdict == Verdict::Gone
-        || matches!(change, Some(BreakerChange::Opened(_)));
-    if unhealthy {
-        stats.set_healthy(false);
-    }
-    if let Some(refused) = &sent.refused {
-        sink.condition(target, READY, false, "DestinationRefused", refused);
-        sink.condition(target, HEALTHY, false, "DestinationRefused", refused);
-    } else if let Some(BreakerChange::Opened(n)) = change {
-        deliveries.metrics.circuit_opened(target);
-        let message = format!(
-            "circuit open after {n} consecutive failed attempts; deliveries wait in the queue and one probe goes after the open duration (last error: {})",
-            sent.error.as_deref().unwrap_or("unknown")
-        );
-        sink.condition(target, HEALTHY, false, "CircuitOpen", &message);
-    } else if sent.verdict == Verdict::Gone {
-        sink.condition(
-            target,
-            HEALTHY,
-            false,
-            "Gone",
-            "the subscriber answered 410 Gone; that delivery will not be retried",
-        );
-    }
+}
+
+/// What became of an attempt, for health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attempted {
+    /// The body could not be made (transformation failed): nothing was sent.
+    NotSent,
+    /// The destination accepted it.
+    Delivered,
+    /// It was sent (or refused) and failed.
+    Failed,
 }

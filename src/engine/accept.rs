@@ -182,7 +182,7 @@ impl Engine {
                     .await?
             }
         };
-        for (key, message) in errors {
+        for (key, message) in errors.iter().filter_map(|(k, m)| Some((k, m.as_ref()?))) {
             self.metrics
                 .filter_errors
                 .get_or_create(&NamespaceLabel {
@@ -190,6 +190,9 @@ impl Engine {
                 })
                 .inc();
             tracing::debug!(subscription = %key, error = message, "filter error: no match");
+        }
+        if !errors.is_empty() {
+            super::report::filters(self.status(), &self.deliveries, &errors);
         }
         Ok(targets)
     }
@@ -286,18 +289,18 @@ impl Engine {
     }
 }
 
-/// The subscriptions an event matches, with the filter errors met on the way (counted by the
-/// caller once matching has run to the end).
+/// The subscriptions an event matches, with the filter errors (and evaluations after one)
+/// met on the way (counted by the caller once matching has run to the end).
 fn matching_with_errors(
     topology: &Topology,
     namespace: &str,
     event_type: &str,
     id: &str,
     data: &serde_json::Value,
-) -> (Vec<Target>, Vec<(ObjectKey, String)>) {
+) -> (Vec<Target>, Vec<(ObjectKey, Option<String>)>) {
     let mut errors = Vec::new();
     let targets = topology.matching(namespace, event_type, id, data, |key, message| {
-        errors.push((key.clone(), message.to_owned()));
+        errors.push((key.clone(), message.map(str::to_owned)));
     });
     (targets, errors)
 }

@@ -35,20 +35,31 @@ pub struct CheckOptions {
     pub allow_missing_providers: bool,
 }
 
+/// How many embedded tests of each Transformation passed and failed (only those whose
+/// program builds).
+pub type TestCounts = BTreeMap<ObjectKey, (u32, u32)>;
+
 struct Checker<'a> {
     snap: &'a Snapshot,
     opts: CheckOptions,
     problems: Vec<Problem>,
+    tests: TestCounts,
     kind: Kind,
     key: ObjectKey,
 }
 
 /// Checks every cross-resource rule of the snapshot.
 pub fn check(snap: &Snapshot, opts: CheckOptions) -> Vec<Problem> {
+    check_counting(snap, opts).0
+}
+
+/// The same, with the counts of the Transformation tests it ran (for their status).
+pub fn check_counting(snap: &Snapshot, opts: CheckOptions) -> (Vec<Problem>, TestCounts) {
     let mut c = Checker {
         snap,
         opts,
         problems: Vec::new(),
+        tests: TestCounts::new(),
         kind: Kind::Integration,
         key: ObjectKey::cluster(""),
     };
@@ -92,7 +103,11 @@ pub fn check(snap: &Snapshot, opts: CheckOptions) -> Vec<Problem> {
     }
     for (key, obj) in &snap.transformations {
         c.at(Kind::Transformation, key);
-        c.findings(jq_check::transformation(&obj.spec));
+        let (findings, counts) = jq_check::transformation_counted(&obj.spec);
+        c.findings(findings);
+        if let Some(counts) = counts {
+            c.tests.insert(key.clone(), counts);
+        }
     }
     for (key, obj) in &snap.subscriptions {
         c.at(Kind::WebhookSubscription, key);
@@ -155,7 +170,7 @@ pub fn check(snap: &Snapshot, opts: CheckOptions) -> Vec<Problem> {
         );
         c.job_template("/spec/template", &obj.spec.template.job);
     }
-    c.problems
+    (c.problems, c.tests)
 }
 
 impl Checker<'_> {
@@ -234,7 +249,7 @@ impl Checker<'_> {
                 };
                 self.report(
                     &at,
-                    "SecretNotFound",
+                    "SecretKeyNotFound",
                     format!(
                         "secret {:?} in namespace {ns:?} has no key {key:?}",
                         secret.name
@@ -424,4 +439,68 @@ pub fn by_resource(problems: &[Problem]) -> BTreeMap<(Kind, ObjectKey), Vec<&Pro
         out.entry((p.kind, p.key.clone())).or_default().push(p);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::snapshot::{Meta, SecretObject, SecretValue};
+    use serde_json::json;
+
+    fn with_secret(keys: &[&str]) -> Snapshot {
+        let mut snap = Snapshot::default();
+        snap.insert_json(
+            Kind::Integration,
+            ObjectKey::new("ns", "api"),
+            Meta::default(),
+            json!({"baseUrl": "https://api.example.com",
+                "auth": {"type": "Bearer", "secretRef": {"name": "creds", "key": "pat"}}}),
+        )
+        .unwrap();
+        let mut secret = SecretObject::default();
+        for k in keys {
+            secret.data.insert((*k).into(), SecretValue(b"v".to_vec()));
+        }
+        snap.secrets.insert(ObjectKey::new("ns", "creds"), secret);
+        snap
+    }
+
+    #[test]
+    fn a_missing_key_of_an_existing_secret_is_secret_key_not_found_naming_the_key() {
+        let found = check(&with_secret(&["token"]), CheckOptions::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].reason, "SecretKeyNotFound");
+        assert_eq!(found[0].pointer, "/spec/auth/secretRef/key");
+        assert!(found[0].message.contains("\"pat\""), "{}", found[0].message);
+        let mut gone = with_secret(&[]);
+        gone.secrets.clear();
+        let found = check(&gone, CheckOptions::default());
+        assert_eq!(found[0].reason, "SecretNotFound", "{found:?}");
+        assert!(check(&with_secret(&["pat"]), CheckOptions::default()).is_empty());
+    }
+
+    #[test]
+    fn transformation_tests_are_counted() {
+        let mut snap = Snapshot::default();
+        snap.insert_json(
+            Kind::Transformation,
+            ObjectKey::new("ns", "t"),
+            Meta::default(),
+            json!({"jq": "{a: .x}", "tests": [
+                {"name": "one", "input": {"x": 1}, "expect": {"a": 1}},
+                {"name": "two", "input": {"x": 2}, "expect": {"a": 2}},
+                {"name": "bad", "input": {"x": 3}, "expect": {"a": 4}}
+            ]}),
+        )
+        .unwrap();
+        let (problems, counts) = check_counting(&snap, CheckOptions::default());
+        assert_eq!(counts.get(&ObjectKey::new("ns", "t")), Some(&(2, 1)));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].reason, "TestsFailed");
+        assert!(
+            problems[0].message.contains("\"bad\""),
+            "{}",
+            problems[0].message
+        );
+    }
 }

@@ -287,7 +287,9 @@ async fn run(
 
 fn phase_of_problem(problem: Option<&BuildError>) -> IntegrationPhase {
     match problem {
-        Some(p) if p.reason == "SecretNotFound" => IntegrationPhase::PendingAuth,
+        Some(p) if matches!(p.reason, "SecretNotFound" | "SecretKeyNotFound") => {
+            IntegrationPhase::PendingAuth
+        }
         _ => IntegrationPhase::Error,
     }
 }

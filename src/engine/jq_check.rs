@@ -16,6 +16,12 @@ pub struct Finding {
 
 /// Checks that a Transformation builds and that its embedded tests pass.
 pub fn transformation(spec: &TransformationSpec) -> Vec<Finding> {
+    transformation_counted(spec).0
+}
+
+/// The same, with how many embedded tests passed and failed (None: the program does not
+/// build, so no test ran).
+pub fn transformation_counted(spec: &TransformationSpec) -> (Vec<Finding>, Option<(u32, u32)>) {
     let program = match Program::compile(spec) {
         Ok(program) => program,
         Err(e) => {
@@ -23,14 +29,17 @@ pub fn transformation(spec: &TransformationSpec) -> Vec<Finding> {
                 BuildError::Jq(c) => format!("spec.jq does not compile: {}", one_line(c)),
                 other => crate::error_chain::render(other),
             };
-            return vec![Finding {
+            let finding = Finding {
                 pointer: e.pointer().to_owned(),
                 reason: "TransformationInvalid",
                 message,
-            }];
+            };
+            return (vec![finding], None);
         }
     };
-    transform::run_tests(&program, spec)
+    let report = transform::run_tests(&program, spec);
+    let counts = (report.passed, report.failed);
+    let findings = report
         .failures
         .into_iter()
         .map(|f| Finding {
@@ -38,7 +47,8 @@ pub fn transformation(spec: &TransformationSpec) -> Vec<Finding> {
             reason: "TestsFailed",
             message: format!("spec.tests[{}] {:?} failed: {}", f.index, f.name, f.summary),
         })
-        .collect()
+        .collect();
+    (findings, Some(counts))
 }
 
 /// Checks that the jq expression at `pointer` (if set) compiles.
@@ -71,7 +81,8 @@ mod tests {
             ]
         }))
         .unwrap();
-        let found = transformation(&spec);
+        let (found, counts) = transformation_counted(&spec);
+        assert_eq!(counts, Some((1, 1)));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].pointer, "/spec/tests/1");
         assert_eq!(

@@ -12,7 +12,7 @@ use crate::delivery::Deliveries;
 use crate::store::{Store, Target};
 use crate::transform::EvalPool;
 
-use super::check::{CheckOptions, Problem, check};
+use super::check::{CheckOptions, Problem, TestCounts, check_counting};
 pub use super::config::EngineConfig;
 use super::health::StoreHealth;
 use super::integrations::IntegrationContext;
@@ -179,7 +179,8 @@ impl Engine {
     pub fn apply(&self, desired: Desired) -> ApplySummary {
         let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
         let effective = with_fallbacks(desired.snapshot, &applied, &desired.rejected);
-        let mut plan = Plan::new(static_problems(&effective, desired.rejected));
+        let (found, test_counts) = static_problems(&effective, desired.rejected);
+        let mut plan = Plan::new(found);
         let current = self.topology.load();
         let ictx = IntegrationContext {
             policy: self.config.delivery.policy.clone(),
@@ -227,6 +228,7 @@ impl Engine {
         self.syncs.apply(desired_syncs);
 
         summary.failed = super::report::ready(&self.status, &effective, &problems, &applied);
+        super::report::tests(&self.status, &effective, &test_counts);
         let topology = self.topology.load();
         endpoints::report(&self.status, &topology, &self.config.receiver);
         integrations::start_and_report(&self.status, &effective, &topology.integrations, &problems);
@@ -302,9 +304,10 @@ fn with_fallbacks(mut snap: Snapshot, previous: &Snapshot, rejected: &[Problem])
 }
 
 /// The problems found before anything is built: the snapshot's checks, the resources that
-/// depend on a resource with a problem, and the resources the front-end could not read.
-fn static_problems(snap: &Snapshot, rejected: Vec<Problem>) -> Problems {
-    let mut found = check(snap, CheckOptions::default());
+/// depend on a resource with a problem, and the resources the front-end could not read; and
+/// the counts of the Transformation tests run on the way.
+fn static_problems(snap: &Snapshot, rejected: Vec<Problem>) -> (Problems, TestCounts) {
+    let (mut found, counts) = check_counting(snap, CheckOptions::default());
     found.extend(super::dependents::problems(snap, &found));
     found.extend(rejected);
     let mut problems = Problems::default();
@@ -315,5 +318,5 @@ fn static_problems(snap: &Snapshot, rejected: Vec<Problem>) -> Problems {
         };
         problems.add(p.kind, &p.key, problem);
     }
-    problems
+    (problems, counts)
 }

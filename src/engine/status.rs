@@ -161,6 +161,14 @@ impl StatusBoard {
         }
     }
 
+    /// Records the generation a resource's status describes, when the board knows the
+    /// resource (conditions set later without one keep it).
+    pub fn set_generation(&self, kind: Kind, key: &ObjectKey, generation: Option<i64>) {
+        if let Some(entry) = self.lock().get_mut(&(kind, key.clone())) {
+            entry.observed_generation = generation.or(entry.observed_generation);
+        }
+    }
+
     /// Sets kind-specific status fields (merged into the existing ones).
     pub fn set_fields(
         &self,

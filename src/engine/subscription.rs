@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -112,6 +113,9 @@ pub struct SubscriptionPiece {
     pub route: Arc<Route>,
     /// Where its signing secret comes from.
     pub signing: SigningSource,
+    /// The filter failed (or was just built) and its next good evaluation is reported,
+    /// ending a run of filter errors on the status.
+    filter_unsettled: AtomicBool,
 }
 
 impl std::fmt::Debug for SubscriptionPiece {
@@ -303,6 +307,7 @@ impl SubscriptionPiece {
             filter,
             route: Arc::new(route),
             signing,
+            filter_unsettled: AtomicBool::new(true),
         })
     }
 
@@ -315,6 +320,17 @@ impl SubscriptionPiece {
     /// suspended subscription still gets its deliveries; they wait in the queue.
     pub fn wants(&self, event_type: &str) -> bool {
         pattern::any_matches(&self.patterns, event_type)
+    }
+
+    /// Records that the filter failed on an event.
+    pub fn filter_failed(&self) {
+        self.filter_unsettled.store(true, Ordering::Relaxed);
+    }
+
+    /// True (once) when the filter evaluated after failing or being built.
+    pub fn filter_settles(&self) -> bool {
+        self.filter_unsettled.load(Ordering::Relaxed)
+            && self.filter_unsettled.swap(false, Ordering::Relaxed)
     }
 
     /// The filter's verdict on `{type, id, data}` (Match when there is no filter).

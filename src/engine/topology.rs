@@ -105,14 +105,15 @@ impl Topology {
 
     /// The targets of an event: subscriptions whose patterns match, then whose filter holds
     /// on `{type, id, data}`. A filter that fails or yields a non-boolean does not match;
-    /// `on_filter_error` hears about it.
+    /// `on_filter` hears about it (`Some(error)`), and about the first evaluation of a built
+    /// or failing filter that did not fail (`None`).
     pub fn matching(
         &self,
         namespace: &str,
         event_type: &str,
         id: &str,
         data: &Value,
-        mut on_filter_error: impl FnMut(&ObjectKey, &str),
+        mut on_filter: impl FnMut(&ObjectKey, Option<&str>),
     ) -> Vec<Target> {
         let mut filter_input: Option<Value> = None;
         self.subscribers(namespace, event_type)
@@ -123,11 +124,16 @@ impl Topology {
                 let input = filter_input
                     .get_or_insert_with(|| json!({"type": event_type, "id": id, "data": data}));
                 match piece.filter(input) {
-                    PredicateResult::Match => true,
-                    PredicateResult::NoMatch => false,
                     PredicateResult::Error(message) => {
-                        on_filter_error(key, &message);
+                        piece.filter_failed();
+                        on_filter(key, Some(&message));
                         false
+                    }
+                    verdict => {
+                        if piece.filter_settles() {
+                            on_filter(key, None);
+                        }
+                        verdict == PredicateResult::Match
                     }
                 }
             })

@@ -2,7 +2,8 @@
 //! one, and send a test event. When the engine has an admin authorizer (the controller:
 //! TokenReview + SubjectAccessReview) every request needs a bearer token allowed to `get`
 //! (list) or `update` (retry, test) the subscription: 401 without a valid one, 403 when not
-//! allowed. Standalone mode has none and keeps the admin port unauthorized.
+//! allowed. Standalone mode has none and keeps the admin port unauthorized. A subscription
+//! the engine does not know and that has no delivery on record is a 404.
 
 use std::sync::Arc;
 
@@ -13,8 +14,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::engine::Engine;
+use crate::api::Kind;
 use crate::engine::auth::{Access, DeliveryAccess};
+use crate::engine::{Engine, ObjectKey};
 use crate::error_chain::chain;
 use crate::store::{DeliveryStatus, Target, TargetKind};
 
@@ -131,16 +133,28 @@ async fn list(
         ),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    let known = engine
+        .status()
+        .get(Kind::WebhookSubscription, &ObjectKey::new(&ns, &name))
+        .is_some();
     let items = engine
         .store()
         .list_deliveries(
-            &target(ns, name),
+            &target(ns.clone(), name.clone()),
             status,
             limit,
             q.after.as_deref().filter(|a| !a.is_empty()),
         )
         .await
         .map_err(store_error)?;
+    // A deleted subscription's log is kept (until the retention purge); one never seen is not.
+    if items.is_empty() && !known && q.after.as_deref().is_none_or(str::is_empty) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no WebhookSubscription {ns}/{name}"),
+        ));
+    }
     let next = (items.len() == limit)
         .then(|| items.last().map(|d| d.id.clone()))
         .flatten();

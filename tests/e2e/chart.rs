@@ -487,6 +487,10 @@ async fn tenant_roles_grant_what_they_say_when_bound_in_a_namespace() {
             other,
             "no",
         ),
+        // The Events `kubectl describe` shows, in both API groups.
+        ("bob", "list", "events", "", &ns, "yes"),
+        ("bob", "watch", "events.events.k8s.io", "", &ns, "yes"),
+        ("bob", "create", "events", "", &ns, "no"),
     ];
     for (user, verb, resource, sub, namespace, want) in cases {
         let mut args = vec![

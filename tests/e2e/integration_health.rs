@@ -156,6 +156,17 @@ async fn integration_health_shows_in_kubectl_get_intg() {
         .find(|c| c["type"] == "Healthy")
         .unwrap();
     assert_eq!(healthy_condition["reason"], "HealthCheckFailed");
+    // Argo CD's health check on the object as kubectl reads it: Degraded, not Healthy.
+    let live: Value = serde_json::from_str(
+        &env.kubectl()
+            .ok(&["get", "intg", "partner", "-n", &ns, "-o", "json"])
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let (argo, message) = crate::argocd::health("Integration", &live);
+    assert_eq!(argo, "Degraded", "{message}");
+    assert!(message.starts_with("HealthCheckFailed"), "{message}");
     assert!(
         healthy_condition["message"]
             .as_str()

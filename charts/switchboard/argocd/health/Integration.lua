@@ -1,6 +1,8 @@
 -- Argo CD health check for switchboard.dev/Integration (docs/argocd.md).
--- Suspended: spec.suspend. Progressing: no status yet, or status.observedGeneration behind
--- metadata.generation. Healthy: Ready=True. Degraded: Ready=False.
+-- Suspended: spec.suspend. Progressing: no status yet, status.observedGeneration behind
+-- metadata.generation, no Ready condition yet, Ready=Unknown or Healthy=Unknown. Degraded:
+-- Ready=False, Healthy=False (deliveries failing, circuit open, health check failing, filter
+-- errors, ...) or phase Error. Healthy: Ready=True and Healthy (if any) not False.
 local hs = { status = "Progressing", message = "Waiting for the Switchboard controller to report status" }
 if obj.spec ~= nil and obj.spec.suspend == true then
   hs.status = "Suspended"
@@ -12,10 +14,13 @@ if status == nil then
   return hs
 end
 local ready = nil
+local healthy = nil
 if status.conditions ~= nil then
   for _, condition in ipairs(status.conditions) do
     if condition.type == "Ready" then
       ready = condition
+    elseif condition.type == "Healthy" then
+      healthy = condition
     end
   end
 end
@@ -32,17 +37,37 @@ if ready == nil then
   hs.message = "Waiting for the Ready condition"
   return hs
 end
-local reason = ready.reason or ""
-local message = ready.message or ""
-if message ~= "" then
-  message = reason .. ": " .. message
-else
-  message = reason
+local function describe(condition)
+  local reason = condition.reason or ""
+  local message = condition.message or ""
+  if message ~= "" then
+    return reason .. ": " .. message
+  end
+  return reason
 end
-if ready.status == "True" then
-  hs.status = "Healthy"
-elseif ready.status == "False" then
+if ready.status == "False" then
   hs.status = "Degraded"
+  hs.message = describe(ready)
+  return hs
 end
-hs.message = message
+if ready.status ~= "True" then
+  hs.message = describe(ready)
+  return hs
+end
+if healthy ~= nil and healthy.status == "False" then
+  hs.status = "Degraded"
+  hs.message = describe(healthy)
+  return hs
+end
+if status.phase == "Error" then
+  hs.status = "Degraded"
+  hs.message = "Error: " .. describe(ready)
+  return hs
+end
+if healthy ~= nil and healthy.status ~= "True" then
+  hs.message = describe(healthy)
+  return hs
+end
+hs.status = "Healthy"
+hs.message = describe(ready)
 return hs
