@@ -168,7 +168,7 @@ mod tests {
     fn table_uses_the_crd_printer_columns() {
         let item = serde_json::json!({
             "metadata": {"name": "s1", "namespace": "ns", "creationTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {"url": "https://x"},
+            "spec": {"url": "https://x", "suspend": false},
             "status": {"delivered": 7, "failed": 1, "pending": 0,
                        "conditions": [{"type": "Ready", "status": "True"}, {"type": "Healthy", "status": "False"}]}
         });
@@ -182,7 +182,7 @@ mod tests {
         );
         assert!(
             lines[1].starts_with(
-                "ns          s1     True    False               7           1        0         "
+                "ns          s1     True    False     false     7           1        0         "
             ),
             "{out}"
         );
