@@ -6,6 +6,7 @@
 #  3. a neighbouring namespace's transformation latency (median and slowest of 20 sequential
 #     requests idle, of 10 while 100 concurrent runaway requests run in another namespace).
 # Usage: benches/attack.sh BIN [BIN…]   (each a `switchboard` binary; loopback only)
+# ATTACK_CASES=bomb,arrays,neighbour (the default) picks the cases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: $0 BIN [BIN…]" >&2; exit 2; }
@@ -78,29 +79,37 @@ python3 - <<'PY' > "$WORK/nums.json"
 import json, random
 random.seed(1)
 out, n = [], 2
-while n < 1024 * 1024:
+while n < 1000 * 1000:
     v = random.randint(0, 10**6)
     out.append(v); n += len(str(v)) + 1
 print(json.dumps(out, separators=(",", ":")))
 PY
 
+CASES=${ATTACK_CASES:-bomb,arrays,neighbour}
+has() { case ",$CASES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for BIN in "$@"; do
   echo "## $BIN"
+  if has bomb; then
   start "$BIN"
   code=$(curl -s -o "$WORK/answer" -w '%{http_code}' --max-time 120 -X POST \
     -H 'content-type: application/json' --data '{}' http://127.0.0.1:18198/hooks/evil/bomb || true)
   echo "memory bomb: HTTP $code $(head -c 160 "$WORK/answer"), peak RSS $(hwm)"
   stop
+  fi
 
+  if has arrays; then
   start "$BIN"
+  rm -f "$WORK/codes"
   for _ in $(seq 64); do
-    curl -s -o /dev/null --max-time 120 -X POST -H 'content-type: application/json' \
-      --data-binary @"$WORK/nums.json" http://127.0.0.1:18198/hooks/evil/nums &
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 120 -X POST -H 'content-type: application/json' \
+      --data-binary @"$WORK/nums.json" http://127.0.0.1:18198/hooks/evil/nums >>"$WORK/codes" &
   done
   wait $(jobs -p | grep -v "^$PID$") 2>/dev/null || true
-  echo "64 x 1 MiB numeric arrays: peak RSS $(hwm)"
+  echo "64 x 1 MB numeric arrays: answers $(sort "$WORK"/codes | uniq -c | tr -s ' \n' ' '), peak RSS $(hwm)"
   stop
+  fi
 
+  has neighbour || continue
   start "$BIN"
   python3 - <<'PY'
 import json, threading, time, urllib.request
