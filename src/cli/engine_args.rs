@@ -98,7 +98,8 @@ pub struct EngineArgs {
     /// Delivery attempts in flight at once per subscription.
     #[arg(long, default_value_t = defaults().delivery.target_concurrency)]
     pub subscription_concurrency: usize,
-    /// How long a claimed delivery is leased; after a crash it runs again once this expires.
+    /// How long a claimed delivery is leased (renewed every third of it while held); after a
+    /// crash it runs again once this expires.
     #[arg(long, default_value_t = Dur(defaults().delivery.lease))]
     pub delivery_lease: Dur,
     /// How often the queue is polled when nothing new was published here.

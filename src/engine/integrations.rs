@@ -456,6 +456,23 @@ mod tests {
     }
 
     #[test]
+    fn the_circuit_is_unknown_until_a_call_is_made() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let board = StatusBoard::new();
+        let key = ObjectKey::new("ns", "api");
+        board.set_condition(Kind::Integration, &key, None, READY, true, "Ready", "ok");
+        let (running, _) = diff(&Integrations::new(), &snapshot("t"));
+        let piece = &running[&key];
+        let circuit = || {
+            report_one(&board, &key, &piece.client, &piece.state);
+            board.get(Kind::Integration, &key).unwrap().fields["circuit"].clone()
+        };
+        assert_eq!(circuit(), "Unknown", "a new breaker has measured nothing");
+        piece.client.stats().success(chrono::Utc::now());
+        assert_eq!(circuit(), "Closed");
+    }
+
+    #[test]
     fn missing_credentials_report_pending_auth() {
         let board = StatusBoard::new();
         let snap = snapshot("t");
