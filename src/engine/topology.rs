@@ -151,11 +151,6 @@ impl Topology {
             .get(&ObjectKey::new(namespace, name))
             .cloned()
     }
-
-    /// The running endpoint of a namespace and name.
-    pub fn endpoint(&self, namespace: &str, name: &str) -> Option<&Arc<EndpointPiece>> {
-        self.endpoints.get(&ObjectKey::new(namespace, name))
-    }
 }
 
 #[cfg(test)]
