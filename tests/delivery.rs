@@ -30,13 +30,13 @@ stringData:
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: signing, namespace: payments}
+metadata: {name: signing, namespace: payments, labels: {switchboard.dev/usable: "true"}}
 stringData:
   secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_dGhlIG5leHQgc2lnbmluZyBzZWNyZXQgZm9yIHRlc3Q="
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: subscriber-token, namespace: payments}
+metadata: {name: subscriber-token, namespace: payments, labels: {switchboard.dev/usable: "true"}}
 stringData:
   token: subscriber-bearer-token
 "#;
@@ -401,7 +401,7 @@ fn an_unreachable_subscriber_is_reported_with_the_root_cause_and_without_query_s
         r#"---
 apiVersion: v1
 kind: Secret
-metadata: {{name: subscriber-key, namespace: payments}}
+metadata: {{name: subscriber-key, namespace: payments, labels: {{switchboard.dev/usable: "true"}}}}
 stringData:
   apiKey: {key}
 {}"#,

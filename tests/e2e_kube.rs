@@ -52,6 +52,8 @@ mod leader;
 mod publish_auth;
 #[path = "e2e/rotation.rs"]
 mod rotation;
+#[path = "e2e/secret_wall.rs"]
+mod secret_wall;
 #[path = "e2e/status.rs"]
 mod status;
 #[path = "e2e/sync.rs"]

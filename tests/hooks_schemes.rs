@@ -17,7 +17,7 @@ const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const MANIFESTS: &str = r#"
 apiVersion: v1
 kind: Secret
-metadata: {name: keys, namespace: hooks}
+metadata: {name: keys, namespace: hooks, labels: {switchboard.dev/usable: "true"}}
 stringData:
   sw: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
   stripe: whsec_test_secret

@@ -352,13 +352,13 @@ stringData:
 ---
 apiVersion: v1
 kind: Secret
-metadata: {{name: upstream, namespace: payments}}
+metadata: {{name: upstream, namespace: payments, labels: {{switchboard.dev/usable: "true"}}}}
 stringData:
   token: upstream-secret-token
 ---
 apiVersion: v1
 kind: Secret
-metadata: {{name: oauth, namespace: payments}}
+metadata: {{name: oauth, namespace: payments, labels: {{switchboard.dev/usable: "true"}}}}
 stringData:
   clientId: {CLIENT_ID}
   clientSecret: {CLIENT_SECRET}

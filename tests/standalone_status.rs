@@ -27,7 +27,7 @@ stringData: {token: status-token}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: signing, namespace: shop}
+metadata: {name: signing, namespace: shop, labels: {switchboard.dev/usable: "true"}}
 stringData: {other: x}
 "#;
 

@@ -31,7 +31,7 @@ mkdir -p "$WORK/manifests"
 cat > "$WORK/manifests/bench.yaml" <<'YAML'
 apiVersion: v1
 kind: Secret
-metadata: {name: bench-key, namespace: bench}
+metadata: {name: bench-key, namespace: bench, labels: {switchboard.dev/usable: "true"}}
 stringData: {secret: bench-secret}
 ---
 apiVersion: switchboard.dev/v1alpha1

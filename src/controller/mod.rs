@@ -15,8 +15,10 @@
 //!   webhooksubscriptions, transformations, syncschedules, syncjobs: get, list, watch;
 //!   webhooksubscriptions: patch, update (finalizers); every kind's `/status`: get, patch,
 //!   update (server-side apply).
-//! - core `secrets`: get, list, watch, create, patch, update (generated signing Secrets,
-//!   rotation bookkeeping).
+//! - core `secrets`: list, watch (values only of Secrets labelled `switchboard.dev/usable` or
+//!   `switchboard.dev/publisher-token`, metadata only of the others), get (metadata of a
+//!   generated signing Secret), create, patch (generated signing Secrets and their opt-in
+//!   label, rotation bookkeeping).
 //! - `events.k8s.io` events (and core `events`): create, patch.
 //! - `coordination.k8s.io` leases: get, create, update (in the leader-election namespace).
 //! - `authentication.k8s.io` tokenreviews: create; `authorization.k8s.io`

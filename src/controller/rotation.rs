@@ -119,7 +119,7 @@ impl Rotations {
         let mut changes = Vec::new();
         let mut persisted = Vec::new();
         for (key, carried) in &self.carried {
-            let Some(secret) = snap.secrets.get_mut(&key.0) else {
+            let Some(secret) = snap.secrets.get_mut(&key.0).filter(|s| s.usable()) else {
                 continue;
             };
             let shows_it = rotated_at(secret).is_some()
@@ -210,7 +210,7 @@ pub fn spawn_writes(client: &Client, changes: Vec<(ObjectKey, Change)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::snapshot::{Meta, Object};
+    use crate::engine::snapshot::{Meta, Object, USABLE_LABEL};
     use crate::engine::subscription::{BuildContext, SubscriptionPiece, desired};
     use std::sync::Arc;
 
@@ -228,7 +228,10 @@ mod tests {
             },
         );
         let mut secret = SecretObject {
-            meta: Meta::default(),
+            meta: Meta {
+                labels: [(USABLE_LABEL.to_owned(), "true".to_owned())].into(),
+                ..Meta::default()
+            },
             data: [("secret".to_owned(), SecretValue(value.as_bytes().to_vec()))].into(),
         };
         if let Some((previous, at)) = extra {

@@ -1,10 +1,17 @@
 //! Reflectors: one watch per kind (per watched namespace) and for Secrets, each feeding an
 //! in-memory store; every change pokes a `Notify` so the apply loop rebuilds the snapshot.
+//!
+//! Secrets are watched three ways, so that no value of a Secret that has not opted in ever
+//! reaches this process: the values only of Secrets labelled `switchboard.dev/usable=true`
+//! (label selector, [`USABLE_SECRET_SELECTOR`]) and of publisher tokens
+//! ([`PUBLISHER_TOKEN_SELECTOR`]), and the metadata only (labels; annotations dropped on
+//! arrival) of every other Secret, to tell a Secret that did not opt in from a missing one.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -23,6 +30,34 @@ use super::kinds::Watched;
 /// ServiceAccount tokens and Helm release records are the bulk of most namespaces' Secrets.
 pub const SECRET_FIELD_SELECTOR: &str =
     "type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1";
+
+/// The only Secrets whose values resources may use: those that opted in.
+pub const USABLE_SECRET_SELECTOR: &str = "switchboard.dev/usable=true";
+
+/// Publisher-token Secrets, whose `token` the publish API compares (never sends).
+pub const PUBLISHER_TOKEN_SELECTOR: &str = "switchboard.dev/publisher-token=true";
+
+/// The watches of Secrets: with values (opted-in Secrets, publisher tokens), and metadata only
+/// (every Secret but the kinds never referenced).
+pub fn secret_watch_configs() -> SecretWatches {
+    let fields = watcher::Config::default().fields(SECRET_FIELD_SELECTOR);
+    SecretWatches {
+        usable: fields.clone().labels(USABLE_SECRET_SELECTOR),
+        publisher_tokens: fields.clone().labels(PUBLISHER_TOKEN_SELECTOR),
+        metadata: fields,
+    }
+}
+
+/// The watcher configurations of the three Secret watches.
+#[derive(Clone, Debug)]
+pub struct SecretWatches {
+    /// Values of Secrets that opted in to use by resources.
+    pub usable: watcher::Config,
+    /// Values of publisher-token Secrets.
+    pub publisher_tokens: watcher::Config,
+    /// Metadata only, of every Secret.
+    pub metadata: watcher::Config,
+}
 
 /// Annotation kubectl writes with the whole applied object (for a Secret, its values).
 pub(super) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -68,8 +103,12 @@ pub struct Stores {
     pub schedules: Vec<Store<SyncSchedule>>,
     /// SyncJobs.
     pub jobs: Vec<Store<SyncJob>>,
-    /// Secrets of the watched namespaces (see [`SECRET_FIELD_SELECTOR`]).
+    /// Secrets that opted in to use by resources, with their values ([`USABLE_SECRET_SELECTOR`]).
     pub secrets: Vec<Store<Secret>>,
+    /// Publisher-token Secrets, with their values ([`PUBLISHER_TOKEN_SELECTOR`]).
+    pub publisher_tokens: Vec<Store<Secret>>,
+    /// Every Secret's metadata without its annotations (see [`SECRET_FIELD_SELECTOR`]).
+    pub secret_meta: Vec<Store<PartialObjectMeta<Secret>>>,
     /// Poked on every change of any store.
     pub changed: Arc<Notify>,
 }
@@ -79,7 +118,7 @@ impl Stores {
     pub fn start(client: &Client, scope: &Scope, cancel: &CancellationToken) -> Self {
         let changed = Arc::new(Notify::new());
         let cfg = watcher::Config::default();
-        let secret_cfg = watcher::Config::default().fields(SECRET_FIELD_SELECTOR);
+        let secret_cfg = secret_watch_configs();
         let spawn = Spawner {
             changed: changed.clone(),
             cancel: cancel.clone(),
@@ -92,7 +131,13 @@ impl Stores {
             transformations: spawn.all(scope.apis(client), &cfg),
             schedules: spawn.all(scope.apis(client), &cfg),
             jobs: spawn.all(scope.apis(client), &cfg),
-            secrets: spawn.all(scope.apis(client), &secret_cfg),
+            secrets: spawn.all(scope.apis(client), &secret_cfg.usable),
+            publisher_tokens: spawn.all(scope.apis(client), &secret_cfg.publisher_tokens),
+            secret_meta: scope
+                .apis::<PartialObjectMeta<Secret>>(client)
+                .into_iter()
+                .map(|api| spawn.reflect_metadata(api, secret_cfg.metadata.clone()))
+                .collect(),
             changed,
         }
     }
@@ -114,7 +159,9 @@ impl Stores {
         all(&self.transformations).await?;
         all(&self.schedules).await?;
         all(&self.jobs).await?;
-        all(&self.secrets).await
+        all(&self.secrets).await?;
+        all(&self.publisher_tokens).await?;
+        all(&self.secret_meta).await
     }
 
     /// UID and status (as JSON) of the object of `kind` at `namespace`/`name`, if stored.
@@ -192,7 +239,7 @@ impl Spawner {
             .collect()
     }
 
-    /// Spawns one reflector; watch errors are logged and retried with the default backoff.
+    /// Spawns one reflector of whole objects.
     fn reflect<K>(&self, api: Api<K>, cfg: watcher::Config) -> Store<K>
     where
         K: Resource<DynamicType = ()>
@@ -203,17 +250,42 @@ impl Spawner {
             + Sync
             + 'static,
     {
+        let stream = watcher(api, cfg).modify(|obj: &mut K| {
+            obj.managed_fields_mut().clear();
+            obj.annotations_mut().remove(LAST_APPLIED);
+        });
+        self.spawn(stream)
+    }
+
+    /// Spawns one reflector of the metadata of Secrets, without their annotations (kubectl's
+    /// last-applied annotation holds a Secret's values).
+    fn reflect_metadata(
+        &self,
+        api: Api<PartialObjectMeta<Secret>>,
+        cfg: watcher::Config,
+    ) -> Store<PartialObjectMeta<Secret>> {
+        // `Api<PartialObjectMeta<_>>` asks for metadata only: the server never sends values.
+        let stream = watcher(api, cfg).modify(|obj: &mut PartialObjectMeta<Secret>| {
+            obj.managed_fields_mut().clear();
+            obj.annotations_mut().clear();
+        });
+        self.spawn(stream)
+    }
+
+    /// Runs a watch into a new store, poking `changed` on every change; watch errors are
+    /// logged and retried with the default backoff.
+    fn spawn<K>(
+        &self,
+        watch: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    ) -> Store<K>
+    where
+        K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+    {
         let (reader, writer) = reflector::store();
         let changed = self.changed.clone();
         let cancel = self.cancel.clone();
         let kind = K::kind(&()).into_owned();
-        let stream = reflector::reflector(
-            writer,
-            watcher(api, cfg).default_backoff().modify(|obj: &mut K| {
-                obj.managed_fields_mut().clear();
-                obj.annotations_mut().remove(LAST_APPLIED);
-            }),
-        );
+        let stream = reflector::reflector(writer, watch.default_backoff());
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             loop {
@@ -238,6 +310,27 @@ impl Spawner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_opted_in_secrets_and_publisher_tokens_are_watched_with_their_values() {
+        let w = secret_watch_configs();
+        assert_eq!(
+            w.usable.label_selector.as_deref(),
+            Some("switchboard.dev/usable=true")
+        );
+        assert_eq!(
+            w.publisher_tokens.label_selector.as_deref(),
+            Some("switchboard.dev/publisher-token=true")
+        );
+        assert_eq!(w.metadata.label_selector, None);
+        assert!(
+            PartialObjectMeta::<Secret>::metadata_api(),
+            "metadata-only requests"
+        );
+        for cfg in [&w.usable, &w.publisher_tokens, &w.metadata] {
+            assert_eq!(cfg.field_selector.as_deref(), Some(SECRET_FIELD_SELECTOR));
+        }
+    }
 
     fn empty<K: Resource<DynamicType = ()> + Clone + 'static>() -> Vec<Store<K>> {
         Vec::new()
@@ -264,6 +357,8 @@ mod tests {
             schedules: empty(),
             jobs: empty(),
             secrets: empty(),
+            publisher_tokens: empty(),
+            secret_meta: empty(),
             changed: Arc::new(Notify::new()),
         };
         let kind = Kind::WebhookSubscription;

@@ -4,12 +4,17 @@
 use std::collections::BTreeMap;
 
 use crate::api::{
-    Auth, AuthType, Kind, SecretKeyRef, SyncJobTemplate, VerifyScheme, WebhookEndpointSpec,
+    Auth, AuthType, Kind, SecretKeyRef, SigningScheme, SyncJobTemplate, VerifyScheme,
+    WebhookEndpointSpec,
 };
 use crate::error_chain::chain;
 
 use super::jq_check::{self, Finding};
-use super::snapshot::{Object, ObjectKey, Snapshot};
+use super::snapshot::{Object, ObjectKey, Snapshot, not_usable_message};
+
+/// Ready reason of a resource naming a Secret that exists but has not opted in to use by
+/// Switchboard (see [`super::snapshot::USABLE_LABEL`]).
+pub const SECRET_NOT_USABLE: &str = "SecretNotUsable";
 
 /// One problem found in a snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +139,8 @@ pub fn check_counting(snap: &Snapshot, opts: CheckOptions) -> (Vec<Problem>, Tes
                 secret,
                 &[secret.key_or("secret")],
             );
+        } else if spec.signing.scheme != SigningScheme::None {
+            c.generated_signing_secret(&super::subscription::generated_secret_name(&key.name));
         }
         if let Some(auth) = &spec.auth {
             c.auth("/spec/auth", auth);
@@ -228,17 +235,26 @@ impl Checker<'_> {
     }
 
     fn secret(&mut self, pointer: &str, secret: &SecretKeyRef, keys: &[&str]) {
-        if self.opts.allow_missing_secrets {
-            return;
-        }
         let ns = self.key.namespace.clone();
-        let Some(obj) = self.snap.secrets.get(&ObjectKey::new(&ns, &secret.name)) else {
-            self.report(
-                &format!("{pointer}/name"),
-                "SecretNotFound",
-                format!("secret {:?} not found in namespace {ns:?}", secret.name),
-            );
-            return;
+        let obj = match self.snap.secrets.get(&ObjectKey::new(&ns, &secret.name)) {
+            None if self.opts.allow_missing_secrets => return,
+            None => {
+                self.report(
+                    &format!("{pointer}/name"),
+                    "SecretNotFound",
+                    format!("secret {:?} not found in namespace {ns:?}", secret.name),
+                );
+                return;
+            }
+            Some(obj) if !obj.usable() => {
+                self.report(
+                    &format!("{pointer}/name"),
+                    SECRET_NOT_USABLE,
+                    not_usable_message(&ns, &secret.name),
+                );
+                return;
+            }
+            Some(obj) => obj,
         };
         for key in keys {
             if !obj.data.contains_key(*key) {
@@ -256,6 +272,24 @@ impl Checker<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// A generated signing Secret is optional (the front-end makes it), but one that exists
+    /// without the opt-in is not used.
+    fn generated_signing_secret(&mut self, name: &str) {
+        let ns = self.key.namespace.clone();
+        if self
+            .snap
+            .secrets
+            .get(&ObjectKey::new(&ns, name))
+            .is_some_and(|s| !s.usable())
+        {
+            self.report(
+                "/spec/signing",
+                SECRET_NOT_USABLE,
+                not_usable_message(&ns, name),
+            );
         }
     }
 
@@ -444,7 +478,7 @@ pub fn by_resource(problems: &[Problem]) -> BTreeMap<(Kind, ObjectKey), Vec<&Pro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::snapshot::{Meta, SecretObject, SecretValue};
+    use crate::engine::snapshot::{Meta, SecretObject, SecretValue, USABLE_LABEL};
     use serde_json::json;
 
     fn with_secret(keys: &[&str]) -> Snapshot {
@@ -458,6 +492,10 @@ mod tests {
         )
         .unwrap();
         let mut secret = SecretObject::default();
+        secret
+            .meta
+            .labels
+            .insert(USABLE_LABEL.into(), "true".into());
         for k in keys {
             secret.data.insert((*k).into(), SecretValue(b"v".to_vec()));
         }
@@ -477,6 +515,96 @@ mod tests {
         let found = check(&gone, CheckOptions::default());
         assert_eq!(found[0].reason, "SecretNotFound", "{found:?}");
         assert!(check(&with_secret(&["pat"]), CheckOptions::default()).is_empty());
+    }
+
+    #[test]
+    fn a_secret_without_the_opt_in_is_secret_not_usable_with_what_to_do() {
+        for labels in [vec![], vec![(USABLE_LABEL, "false")]] {
+            let mut snap = with_secret(&["pat"]);
+            let secret = snap
+                .secrets
+                .get_mut(&ObjectKey::new("ns", "creds"))
+                .unwrap();
+            secret.meta.labels.clear();
+            secret.data.clear();
+            for (k, v) in labels {
+                secret.meta.labels.insert(k.into(), v.into());
+            }
+            // Even where missing Secrets are allowed: this one is there, and not usable.
+            for opts in [
+                CheckOptions::default(),
+                CheckOptions {
+                    allow_missing_secrets: true,
+                    ..CheckOptions::default()
+                },
+            ] {
+                let found = check(&snap, opts);
+                assert_eq!(found.len(), 1, "{found:?}");
+                assert_eq!(found[0].reason, SECRET_NOT_USABLE);
+                assert_eq!(found[0].pointer, "/spec/auth/secretRef/name");
+                assert!(
+                    found[0]
+                        .message
+                        .contains("kubectl label secret creds -n ns switchboard.dev/usable=true"),
+                    "{}",
+                    found[0].message
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_secret_reference_and_a_generated_signing_secret_need_the_opt_in() {
+        let mut snap = Snapshot::default();
+        let specs = [
+            (
+                Kind::WebhookSubscription,
+                "signed",
+                json!({"url": "https://x.example.com", "eventTypes": ["*"],
+                    "signing": {"secretRef": {"name": "creds"}}}),
+            ),
+            (
+                Kind::WebhookSubscription,
+                "authed",
+                json!({"url": "https://x.example.com", "eventTypes": ["*"],
+                    "signing": {"scheme": "None"},
+                    "auth": {"type": "Bearer", "secretRef": {"name": "creds"}}}),
+            ),
+            (
+                Kind::WebhookSubscription,
+                "generated",
+                json!({"url": "https://x.example.com", "eventTypes": ["*"]}),
+            ),
+            (
+                Kind::WebhookEndpoint,
+                "hook",
+                json!({"verify": {"scheme": "GitHub", "secretRef": {"name": "creds"}},
+                    "route": {"publish": {}}}),
+            ),
+        ];
+        for (kind, name, spec) in specs {
+            snap.insert_json(kind, ObjectKey::new("ns", name), Meta::default(), spec)
+                .unwrap();
+        }
+        for name in ["creds", "generated-signing"] {
+            snap.secrets
+                .insert(ObjectKey::new("ns", name), SecretObject::default());
+        }
+        let found = check(&snap, CheckOptions::default());
+        let mut at: Vec<_> = found
+            .iter()
+            .map(|p| (p.key.name.as_str(), p.reason, p.pointer.as_str()))
+            .collect();
+        at.sort();
+        assert_eq!(
+            at,
+            [
+                ("authed", SECRET_NOT_USABLE, "/spec/auth/secretRef/name"),
+                ("generated", SECRET_NOT_USABLE, "/spec/signing"),
+                ("hook", SECRET_NOT_USABLE, "/spec/verify/secretRef/name"),
+                ("signed", SECRET_NOT_USABLE, "/spec/signing/secretRef/name"),
+            ]
+        );
     }
 
     #[test]

@@ -392,7 +392,7 @@ mod tests {
     use super::*;
     use crate::api::READY;
     use crate::engine::piece::{Plan, Planned};
-    use crate::engine::snapshot::{Meta, SecretObject, SecretValue};
+    use crate::engine::snapshot::{Meta, SecretObject, SecretValue, USABLE_LABEL};
 
     fn snapshot(token: &str) -> Snapshot {
         let mut snap = Snapshot::default();
@@ -405,6 +405,10 @@ mod tests {
         )
         .unwrap();
         let mut secret = SecretObject::default();
+        secret
+            .meta
+            .labels
+            .insert(USABLE_LABEL.into(), "true".into());
         secret
             .data
             .insert("pat".into(), SecretValue(token.as_bytes().to_vec()));

@@ -2,7 +2,8 @@
 //! gathered from the snapshot; an apply diffs each kind's desired inputs against what runs
 //! with one [`Plan::diff`]: an unchanged piece is kept as it is (same `Arc`, so its queue,
 //! breaker and counters live on), a changed one is rebuilt, a removed one dropped, and a piece
-//! that fails to build (or whose resource has a problem) leaves its last good version running.
+//! that fails to build (or whose resource has a problem) leaves its last good version running,
+//! unless the problem is a Secret that is not (or no longer) opted in: that piece stops.
 //! Failures of every kind land in one [`Problems`] map, from which Ready=False is reported.
 
 use std::collections::BTreeMap;
@@ -98,8 +99,9 @@ impl Problems {
         self.0.get(&kind)?.get(key)
     }
 
-    /// Adds a problem; a resource that has one already keeps its reason, and the message
-    /// of a different problem is appended.
+    /// Adds a problem; a resource that has one already keeps its reason (unless the new one
+    /// is a Secret not opted in, which stops the resource and so is the reason shown), and
+    /// the message of a different problem is appended.
     pub fn add(&mut self, kind: Kind, key: &ObjectKey, problem: BuildError) {
         let slot = self.0.entry(kind).or_default();
         match slot.get_mut(key) {
@@ -107,6 +109,9 @@ impl Problems {
                 slot.insert(key.clone(), problem);
             }
             Some(known) if !known.message.contains(&problem.message) => {
+                if problem.reason == super::check::SECRET_NOT_USABLE {
+                    known.reason = problem.reason;
+                }
                 known.message.push_str("; ");
                 known.message.push_str(&problem.message);
             }
@@ -155,7 +160,8 @@ impl Plan {
     }
 
     /// Diffs one kind: keeps unchanged pieces, builds added and changed ones, keeps the
-    /// last good piece where a build fails or the resource has a problem, and drops the rest.
+    /// last good piece where a build fails or the resource has a problem (but not where a
+    /// Secret it names is not opted in), and drops the rest.
     pub fn diff<P: Piece>(
         &mut self,
         running: &Pieces<P>,
@@ -163,6 +169,7 @@ impl Plan {
         ctx: &P::Context,
     ) -> Pieces<P> {
         let mut next = Pieces::new();
+        let mut stopped = Vec::new();
         for (key, obj) in desired {
             let old = running.get(&key);
             let change = match (self.problems.get(P::KIND, &key), old) {
@@ -180,12 +187,19 @@ impl Plan {
                     Err(err) => PieceChange::Failed(err),
                 },
             };
-            if let (false, Some(old)) = (next.contains_key(&key), old) {
+            // A Secret that withdrew its opt-in is not used any longer, even by what runs.
+            let withdrawn = matches!(&change, PieceChange::Failed(p) if p.reason == super::check::SECRET_NOT_USABLE);
+            if let (false, false, Some(old)) = (withdrawn, next.contains_key(&key), old) {
                 next.insert(key.clone(), old.clone());
+            }
+            if withdrawn {
+                // Still desired: its queue stays, to be delivered once the Secret opts in.
+                stopped.push(key.clone());
             }
             self.count(P::KIND, &key, change);
         }
-        for key in running.keys().filter(|k| !next.contains_key(*k)) {
+        let gone = |k: &&ObjectKey| !next.contains_key(*k) && !stopped.contains(*k);
+        for key in running.keys().filter(gone) {
             self.count(P::KIND, key, PieceChange::Removed);
             self.removed_queues.extend(P::queue(key));
         }
@@ -319,6 +333,31 @@ mod tests {
             plan.finish().problems.get(Kind::Transformation, &key("a")),
             Some(&problem)
         );
+    }
+
+    #[test]
+    fn a_resource_naming_a_secret_not_opted_in_stops_its_running_piece() {
+        let mut plan = Plan::default();
+        let running = plan.diff::<Num>(&Pieces::new(), desired(&[("a", 1), ("b", 2)]), &());
+        let mut problems = Problems::default();
+        let p = |reason, message: &str| BuildError {
+            reason,
+            message: message.into(),
+        };
+        problems.add(Kind::Transformation, &key("a"), p("Invalid", "bad"));
+        problems.add(
+            Kind::Transformation,
+            &key("a"),
+            p(crate::engine::check::SECRET_NOT_USABLE, "label it"),
+        );
+        let mut plan = Plan::new(problems);
+        let next = plan.diff::<Num>(&running, desired(&[("a", 1), ("b", 2)]), &());
+        assert!(!next.contains_key(&key("a")), "stopped");
+        assert!(next.contains_key(&key("b")));
+        let planned = plan.finish();
+        let problem = planned.problems.get(Kind::Transformation, &key("a"));
+        assert_eq!(problem.map(|p| p.reason), Some("SecretNotUsable"));
+        assert_eq!(planned.summary.removed, 0, "still desired: its queue stays");
     }
 
     #[test]

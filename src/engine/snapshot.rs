@@ -72,13 +72,52 @@ impl fmt::Debug for SecretValue {
     }
 }
 
-/// A Secret: its keys and values (decoded).
+/// Label by which a Secret opts in to being used by Switchboard resources (value `"true"`),
+/// set by whoever may manage the Secret. Without it no resource may send, sign or verify with
+/// the Secret, so a tenant who may edit Switchboard resources but not read Secrets cannot make
+/// Switchboard send a Secret's value to a server of their choosing.
+pub const USABLE_LABEL: &str = "switchboard.dev/usable";
+
+/// True when `labels` hold `key: "true"`.
+fn labelled(labels: &BTreeMap<String, String>, key: &str) -> bool {
+    labels.get(key).is_some_and(|v| v == "true")
+}
+
+/// True when a Secret with these labels may have its values read by a front-end: it opted in
+/// to use by resources ([`USABLE_LABEL`]) or it holds a publisher token
+/// ([`super::topology::PUBLISHER_TOKEN_LABEL`], only ever compared, never sent). Front-ends
+/// keep only the labels of any other Secret, never its values.
+pub fn values_wanted(labels: &BTreeMap<String, String>) -> bool {
+    labelled(labels, USABLE_LABEL) || labelled(labels, super::topology::PUBLISHER_TOKEN_LABEL)
+}
+
+/// The message of a reference to a Secret that exists but has not opted in: which Secret,
+/// which label, the command and who may run it.
+pub fn not_usable_message(namespace: &str, name: &str) -> String {
+    format!(
+        "Secret {name:?} in namespace {namespace:?} has not opted in to use by Switchboard: \
+         someone allowed to manage Secrets in {namespace:?} must add the label \
+         {USABLE_LABEL}: \"true\" to it (kubectl label secret {name} -n {namespace} \
+         {USABLE_LABEL}=true, or in its manifest)"
+    )
+}
+
+/// A Secret: its keys and values (decoded). A Secret that has not opted in (see
+/// [`USABLE_LABEL`]) is present with its labels and no values, so a reference to it is told
+/// apart from a reference to a missing Secret.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecretObject {
-    /// Metadata (labels mark publisher tokens).
+    /// Metadata (labels mark publisher tokens and the opt-in).
     pub meta: Meta,
     /// Key to decoded value.
     pub data: BTreeMap<String, SecretValue>,
+}
+
+impl SecretObject {
+    /// True when the Secret opted in to use by resources ([`USABLE_LABEL`]).
+    pub fn usable(&self) -> bool {
+        labelled(&self.meta.labels, USABLE_LABEL)
+    }
 }
 
 /// Every resource the engine should run, by kind.
@@ -98,7 +137,8 @@ pub struct Snapshot {
     pub schedules: BTreeMap<ObjectKey, Object<SyncScheduleSpec>>,
     /// SyncJobs.
     pub jobs: BTreeMap<ObjectKey, Object<SyncJobSpec>>,
-    /// Secrets referenced by the resources.
+    /// Secrets referenced by the resources (values only of those that opted in, see
+    /// [`SecretObject`]) and publisher-token Secrets.
     pub secrets: BTreeMap<ObjectKey, SecretObject>,
 }
 
@@ -181,11 +221,78 @@ impl Snapshot {
         self.len() == 0
     }
 
-    /// The value of `key` in Secret `name` of `namespace`.
-    pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<&SecretValue> {
+    /// Secret `name` of `namespace`, if it exists and opted in to use by resources.
+    pub fn usable_secret(&self, namespace: &str, name: &str) -> Option<&SecretObject> {
         self.secrets
-            .get(&ObjectKey::new(namespace, name))?
-            .data
-            .get(key)
+            .get(&ObjectKey::new(namespace, name))
+            .filter(|s| s.usable())
+    }
+
+    /// The value of `key` in Secret `name` of `namespace`, if that Secret opted in to use by
+    /// resources (the only way a resource reads a Secret).
+    pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<&SecretValue> {
+        self.usable_secret(namespace, name)?.data.get(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(labels: &[(&str, &str)]) -> SecretObject {
+        let mut s = SecretObject::default();
+        for (k, v) in labels {
+            s.meta.labels.insert((*k).into(), (*v).into());
+        }
+        s.data.insert("token".into(), SecretValue(b"t".to_vec()));
+        s
+    }
+
+    #[test]
+    fn only_secrets_labelled_usable_true_are_read_for_resources() {
+        let mut snap = Snapshot::default();
+        let cases = [
+            ("opted", vec![(USABLE_LABEL, "true")]),
+            ("unlabelled", vec![]),
+            ("false", vec![(USABLE_LABEL, "false")]),
+            (
+                "publisher",
+                vec![(super::super::topology::PUBLISHER_TOKEN_LABEL, "true")],
+            ),
+        ];
+        for (name, labels) in &cases {
+            snap.secrets
+                .insert(ObjectKey::new("ns", name), secret(labels));
+        }
+        assert!(snap.secret_value("ns", "opted", "token").is_some());
+        for name in ["unlabelled", "false", "publisher", "missing"] {
+            assert!(snap.secret_value("ns", name, "token").is_none(), "{name}");
+            assert!(snap.usable_secret("ns", name).is_none(), "{name}");
+        }
+        assert!(snap.secret_value("other", "opted", "token").is_none());
+        let wanted: Vec<_> = cases
+            .iter()
+            .filter(|(_, labels)| {
+                values_wanted(
+                    &labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                )
+            })
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(wanted, ["opted", "publisher"]);
+    }
+
+    #[test]
+    fn the_not_usable_message_names_the_secret_the_label_and_the_command() {
+        let m = not_usable_message("team-a", "creds");
+        assert!(m.contains("\"creds\"") && m.contains("\"team-a\""), "{m}");
+        assert!(
+            m.contains("kubectl label secret creds -n team-a switchboard.dev/usable=true"),
+            "{m}"
+        );
+        assert!(m.contains("manage Secrets"), "{m}");
     }
 }

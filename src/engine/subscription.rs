@@ -150,8 +150,7 @@ pub fn desired(
                 secrets.insert("signing", v.clone());
             }
             if let Some(previous) = snap
-                .secrets
-                .get(&ObjectKey::new(ns, name))
+                .usable_secret(ns, name)
                 .and_then(|s| previous_signing_secret(s, now))
             {
                 secrets.insert("signingPrevious", previous.clone());
@@ -557,7 +556,7 @@ fn credential_source(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::snapshot::{Meta, SecretObject};
+    use crate::engine::snapshot::{Meta, SecretObject, USABLE_LABEL};
 
     fn snapshot(secret: Option<SecretObject>) -> Snapshot {
         let mut snap = Snapshot::default();
@@ -583,6 +582,7 @@ mod tests {
         SecretObject {
             meta: Meta {
                 annotations: [(ROTATED_AT_ANNOTATION.to_owned(), at)].into(),
+                labels: [(USABLE_LABEL.to_owned(), "true".to_owned())].into(),
                 ..Meta::default()
             },
             data: [

@@ -9,7 +9,9 @@ use base64::Engine as _;
 
 use crate::api::{API_VERSION, Kind};
 use crate::engine::check::{CheckOptions, check};
-use crate::engine::snapshot::{InsertError, Meta, ObjectKey, SecretObject, SecretValue, Snapshot};
+use crate::engine::snapshot::{
+    InsertError, Meta, ObjectKey, SecretObject, SecretValue, Snapshot, values_wanted,
+};
 use crate::error_chain::render;
 
 use super::load::SourceDoc;
@@ -227,7 +229,9 @@ pub fn meta_of(value: &serde_json::Value) -> Meta {
     }
 }
 
-/// Reads a v1 Secret (data base64-decoded, stringData as is) into the snapshot.
+/// Reads a v1 Secret (data base64-decoded, stringData as is) into the snapshot. The values of
+/// a Secret that has not opted in (`switchboard.dev/usable: "true"`) nor holds a publisher
+/// token are dropped here: only its existence and labels are kept.
 fn add_secret(snap: &mut Snapshot, doc: &SourceDoc) -> Result<(), String> {
     let v = &doc.doc.value;
     let ns = v
@@ -238,6 +242,12 @@ fn add_secret(snap: &mut Snapshot, doc: &SourceDoc) -> Result<(), String> {
         meta: meta_of(v),
         ..Default::default()
     };
+    if !values_wanted(&secret.meta.labels) {
+        secret.meta.annotations.clear();
+        snap.secrets
+            .insert(ObjectKey::new(ns, name_of(doc)), secret);
+        return Ok(());
+    }
     if let Some(data) = v.get("data").and_then(|d| d.as_object()) {
         for (k, val) in data {
             let text = val

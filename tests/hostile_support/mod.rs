@@ -22,7 +22,7 @@ metadata: {name: tenants}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: github-webhook, namespace: tenants}
+metadata: {name: github-webhook, namespace: tenants, labels: {switchboard.dev/usable: "true"}}
 stringData: {secret: dummy-github-webhook-secret}
 ---
 apiVersion: v1

@@ -27,8 +27,13 @@ on cluster-scoped resources and always form a ClusterRole.
 - apiGroups: [switchboard.dev]
   resources: [syncjobs]
   verbs: [create, delete]
-# Credentials are read from the resource's namespace; `<subscription>-signing` is generated
-# (create) and its rotation bookkeeping is a merge patch (patch).
+# Credentials are read from the resource's namespace. list/watch: the values only of Secrets
+# labelled switchboard.dev/usable=true or switchboard.dev/publisher-token=true (label selectors
+# in the controller; RBAC cannot narrow list/watch by label), and the metadata only of every
+# other Secret, to tell "not opted in" (Ready=False SecretNotUsable) from "missing". get: the
+# metadata of an existing `<subscription>-signing`, to add the opt-in label to one generated
+# before it existed. create: `<subscription>-signing` (generated, labelled usable). patch:
+# that label, and rotation bookkeeping (merge patch).
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, patch]

@@ -393,8 +393,10 @@ rules:
 - apiGroups: ["switchboard.dev"]
   resources: ["*"]
   verbs: ["*"]
+# Not Secrets: a tenant who may not read them must not get their values through Switchboard
+# either (tests/e2e/secret_wall.rs).
 - apiGroups: [""]
-  resources: ["configmaps", "secrets"]
+  resources: ["configmaps"]
   verbs: ["get", "list", "watch"]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
