@@ -127,3 +127,49 @@ fn crds_output_matches_the_committed_files() {
         );
     }
 }
+
+/// A reference to a Secret of the same manifest set that has not opted in
+/// (`switchboard.dev/usable: "true"`) is reported at the reference, with what to do; with the
+/// label the same files are clean. `--allow-missing-secrets` does not hide it: it is not missing.
+#[test]
+fn a_secret_without_the_opt_in_is_reported_at_the_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = |labels: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: shop\n{labels}stringData:\n  token: t\n"
+        )
+    };
+    let integration = "apiVersion: switchboard.dev/v1alpha1
+kind: Integration
+metadata: {name: api, namespace: shop}
+spec:
+  baseUrl: https://api.example.com
+  auth:
+    type: Bearer
+    secretRef: {name: creds}
+";
+    std::fs::write(tmp.path().join("secret.yaml"), secret("")).unwrap();
+    let file = tmp.path().join("integration.yaml");
+    std::fs::write(&file, integration).unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    for extra in [None, Some("--allow-missing-secrets")] {
+        let mut args = vec!["validate", dir];
+        args.extend(extra);
+        let (code, out, _) = switchboard(&args);
+        assert_eq!(code, 1, "{out}");
+        let want = format!(
+            "{}:8: Integration/shop/api: Secret \"creds\"",
+            file.display()
+        );
+        assert!(out.starts_with(&want), "{want:?} in:\n{out}");
+        assert!(
+            out.contains("kubectl label secret creds -n shop switchboard.dev/usable=true"),
+            "{out}"
+        );
+        assert_eq!(out.lines().count(), 1, "{out}");
+    }
+    let labelled = secret("  labels: {switchboard.dev/usable: \"true\"}\n");
+    std::fs::write(tmp.path().join("secret.yaml"), labelled).unwrap();
+    let (code, out, err) = switchboard(&["validate", dir]);
+    assert_eq!(code, 0, "{out}{err}");
+}

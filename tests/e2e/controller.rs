@@ -270,6 +270,17 @@ async fn endpoint_reads_secrets_only_from_its_own_namespace() {
             "--from-literal=secret=s3cret-b",
         ])
         .unwrap();
+    // Opted in, but for namespace b's resources only.
+    kubectl
+        .ok(&[
+            "label",
+            "secret",
+            "shared",
+            "-n",
+            &b,
+            "switchboard.dev/usable=true",
+        ])
+        .unwrap();
     let endpoint = format!(
         "apiVersion: switchboard.dev/v1alpha1
 kind: WebhookEndpoint
@@ -308,6 +319,16 @@ spec:
             "-n",
             &a,
             "--from-literal=secret=s3cret-a",
+        ])
+        .unwrap();
+    kubectl
+        .ok(&[
+            "label",
+            "secret",
+            "shared",
+            "-n",
+            &a,
+            "switchboard.dev/usable=true",
         ])
         .unwrap();
     let got = eventually(READY_WITHIN, || async {
@@ -359,6 +380,12 @@ spec:
     })
     .await
     .expect("no generated signing secret");
+    let labels = secret.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("switchboard.dev/usable").map(String::as_str),
+        Some("true"),
+        "a generated Secret opts in: {labels:?}"
+    );
     let owner = &secret.metadata.owner_references.unwrap()[0];
     assert_eq!(
         (owner.kind.as_str(), owner.uid.as_str()),
