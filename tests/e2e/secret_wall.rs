@@ -223,3 +223,73 @@ async fn a_tenant_cannot_exfiltrate_a_secret_that_has_not_opted_in() {
         TENANT_NAMESPACE,
     ]);
 }
+
+#[tokio::test]
+async fn a_signing_secret_generated_before_the_label_existed_is_opted_in_by_the_controller() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, ObjectMeta, PostParams};
+
+    let env = TestEnv::new("secret-wall-legacy").await.unwrap();
+    let ns = env.namespace.clone();
+    crate::support::publish::apply(
+        &env.kubectl(),
+        &crate::support::publish::subscription(&ns, "legacy", "https://x.example.com/h", None),
+    );
+    let whs = crate::support::controller::api(&env.client, "WebhookSubscription", &ns);
+    let uid = whs.get("legacy").await.unwrap().metadata.uid.unwrap();
+    // What an older controller made: owned by the subscription, named for it, no opt-in.
+    let owner = k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+        api_version: "switchboard.dev/v1alpha1".into(),
+        kind: "WebhookSubscription".into(),
+        name: "legacy".into(),
+        uid,
+        controller: Some(true),
+        block_owner_deletion: None,
+    };
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &ns);
+    let legacy = Secret {
+        metadata: ObjectMeta {
+            name: Some("legacy-signing".into()),
+            labels: Some(
+                [(
+                    "switchboard.dev/signing-secret-for".to_owned(),
+                    "legacy".to_owned(),
+                )]
+                .into(),
+            ),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        string_data: Some(
+            [(
+                "secret".to_owned(),
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+            )]
+            .into(),
+        ),
+        ..Secret::default()
+    };
+    secrets
+        .create(&PostParams::default(), &legacy)
+        .await
+        .unwrap();
+    let ctl = Controller::start(env.kubeconfig(), &[&ns]).unwrap();
+    crate::support::controller::assert_ready(
+        &env.client,
+        &ctl,
+        ("WebhookSubscription", &ns, "legacy"),
+        WITHIN,
+    )
+    .await;
+    let labels = secrets
+        .get_metadata("legacy-signing")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert_eq!(
+        labels.get("switchboard.dev/usable").map(String::as_str),
+        Some("true")
+    );
+}
