@@ -10,11 +10,8 @@ use crate::api::{
 use crate::error_chain::chain;
 
 use super::jq_check::{self, Finding};
+pub use super::snapshot::SECRET_NOT_USABLE;
 use super::snapshot::{Object, ObjectKey, Snapshot, not_usable_message};
-
-/// Ready reason of a resource naming a Secret that exists but has not opted in to use by
-/// Switchboard (see [`super::snapshot::USABLE_LABEL`]).
-pub const SECRET_NOT_USABLE: &str = "SecretNotUsable";
 
 /// One problem found in a snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -109,7 +109,7 @@ impl Problems {
                 slot.insert(key.clone(), problem);
             }
             Some(known) if !known.message.contains(&problem.message) => {
-                if problem.reason == super::check::SECRET_NOT_USABLE {
+                if problem.reason == super::snapshot::SECRET_NOT_USABLE {
                     known.reason = problem.reason;
                 }
                 known.message.push_str("; ");
@@ -188,7 +188,7 @@ impl Plan {
                 },
             };
             // A Secret that withdrew its opt-in is not used any longer, even by what runs.
-            let withdrawn = matches!(&change, PieceChange::Failed(p) if p.reason == super::check::SECRET_NOT_USABLE);
+            let withdrawn = matches!(&change, PieceChange::Failed(p) if p.reason == super::snapshot::SECRET_NOT_USABLE);
             if let (false, false, Some(old)) = (withdrawn, next.contains_key(&key), old) {
                 next.insert(key.clone(), old.clone());
             }
@@ -348,7 +348,7 @@ mod tests {
         problems.add(
             Kind::Transformation,
             &key("a"),
-            p(crate::engine::check::SECRET_NOT_USABLE, "label it"),
+            p(super::super::snapshot::SECRET_NOT_USABLE, "label it"),
         );
         let mut plan = Plan::new(problems);
         let next = plan.diff::<Num>(&running, desired(&[("a", 1), ("b", 2)]), &());

@@ -72,6 +72,13 @@ impl fmt::Debug for SecretValue {
     }
 }
 
+/// Label that marks a Secret as holding a publisher token (key `token`).
+pub const PUBLISHER_TOKEN_LABEL: &str = "switchboard.dev/publisher-token";
+
+/// Ready reason of a resource naming a Secret that exists but has not opted in to use by
+/// Switchboard (see [`USABLE_LABEL`]).
+pub const SECRET_NOT_USABLE: &str = "SecretNotUsable";
+
 /// Label by which a Secret opts in to being used by Switchboard resources (value `"true"`),
 /// set by whoever may manage the Secret. Without it no resource may send, sign or verify with
 /// the Secret, so a tenant who may edit Switchboard resources but not read Secrets cannot make
@@ -85,10 +92,10 @@ fn labelled(labels: &BTreeMap<String, String>, key: &str) -> bool {
 
 /// True when a Secret with these labels may have its values read by a front-end: it opted in
 /// to use by resources ([`USABLE_LABEL`]) or it holds a publisher token
-/// ([`super::topology::PUBLISHER_TOKEN_LABEL`], only ever compared, never sent). Front-ends
+/// ([`PUBLISHER_TOKEN_LABEL`], only ever compared, never sent). Front-ends
 /// keep only the labels of any other Secret, never its values.
 pub fn values_wanted(labels: &BTreeMap<String, String>) -> bool {
-    labelled(labels, USABLE_LABEL) || labelled(labels, super::topology::PUBLISHER_TOKEN_LABEL)
+    labelled(labels, USABLE_LABEL) || labelled(labels, PUBLISHER_TOKEN_LABEL)
 }
 
 /// The message of a reference to a Secret that exists but has not opted in: which Secret,
@@ -255,10 +262,7 @@ mod tests {
             ("opted", vec![(USABLE_LABEL, "true")]),
             ("unlabelled", vec![]),
             ("false", vec![(USABLE_LABEL, "false")]),
-            (
-                "publisher",
-                vec![(super::super::topology::PUBLISHER_TOKEN_LABEL, "true")],
-            ),
+            ("publisher", vec![(super::PUBLISHER_TOKEN_LABEL, "true")]),
         ];
         for (name, labels) in &cases {
             snap.secrets

@@ -16,8 +16,7 @@ use super::piece::Pieces;
 use super::snapshot::{ObjectKey, Snapshot};
 pub use super::subscription::SubscriptionPiece;
 
-/// Label that marks a Secret as holding a publisher token (key `token`).
-pub const PUBLISHER_TOKEN_LABEL: &str = "switchboard.dev/publisher-token";
+pub use super::snapshot::PUBLISHER_TOKEN_LABEL;
 
 /// Publisher tokens: SHA-256 of each token to the namespaces it may publish to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
