@@ -287,7 +287,12 @@ async fn run(
 
 fn phase_of_problem(problem: Option<&BuildError>) -> IntegrationPhase {
     match problem {
-        Some(p) if matches!(p.reason, "SecretNotFound" | "SecretKeyNotFound") => {
+        Some(p)
+            if matches!(
+                p.reason,
+                "SecretNotFound" | "SecretKeyNotFound" | super::snapshot::SECRET_NOT_USABLE
+            ) =>
+        {
             IntegrationPhase::PendingAuth
         }
         _ => IntegrationPhase::Error,
@@ -499,6 +504,14 @@ mod tests {
         start_and_report(&board, &snap, &Integrations::new(), &problems);
         let status = board.get(Kind::Integration, &key).unwrap();
         assert_eq!(status.fields["phase"], "PendingAuth");
+        let mut problems = Problems::default();
+        problems.add(Kind::Integration, &key, problem("SecretNotUsable"));
+        start_and_report(&board, &snap, &Integrations::new(), &problems);
+        let status = board.get(Kind::Integration, &key).unwrap();
+        assert_eq!(
+            status.fields["phase"], "PendingAuth",
+            "waits for the opt-in"
+        );
         let mut problems = Problems::default();
         problems.add(Kind::Integration, &key, problem("InvalidConfig"));
         start_and_report(&board, &snap, &Integrations::new(), &problems);
