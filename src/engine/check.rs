@@ -251,6 +251,8 @@ impl Checker<'_> {
                 );
                 return;
             }
+            // Secrets managed elsewhere: their keys are not checked.
+            Some(_) if self.opts.allow_missing_secrets => return,
             Some(obj) => obj,
         };
         for key in keys {
