@@ -12,8 +12,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{
-    ClusterIntegrationProvider, Integration, Kind, SyncJob, SyncSchedule, Transformation,
-    WebhookEndpoint, WebhookSubscription,
+    ClusterIntegrationProvider, EventType, Integration, Kind, SyncJob, SyncSchedule,
+    Transformation, WebhookEndpoint, WebhookSubscription,
 };
 use crate::error_chain::chain;
 
@@ -68,6 +68,8 @@ pub struct Stores {
     pub schedules: Vec<Store<SyncSchedule>>,
     /// SyncJobs.
     pub jobs: Vec<Store<SyncJob>>,
+    /// EventTypes.
+    pub event_types: Vec<Store<EventType>>,
     /// Secrets of the watched namespaces (see [`SECRET_FIELD_SELECTOR`]).
     pub secrets: Vec<Store<Secret>>,
     /// Poked on every change of any store.
@@ -92,6 +94,7 @@ impl Stores {
             transformations: spawn.all(scope.apis(client), &cfg),
             schedules: spawn.all(scope.apis(client), &cfg),
             jobs: spawn.all(scope.apis(client), &cfg),
+            event_types: spawn.all(scope.apis(client), &cfg),
             secrets: spawn.all(scope.apis(client), &secret_cfg),
             changed,
         }
@@ -114,6 +117,7 @@ impl Stores {
         all(&self.transformations).await?;
         all(&self.schedules).await?;
         all(&self.jobs).await?;
+        all(&self.event_types).await?;
         all(&self.secrets).await
     }
 
@@ -167,6 +171,7 @@ impl Stores {
             Kind::Transformation => find(&self.transformations, ns, name, s),
             Kind::SyncSchedule => find(&self.schedules, ns, name, s),
             Kind::SyncJob => find(&self.jobs, ns, name, s),
+            Kind::EventType => find(&self.event_types, ns, name, s),
         }
     }
 }
@@ -263,6 +268,7 @@ mod tests {
             transformations: empty(),
             schedules: empty(),
             jobs: empty(),
+            event_types: empty(),
             secrets: empty(),
             changed: Arc::new(Notify::new()),
         };
