@@ -97,6 +97,7 @@ fn crds_output_matches_the_committed_files() {
         kinds,
         [
             "ClusterIntegrationProvider",
+            "EventType",
             "Integration",
             "SyncJob",
             "SyncSchedule",
