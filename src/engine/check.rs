@@ -97,7 +97,10 @@ pub fn check_counting(snap: &Snapshot, opts: CheckOptions) -> (Vec<Problem>, Tes
         c.at(Kind::EventType, key);
         c.findings(super::event_types::findings(&obj.spec));
     }
-    c.problems.extend(super::event_types::duplicates(snap));
+    for (key, finding) in super::event_types::duplicates(snap) {
+        c.at(Kind::EventType, &key);
+        c.findings([finding]);
+    }
     for (key, obj) in &snap.integrations {
         c.at(Kind::Integration, key);
         c.integration(obj);

@@ -15,7 +15,6 @@ use crate::api::{EventTypeSpec, Kind};
 use crate::error_chain::chain;
 use crate::transform::schema::{DataRejected, Schema, Violation, Violations};
 
-use super::check::Problem;
 use super::jq_check::Finding;
 use super::piece::{BuildError, Piece, Pieces};
 use super::snapshot::{Object, ObjectKey, Snapshot};
@@ -117,15 +116,13 @@ pub fn findings(spec: &EventTypeSpec) -> Vec<Finding> {
 
 /// EventTypes that describe a type another EventType of their namespace (first by name)
 /// already describes.
-pub fn duplicates(snap: &Snapshot) -> Vec<Problem> {
+pub fn duplicates(snap: &Snapshot) -> Vec<(ObjectKey, Finding)> {
     let mut first: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     let mut out = Vec::new();
     for (key, obj) in &snap.event_types {
         let event_type = obj.spec.event_type(&key.name);
         match first.get(&(key.namespace.as_str(), event_type)) {
-            Some(other) => out.push(Problem {
-                kind: Kind::EventType,
-                key: key.clone(),
+            Some(other) => out.push((key.clone(), Finding {
                 pointer: if obj.spec.r#type.is_some() {
                     "/spec/type".into()
                 } else {
@@ -135,7 +132,7 @@ pub fn duplicates(snap: &Snapshot) -> Vec<Problem> {
                     "EventType {other:?} of this namespace already describes type {event_type:?}"
                 ),
                 reason: "DuplicateType",
-            }),
+            })),
             None => {
                 first.insert((key.namespace.as_str(), event_type), key.name.as_str());
             }
@@ -223,12 +220,7 @@ pub fn report(board: &StatusBoard, snap: &Snapshot) {
     }
     for (key, obj) in &snap.subscriptions {
         let Some(types) = catalogs.get(key.namespace.as_str()) else {
-            if board
-                .get(Kind::WebhookSubscription, key)
-                .is_some_and(|s| s.condition(CATALOGED).is_some())
-            {
-                board.remove_condition(Kind::WebhookSubscription, key, CATALOGED);
-            }
+            board.remove_condition(Kind::WebhookSubscription, key, CATALOGED);
             continue;
         };
         let patterns: Vec<Pattern> = obj
@@ -346,10 +338,10 @@ mod tests {
             snap.event_types.insert(ObjectKey::new(ns, name), object(s));
         }
         let found = duplicates(&snap);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].key, ObjectKey::new("a", "paid-again"));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, ObjectKey::new("a", "paid-again"));
         assert_eq!(
-            (found[0].reason, found[0].pointer.as_str()),
+            (found[0].1.reason, found[0].1.pointer.as_str()),
             ("DuplicateType", "/spec/type")
         );
     }
