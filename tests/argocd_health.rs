@@ -11,8 +11,9 @@ use argocd::{health, read, repo, script_path};
 use serde_json::{Value, json};
 
 /// Every kind, as in `crds/`.
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "ClusterIntegrationProvider",
+    "EventType",
     "Integration",
     "WebhookEndpoint",
     "WebhookSubscription",
@@ -22,8 +23,9 @@ const KINDS: [&str; 7] = [
 ];
 
 /// The kinds whose health follows the Ready condition (all but SyncJob).
-const DECLARATIVE: [&str; 6] = [
+const DECLARATIVE: [&str; 7] = [
     "ClusterIntegrationProvider",
+    "EventType",
     "Integration",
     "WebhookEndpoint",
     "WebhookSubscription",

@@ -96,7 +96,8 @@ fn set(items: &[String]) -> BTreeSet<String> {
     items.iter().cloned().collect()
 }
 
-const NAMESPACED: [&str; 6] = [
+const NAMESPACED: [&str; 7] = [
+    "eventtypes",
     "integrations",
     "webhookendpoints",
     "webhooksubscriptions",

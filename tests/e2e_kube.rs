@@ -36,6 +36,8 @@ mod controller;
 mod crds;
 #[path = "e2e/delivery.rs"]
 mod delivery;
+#[path = "e2e/eventtype.rs"]
+mod eventtype;
 #[path = "e2e/examples.rs"]
 mod examples;
 #[path = "e2e/health.rs"]

@@ -4,7 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use super::{
-    ClusterIntegrationProvider, Integration, SyncJob, SyncSchedule, Transformation,
+    ClusterIntegrationProvider, EventType, Integration, SyncJob, SyncSchedule, Transformation,
     WebhookEndpoint, WebhookSubscription,
 };
 
@@ -12,6 +12,7 @@ use super::{
 pub fn all() -> Vec<CustomResourceDefinition> {
     vec![
         ClusterIntegrationProvider::crd(),
+        EventType::crd(),
         Integration::crd(),
         SyncJob::crd(),
         SyncSchedule::crd(),

@@ -1,4 +1,4 @@
-//! The seven kinds by name: kind, plural, singular and short names, scope.
+//! The eight kinds by name: kind, plural, singular and short names, scope.
 
 use std::fmt;
 
@@ -19,12 +19,15 @@ pub enum Kind {
     SyncSchedule,
     /// SyncJob.
     SyncJob,
+    /// EventType.
+    EventType,
 }
 
 impl Kind {
     /// Every kind, in dependency order (providers first).
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::ClusterIntegrationProvider,
+        Kind::EventType,
         Kind::Transformation,
         Kind::Integration,
         Kind::WebhookEndpoint,
@@ -43,6 +46,7 @@ impl Kind {
             Kind::Transformation => "Transformation",
             Kind::SyncSchedule => "SyncSchedule",
             Kind::SyncJob => "SyncJob",
+            Kind::EventType => "EventType",
         }
     }
 
@@ -56,6 +60,7 @@ impl Kind {
             Kind::Transformation => "tf",
             Kind::SyncSchedule => "ss",
             Kind::SyncJob => "sj",
+            Kind::EventType => "evt",
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod common;
 pub mod crds;
+pub mod event_type;
 pub mod integration;
 pub mod kind;
 pub mod pattern;
@@ -13,6 +14,7 @@ pub mod webhook_endpoint;
 pub mod webhook_subscription;
 
 pub use common::*;
+pub use event_type::*;
 pub use integration::*;
 pub use kind::Kind;
 pub use provider::*;

@@ -1,4 +1,4 @@
-//! The seven kinds as the controller handles them: one trait, implemented for each CRD type,
+//! The eight kinds as the controller handles them: one trait, implemented for each CRD type,
 //! that names the engine `Kind`, puts an object into a `Snapshot` and normalizes its status.
 
 use std::fmt::Debug;
@@ -8,10 +8,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::{
-    ClusterIntegrationProvider, ClusterIntegrationProviderStatus, Integration, IntegrationStatus,
-    Kind, SyncJob, SyncJobStatus, SyncSchedule, SyncScheduleStatus, Transformation,
-    TransformationStatus, WebhookEndpoint, WebhookEndpointStatus, WebhookSubscription,
-    WebhookSubscriptionStatus,
+    ClusterIntegrationProvider, ClusterIntegrationProviderStatus, EventType, EventTypeStatus,
+    Integration, IntegrationStatus, Kind, SyncJob, SyncJobStatus, SyncSchedule, SyncScheduleStatus,
+    Transformation, TransformationStatus, WebhookEndpoint, WebhookEndpointStatus,
+    WebhookSubscription, WebhookSubscriptionStatus,
 };
 use crate::engine::snapshot::{Meta, Object, ObjectKey, Snapshot};
 use crate::error_chain::chain;
@@ -72,6 +72,7 @@ watched!(
 watched!(Transformation, Kind::Transformation, transformations);
 watched!(SyncSchedule, Kind::SyncSchedule, schedules);
 watched!(SyncJob, Kind::SyncJob, jobs);
+watched!(EventType, Kind::EventType, event_types);
 
 /// The status as the kind's typed status would write it: unknown fields dropped, counters
 /// defaulted (so `kubectl get` shows 0, not `<none>`). Falls back to the input if it does not
@@ -94,6 +95,7 @@ pub fn normalize_status(kind: Kind, status: serde_json::Value) -> serde_json::Va
         Kind::Transformation => via::<TransformationStatus>(status),
         Kind::SyncSchedule => via::<SyncScheduleStatus>(status),
         Kind::SyncJob => via::<SyncJobStatus>(status),
+        Kind::EventType => via::<EventTypeStatus>(status),
     }
 }
 

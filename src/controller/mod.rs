@@ -1,4 +1,4 @@
-//! The Kubernetes front-end: watches the seven kinds and their Secrets, applies them to the
+//! The Kubernetes front-end: watches the eight kinds and their Secrets, applies them to the
 //! engine as one snapshot, and writes the engine's status back by server-side apply, with
 //! events on Ready transitions. The only module that uses the Kubernetes client and runtime.
 //!
@@ -12,7 +12,8 @@
 //!
 //! RBAC: the API verbs the controller uses, for the Helm chart's ClusterRole:
 //! - `switchboard.dev`: clusterintegrationproviders, integrations, webhookendpoints,
-//!   webhooksubscriptions, transformations, syncschedules, syncjobs: get, list, watch;
+//!   webhooksubscriptions, transformations, syncschedules, syncjobs, eventtypes: get, list,
+//!   watch;
 //!   webhooksubscriptions: patch, update (finalizers); every kind's `/status`: get, patch,
 //!   update (server-side apply).
 //! - core `secrets`: list, watch (values only of Secrets labelled `switchboard.dev/usable` or

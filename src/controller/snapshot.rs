@@ -36,6 +36,7 @@ pub fn build(stores: &Stores) -> Snapshot {
     add_all(&mut snap, &mut refs, &stores.transformations);
     add_all(&mut snap, &mut refs, &stores.schedules);
     add_all(&mut snap, &mut refs, &stores.jobs);
+    add_all(&mut snap, &mut refs, &stores.event_types);
     for store in stores.secrets.iter().chain(&stores.publisher_tokens) {
         for secret in store.state() {
             add_secret(&mut snap, &refs, &secret);

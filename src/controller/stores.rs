@@ -19,8 +19,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{
-    ClusterIntegrationProvider, Integration, Kind, SyncJob, SyncSchedule, Transformation,
-    WebhookEndpoint, WebhookSubscription,
+    ClusterIntegrationProvider, EventType, Integration, Kind, SyncJob, SyncSchedule,
+    Transformation, WebhookEndpoint, WebhookSubscription,
 };
 use crate::error_chain::chain;
 
@@ -103,6 +103,8 @@ pub struct Stores {
     pub schedules: Vec<Store<SyncSchedule>>,
     /// SyncJobs.
     pub jobs: Vec<Store<SyncJob>>,
+    /// EventTypes.
+    pub event_types: Vec<Store<EventType>>,
     /// Secrets that opted in to use by resources, with their values ([`USABLE_SECRET_SELECTOR`]).
     pub secrets: Vec<Store<Secret>>,
     /// Publisher-token Secrets, with their values ([`PUBLISHER_TOKEN_SELECTOR`]).
@@ -131,6 +133,7 @@ impl Stores {
             transformations: spawn.all(scope.apis(client), &cfg),
             schedules: spawn.all(scope.apis(client), &cfg),
             jobs: spawn.all(scope.apis(client), &cfg),
+            event_types: spawn.all(scope.apis(client), &cfg),
             secrets: spawn.all(scope.apis(client), &secret_cfg.usable),
             publisher_tokens: spawn.all(scope.apis(client), &secret_cfg.publisher_tokens),
             secret_meta: scope
@@ -159,6 +162,7 @@ impl Stores {
         all(&self.transformations).await?;
         all(&self.schedules).await?;
         all(&self.jobs).await?;
+        all(&self.event_types).await?;
         all(&self.secrets).await?;
         all(&self.publisher_tokens).await?;
         all(&self.secret_meta).await
@@ -214,6 +218,7 @@ impl Stores {
             Kind::Transformation => find(&self.transformations, ns, name, s),
             Kind::SyncSchedule => find(&self.schedules, ns, name, s),
             Kind::SyncJob => find(&self.jobs, ns, name, s),
+            Kind::EventType => find(&self.event_types, ns, name, s),
         }
     }
 }
@@ -356,6 +361,7 @@ mod tests {
             transformations: empty(),
             schedules: empty(),
             jobs: empty(),
+            event_types: empty(),
             secrets: empty(),
             publisher_tokens: empty(),
             secret_meta: empty(),

@@ -33,6 +33,9 @@ pub enum AcceptError {
     /// The request does not hold a valid event.
     #[error(transparent)]
     Invalid(#[from] PublishError),
+    /// The data does not satisfy the schema of its type's EventType; nothing was accepted.
+    #[error(transparent)]
+    Rejected(#[from] crate::transform::schema::DataRejected),
     /// The store failed; nothing was accepted.
     #[error("storing the event")]
     Store(#[from] StoreError),
@@ -81,6 +84,9 @@ impl Engine {
         let namespace = may.namespace;
         let topology = self.topology();
         let event = publish::parse(headers, body)?;
+        topology
+            .catalog
+            .check(namespace, &event.event_type, &event.data)?;
         let id = event.id.unwrap_or_else(new_event_id);
         let targets = self
             .fan_out(&topology, namespace, &event.event_type, &id, &event.data)

@@ -1,5 +1,5 @@
 //! Whole-snapshot checks the API server cannot make: references, secrets, cron, time zones,
-//! CIDRs, provider config schemas, jq programs and Transformation tests.
+//! CIDRs, provider config schemas, jq programs, Transformation tests and EventType schemas.
 
 use std::collections::BTreeMap;
 
@@ -94,6 +94,14 @@ pub fn check_counting(snap: &Snapshot, opts: CheckOptions) -> (Vec<Problem>, Tes
                 );
             }
         }
+    }
+    for (key, obj) in &snap.event_types {
+        c.at(Kind::EventType, key);
+        c.findings(super::event_types::findings(&obj.spec));
+    }
+    for (key, finding) in super::event_types::duplicates(snap) {
+        c.at(Kind::EventType, &key);
+        c.findings([finding]);
     }
     for (key, obj) in &snap.integrations {
         c.at(Kind::Integration, key);
@@ -211,6 +219,7 @@ impl Checker<'_> {
             Kind::WebhookEndpoint => self.snap.endpoints.contains_key(&key),
             Kind::WebhookSubscription => self.snap.subscriptions.contains_key(&key),
             Kind::SyncJob => self.snap.jobs.contains_key(&key),
+            Kind::EventType => self.snap.event_types.contains_key(&key),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod dependents;
 pub mod endpoints;
+pub mod event_types;
 pub mod forwards;
 pub mod health;
 pub mod integrations;

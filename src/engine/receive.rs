@@ -173,9 +173,14 @@ impl Engine {
     /// subscriptions and/or the endpoint's forward route, with its dedup key.
     async fn commit_webhook(&self, endpoint: &str, routed: Routed) -> Result<Accepted, HookError> {
         let event = routed.event;
+        let topology = self.topology();
+        topology
+            .catalog
+            .check(&event.namespace, &event.event_type, &event.payload)
+            .map_err(HookError::DataRejected)?;
         let mut targets = if routed.publish {
             self.matching_targets(
-                &self.topology(),
+                &topology,
                 &event.namespace,
                 &event.event_type,
                 &event.id,

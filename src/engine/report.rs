@@ -216,5 +216,6 @@ fn resources(snap: &Snapshot) -> Vec<Resource> {
         .chain(keys(Kind::Transformation, &snap.transformations, |_| false))
         .chain(keys(Kind::SyncSchedule, &snap.schedules, |s| s.suspend))
         .chain(keys(Kind::SyncJob, &snap.jobs, |_| false))
+        .chain(keys(Kind::EventType, &snap.event_types, |_| false))
         .collect()
 }

@@ -23,7 +23,7 @@ use super::snapshot::{Object, ObjectKey, Snapshot};
 use super::status::StatusBoard;
 use super::subscription::{self, BuildContext};
 use super::topology::{PublisherTokens, Topology};
-use super::{endpoints, forwards, integrations, schedules, syncs};
+use super::{endpoints, event_types, forwards, integrations, schedules, syncs};
 
 /// What a front-end wants to run.
 #[derive(Clone, Debug, Default)]
@@ -202,6 +202,7 @@ impl Engine {
         let endpoints = plan.diff(&current.endpoints, endpoint_inputs, &());
         let forwards = plan.diff(&current.forwards, forwards::desired(&endpoints), &ctx);
         let schedules = plan.diff(&current.schedules, schedules::desired(&effective), &());
+        let event_types = plan.diff(&current.event_types, event_types::desired(&effective), &());
         let Planned {
             problems,
             mut summary,
@@ -223,10 +224,13 @@ impl Engine {
             forwards,
             integrations,
             schedules,
+            catalog: event_types::Catalog::new(&event_types),
+            event_types,
         }));
         // After the store: jobs started now find the Integrations they call.
         self.syncs.apply(desired_syncs);
 
+        event_types::report(&self.status, &effective);
         summary.failed = super::report::ready(&self.status, &effective, &problems, &applied);
         super::report::tests(&self.status, &effective, &test_counts);
         let topology = self.topology.load();
@@ -298,6 +302,7 @@ fn with_fallbacks(mut snap: Snapshot, previous: &Snapshot, rejected: &[Problem])
             }
             Kind::SyncSchedule => restore(&mut snap.schedules, &previous.schedules, &p.key),
             Kind::SyncJob => restore(&mut snap.jobs, &previous.jobs, &p.key),
+            Kind::EventType => restore(&mut snap.event_types, &previous.event_types, &p.key),
         }
     }
     snap

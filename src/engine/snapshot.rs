@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::api::{
-    ClusterIntegrationProviderSpec, IntegrationSpec, Kind, SyncJobSpec, SyncScheduleSpec,
-    TransformationSpec, WebhookEndpointSpec, WebhookSubscriptionSpec,
+    ClusterIntegrationProviderSpec, EventTypeSpec, IntegrationSpec, Kind, SyncJobSpec,
+    SyncScheduleSpec, TransformationSpec, WebhookEndpointSpec, WebhookSubscriptionSpec,
 };
 
 /// Namespace and name of a resource; the namespace is empty for cluster-scoped kinds.
@@ -144,6 +144,8 @@ pub struct Snapshot {
     pub schedules: BTreeMap<ObjectKey, Object<SyncScheduleSpec>>,
     /// SyncJobs.
     pub jobs: BTreeMap<ObjectKey, Object<SyncJobSpec>>,
+    /// EventTypes (the namespaces' event catalogs).
+    pub event_types: BTreeMap<ObjectKey, Object<EventTypeSpec>>,
     /// Secrets referenced by the resources (values only of those that opted in, see
     /// [`SecretObject`]) and publisher-token Secrets.
     pub secrets: BTreeMap<ObjectKey, SecretObject>,
@@ -209,6 +211,7 @@ impl Snapshot {
             Kind::Transformation => insert(&mut self.transformations, kind, key, meta, spec),
             Kind::SyncSchedule => insert(&mut self.schedules, kind, key, meta, spec),
             Kind::SyncJob => insert(&mut self.jobs, kind, key, meta, spec),
+            Kind::EventType => insert(&mut self.event_types, kind, key, meta, spec),
         }
     }
 
@@ -221,6 +224,7 @@ impl Snapshot {
             + self.transformations.len()
             + self.schedules.len()
             + self.jobs.len()
+            + self.event_types.len()
     }
 
     /// True when the snapshot holds no resource.

@@ -161,6 +161,13 @@ impl StatusBoard {
         }
     }
 
+    /// Removes a condition of a resource (one that no longer applies).
+    pub fn remove_condition(&self, kind: Kind, key: &ObjectKey, type_: &str) {
+        if let Some(entry) = self.lock().get_mut(&(kind, key.clone())) {
+            entry.conditions.retain(|c| c.type_ != type_);
+        }
+    }
+
     /// Records the generation a resource's status describes, when the board knows the
     /// resource (conditions set later without one keep it).
     pub fn set_generation(&self, kind: Kind, key: &ObjectKey, generation: Option<i64>) {

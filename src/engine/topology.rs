@@ -86,6 +86,10 @@ pub struct Topology {
     pub integrations: Pieces<super::integrations::IntegrationPiece>,
     /// Valid sync schedules (their timers run in the sync runtime).
     pub schedules: Pieces<super::schedules::SchedulePiece>,
+    /// Valid EventTypes (their schemas compiled).
+    pub event_types: Pieces<super::event_types::EventTypePiece>,
+    /// The schemas of the namespaces' event types, as events are checked against them.
+    pub catalog: super::event_types::Catalog,
 }
 
 impl Topology {

@@ -47,6 +47,7 @@ fn spec_json(snap: &Snapshot, kind: Kind, key: &ObjectKey) -> serde_json::Value 
         Kind::Transformation => get(&snap.transformations, key),
         Kind::SyncSchedule => get(&snap.schedules, key),
         Kind::SyncJob => get(&snap.jobs, key),
+        Kind::EventType => get(&snap.event_types, key),
     }
 }
 

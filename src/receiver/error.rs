@@ -7,6 +7,7 @@ use crate::signature::VerifyError;
 use crate::store::StoreError;
 use crate::transform::format::FormatError;
 use crate::transform::pool::PoolError;
+use crate::transform::schema::DataRejected;
 use crate::transform::{CompileError, TransformError};
 
 use super::body::BodyError;
@@ -96,6 +97,10 @@ pub enum HookError {
     /// The transformation (or a schema check) failed.
     #[error("transformation failed")]
     Transform(#[source] TransformError),
+    /// The event's data does not satisfy the schema of its type's EventType: nothing was
+    /// stored.
+    #[error(transparent)]
+    DataRejected(DataRejected),
     /// The evaluation pool failed.
     #[error("evaluation failed")]
     Pool(#[source] PoolError),
@@ -124,9 +129,10 @@ impl HookError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MalformedBody(_) | Self::MissingEventType(_) => StatusCode::BAD_REQUEST,
             Self::Transform(TransformError::Input(_)) => StatusCode::BAD_REQUEST,
-            Self::InvalidEventType(_) | Self::InvalidDedupId(_) | Self::Transform(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Self::InvalidEventType(_)
+            | Self::InvalidDedupId(_)
+            | Self::Transform(_)
+            | Self::DataRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Pool(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Filters(_) | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -149,9 +155,8 @@ impl HookError {
             Self::MissingEventType(_) => "missing_event_type",
             Self::InvalidEventType(_) => "invalid_event_type",
             Self::InvalidDedupId(_) => "invalid_dedup_id",
-            Self::Transform(TransformError::InputSchema(_) | TransformError::OutputSchema(_)) => {
-                "schema_invalid"
-            }
+            Self::Transform(TransformError::InputSchema(_) | TransformError::OutputSchema(_))
+            | Self::DataRejected(_) => "schema_invalid",
             Self::Transform(_) => "transformation_failed",
             Self::Pool(_) => "internal_error",
             Self::Filters(_) | Self::Store(_) => "store_unavailable",
@@ -203,6 +208,12 @@ mod tests {
         let e = HookError::Body(BodyError::Busy);
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.outcome(), Outcome::Rejected("server_busy"));
+        let e = HookError::DataRejected(DataRejected {
+            event_type: "invoice.paid".into(),
+            violations: crate::transform::schema::Violations(Vec::new()),
+        });
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.outcome(), Outcome::Rejected("schema_invalid"));
         let e = HookError::ForwardUnavailable("DestinationRefused".into());
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.outcome(), Outcome::Failed("forward_unavailable"));

@@ -105,6 +105,9 @@ impl From<AcceptError> for ApiError {
             AcceptError::Invalid(PublishError::InvalidEvent(_)) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_event", message)
             }
+            AcceptError::Rejected(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "schema_invalid", message)
+            }
             AcceptError::Filters(err) => {
                 tracing::error!(error = %chain(&err), "subscription filters failed; event not accepted");
                 Self::new(

@@ -14,6 +14,13 @@ pub struct SchemaError {
     pub source: jsonschema::ValidationError<'static>,
 }
 
+impl SchemaError {
+    /// JSON pointer, inside the schema, of the part that does not compile ("" for the root).
+    pub fn schema_pointer(&self) -> &str {
+        self.source.instance_path().as_str()
+    }
+}
+
 /// One way an instance fails its schema.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
@@ -44,6 +51,20 @@ impl fmt::Display for Violations {
         }
         Ok(())
     }
+}
+
+impl std::error::Error for Violations {}
+
+/// Event data that does not satisfy the JSON Schema its event type declares (an EventType of
+/// the namespace's catalog).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("data does not satisfy the schema of event type {event_type:?}")]
+pub struct DataRejected {
+    /// The event type.
+    pub event_type: String,
+    /// How the data fails the schema.
+    #[source]
+    pub violations: Violations,
 }
 
 /// A compiled JSON Schema.

@@ -23,6 +23,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("WebhookSubscription", "partner-invoices"),
     ("WebhookSubscription", "chat-pushes"),
     ("Transformation", "github-push-summary"),
+    ("EventType", "stripe.invoice.paid"),
+    ("EventType", "github.push"),
+    ("EventType", "shop.order.created"),
+    ("EventType", "shop-order-placed-legacy"),
 ];
 
 #[tokio::test]

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::TestEnv;
 
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "clusterintegrationproviders.switchboard.dev",
+    "eventtypes.switchboard.dev",
     "integrations.switchboard.dev",
     "syncjobs.switchboard.dev",
     "syncschedules.switchboard.dev",

@@ -5,9 +5,9 @@ The controller's API usage, verb by verb (src/controller/*.rs); nothing wider.
 on cluster-scoped resources and always form a ClusterRole.
 */}}
 {{- define "switchboard.rules.namespaced" -}}
-# Watches (reflectors) of the six namespaced kinds.
+# Watches (reflectors) of the seven namespaced kinds.
 - apiGroups: [switchboard.dev]
-  resources: [integrations, webhookendpoints, webhooksubscriptions, transformations, syncschedules, syncjobs]
+  resources: [integrations, webhookendpoints, webhooksubscriptions, transformations, syncschedules, syncjobs, eventtypes]
   verbs: [get, list, watch]
 # The subscription finalizer (switchboard.dev/drop-pending) is added and removed by JSON patch.
 - apiGroups: [switchboard.dev]
@@ -15,7 +15,7 @@ on cluster-scoped resources and always form a ClusterRole.
   verbs: [patch]
 # Status written by server-side apply (PATCH of the status subresource).
 - apiGroups: [switchboard.dev]
-  resources: [integrations/status, webhookendpoints/status, webhooksubscriptions/status, transformations/status, syncschedules/status, syncjobs/status]
+  resources: [integrations/status, webhookendpoints/status, webhooksubscriptions/status, transformations/status, syncschedules/status, syncjobs/status, eventtypes/status]
   verbs: [patch]
 # Owner references with blockOwnerDeletion (generated signing Secrets -> WebhookSubscription,
 # SyncJobs -> SyncSchedule) need update on the owner's finalizers subresource where the
