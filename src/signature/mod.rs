@@ -22,6 +22,7 @@ pub mod bearer;
 pub mod generic_hmac;
 pub mod github;
 pub mod gitlab;
+pub mod paypal;
 pub mod shopify;
 pub mod slack;
 pub mod standard_webhooks;
