@@ -143,12 +143,14 @@ impl CertError {
     }
 }
 
+/// The last outcome of a fetch (a failure: whether it was the sender's fault) and when.
+type Outcome = (Result<Arc<CertChain>, bool>, Instant);
+
 /// One cached URL: its chain or failure, and when it was had.
 #[derive(Default)]
 struct Slot {
-    /// The last outcome (a failure: whether it was the sender's fault) and when; `None`
-    /// until the first fetch ends.
-    held: tokio::sync::Mutex<Option<(Result<Arc<CertChain>, bool>, Instant)>>,
+    /// The last outcome; `None` until the first fetch ends.
+    held: tokio::sync::Mutex<Option<Outcome>>,
 }
 
 /// The certificate fetcher and cache the engine's receivers share.

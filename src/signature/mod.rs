@@ -32,6 +32,12 @@ pub mod twilio;
 #[cfg(test)]
 mod test_support;
 
+/// The PayPal test PKI the integration tests use too.
+#[cfg(test)]
+#[path = "../../tests/support/paypal_pki.rs"]
+#[allow(dead_code, missing_docs)]
+pub(crate) mod paypal_pki;
+
 pub use config::{DEFAULT_TOLERANCE, VerifyConfig};
 pub use error::VerifyError;
 pub use request::{Request, Secrets, Verified};

@@ -8,9 +8,7 @@ use axum::routing::get;
 
 use super::*;
 
-#[path = "../../../tests/support/paypal_pki.rs"]
-#[allow(dead_code)]
-mod pki;
+use crate::signature::paypal_pki as pki;
 
 /// A loopback server: `/certs/good` serves a chain, `/certs/big` too many bytes, `/certs/text`
 /// no PEM, anything else 404; `hits` counts every request.

@@ -5,9 +5,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::signature::test_support::{flipped, headers, request};
 
-#[path = "../../../tests/support/paypal_pki.rs"]
-#[allow(dead_code)]
-mod pki;
+use crate::signature::paypal_pki as pki;
 
 use pki::{Ca, Signer, Validity, rfc3339};
 
