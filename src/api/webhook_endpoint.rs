@@ -80,7 +80,7 @@ fn default_max_body_bytes() -> u64 {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "(has(self.scheme) && (self.scheme == 'None' || self.scheme == 'PayPal')) || has(self.secretRef) || has(self.paypal)", "message": "secretRef is required unless scheme is None or PayPal"},
+    {"rule": "(has(self.scheme) && (self.scheme == 'None' || self.scheme == 'PayPal')) || has(self.secretRef) || has(self.paypal)", "message": "secretRef is required unless scheme is None, or PayPal with paypal.webhookId"},
     {"rule": "!has(self.scheme) || self.scheme != 'PayPal' || has(self.paypal)", "message": "paypal settings (webhookId) are required when scheme is PayPal"},
     {"rule": "!has(self.paypal) || !has(self.scheme) || self.scheme == 'PayPal'", "message": "paypal settings are only used with scheme PayPal"},
     {"rule": "!has(self.scheme) || self.scheme != 'Hmac' || has(self.hmac)", "message": "hmac settings are required when scheme is Hmac"},

@@ -105,8 +105,8 @@ pub async fn process(
         .map_err(HookError::Pool)?
 }
 
-/// PayPal: the headers and transmission time first, then the certificate (allowlisted,
-/// cached), then the chain and the signature.
+/// PayPal: the headers and transmission time first, then the trust roots and the
+/// certificate (allowlisted, cached), then the chain and the signature.
 async fn verify_paypal(
     piece: &EndpointPiece,
     request: &Request<'_>,
@@ -118,11 +118,12 @@ async fn verify_paypal(
         .as_ref()
         .ok_or(HookError::Verify(VerifyError::MissingPayPalSettings))?;
     let transmission = paypal::parse(request, config.tolerance).map_err(HookError::Verify)?;
+    // Trust roots first: without them nothing is worth fetching.
+    let roots = certs.roots().map_err(HookError::Certificate)?;
     let chain = certs
         .chain(transmission.cert_url)
         .await
         .map_err(HookError::Certificate)?;
-    let roots = certs.roots().map_err(HookError::Certificate)?;
     paypal::verify(
         &transmission,
         request.body,
