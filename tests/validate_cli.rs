@@ -174,3 +174,64 @@ spec:
     let (code, out, err) = switchboard(&["validate", dir]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// Every system the seed documents name is in the catalog (the chart's copy is the same file,
+/// tests/chart.rs checks), the catalog validates on its own, and an entry whose provider
+/// publishes no open API documentation says so and names no endpoint.
+#[test]
+fn the_provider_catalog_names_every_seed_system_and_validates() {
+    const CATALOG: &str = "charts/switchboard/files/providers.yaml";
+    let (code, out, err) = switchboard(&["validate", CATALOG]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(CATALOG)).unwrap();
+    let specs: std::collections::BTreeMap<String, serde_json::Value> =
+        switchboard::yaml::parse_documents(&text)
+            .unwrap()
+            .into_iter()
+            .map(|d| {
+                let name = d.value["metadata"]["name"].as_str().unwrap().to_owned();
+                (name, d.value["spec"].clone())
+            })
+            .collect();
+    for name in [
+        "stripe",
+        "github",
+        "gitlab",
+        "slack",
+        "twilio",
+        "sendgrid",
+        "shopify",
+        "hubspot",
+        "quickbooks",
+        "xero",
+        "paypal",
+        "mailchimp",
+        "zillow",
+        "transunion",
+        "experian",
+        "equifax",
+        "apartments-com",
+    ] {
+        let spec = specs.get(name).unwrap_or_else(|| panic!("{name} missing"));
+        let access = spec["apiAccess"].as_str().unwrap_or("Public");
+        if access == "Public" {
+            assert!(spec["healthCheck"].is_object(), "{name}: a health check");
+            assert!(
+                spec["documentationUrl"].is_string(),
+                "{name}: documentation"
+            );
+        } else {
+            for field in ["baseUrl", "healthCheck", "webhooks"] {
+                assert!(spec[field].is_null(), "{name}: {access} but names {field}");
+            }
+            assert!(
+                spec["description"].as_str().is_some_and(
+                    |d| d.contains("publishes no") || d.contains("requires registration")
+                ),
+                "{name}: the description says why no endpoint is named"
+            );
+        }
+    }
+    assert_eq!(specs["paypal"]["webhooks"]["verify"], "PayPal");
+}

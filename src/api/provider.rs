@@ -40,6 +40,11 @@ pub struct ClusterIntegrationProviderSpec {
     /// Link to the provider's API documentation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub documentation_url: Option<HttpUrl>,
+    /// Who can read the provider's API documentation. Default: Public. For Partner and
+    /// Unpublished the entry names no endpoint it cannot check (base URL, health check,
+    /// webhook preset): Integrations set them from what their agreement documents.
+    #[serde(default)]
+    pub api_access: ApiAccess,
     /// Default base URL of the provider's API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<HttpUrl>,
@@ -88,6 +93,19 @@ pub enum ProviderCategory {
     /// Anything else.
     #[default]
     Other,
+}
+
+/// Who can read a provider's API documentation.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::api::common::drop_description)]
+pub enum ApiAccess {
+    /// Published for anyone to read.
+    #[default]
+    Public,
+    /// Documented only to registered developers, customers or partners, under an agreement.
+    Partner,
+    /// No API documentation is published at all.
+    Unpublished,
 }
 
 /// Webhook verification preset of a provider.

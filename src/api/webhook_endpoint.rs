@@ -80,7 +80,9 @@ fn default_max_body_bytes() -> u64 {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "(has(self.scheme) && self.scheme == 'None') || has(self.secretRef)", "message": "secretRef is required unless scheme is None"},
+    {"rule": "(has(self.scheme) && (self.scheme == 'None' || self.scheme == 'PayPal')) || has(self.secretRef) || has(self.paypal)", "message": "secretRef is required unless scheme is None, or PayPal with paypal.webhookId"},
+    {"rule": "!has(self.scheme) || self.scheme != 'PayPal' || has(self.paypal)", "message": "paypal settings (webhookId) are required when scheme is PayPal"},
+    {"rule": "!has(self.paypal) || !has(self.scheme) || self.scheme == 'PayPal'", "message": "paypal settings are only used with scheme PayPal"},
     {"rule": "!has(self.scheme) || self.scheme != 'Hmac' || has(self.hmac)", "message": "hmac settings are required when scheme is Hmac"},
     {"rule": "!has(self.hmac) || (has(self.scheme) && self.scheme == 'Hmac')", "message": "hmac settings are only used with scheme Hmac"}
 ]))]
@@ -90,7 +92,7 @@ pub struct Verify {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<VerifyScheme>,
     /// Secret with the verification secret (key `secret`; Basic: `username`/`password`;
-    /// Bearer: `token`).
+    /// Bearer: `token`; PayPal: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeyRef>,
     /// Largest accepted age of a signed timestamp. Default: "5m".
@@ -99,6 +101,19 @@ pub struct Verify {
     /// Settings of the generic Hmac scheme.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmac: Option<HmacVerify>,
+    /// Settings of the PayPal scheme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paypal: Option<PayPalVerify>,
+}
+
+/// Settings of the PayPal verification scheme.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PayPalVerify {
+    /// The webhook's id in the PayPal app (developer dashboard or the create-webhook answer);
+    /// PayPal signs it with each transmission. Not a secret.
+    #[schemars(length(min = 1, max = 128))]
+    pub webhook_id: String,
 }
 
 fn default_tolerance() -> DurationString {
@@ -125,6 +140,9 @@ pub enum VerifyScheme {
     Shopify,
     /// X-Twilio-Signature over the public URL and sorted form parameters.
     Twilio,
+    /// PAYPAL-TRANSMISSION-SIG: RSA-SHA256 by the certificate at PAYPAL-CERT-URL.
+    #[serde(rename = "PayPal")]
+    PayPal,
     /// Generic HMAC in a configurable header.
     Hmac,
     /// HTTP Basic credentials.

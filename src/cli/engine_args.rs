@@ -13,7 +13,8 @@ use switchboard::api::parse_duration;
 use switchboard::delivery::{DeliveryConfig, DestinationPolicy};
 use switchboard::engine::EngineConfig;
 use switchboard::engine::config::HttpLimits;
-use switchboard::receiver::ReceiverConfig;
+use switchboard::receiver::paypal_certs::allowed_prefix;
+use switchboard::receiver::{PayPalCertConfig, ReceiverConfig};
 
 use super::CliError;
 
@@ -51,6 +52,10 @@ fn defaults() -> EngineConfig {
     EngineConfig::default()
 }
 
+fn parse_cert_url(value: &str) -> Result<String, String> {
+    allowed_prefix(value).map(|_| value.to_owned())
+}
+
 /// The engine's flags, the same for `run` and `controller`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EngineArgs {
@@ -77,6 +82,16 @@ pub struct EngineArgs {
     /// Requests processed at once per endpoint; more get 429.
     #[arg(long, default_value_t = defaults().receiver.max_inflight_per_endpoint)]
     pub max_inflight_per_endpoint: usize,
+    /// URL prefixes PayPal signing certificates may be fetched from (comma-separated; scheme,
+    /// host, port and path must match). Widen it only for a PayPal mock or mirror: tests
+    /// serve theirs on loopback over http.
+    #[arg(long, value_delimiter = ',', value_parser = parse_cert_url,
+          default_values_t = defaults().receiver.paypal.allowed_urls)]
+    pub paypal_cert_urls: Vec<String>,
+    /// PEM bundle of the CA certificates PayPal signing certificates must chain to, instead
+    /// of the system's CA store.
+    #[arg(long)]
+    pub paypal_trust_roots: Option<PathBuf>,
     /// Largest accepted event body in bytes.
     #[arg(long, default_value_t = defaults().max_event_bytes)]
     pub max_event_bytes: usize,
@@ -177,6 +192,10 @@ impl EngineArgs {
                     .map(|u| u.as_str().trim_end_matches('/').to_owned()),
                 trusted_proxies: self.trusted_proxies.clone(),
                 max_inflight_per_endpoint: self.max_inflight_per_endpoint,
+                paypal: PayPalCertConfig {
+                    allowed_urls: self.paypal_cert_urls.clone(),
+                    trust_roots: self.paypal_trust_roots.clone(),
+                },
             },
             retention: self.retention.0,
             shutdown_timeout: self.shutdown_timeout.0,

@@ -390,11 +390,18 @@ impl Checker<'_> {
         if scheme.is_none() {
             self.report("/spec/verify", "VerifySchemeUnknown", "spec.verify.scheme is required: the endpoint has no integration whose provider names a webhook verification preset".into());
         }
+        if scheme == Some(VerifyScheme::PayPal) && spec.verify.paypal.is_none() {
+            self.report(
+                "/spec/verify/paypal",
+                "InvalidVerify",
+                "spec.verify.paypal.webhookId is required: PayPal signs each webhook with the id of the webhook it was sent for".into(),
+            );
+        }
         if let Some(secret) = &spec.verify.secret_ref {
             let keys: Vec<&str> = match scheme {
                 Some(VerifyScheme::Basic) => vec!["username", "password"],
                 Some(VerifyScheme::Bearer) => vec![secret.key_or("token")],
-                Some(VerifyScheme::None) => vec![],
+                Some(VerifyScheme::None | VerifyScheme::PayPal) => vec![],
                 _ => vec![secret.key_or("secret")],
             };
             self.secret("/spec/verify/secretRef", secret, &keys);

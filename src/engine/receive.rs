@@ -155,7 +155,7 @@ impl Engine {
             body,
             received_at: request.received_at,
         };
-        match process(piece.clone(), inbound, &self.pool).await? {
+        match process(piece.clone(), inbound, &self.pool, &self.certs).await? {
             Prepared::Ignored { event_type } => Ok(Received::Ignored { event_type }),
             Prepared::Route(routed) => {
                 let id = routed.event.id.clone();

@@ -54,6 +54,8 @@ pub struct Engine {
     http: Option<reqwest::Client>,
     /// The one pool every jq evaluation off the async threads runs on.
     pub(super) pool: EvalPool,
+    /// PayPal signing certificates, fetched and cached for every endpoint.
+    pub(super) certs: crate::receiver::CertStore,
 }
 
 impl Engine {
@@ -78,6 +80,7 @@ impl Engine {
                 )
                 .ok()
         });
+        let certs = crate::receiver::CertStore::new(&config.receiver.paypal);
         let sync_specs = syncs::JobSpecs::default();
         let topology = Arc::new(ArcSwap::from_pointee(Topology::default()));
         Arc::new_cyclic(|weak: &std::sync::Weak<Self>| {
@@ -104,6 +107,7 @@ impl Engine {
                 admin_authorizer: std::sync::OnceLock::new(),
                 http,
                 pool,
+                certs,
             }
         })
     }

@@ -2,6 +2,8 @@
 
 use ipnet::IpNet;
 
+use super::paypal_certs::PayPalCertConfig;
+
 /// Default of `--max-inflight-per-endpoint`.
 pub const DEFAULT_MAX_INFLIGHT: usize = 256;
 
@@ -14,6 +16,8 @@ pub struct ReceiverConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Requests processed at once per endpoint before answering 429.
     pub max_inflight_per_endpoint: usize,
+    /// Where PayPal signing certificates may be fetched from, and what they chain to.
+    pub paypal: PayPalCertConfig,
 }
 
 impl Default for ReceiverConfig {
@@ -22,6 +26,7 @@ impl Default for ReceiverConfig {
             external_url: None,
             trusted_proxies: Vec::new(),
             max_inflight_per_endpoint: DEFAULT_MAX_INFLIGHT,
+            paypal: PayPalCertConfig::default(),
         }
     }
 }

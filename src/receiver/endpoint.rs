@@ -125,7 +125,7 @@ impl EndpointPiece {
 /// The Secret holds the values the scheme needs.
 fn check_secrets(scheme: VerifyScheme, secrets: &Secrets) -> Result<(), VerifyError> {
     match scheme {
-        VerifyScheme::None => Ok(()),
+        VerifyScheme::None | VerifyScheme::PayPal => Ok(()),
         VerifyScheme::Bearer => secrets.token().map(drop),
         VerifyScheme::Basic => secrets.username().and(secrets.password()).map(drop),
         _ => secrets.secret().map(drop),

@@ -11,6 +11,7 @@ use crate::transform::schema::DataRejected;
 use crate::transform::{CompileError, TransformError};
 
 use super::body::BodyError;
+use super::paypal_certs::CertError;
 use super::stats::Outcome;
 
 /// Why an endpoint piece cannot be built.
@@ -79,6 +80,9 @@ pub enum HookError {
     /// Signature verification failed (or cannot run).
     #[error("signature verification failed")]
     Verify(#[source] VerifyError),
+    /// The signing certificate a certificate-based scheme names (PayPal) was not had.
+    #[error("signature verification failed")]
+    Certificate(#[source] CertError),
     /// The content type does not fit the endpoint.
     #[error("unsupported content type {0:?}")]
     UnsupportedMediaType(String),
@@ -126,6 +130,7 @@ impl HookError {
             Self::Body(e) => e.status(),
             Self::ForwardUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Verify(e) => e.status(),
+            Self::Certificate(e) => e.status(),
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MalformedBody(_) | Self::MissingEventType(_) => StatusCode::BAD_REQUEST,
             Self::Transform(TransformError::Input(_)) => StatusCode::BAD_REQUEST,
@@ -150,6 +155,7 @@ impl HookError {
             Self::Body(e) => e.reason(),
             Self::ForwardUnavailable(_) => "forward_unavailable",
             Self::Verify(e) => e.reason(),
+            Self::Certificate(e) => e.reason(),
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::MalformedBody(_) | Self::Transform(TransformError::Input(_)) => "invalid_body",
             Self::MissingEventType(_) => "missing_event_type",
@@ -167,6 +173,7 @@ impl HookError {
     pub fn outcome(&self) -> Outcome {
         let ours = match self {
             Self::Verify(e) => !e.is_rejection(),
+            Self::Certificate(e) => !e.is_rejection(),
             Self::Transform(TransformError::Input(_) | TransformError::InputSchema(_)) => false,
             Self::Transform(_)
             | Self::Pool(_)
@@ -214,6 +221,14 @@ mod tests {
         });
         assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(e.outcome(), Outcome::Rejected("schema_invalid"));
+        let e = HookError::Certificate(CertError::NotAllowed);
+        assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(e.outcome(), Outcome::Rejected("certificate_url_refused"));
+        let e = HookError::Certificate(CertError::Status(503));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.outcome(), Outcome::Failed("certificate_unavailable"));
+        let e = HookError::Certificate(CertError::NoRoots);
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let e = HookError::ForwardUnavailable("DestinationRefused".into());
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.outcome(), Outcome::Failed("forward_unavailable"));

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod gate;
 pub mod media;
 pub mod metrics;
+pub mod paypal_certs;
 pub mod process;
 pub mod stats;
 
@@ -22,5 +23,6 @@ pub use body::BodyError;
 pub use config::ReceiverConfig;
 pub use endpoint::{EndpointInputs, EndpointPiece};
 pub use error::{EndpointError, HookError};
+pub use paypal_certs::{CertStore, PayPalCertConfig};
 pub use process::{Inbound, Prepared, process, public_url};
 pub use stats::{EndpointStats, Outcome};

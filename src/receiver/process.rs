@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST};
 use http::{HeaderMap, Uri};
 
-use crate::signature::{self, Request, Verified};
+use crate::api::VerifyScheme;
+use crate::signature::{self, Request, Verified, VerifyError, paypal};
 use crate::store::{DedupKey, NewEvent, new_event_id};
 use crate::transform::format::decode_request;
 use crate::transform::inline::{self, Cap};
@@ -20,6 +21,7 @@ use crate::transform::{EvalPool, Meta};
 use super::endpoint::EndpointPiece;
 use super::error::HookError;
 use super::media;
+use super::paypal_certs::CertStore;
 
 /// A request that passed the gates, with its raw body.
 #[derive(Debug)]
@@ -63,11 +65,13 @@ pub struct Routed {
 const INLINE_BODY_BYTES: usize = 64 * 1024;
 
 /// Verifies and prepares a request. Verification runs on the raw bytes before anything
-/// parses them; jq and transformations run inline when they are cheap, else on `pool`.
+/// parses them (PayPal's with a certificate from `certs`); jq and transformations run inline
+/// when they are cheap, else on `pool`.
 pub async fn process(
     piece: Arc<EndpointPiece>,
     inbound: Inbound,
     pool: &EvalPool,
+    certs: &CertStore,
 ) -> Result<Prepared, HookError> {
     let request = Request {
         headers: &inbound.headers,
@@ -75,8 +79,12 @@ pub async fn process(
         url: &inbound.url,
         now: inbound.received_at.timestamp(),
     };
-    let verified = signature::verify(&piece.verify, &request, &piece.inputs.secrets)
-        .map_err(HookError::Verify)?;
+    let verified = if piece.verify.scheme == VerifyScheme::PayPal {
+        verify_paypal(&piece, &request, certs).await?
+    } else {
+        signature::verify(&piece.verify, &request, &piece.inputs.secrets)
+            .map_err(HookError::Verify)?
+    };
     if !piece.needs_pool() {
         return prepare(&piece, &inbound, &verified);
     }
@@ -95,6 +103,36 @@ pub async fn process(
     pool.run(tenant, move || prepare(&piece, &inbound, &verified))
         .await
         .map_err(HookError::Pool)?
+}
+
+/// PayPal: the headers and transmission time first, then the trust roots and the
+/// certificate (allowlisted, cached), then the chain and the signature.
+async fn verify_paypal(
+    piece: &EndpointPiece,
+    request: &Request<'_>,
+    certs: &CertStore,
+) -> Result<Verified, HookError> {
+    let config = &piece.verify;
+    let settings = config
+        .paypal
+        .as_ref()
+        .ok_or(HookError::Verify(VerifyError::MissingPayPalSettings))?;
+    let transmission = paypal::parse(request, config.tolerance).map_err(HookError::Verify)?;
+    // Trust roots first: without them nothing is worth fetching.
+    let roots = certs.roots().map_err(HookError::Certificate)?;
+    let chain = certs
+        .chain(transmission.cert_url)
+        .await
+        .map_err(HookError::Certificate)?;
+    paypal::verify(
+        &transmission,
+        request.body,
+        &settings.webhook_id,
+        &chain,
+        &roots,
+        request.now,
+    )
+    .map_err(HookError::Verify)
 }
 
 /// Parsing, dedup id, event type, allowlist and transformation of a verified request.

@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use super::VerifyError;
-use crate::api::{HmacVerify, Verify, VerifyScheme};
+use crate::api::{HmacVerify, PayPalVerify, Verify, VerifyScheme};
 
 /// Default tolerance of signed timestamps (the product's 300 s).
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
-/// A resolved verification setting: the scheme, its tolerance and generic-HMAC settings.
+/// A resolved verification setting: the scheme, its tolerance, generic-HMAC and PayPal
+/// settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyConfig {
     /// The scheme to run.
@@ -17,6 +18,8 @@ pub struct VerifyConfig {
     pub tolerance: Duration,
     /// Settings of the generic Hmac scheme (required when `scheme` is Hmac).
     pub hmac: Option<HmacVerify>,
+    /// Settings of the PayPal scheme (required when `scheme` is PayPal).
+    pub paypal: Option<PayPalVerify>,
 }
 
 impl VerifyConfig {
@@ -26,6 +29,7 @@ impl VerifyConfig {
             scheme,
             tolerance: DEFAULT_TOLERANCE,
             hmac: None,
+            paypal: None,
         }
     }
 
@@ -40,10 +44,14 @@ impl VerifyConfig {
         if scheme == VerifyScheme::Hmac && spec.hmac.is_none() {
             return Err(VerifyError::MissingHmacSettings);
         }
+        if scheme == VerifyScheme::PayPal && spec.paypal.is_none() {
+            return Err(VerifyError::MissingPayPalSettings);
+        }
         Ok(Self {
             scheme,
             tolerance,
             hmac: spec.hmac.clone(),
+            paypal: spec.paypal.clone(),
         })
     }
 }
@@ -59,6 +67,7 @@ mod tests {
             secret_ref: None,
             tolerance: DurationString::new(tolerance),
             hmac: None,
+            paypal: None,
         }
     }
 
@@ -88,6 +97,10 @@ mod tests {
         assert_eq!(
             VerifyConfig::from_spec(&spec(Some(VerifyScheme::Hmac), "5m"), None),
             Err(VerifyError::MissingHmacSettings)
+        );
+        assert_eq!(
+            VerifyConfig::from_spec(&spec(None, "5m"), Some(VerifyScheme::PayPal)),
+            Err(VerifyError::MissingPayPalSettings)
         );
         let err =
             VerifyConfig::from_spec(&spec(Some(VerifyScheme::GitHub), "soon"), None).unwrap_err();

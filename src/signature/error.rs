@@ -48,6 +48,19 @@ pub enum VerifyError {
     /// verify.tolerance does not parse.
     #[error("invalid verify.tolerance")]
     InvalidTolerance(#[source] InvalidDuration),
+    /// The signing certificate (chain) is not PEM certificates that parse.
+    #[error("signing certificate does not parse")]
+    MalformedCertificate,
+    /// The signing certificate does not chain to a trust root, or is not valid now.
+    #[error("signing certificate is not trusted")]
+    UntrustedCertificate(#[source] webpki::Error),
+    /// Scheme PayPal without its `paypal` settings (the webhook id).
+    #[error("scheme PayPal requires verify.paypal.webhookId")]
+    MissingPayPalSettings,
+    /// Scheme PayPal reached the synchronous dispatcher, which fetches no certificate (the
+    /// receiver verifies it with `paypal::verify` once the certificate is fetched).
+    #[error("scheme PayPal verifies with a fetched certificate, not here")]
+    CertificateNotFetched,
 }
 
 impl VerifyError {
@@ -66,6 +79,10 @@ impl VerifyError {
             Self::NoScheme => "no_scheme",
             Self::MissingHmacSettings => "missing_hmac_settings",
             Self::InvalidTolerance(_) => "invalid_tolerance",
+            Self::MalformedCertificate => "malformed_certificate",
+            Self::UntrustedCertificate(_) => "untrusted_certificate",
+            Self::MissingPayPalSettings => "missing_paypal_settings",
+            Self::CertificateNotFetched => "certificate_not_fetched",
         }
     }
 
@@ -79,6 +96,8 @@ impl VerifyError {
                 | Self::BadCredentials
                 | Self::StaleTimestamp
                 | Self::BodyHashMismatch
+                | Self::MalformedCertificate
+                | Self::UntrustedCertificate(_)
         )
     }
 

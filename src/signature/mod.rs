@@ -22,6 +22,7 @@ pub mod bearer;
 pub mod generic_hmac;
 pub mod github;
 pub mod gitlab;
+pub mod paypal;
 pub mod shopify;
 pub mod slack;
 pub mod standard_webhooks;
@@ -30,6 +31,12 @@ pub mod twilio;
 
 #[cfg(test)]
 mod test_support;
+
+/// The PayPal test PKI the integration tests use too.
+#[cfg(test)]
+#[path = "../../tests/support/paypal_pki.rs"]
+#[allow(dead_code, missing_docs)]
+pub(crate) mod paypal_pki;
 
 pub use config::{DEFAULT_TOLERANCE, VerifyConfig};
 pub use error::VerifyError;

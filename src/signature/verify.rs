@@ -9,7 +9,9 @@ use crate::api::VerifyScheme;
 /// Verifies `request` with the scheme of `config`, using the values of `secrets`.
 ///
 /// Runs before anything parses the body. Schemes use `secrets.secret`, except Basic
-/// (`username`/`password`) and Bearer (`token`).
+/// (`username`/`password`) and Bearer (`token`). PayPal needs a certificate fetched over the
+/// network: the receiver runs [`super::paypal::parse`] and [`super::paypal::verify`] around the
+/// fetch, and this answers it [`VerifyError::CertificateNotFetched`].
 pub fn verify(
     config: &VerifyConfig,
     request: &Request<'_>,
@@ -26,6 +28,7 @@ pub fn verify(
         VerifyScheme::Slack => slack::verify(request, secrets.secret()?, tolerance),
         VerifyScheme::Shopify => shopify::verify(request, secrets.secret()?),
         VerifyScheme::Twilio => twilio::verify(request, secrets.secret()?),
+        VerifyScheme::PayPal => Err(VerifyError::CertificateNotFetched),
         VerifyScheme::Hmac => {
             let settings = config
                 .hmac

@@ -4,6 +4,7 @@
 
 pub mod helm;
 pub mod offline;
+pub mod paypal_pki;
 pub mod postgres;
 pub mod sink;
 pub mod standard_webhooks;
