@@ -142,7 +142,9 @@ fn data_of(hits: &[Hit], event_type: &str) -> String {
         chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
         "{body}"
     );
-    data.strip_suffix('}').expect("the envelope's end").to_owned()
+    data.strip_suffix('}')
+        .expect("the envelope's end")
+        .to_owned()
 }
 
 #[test]
