@@ -76,10 +76,20 @@ fn not_json(e: &dyn std::error::Error) -> PublishError {
 
 /// The data of an event: JSON text, kept as sent.
 fn data(raw: &[u8]) -> Result<Payload, PublishError> {
-    Payload::parse(raw, usize::MAX).map_err(|e| match e {
+    Payload::parse(raw, usize::MAX).map_err(payload_error)
+}
+
+/// The data of an event as a member of the JSON body (already read: only its shape is left
+/// to check).
+fn member(raw: &RawValue) -> Result<Payload, PublishError> {
+    Payload::from_raw(raw, usize::MAX).map_err(payload_error)
+}
+
+fn payload_error(e: PayloadError) -> PublishError {
+    match e {
         PayloadError::Json(e) => not_json(&e),
         other => PublishError::InvalidBody(crate::error_chain::chain(&other).to_string()),
-    })
+    }
 }
 
 /// The fields of a JSON object body, or `expected` as the error when it is JSON but not an
@@ -147,7 +157,7 @@ fn parse_plain(body: &[u8]) -> Result<PublishedEvent, PublishError> {
         id: attribute(field(&map, "id"), "id", false)?,
         source: None,
         data: match map.get("data") {
-            Some(raw) => data(raw.get().as_bytes())?,
+            Some(raw) => member(raw)?,
             None => Payload::null(),
         },
     })
@@ -164,7 +174,7 @@ fn parse_structured(body: &[u8]) -> Result<PublishedEvent, PublishError> {
                 "data and data_base64 are mutually exclusive".into(),
             ));
         }
-        (Some(d), None) => data(d.get().as_bytes())?,
+        (Some(d), None) => member(d)?,
         // Kept as its base64 text (a JSON string), once it is known to decode.
         (None, Some(b64)) => base64_text(b64)?,
         (None, None) => Payload::null(),

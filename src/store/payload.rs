@@ -52,6 +52,15 @@ impl Payload {
         })
     }
 
+    /// [`Payload::parse`] for a member of a document `serde_json` has already read (so its
+    /// text is known to be JSON): only nesting and values are checked.
+    pub fn from_raw(raw: &RawValue, max_values: usize) -> Result<Self, PayloadError> {
+        check_shape(raw.get(), max_values)?;
+        Ok(Self {
+            json: Arc::from(raw.get()),
+        })
+    }
+
     /// [`Payload::parse`] for owned text, with no bound on the number of values; reuses the
     /// text's buffer when it has no surrounding whitespace.
     pub fn from_json(text: String) -> Result<Self, PayloadError> {
@@ -221,6 +230,13 @@ mod tests {
             assert_eq!(e.to_string(), "payload is not valid JSON");
         }
         assert!(Payload::from_json("[1,".into()).is_err());
+        let member: std::collections::HashMap<String, &RawValue> =
+            serde_json::from_str(r#"{"data": [[[1e400]]] }"#).unwrap();
+        assert_eq!(
+            Payload::from_raw(member["data"], 4).unwrap().as_str(),
+            "[[[1e400]]]"
+        );
+        assert!(Payload::from_raw(member["data"], 3).is_err());
     }
 
     #[test]
