@@ -1,5 +1,7 @@
 //! The request pipeline after the gates (endpoint, source, size, in-flight): verification
-//! over the raw bytes, then parsing, dedup id, event type, allowlist and transformation.
+//! over the raw bytes, then the payload (JSON kept as the text sent, read only where an
+//! expression or the transformation needs it), dedup id, event type, allowlist and
+//! transformation.
 //! What comes out is ready to commit; nothing here touches the store.
 
 use std::collections::BTreeMap;
@@ -10,18 +12,17 @@ use chrono::{DateTime, Utc};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST};
 use http::{HeaderMap, Uri};
 
-use crate::signature::{self, Request, Verified};
 use jaq_json::Val;
 use serde_json::Value;
 
 use crate::api::InputFormat;
+use crate::signature::{self, Request, Verified};
 use crate::store::{DedupKey, NewEvent, Payload, PayloadError, new_event_id, payload};
 use crate::transform::format::{FormatError, decode};
 use crate::transform::inline::{self, Cap};
 use crate::transform::pool::Tenant;
 use crate::transform::value::to_jaq;
-use crate::transform::{EvalPool, Meta};
-use crate::transform::{TransformError, bounded, read};
+use crate::transform::{EvalPool, Meta, TransformError, bounded, read};
 
 use super::endpoint::EndpointPiece;
 use super::error::HookError;
