@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use switchboard::store::{Acceptance, Accepted, NewEvent, Store, Target, TargetKind, open};
+use switchboard::store::{
+    Acceptance, Accepted, NewEvent, Payload, Store, Target, TargetKind, open,
+};
 
 /// How long each case runs when measuring.
 const MEASURE_FOR: Duration = Duration::from_secs(5);
@@ -82,7 +84,8 @@ async fn postgres_url(base: &str) -> String {
 async fn run(store: &Arc<dyn Store>, callers: usize, run_for: Duration) -> (usize, Duration) {
     let size = std::env::var("STORE_BENCH_PAYLOAD_BYTES").ok();
     let size = size.and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let payload = serde_json::json!({ "data": "x".repeat(size) });
+    let payload =
+        Payload::from_value(&serde_json::json!({ "data": "x".repeat(size) })).expect("payload");
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for caller in 0..callers {
@@ -110,7 +113,7 @@ async fn run(store: &Arc<dyn Store>, callers: usize, run_for: Duration) -> (usiz
 }
 
 /// One event with a 1 KiB payload, delivered to one subscription.
-fn acceptance(id: &str, payload: serde_json::Value) -> Acceptance {
+fn acceptance(id: &str, payload: Payload) -> Acceptance {
     Acceptance {
         event: NewEvent {
             id: id.to_string(),

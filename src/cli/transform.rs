@@ -145,15 +145,67 @@ pub fn run(args: TransformArgs) -> Result<ExitCode, TransformCommandError> {
         .run(&raw, &meta)
         .map_err(TransformCommandError::Run)?;
     let text = match spec.output_format {
-        OutputFormat::Json => {
-            serde_json::to_string_pretty(&output.value()).unwrap_or_default() + "\n"
-        }
+        // Indented from the written text, so numbers show as the program wrote them.
+        OutputFormat::Json => pretty(&output.body) + "\n",
         OutputFormat::Form => String::from_utf8_lossy(&output.body).into_owned() + "\n",
     };
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(TransformCommandError::Write)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// JSON text indented as `serde_json::to_string_pretty` indents it, every token (numbers
+/// above all) kept as written.
+fn pretty(json: &[u8]) -> String {
+    let mut out = Vec::with_capacity(json.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', depth * 2));
+    };
+    let mut bytes = json.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        if in_string {
+            out.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            b'"' => {
+                in_string = true;
+                out.push(b);
+            }
+            b'{' | b'[' => {
+                out.push(b);
+                while bytes.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+                if let Some(close) = bytes.next_if(|&c| c == b'}' || c == b']') {
+                    out.push(close);
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(b);
+            }
+            b',' => {
+                out.push(b);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            _ => out.push(b),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The Transformation named `name` (or the only one) among the file's documents.
@@ -198,4 +250,24 @@ fn find(
         }
     })?;
     Ok((name, spec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_indents_as_serde_json_and_keeps_numbers() {
+        let text = r#"{"a":[1,{"b":"x, y: [z]","c":{}},[]],"d":{"e":"\"{"}}"#;
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            pretty(text.as_bytes()),
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+        assert_eq!(
+            pretty(br#"{"n":18446744073709551617,"m":[-0,1e400]}"#),
+            "{\n  \"n\": 18446744073709551617,\n  \"m\": [\n    -0,\n    1e400\n  ]\n}"
+        );
+        assert_eq!(pretty(b"1.50"), "1.50");
+    }
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -73,23 +72,17 @@ pub fn rate_limiter(requests: u32, period: Duration) -> Option<DefaultDirectRate
     Some(RateLimiter::direct(quota))
 }
 
-/// The Standard Webhooks body, borrowing the event (keys in this order).
-#[derive(Serialize)]
-struct WebhookBody<'a> {
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    timestamp: String,
-    data: &'a Value,
-}
-
 impl Route {
     /// The request body for an event: the transformation shapes the data, then the envelope.
+    /// Without a transformation the payload's text goes out as it was received.
     pub fn body(&self, event: &NewEvent) -> Result<Vec<u8>, TransformError> {
-        let transformed = match &self.transform {
-            Some(program) => Some(program.apply_value(&event.payload, &meta_of(event))?),
-            None => None,
-        };
-        Ok(self.envelope(event, transformed.as_ref().unwrap_or(&event.payload)))
+        match &self.transform {
+            Some(program) => {
+                let data = transformed(program, event.payload.as_bytes(), &meta_of(event))?;
+                Ok(self.envelope(event, &data))
+            }
+            None => Ok(self.envelope(event, event.payload.as_bytes())),
+        }
     }
 
     /// [`Route::body`] without stalling the async worker: a transformation too costly for the
@@ -112,7 +105,9 @@ impl Route {
             name: &self.target.name,
         };
         let data = pool
-            .run(tenant, move || program.apply_value(&payload, &meta))
+            .run(tenant, move || {
+                transformed(&program, payload.as_bytes(), &meta)
+            })
             .await
             .map_err(|e| {
                 TransformError::Eval(EvalError::Crashed(Crashed(crate::error_chain::render(&e))))
@@ -120,20 +115,37 @@ impl Route {
         Ok(self.envelope(event, &data))
     }
 
-    /// The body around the (transformed) data.
-    fn envelope(&self, event: &NewEvent, data: &Value) -> Vec<u8> {
-        let body = match self.envelope {
-            Envelope::Webhook => serde_json::to_vec(&WebhookBody {
-                event_type: &event.event_type,
-                timestamp: event
+    /// The body around the (transformed) data, which is JSON text embedded as it is:
+    /// `{"type":…,"timestamp":…,"data":…}` (keys in this order, compact), or the data alone.
+    fn envelope(&self, event: &NewEvent, data: &[u8]) -> Vec<u8> {
+        match self.envelope {
+            Envelope::Webhook => {
+                let timestamp = event
                     .received_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                data,
-            }),
-            Envelope::Raw => serde_json::to_vec(data),
-        };
-        body.unwrap_or_else(|_| Value::Null.to_string().into_bytes())
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                let event_type = Value::from(event.event_type.as_str()).to_string();
+                let mut body =
+                    Vec::with_capacity(data.len() + event_type.len() + timestamp.len() + 36);
+                body.extend_from_slice(b"{\"type\":");
+                body.extend_from_slice(event_type.as_bytes());
+                body.extend_from_slice(b",\"timestamp\":\"");
+                body.extend_from_slice(timestamp.as_bytes());
+                body.extend_from_slice(b"\",\"data\":");
+                body.extend_from_slice(data);
+                body.push(b'}');
+                body
+            }
+            Envelope::Raw => data.to_vec(),
+        }
     }
+}
+
+/// The JSON text a transformation makes of a stored payload (jq reads the text, numbers as
+/// written, and its output is written straight to text).
+fn transformed(program: &Program, payload: &[u8], meta: &Meta) -> Result<Vec<u8>, TransformError> {
+    program
+        .run_json(payload, meta)
+        .map(crate::transform::Output::into_json)
 }
 
 /// What a subscription's transformation sees as `$meta`.

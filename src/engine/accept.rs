@@ -10,7 +10,9 @@ use std::time::Instant;
 use chrono::Utc;
 
 use crate::delivery::Deliveries;
-use crate::store::{Acceptance, Accepted, NewEvent, Store, StoreError, Target, new_event_id};
+use crate::store::{
+    Acceptance, Accepted, NewEvent, Payload, Store, StoreError, Target, new_event_id,
+};
 use crate::transform::inline::{self, Cap};
 use crate::transform::pool::{PoolError, Tenant};
 
@@ -146,7 +148,7 @@ impl Engine {
         namespace: &str,
         event_type: &str,
         id: &str,
-        data: &serde_json::Value,
+        data: &Payload,
     ) -> Result<Vec<Target>, AcceptError> {
         self.matching_targets(topology, namespace, event_type, id, data)
             .await
@@ -160,7 +162,7 @@ impl Engine {
         namespace: &str,
         event_type: &str,
         id: &str,
-        data: &serde_json::Value,
+        data: &Payload,
     ) -> Result<Vec<Target>, PoolError> {
         let inline = inline::capped(Cap::SMALL, || {
             matching_with_errors(topology, namespace, event_type, id, data)
@@ -273,11 +275,14 @@ impl Engine {
                 namespace: namespace.to_owned(),
                 event_type: "switchboard.test".into(),
                 source: "admin-test".into(),
-                payload: serde_json::json!({
+                payload: Payload::from_value(&serde_json::json!({
                     "message": "a test event sent from the Switchboard admin API",
                     "subscription": name,
                     "sentAt": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                }),
+                }))
+                .map_err(|e| {
+                    PublishError::InvalidBody(crate::error_chain::chain(&e).to_string())
+                })?,
                 received_at: now,
             },
             targets: vec![subscription::target_of(&key)],
@@ -302,7 +307,7 @@ fn matching_with_errors(
     namespace: &str,
     event_type: &str,
     id: &str,
-    data: &serde_json::Value,
+    data: &Payload,
 ) -> (Vec<Target>, Vec<(ObjectKey, Option<String>)>) {
     let mut errors = Vec::new();
     let targets = topology.matching(namespace, event_type, id, data, |key, message| {

@@ -8,11 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::api::pattern::Pattern;
 use crate::api::{EventTypeSpec, Kind};
 use crate::error_chain::chain;
+use crate::store::Payload;
 use crate::transform::schema::{DataRejected, Schema, Violation, Violations};
 
 use super::jq_check::Finding;
@@ -162,12 +161,12 @@ impl Catalog {
     }
 
     /// Checks an event's data against the schema of its type in the namespace's catalog (a
-    /// type without one takes any data).
+    /// type without one takes any data, and its text is never read).
     pub fn check(
         &self,
         namespace: &str,
         event_type: &str,
-        data: &Value,
+        data: &Payload,
     ) -> Result<(), DataRejected> {
         let Some(schema) = self
             .0
@@ -176,7 +175,16 @@ impl Catalog {
         else {
             return Ok(());
         };
-        schema.check(data).map_err(|violations| DataRejected {
+        // A number beyond f64 (1e400) is valid JSON that a value cannot hold: a violation.
+        let checked = match data.to_value() {
+            Ok(value) => schema.check(&value),
+            Err(e) => Err(Violations(vec![Violation {
+                instance_path: String::new(),
+                keyword: "number".into(),
+                message: format!("the data cannot be checked against the schema: {e}"),
+            }])),
+        };
+        checked.map_err(|violations| DataRejected {
             event_type: event_type.to_owned(),
             violations: bounded(violations),
         })
@@ -275,10 +283,14 @@ fn listing(types: &BTreeSet<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::engine::snapshot::Meta;
+
+    fn p(value: Value) -> Payload {
+        Payload::from_value(&value).unwrap()
+    }
 
     fn spec(value: Value) -> EventTypeSpec {
         serde_json::from_value(value).expect("an EventType spec")
@@ -372,21 +384,33 @@ mod tests {
         let catalog = Catalog::new(&pieces);
         assert!(
             catalog
-                .check("a", "order.created", &json!({"id": 1}))
+                .check("a", "order.created", &p(json!({"id": 1})))
                 .is_ok()
         );
-        let err = catalog.check("a", "order.created", &json!({})).unwrap_err();
+        let err = catalog
+            .check("a", "order.created", &p(json!({})))
+            .unwrap_err();
         assert_eq!(
             crate::error_chain::render(&err),
             "data does not satisfy the schema of event type \"order.created\": at / (required): \"id\" is a required property"
         );
-        assert!(catalog.check("a", "Order_Placed", &json!("x")).is_err());
+        assert!(catalog.check("a", "Order_Placed", &p(json!("x"))).is_err());
         assert!(
-            catalog.check("a", "legacy", &json!("x")).is_ok(),
+            catalog.check("a", "legacy", &p(json!("x"))).is_ok(),
             "the type, not the name"
         );
-        assert!(catalog.check("a", "free", &json!("x")).is_ok());
-        assert!(catalog.check("b", "order.created", &json!({})).is_ok());
+        assert!(catalog.check("a", "free", &p(json!("x"))).is_ok());
+        assert!(catalog.check("b", "order.created", &p(json!({}))).is_ok());
+        let huge = Payload::from_json(r#"{"id": 1e400}"#.to_owned()).unwrap();
+        let err = catalog.check("a", "order.created", &huge).unwrap_err();
+        assert_eq!(
+            err.violations.0[0].keyword, "number",
+            "refused, not a panic"
+        );
+        assert!(
+            catalog.check("a", "free", &huge).is_ok(),
+            "no schema: never read"
+        );
     }
 
     #[test]
@@ -401,7 +425,7 @@ mod tests {
         let long = "y".repeat(5000);
         let data: Vec<Value> = (0..50).map(|_| json!({ "x": long })).collect();
         let err = Catalog::new(&pieces)
-            .check("a", "t", &Value::Array(data))
+            .check("a", "t", &p(Value::Array(data)))
             .unwrap_err();
         assert_eq!(err.violations.0.len(), MAX_VIOLATIONS);
         assert!(

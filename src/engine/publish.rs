@@ -1,9 +1,19 @@
 //! Reading a publish request: plain `{type, id?, data}` JSON, or a CloudEvents 1.0 event in
-//! structured (`application/cloudevents+json`) or binary (`ce-*` headers) mode.
+//! structured (`application/cloudevents+json`) or binary (`ce-*` headers) mode. The event's
+//! data is kept as the JSON text it was sent as (a [`Payload`]): the envelope is read field by
+//! field with the data left unparsed, so no `serde_json::Value` of it is ever built.
+
+use std::collections::HashMap;
 
 use http::HeaderMap;
 use http::header::CONTENT_TYPE;
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::store::{Payload, PayloadError};
+
+/// A JSON object's fields, their values left as text.
+type Fields<'a> = HashMap<String, &'a RawValue>;
 
 /// Longest accepted event type or id.
 const MAX_ATTRIBUTE_LEN: usize = 256;
@@ -17,8 +27,8 @@ pub struct PublishedEvent {
     pub event_type: String,
     /// CloudEvents `source`, when given.
     pub source: Option<String>,
-    /// The data.
-    pub data: Value,
+    /// The data, as sent.
+    pub data: Payload,
 }
 
 /// Why a publish request was refused.
@@ -60,21 +70,53 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<PublishedEvent, Publish
     }
 }
 
-fn json(body: &[u8]) -> Result<Value, PublishError> {
+fn not_json(e: &dyn std::error::Error) -> PublishError {
+    PublishError::InvalidBody(format!("not JSON: {}", crate::error_chain::chain(e)))
+}
+
+/// The data of an event: JSON text, kept as sent.
+fn data(raw: &[u8]) -> Result<Payload, PublishError> {
+    Payload::parse(raw, usize::MAX).map_err(payload_error)
+}
+
+/// The data of an event as a member of the JSON body (already read: only its shape is left
+/// to check).
+fn member(raw: &RawValue) -> Result<Payload, PublishError> {
+    Payload::from_raw(raw, usize::MAX).map_err(payload_error)
+}
+
+fn payload_error(e: PayloadError) -> PublishError {
+    match e {
+        PayloadError::Json(e) => not_json(&e),
+        other => PublishError::InvalidBody(crate::error_chain::chain(&other).to_string()),
+    }
+}
+
+/// The fields of a JSON object body, or `expected` as the error when it is JSON but not an
+/// object.
+fn fields<'a>(body: &'a [u8], expected: &str) -> Result<Fields<'a>, PublishError> {
     serde_json::from_slice(body).map_err(|e| {
-        PublishError::InvalidBody(format!("not JSON: {}", crate::error_chain::chain(&e)))
+        match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => PublishError::InvalidBody(expected.to_owned()),
+            Err(_) => not_json(&e),
+        }
     })
 }
 
+/// A field holding JSON `null` counts as absent.
+fn field<'f>(fields: &'f Fields<'_>, name: &str) -> Option<&'f RawValue> {
+    fields.get(name).copied().filter(|v| v.get() != "null")
+}
+
 fn attribute(
-    value: Option<&Value>,
+    value: Option<&RawValue>,
     name: &str,
     required: bool,
 ) -> Result<Option<String>, PublishError> {
-    match value {
-        None | Some(Value::Null) if !required => Ok(None),
-        None | Some(Value::Null) => Err(PublishError::InvalidEvent(format!("{name} is required"))),
-        Some(Value::String(s)) => check_attribute(s, name).map(Some),
+    match value.map(|v| serde_json::from_str::<Value>(v.get())) {
+        None if !required => Ok(None),
+        None => Err(PublishError::InvalidEvent(format!("{name} is required"))),
+        Some(Ok(Value::String(s))) => check_attribute(&s, name).map(Some),
         Some(_) => Err(PublishError::InvalidEvent(format!(
             "{name} must be a string"
         ))),
@@ -101,11 +143,7 @@ fn check_attribute(s: &str, name: &str) -> Result<String, PublishError> {
 }
 
 fn parse_plain(body: &[u8]) -> Result<PublishedEvent, PublishError> {
-    let Value::Object(map) = json(body)? else {
-        return Err(PublishError::InvalidBody(
-            "expected a JSON object {\"type\", \"id\", \"data\"}".into(),
-        ));
-    };
+    let map = fields(body, "expected a JSON object {\"type\", \"id\", \"data\"}")?;
     if let Some(unknown) = map
         .keys()
         .find(|k| !matches!(k.as_str(), "type" | "id" | "data"))
@@ -115,52 +153,52 @@ fn parse_plain(body: &[u8]) -> Result<PublishedEvent, PublishError> {
         )));
     }
     Ok(PublishedEvent {
-        event_type: attribute(map.get("type"), "type", true)?.expect("required"),
-        id: attribute(map.get("id"), "id", false)?,
+        event_type: attribute(field(&map, "type"), "type", true)?.unwrap_or_default(),
+        id: attribute(field(&map, "id"), "id", false)?,
         source: None,
-        data: map.get("data").cloned().unwrap_or(Value::Null),
+        data: match map.get("data") {
+            Some(raw) => member(raw)?,
+            None => Payload::null(),
+        },
     })
 }
 
 fn parse_structured(body: &[u8]) -> Result<PublishedEvent, PublishError> {
-    let Value::Object(map) = json(body)? else {
-        return Err(PublishError::InvalidBody(
-            "expected a CloudEvents JSON object".into(),
-        ));
-    };
-    spec_version(map.get("specversion").and_then(Value::as_str))?;
-    let base64 = map.get("data_base64").filter(|v| !v.is_null());
+    let map = fields(body, "expected a CloudEvents JSON object")?;
+    let version = field(&map, "specversion").and_then(|v| serde_json::from_str(v.get()).ok());
+    spec_version(version)?;
+    let base64 = field(&map, "data_base64");
     let data = match (map.get("data"), base64) {
         (Some(_), Some(_)) => {
             return Err(PublishError::InvalidEvent(
                 "data and data_base64 are mutually exclusive".into(),
             ));
         }
-        (Some(d), None) => d.clone(),
-        // Kept as its base64 text, once it is known to decode.
-        (None, Some(b64)) => Value::String(base64_text(b64)?),
-        (None, None) => Value::Null,
+        (Some(d), None) => member(d)?,
+        // Kept as its base64 text (a JSON string), once it is known to decode.
+        (None, Some(b64)) => base64_text(b64)?,
+        (None, None) => Payload::null(),
     };
     Ok(PublishedEvent {
-        id: attribute(map.get("id"), "id", true)?,
-        event_type: attribute(map.get("type"), "type", true)?.expect("required"),
-        source: attribute(map.get("source"), "source", true)?,
+        id: attribute(field(&map, "id"), "id", true)?,
+        event_type: attribute(field(&map, "type"), "type", true)?.unwrap_or_default(),
+        source: attribute(field(&map, "source"), "source", true)?,
         data,
     })
 }
 
-/// The text of a `data_base64` attribute that holds valid base64.
-fn base64_text(value: &Value) -> Result<String, PublishError> {
+/// A `data_base64` attribute that holds valid base64, as its JSON string.
+fn base64_text(value: &RawValue) -> Result<Payload, PublishError> {
     use base64::Engine as _;
-    let Value::String(text) = value else {
+    let Ok(Value::String(text)) = serde_json::from_str(value.get()) else {
         return Err(PublishError::InvalidEvent(
             "data_base64 must be a string".into(),
         ));
     };
     base64::engine::general_purpose::STANDARD
-        .decode(text)
+        .decode(&text)
         .map_err(|e| PublishError::InvalidEvent(format!("data_base64 is not base64: {e}")))?;
-    Ok(text.clone())
+    Ok(Payload::trusted(value.get()))
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Result<Option<String>, PublishError> {
@@ -186,17 +224,17 @@ fn parse_binary(
             .ok_or_else(|| PublishError::InvalidEvent(format!("header {name} is required")))
     };
     let data = if body.is_empty() {
-        Value::Null
+        Payload::null()
     } else if content_type.is_empty()
         || content_type == "application/json"
         || content_type.ends_with("+json")
     {
-        json(body)?
+        data(body)?
     } else if content_type.starts_with("text/") {
-        Value::String(
-            String::from_utf8(body.to_vec())
-                .map_err(|_| PublishError::InvalidBody("text body is not UTF-8".into()))?,
-        )
+        let text = std::str::from_utf8(body)
+            .map_err(|_| PublishError::InvalidBody("text body is not UTF-8".into()))?;
+        Payload::from_value(&Value::String(text.to_owned()))
+            .map_err(|e| PublishError::InvalidBody(crate::error_chain::chain(&e).to_string()))?
     } else {
         return Err(PublishError::UnsupportedMediaType(content_type.to_owned()));
     };
@@ -221,7 +259,6 @@ fn spec_version(v: Option<&str>) -> Result<(), PublishError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         pairs
@@ -238,8 +275,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (e.id.as_deref(), e.event_type.as_str(), e.data),
-            (Some("o-1"), "order.created", json!({"n":1}))
+            (e.id.as_deref(), e.event_type.as_str(), e.data.as_str()),
+            (Some("o-1"), "order.created", r#"{"n":1}"#)
         );
         let e = parse(&HeaderMap::new(), br#"{"type":"t","data":[1]}"#).unwrap();
         assert_eq!(e.id, None);
@@ -276,6 +313,50 @@ mod tests {
     }
 
     #[test]
+    fn data_is_kept_as_sent() {
+        let data = r#"{"big": 18446744073709551617, "n": [-0, 1.000000000000000000001, 1e400, 0.1],
+            "z": 1, "a": 2}"#;
+        let body = format!(r#"{{"type":"t","data": {data} }}"#);
+        let e = parse(&HeaderMap::new(), body.as_bytes()).unwrap();
+        assert_eq!(e.data.as_str(), data);
+        let structured = headers(&[("content-type", "application/cloudevents+json")]);
+        let body =
+            format!(r#"{{"specversion":"1.0","id":"1","type":"t","source":"s","data":{data}}}"#);
+        assert_eq!(
+            parse(&structured, body.as_bytes()).unwrap().data.as_str(),
+            data
+        );
+        let binary = headers(&[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "b-1"),
+            ("ce-type", "t.b"),
+            ("ce-source", "/s"),
+            ("content-type", "application/json"),
+        ]);
+        let e = parse(&binary, format!(" {data}\n").as_bytes()).unwrap();
+        assert_eq!(e.data.as_str(), data);
+        let deep = format!(
+            r#"{{"type":"t","data":{}}}"#,
+            "[".repeat(200) + &"]".repeat(200)
+        );
+        assert!(matches!(
+            parse(&HeaderMap::new(), deep.as_bytes()),
+            Err(PublishError::InvalidBody(_))
+        ));
+        let text = headers(&[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "1"),
+            ("ce-type", "t"),
+            ("ce-source", "/s"),
+            ("content-type", "text/plain"),
+        ]);
+        assert_eq!(
+            parse(&text, b"a \"b\"").unwrap().data.as_str(),
+            r#""a \"b\"""#
+        );
+    }
+
+    #[test]
     fn cloudevents_structured_and_binary() {
         let body = br#"{"specversion":"1.0","id":"ce-1","type":"com.example.order","source":"/shop","data":{"x":1}}"#;
         let e = parse(
@@ -287,8 +368,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (e.id.as_deref(), e.source.as_deref(), e.data),
-            (Some("ce-1"), Some("/shop"), json!({"x":1}))
+            (e.id.as_deref(), e.source.as_deref(), e.data.as_str()),
+            (Some("ce-1"), Some("/shop"), r#"{"x":1}"#)
         );
         let bad = br#"{"specversion":"0.3","id":"1","type":"t","source":"s"}"#;
         assert!(
@@ -302,7 +383,10 @@ mod tests {
         let structured = headers(&[("content-type", "application/cloudevents+json")]);
         let base64 =
             br#"{"specversion":"1.0","id":"1","type":"t","source":"s","data_base64":"aGk="}"#;
-        assert_eq!(parse(&structured, base64).unwrap().data, json!("aGk="));
+        assert_eq!(
+            parse(&structured, base64).unwrap().data.as_str(),
+            r#""aGk=""#
+        );
         let invalid =
             br#"{"specversion":"1.0","id":"1","type":"t","source":"s","data_base64":"%%"}"#;
         assert!(
@@ -327,8 +411,8 @@ mod tests {
         ]);
         let e = parse(&h, br#"{"y":2}"#).unwrap();
         assert_eq!(
-            (e.id.as_deref(), e.event_type.as_str(), e.data),
-            (Some("b-1"), "t.b", json!({"y":2}))
+            (e.id.as_deref(), e.event_type.as_str(), e.data.as_str()),
+            (Some("b-1"), "t.b", r#"{"y":2}"#)
         );
         let h = headers(&[
             ("ce-specversion", "1.0"),

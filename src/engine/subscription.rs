@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine as _;
-use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use crate::api::{AuthType, Kind, SigningScheme, TransformationSpec, WebhookSubscriptionSpec};
@@ -333,10 +332,10 @@ impl SubscriptionPiece {
     }
 
     /// The filter's verdict on `{type, id, data}` (Match when there is no filter).
-    pub fn filter(&self, event: &Value) -> PredicateResult {
+    pub fn filter(&self, event: &jaq_json::Val) -> PredicateResult {
         self.filter
             .as_ref()
-            .map_or(PredicateResult::Match, |f| f.eval(event))
+            .map_or(PredicateResult::Match, |f| f.eval_val(event.clone()))
     }
 }
 

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use serde_json::{Value, json};
+use jaq_json::Val;
 
 use crate::receiver::EndpointPiece;
-use crate::store::Target;
-use crate::transform::PredicateResult;
+use crate::store::{Payload, Target};
+use crate::transform::{PredicateResult, predicate};
 
 use super::piece::Pieces;
 use super::snapshot::{ObjectKey, Snapshot};
@@ -115,18 +115,25 @@ impl Topology {
         namespace: &str,
         event_type: &str,
         id: &str,
-        data: &Value,
+        data: &Payload,
         mut on_filter: impl FnMut(&ObjectKey, Option<&str>),
     ) -> Vec<Target> {
-        let mut filter_input: Option<Value> = None;
+        // The payload is read (once) only when a filter needs to look inside it.
+        let mut filter_input: Option<Result<Val, String>> = None;
         self.subscribers(namespace, event_type)
             .filter(|(key, piece)| {
                 if piece.filter.is_none() {
                     return true;
                 }
-                let input = filter_input
-                    .get_or_insert_with(|| json!({"type": event_type, "id": id, "data": data}));
-                match piece.filter(input) {
+                let input = filter_input.get_or_insert_with(|| {
+                    predicate::filter_input(event_type, id, data.as_bytes())
+                        .map_err(|e| format!("reading the payload: {e}"))
+                });
+                let verdict = match input {
+                    Ok(input) => piece.filter(input),
+                    Err(message) => PredicateResult::Error(message.clone()),
+                };
+                match verdict {
                     PredicateResult::Error(message) => {
                         piece.filter_failed();
                         on_filter(key, Some(&message));

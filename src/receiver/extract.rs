@@ -5,6 +5,7 @@ use std::fmt;
 
 use chrono::Duration;
 use http::{HeaderMap, HeaderName};
+use jaq_json::Val;
 use serde_json::Value;
 
 use crate::api::{Dedup, EventTypeSource, ProviderWebhooks, PublishRoute, parse_duration};
@@ -54,7 +55,7 @@ impl Source {
     }
 
     /// The value found; `Ok(None)` when the header is absent or the expression yields null.
-    fn find(&self, headers: &HeaderMap, payload: &Value) -> Result<Option<String>, String> {
+    fn find(&self, headers: &HeaderMap, payload: &Val) -> Result<Option<String>, String> {
         match self {
             Self::Header(name) => match headers.get(name) {
                 None => Ok(None),
@@ -63,7 +64,7 @@ impl Source {
                     .map(|s| Some(s.trim().to_owned()).filter(|s| !s.is_empty()))
                     .map_err(|_| format!("header {name} is not visible ASCII")),
             },
-            Self::Jq(src, expr) => match expr.eval(payload) {
+            Self::Jq(src, expr) => match expr.eval_val(payload.clone()) {
                 Err(e) => Err(format!("{src}: {}", crate::error_chain::chain(&e))),
                 Ok(None) => Ok(None),
                 Ok(Some(Value::String(s))) => Ok(Some(s).filter(|s| !s.is_empty())),
@@ -134,7 +135,7 @@ impl EventTypeRule {
     }
 
     /// The event type of a request.
-    pub fn resolve(&self, headers: &HeaderMap, payload: &Value) -> Result<EventType, HookError> {
+    pub fn resolve(&self, headers: &HeaderMap, payload: &Val) -> Result<EventType, HookError> {
         let found = match &self.source {
             None => None,
             Some(source) => source
@@ -216,7 +217,7 @@ impl DedupRule {
         &self,
         headers: &HeaderMap,
         verified: &Verified,
-        payload: &Value,
+        payload: &Val,
     ) -> Result<Option<String>, HookError> {
         if let Some(source) = &self.source {
             return source
@@ -236,6 +237,7 @@ impl DedupRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transform::value::to_jaq;
     use serde_json::json;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -254,10 +256,10 @@ mod tests {
         let spec = source(json!({"header": "X-GitHub-Event", "prefix": "github"}));
         let rule = EventTypeRule::build(Some(&spec), None, None).unwrap();
         let t = rule
-            .resolve(&headers(&[("x-github-event", "push")]), &Value::Null)
+            .resolve(&headers(&[("x-github-event", "push")]), &Val::Null)
             .unwrap();
         assert_eq!(t.published, "github.push");
-        let e = rule.resolve(&HeaderMap::new(), &Value::Null).unwrap_err();
+        let e = rule.resolve(&HeaderMap::new(), &Val::Null).unwrap_err();
         assert_eq!(e.reason(), "missing_event_type");
     }
 
@@ -267,11 +269,11 @@ mod tests {
         let rule = EventTypeRule::build(Some(&spec), None, None).unwrap();
         assert!(rule.uses_payload());
         let t = rule
-            .resolve(&HeaderMap::new(), &json!({"type": "invoice.paid"}))
+            .resolve(&HeaderMap::new(), &to_jaq(&json!({"type": "invoice.paid"})))
             .unwrap();
         assert_eq!(t.published, "stripe.invoice.paid");
         let e = rule
-            .resolve(&HeaderMap::new(), &json!({"type": {"a": 1}}))
+            .resolve(&HeaderMap::new(), &to_jaq(&json!({"type": {"a": 1}})))
             .unwrap_err();
         assert_eq!(e.reason(), "invalid_event_type");
 
@@ -279,11 +281,15 @@ mod tests {
             event_type: Some("billing.event".into()),
         };
         let rule = EventTypeRule::build(Some(&spec), None, Some(&fixed)).unwrap();
-        let t = rule.resolve(&HeaderMap::new(), &json!({})).unwrap();
+        let t = rule
+            .resolve(&HeaderMap::new(), &to_jaq(&json!({})))
+            .unwrap();
         assert_eq!((t.detected, t.published.as_str()), (None, "billing.event"));
 
         let rule = EventTypeRule::build(None, None, None).unwrap();
-        let t = rule.resolve(&HeaderMap::new(), &json!({})).unwrap();
+        let t = rule
+            .resolve(&HeaderMap::new(), &to_jaq(&json!({})))
+            .unwrap();
         assert_eq!(t.published, DEFAULT_EVENT_TYPE);
     }
 
@@ -302,11 +308,11 @@ mod tests {
             timestamp: None,
         };
         assert_eq!(
-            rule.id(&h, &signed, &Value::Null).unwrap().as_deref(),
+            rule.id(&h, &signed, &Val::Null).unwrap().as_deref(),
             Some("msg_1")
         );
         assert_eq!(
-            rule.id(&h, &Verified::default(), &Value::Null)
+            rule.id(&h, &Verified::default(), &Val::Null)
                 .unwrap()
                 .as_deref(),
             Some("d-1")
@@ -316,11 +322,12 @@ mod tests {
         let rule = DedupRule::build(Some(&spec), None).unwrap();
         assert_eq!(rule.window, Duration::hours(72));
         let id = rule
-            .id(&HeaderMap::new(), &signed, &json!({"id": 42}))
+            .id(&HeaderMap::new(), &signed, &to_jaq(&json!({"id": 42})))
             .unwrap();
         assert_eq!(id.as_deref(), Some("42"));
         assert_eq!(
-            rule.id(&HeaderMap::new(), &signed, &json!({})).unwrap(),
+            rule.id(&HeaderMap::new(), &signed, &to_jaq(&json!({})))
+                .unwrap(),
             None
         );
     }

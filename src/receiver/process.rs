@@ -1,5 +1,7 @@
 //! The request pipeline after the gates (endpoint, source, size, in-flight): verification
-//! over the raw bytes, then parsing, dedup id, event type, allowlist and transformation.
+//! over the raw bytes, then the payload (JSON kept as the text sent, read only where an
+//! expression or the transformation needs it), dedup id, event type, allowlist and
+//! transformation.
 //! What comes out is ready to commit; nothing here touches the store.
 
 use std::collections::BTreeMap;
@@ -10,13 +12,17 @@ use chrono::{DateTime, Utc};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST};
 use http::{HeaderMap, Uri};
 
-use crate::api::VerifyScheme;
+use jaq_json::Val;
+use serde_json::Value;
+
+use crate::api::{InputFormat, VerifyScheme};
 use crate::signature::{self, Request, Verified, VerifyError, paypal};
-use crate::store::{DedupKey, NewEvent, new_event_id};
-use crate::transform::format::decode_request;
+use crate::store::{DedupKey, NewEvent, Payload, PayloadError, new_event_id, payload};
+use crate::transform::format::{FormatError, decode};
 use crate::transform::inline::{self, Cap};
 use crate::transform::pool::Tenant;
-use crate::transform::{EvalPool, Meta};
+use crate::transform::value::to_jaq;
+use crate::transform::{EvalPool, Meta, TransformError, bounded, read};
 
 use super::endpoint::EndpointPiece;
 use super::error::HookError;
@@ -150,18 +156,39 @@ pub fn prepare(
                 .unwrap_or_default(),
         )
     })?;
-    let payload = decode_request(format, &inbound.body).map_err(HookError::MalformedBody)?;
-    let dedup_id = piece.dedup.id(&inbound.headers, verified, &payload)?;
-    let event_type = piece.event_type.resolve(&inbound.headers, &payload)?;
+    // JSON is kept as the text sent (checked and bounded, never built into a value); a form
+    // or text body as its decoded value.
+    let body = match format {
+        InputFormat::Json => Body::Json(
+            Payload::parse(&inbound.body, bounded::MAX_VALUES)
+                .map_err(|e| HookError::MalformedBody(format_error(e)))?,
+        ),
+        other => Body::Decoded(decode(other, &inbound.body).map_err(HookError::MalformedBody)?),
+    };
+    // The extraction rules look inside the payload only when they need to.
+    let input = if piece.event_type.uses_payload() || piece.dedup.uses_payload() {
+        match &body {
+            Body::Json(payload) => read::parse_json(payload.as_bytes())
+                .map_err(|e| HookError::MalformedBody(FormatError::Read(e)))?,
+            Body::Decoded(value) => to_jaq(value),
+        }
+    } else {
+        Val::Null
+    };
+    let dedup_id = piece.dedup.id(&inbound.headers, verified, &input)?;
+    let event_type = piece.event_type.resolve(&inbound.headers, &input)?;
     if !piece.allows(event_type.filtered()) {
         return Ok(Prepared::Ignored {
             event_type: event_type.published,
         });
     }
     let (namespace, name) = (&piece.inputs.namespace, &piece.inputs.name);
-    let payload = match &piece.transformation {
-        None => payload,
-        Some(program) => {
+    let payload = match (&piece.transformation, body) {
+        (None, Body::Json(payload)) => payload,
+        (None, Body::Decoded(value)) => {
+            Payload::from_value(&value).map_err(|e| HookError::MalformedBody(format_error(e)))?
+        }
+        (Some(program), body) => {
             // Building `$meta` (a header map among it) is skipped for programs not reading it.
             let meta = if program.uses_meta() {
                 Meta {
@@ -174,9 +201,17 @@ pub fn prepare(
             } else {
                 Meta::default()
             };
-            program
-                .apply_value(&payload, &meta)
-                .map_err(HookError::Transform)?
+            // JSON is read by jq from its text, numbers as written, and the output written
+            // straight to JSON text: no `serde_json::Value` on the way.
+            let output = match &body {
+                Body::Json(payload) => program.run(payload.as_bytes(), &meta),
+                Body::Decoded(value) => program.apply(value, &meta),
+            }
+            .map_err(HookError::Transform)?;
+            let json = String::from_utf8(output.into_json()).map_err(|e| {
+                HookError::Transform(TransformError::Output(FormatError::Utf8(e.utf8_error())))
+            })?;
+            Payload::trusted(json)
         }
     };
     let route = &piece.inputs.spec.route;
@@ -198,6 +233,24 @@ pub fn prepare(
             expires_at: inbound.received_at + piece.dedup.window,
         }),
     })))
+}
+
+/// A request body, as read in its format.
+enum Body {
+    /// JSON, kept as sent.
+    Json(Payload),
+    /// A form or text, decoded.
+    Decoded(Value),
+}
+
+/// A JSON body refused, as the error of its format.
+fn format_error(e: PayloadError) -> FormatError {
+    match e {
+        PayloadError::Json(e) => FormatError::Json(e),
+        PayloadError::TooDeep => FormatError::TooDeep(payload::MAX_DEPTH),
+        PayloadError::TooManyValues(n) => FormatError::TooManyValues(n),
+        PayloadError::Encode(e) => FormatError::Encode(e),
+    }
 }
 
 /// The public URL a request called: the endpoint's absolute URL (from `--external-url`) or

@@ -173,7 +173,7 @@ mod tests {
                 namespace: "ns".into(),
                 event_type: "t".into(),
                 source: "test".into(),
-                payload: serde_json::json!({}),
+                payload: crate::store::Payload::trusted("{}"),
                 received_at: chrono::Utc::now(),
             },
             targets: vec![],

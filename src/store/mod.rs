@@ -5,6 +5,7 @@
 mod batch;
 mod codec;
 mod group_commit;
+pub mod payload;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
@@ -114,6 +115,7 @@ impl StoreError {
 }
 
 pub use group_commit::{BatchWriter, GroupCommitter};
+pub use payload::{Payload, PayloadError};
 
 /// Opens the store at `url_or_path` and applies its migrations: `postgres://…` (or
 /// `postgresql://…`) for PostgreSQL; `sqlite:///path/file.db`, `sqlite:path` or a plain path
@@ -181,8 +183,8 @@ pub struct NewEvent {
     pub event_type: String,
     /// Who produced it ("publish-api", "endpoint/stripe-events", "sync/crm-contacts").
     pub source: String,
-    /// The payload (JSON text as received, or the transformed payload).
-    pub payload: serde_json::Value,
+    /// The payload: the JSON text as received, or the transformed payload's.
+    pub payload: Payload,
     /// When it was accepted.
     pub received_at: DateTime<Utc>,
 }

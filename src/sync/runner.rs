@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{SyncJobPhase, SyncJobType};
 use crate::error_chain::{chain, render};
-use crate::store::{NewEvent, Store};
+use crate::store::{NewEvent, Payload, Store};
 use crate::transform::{JqExpr, Meta, Program};
 
 use super::cron::Clock;
@@ -360,7 +360,8 @@ async fn sink_one(
         Sink::Publish { event_type, .. } => Some(event_type.clone()),
         Sink::Forward(_) => None,
     };
-    let (value, body, content_type) = match &parts.transform {
+    // A JSON body is the payload's text; Form output is published as the object it encodes.
+    let (form_value, body, content_type) = match &parts.transform {
         Some(program) => {
             let meta = Meta {
                 event_type: event_type.clone(),
@@ -370,11 +371,12 @@ async fn sink_one(
                 ..Meta::default()
             };
             let out = program.apply(&item, &meta).map_err(|e| render(&e))?;
-            (out.value(), out.body, out.content_type)
+            let form_value = (out.content_type != "application/json").then(|| out.value());
+            (form_value, out.body, out.content_type)
         }
         None => {
             let body = serde_json::to_vec(&item).map_err(|e| render(&e))?;
-            (item, body, "application/json")
+            (None, body, "application/json")
         }
     };
     match &parts.sink {
@@ -387,7 +389,10 @@ async fn sink_one(
                 namespace: record.key.namespace.clone(),
                 event_type: event_type.clone(),
                 source: source_name.to_owned(),
-                payload: value,
+                payload: match form_value {
+                    Some(value) => Payload::from_value(&value).map_err(|e| render(&e))?,
+                    None => Payload::trusted(String::from_utf8(body).map_err(|e| render(&e))?),
+                },
                 received_at: ctx.clock.now(),
             })
             .await

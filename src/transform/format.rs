@@ -12,6 +12,12 @@ pub enum FormatError {
     /// The input is not JSON.
     #[error("input is not valid JSON")]
     Json(#[source] serde_json::Error),
+    /// The JSON input does not read (jq's reader, which keeps numbers as written).
+    #[error("input is not valid JSON")]
+    Read(#[source] super::read::ReadError),
+    /// The JSON input nests arrays and objects deeper than its reader allows.
+    #[error("input nests arrays and objects deeper than {0} levels")]
+    TooDeep(usize),
     /// The JSON input holds more values than a request may.
     #[error("input holds more than {0} JSON values and keys")]
     TooManyValues(usize),

@@ -1,12 +1,14 @@
 //! jq predicates (subscription filters) and single-value jq expressions (event type, dedup
 //! id, sync items/cursor/watermark paths).
 
+use jaq_json::{Map, Val};
 use serde_json::Value;
 
 use super::eval::{self, EvalError};
-use super::format::type_name;
 use super::jq::{self, CompileError, Filter};
+use super::read::{self, ReadError};
 use super::sandbox::Limits;
+use super::{value, write};
 
 /// What a predicate said about a value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,17 +45,46 @@ impl Predicate {
 
     /// Evaluates the predicate on a value; its first output decides.
     pub fn eval(&self, value: &Value) -> PredicateResult {
-        match eval::run(&self.filter, value, &[], self.limits, 1, false) {
+        self.eval_val(value::to_jaq(value))
+    }
+
+    /// Evaluates the predicate on a jaq value (as [`filter_input`] makes one).
+    pub fn eval_val(&self, value: Val) -> PredicateResult {
+        match eval::run_val(&self.filter, value, &[], self.limits, 1, false, Ok) {
             Err(e) => PredicateResult::Error(crate::error_chain::render(&e)),
-            Ok(out) => match out.values.first() {
-                Some(Value::Bool(true)) => PredicateResult::Match,
-                Some(Value::Bool(false)) | None => PredicateResult::NoMatch,
+            Ok((out, _)) => match out.first() {
+                Some(Val::Bool(true)) => PredicateResult::Match,
+                Some(Val::Bool(false)) | None => PredicateResult::NoMatch,
                 Some(other) => PredicateResult::Error(format!(
                     "filter yielded {}, not a boolean",
-                    type_name(other)
+                    val_type_name(other)
                 )),
             },
         }
+    }
+}
+
+/// What a subscription filter sees: `{"type", "id", "data"}`, the data read from its JSON
+/// text (numbers as written).
+pub fn filter_input(event_type: &str, id: &str, data: &[u8]) -> Result<Val, ReadError> {
+    let data = read::parse_json(data)?;
+    let text = |s: &str| Val::utf8_str(s.as_bytes().to_vec());
+    let mut fields = Map::with_capacity_and_hasher(3, Default::default());
+    fields.insert(text("type"), text(event_type));
+    fields.insert(text("id"), text(id));
+    fields.insert(text("data"), data);
+    Ok(Val::obj(fields))
+}
+
+/// The kind of a jaq value, as [`super::format::type_name`] names JSON's.
+fn val_type_name(value: &Val) -> &'static str {
+    match value {
+        Val::Null => "null",
+        Val::Bool(_) => "a boolean",
+        Val::Num(_) => "a number",
+        Val::TStr(_) | Val::BStr(_) => "a string",
+        Val::Arr(_) => "an array",
+        Val::Obj(_) => "an object",
     }
 }
 
@@ -97,6 +128,20 @@ impl JqExpr {
             return Err(ExprError::Several);
         }
         Ok(out.values.into_iter().next().filter(|v| !v.is_null()))
+    }
+
+    /// [`JqExpr::eval`] on a jaq value (a payload read with numbers as written).
+    pub fn eval_val(&self, input: Val) -> Result<Option<Value>, ExprError> {
+        let limits = self.limits;
+        let (values, more) = eval::run_val(&self.filter, input, &[], limits, 1, true, |v| {
+            write::check_size(&v, limits.max_output_bytes)?;
+            value::to_json(&v).map_err(EvalError::NotJson)
+        })
+        .map_err(ExprError::Eval)?;
+        if more {
+            return Err(ExprError::Several);
+        }
+        Ok(values.into_iter().next().filter(|v| !v.is_null()))
     }
 }
 

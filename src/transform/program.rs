@@ -105,6 +105,16 @@ impl Output {
         }
     }
 
+    /// The output as JSON text: the body written when the output format is JSON (numbers
+    /// the program passed through kept as written), else the output value's JSON (the
+    /// object before Form encoding).
+    pub fn into_json(self) -> Vec<u8> {
+        if self.content_type == "application/json" {
+            return self.body;
+        }
+        serde_json::to_vec(&self.into_value()).unwrap_or_else(|_| b"null".to_vec())
+    }
+
     /// Reads back a body that [`write::write_json`] wrote, which is JSON that reads back as
     /// the value it was written from.
     fn read_body(&self) -> Value {
@@ -193,12 +203,24 @@ impl Program {
     pub fn run(&self, raw: &[u8], meta: &Meta) -> Result<Output, TransformError> {
         // The output is usually of the input's order of size.
         let write = Some(raw.len().min(OUTPUT_GUESS_CAP));
-        if let (InputFormat::Json, None) = (self.input_format, &self.input_schema) {
-            return self.evaluate(Input::Json(raw), meta, write, false);
+        if self.input_format == InputFormat::Json {
+            return self.run_json(raw, meta);
         }
         let input = self.decode(raw)?;
         self.check_input(&input)?;
         self.evaluate(Input::Val(value::to_jaq(&input)), meta, write, false)
+    }
+
+    /// Runs the transformation on a JSON payload (a stored event's), whatever the declared
+    /// input format: jq reads the text itself, numbers as written; an input schema checks
+    /// the payload read as a `serde_json::Value`.
+    pub fn run_json(&self, raw: &[u8], meta: &Meta) -> Result<Output, TransformError> {
+        let write = Some(raw.len().min(OUTPUT_GUESS_CAP));
+        if self.input_schema.is_some() {
+            let input = format::decode(InputFormat::Json, raw).map_err(TransformError::Input)?;
+            self.check_input(&input)?;
+        }
+        self.evaluate(Input::Json(raw), meta, write, false)
     }
 
     /// Runs the transformation on an already decoded payload: input schema, program,
@@ -281,7 +303,7 @@ impl Program {
                 let input = match input {
                     Input::Val(v) => v,
                     Input::Json(raw) => read::parse_json(raw)
-                        .map_err(|e| TransformError::Input(FormatError::Json(e)))?,
+                        .map_err(|e| TransformError::Input(FormatError::Read(e)))?,
                 };
                 eval::run_val(&self.filter, input, &[meta], self.limits, 1, true, first)
             }
@@ -416,6 +438,29 @@ mod tests {
         assert_eq!(e.pointer(), "/spec/outputSchema");
     }
 
+    /// `run` keeps numbers as written where the program passes them through; arithmetic
+    /// reads them as floats.
+    #[test]
+    fn numbers_pass_through_exactly() {
+        let big = "9".repeat(300);
+        let input = format!(
+            r#"{{"a": [18446744073709551617, {big}, -0, 1.000000000000000000001, 1e400, 0.1], "n": 1.50, "x": 2}}"#
+        );
+        let exact = format!(r#"[18446744073709551617,{big},-0,1.000000000000000000001,1e400,0.1]"#);
+        for (jq, want) in [
+            (".", format!(r#"{{"a":{exact},"n":1.50,"x":2}}"#)),
+            ("{a: .a, n: .n}", format!(r#"{{"a":{exact},"n":1.50}}"#)),
+            ("first(.a[])", "18446744073709551617".to_owned()),
+            (".n * 2", "3".to_owned()),
+            (".a[5] + 0.2", "0.30000000000000004".to_owned()),
+        ] {
+            let p = Program::compile(&spec(json!({ "jq": jq }))).unwrap();
+            let out = p.run(input.as_bytes(), &Meta::default()).unwrap();
+            assert_eq!(out.clone().into_json(), out.body, "{jq}");
+            assert_eq!(String::from_utf8(out.body).unwrap(), want, "{jq}");
+        }
+    }
+
     /// `run` (bytes straight into jaq and out again) and `apply` (through serde_json
     /// values) give the same body, value and errors.
     #[test]
@@ -423,7 +468,7 @@ mod tests {
         let cases = [
             (
                 ".",
-                r#"{"z": 1, "a": [1.50, 1e3, -0.0, 18446744073709551615, "\u00e9\ud83d\ude00"], "z": 2}"#,
+                r#"{"z": 1, "a": [1.5, -2, 18446744073709551615, "\u00e9\ud83d\ude00"], "z": 2}"#,
             ),
             ("{b: .b, a: .a} | .c = (.a + .b)", r#"{"a": 0.1, "b": 0.2}"#),
             (".x / 100", r#"{"x": 123450}"#),

@@ -1,18 +1,25 @@
-//! Reading JSON bytes straight into a jaq value, with exactly the grammar, number handling,
-//! nesting limit and error messages of `serde_json::from_slice::<Value>` followed by
-//! [`value::to_jaq`](super::value::to_jaq), but without building the `serde_json::Value`.
+//! Reading JSON bytes straight into a jaq value, numbers exactly as written. It lexes with
+//! hifijson and makes numbers as jaq-json's own reader (`jaq_json::read`) does: an integer
+//! becomes a jaq integer (a big one when it needs to), any other number keeps its text
+//! (`Num::Dec`), so `.`, `{a: .a}` or `.items[]` write back `18446744073709551617`, `1e400` or
+//! `1.000000000000000000001` unchanged (and `-0`, kept as text too), while arithmetic reads
+//! them as floats, as jq does. Unlike jaq-json's reader it takes strict JSON only (no `NaN`,
+//! comments or byte strings), refuses nesting deeper than [`MAX_DEPTH`] instead of recursing
+//! without bound, builds only what a [`Need`] asks for, and shares repeated object keys.
 
-use std::cell::RefCell;
 use std::fmt;
 
-use jaq_json::{Map, Num, Val};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use hifijson::escape::Lex as _;
+use hifijson::num::{Lex as _, LexWrite as _};
+use hifijson::str::LexWrite as _;
+use hifijson::token::{Expect, Lex as _};
+use hifijson::{Read as _, SliceLexer, escape, num, str};
+use jaq_json::{Map, Num, Rc, Val};
 
 use super::quick::Need;
 
-/// The key by which `serde_json` (built with `raw_value`, as this crate is) marks an object
-/// whose string value is itself JSON text to be read in its place.
-const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
+/// Arrays and objects nested deeper than this are refused (as `serde_json` refuses them).
+pub const MAX_DEPTH: usize = 127;
 
 /// The fields an object is first given room for: most payload objects have a few, and
 /// growing a map two or three times costs more than the unused room.
@@ -21,197 +28,173 @@ const FIELDS_GUESS: usize = 8;
 /// How many distinct object keys of one document are remembered for sharing.
 const SHARED_KEYS: usize = 64;
 
-/// Keys met in a document: their text in the input, and once met twice, the value shared by
-/// every later occurrence.
-type Keys<'de> = RefCell<Vec<(&'de str, Option<Val>)>>;
+/// Why a text was not read.
+#[derive(Debug)]
+pub struct ReadError {
+    /// Bytes read before the error.
+    offset: usize,
+    /// What was wrong there.
+    why: hifijson::Error,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.why {
+            hifijson::Error::Depth => write!(
+                f,
+                "at byte {}: nested deeper than {MAX_DEPTH} levels",
+                self.offset
+            ),
+            why => write!(f, "at byte {}: {why}", self.offset),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
 
 /// Parses one JSON document (surrounding whitespace allowed) into a jaq value.
-pub fn parse_json(raw: &[u8]) -> Result<Val, serde_json::Error> {
+pub fn parse_json(raw: &[u8]) -> Result<Val, ReadError> {
     parse_json_for(raw, &Need::All)
 }
 
 /// Parses one JSON document as [`parse_json`] does, but builds only what `need` asks for: a
 /// field not needed is read (and checked) but left out of its object, and a value needed for
 /// nothing becomes `null`. Every document that [`parse_json`] rejects is rejected too.
-pub fn parse_json_for(raw: &[u8], need: &Need) -> Result<Val, serde_json::Error> {
-    let keys = RefCell::new(Vec::with_capacity(16));
-    let mut de = serde_json::Deserializer::from_slice(raw);
-    let value = ToVal { keys: &keys, need }.deserialize(&mut de)?;
-    de.end()?;
-    Ok(value)
+pub fn parse_json_for(raw: &[u8], need: &Need) -> Result<Val, ReadError> {
+    let mut lexer = SliceLexer::new(raw);
+    let mut reader = Reader {
+        keys: Vec::with_capacity(16),
+        depth: 0,
+    };
+    lexer
+        .exactly_one(|l| l.ws_peek(), |next, l| reader.value(next, l, need))
+        .map_err(|why| ReadError {
+            offset: raw.len() - lexer.as_slice().len(),
+            why,
+        })
 }
 
-/// Builds jaq values from any serde deserializer, as `serde_json::Value`'s visitor does.
-/// An object key met a third time or more in the document (the same field of every item of
-/// an array) shares one string instead of allocating its own.
-#[derive(Clone, Copy)]
-struct ToVal<'k, 'de> {
-    keys: &'k Keys<'de>,
-    /// What of this value is wanted.
-    need: &'k Need,
+/// The state of one read: the keys met (for sharing) and the current nesting.
+struct Reader {
+    keys: Vec<(Vec<u8>, Val)>,
+    depth: usize,
 }
 
-impl<'k, 'de> ToVal<'k, 'de> {
-    fn with(self, need: &'k Need) -> Self {
-        Self { need, ..self }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for ToVal<'_, 'de> {
-    type Value = Val;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
-        match self.need {
-            Need::Nothing => deserializer.deserialize_any(Skip).map(|()| Val::Null),
-            _ => deserializer.deserialize_any(self),
-        }
-    }
-}
-
-/// Reads a value that is not needed: every check of a full read, nothing built.
-struct Skip;
-
-impl<'de> DeserializeSeed<'de> for Skip {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(Skip)
-    }
-}
-
-impl<'de> Visitor<'de> for Skip {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any valid JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Skip)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Some(first) = map.next_key::<std::borrow::Cow<'de, str>>()? else {
-            return Ok(());
-        };
-        if first == RAW_VALUE_KEY {
-            // Checked as the full read checks it: the text must be JSON.
-            let text: String = map.next_value()?;
-            return parse_json(text.as_bytes())
-                .map(drop)
-                .map_err(de::Error::custom);
-        }
-        map.next_value_seed(Skip)?;
-        while map.next_key_seed(Skip)?.is_some() {
-            map.next_value_seed(Skip)?;
-        }
-        Ok(())
-    }
-}
-
-impl<'de> Visitor<'de> for ToVal<'_, 'de> {
-    type Value = Val;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any valid JSON value")
-    }
-
-    fn visit_bool<E>(self, b: bool) -> Result<Val, E> {
-        Ok(Val::Bool(b))
-    }
-
-    fn visit_i64<E>(self, i: i64) -> Result<Val, E> {
-        Ok(Val::Num(Num::from_integral(i)))
-    }
-
-    fn visit_u64<E>(self, u: u64) -> Result<Val, E> {
-        Ok(Val::Num(Num::from_integral(u)))
-    }
-
-    fn visit_f64<E>(self, f: f64) -> Result<Val, E> {
-        Ok(Val::Num(Num::Float(f)))
-    }
-
-    fn visit_str<E>(self, s: &str) -> Result<Val, E> {
-        Ok(Val::utf8_str(s.as_bytes().to_vec()))
-    }
-
-    fn visit_string<E>(self, s: String) -> Result<Val, E> {
-        Ok(Val::utf8_str(s.into_bytes()))
-    }
-
-    fn visit_none<E>(self) -> Result<Val, E> {
-        Ok(Val::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-
-    fn visit_unit<E>(self) -> Result<Val, E> {
-        Ok(Val::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        let each = self.with(self.need.element());
-        while let Some(item) = seq.next_element_seed(each)? {
-            items.push(item);
-        }
-        Ok(Val::Arr(items.into()))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
-        let key = Key { keys: self.keys };
-        let Some(first) = map.next_key_seed(key)? else {
-            return Ok(Val::obj(Map::default()));
-        };
-        if matches!(&first, Val::TStr(k) if k.as_ref() == RAW_VALUE_KEY.as_bytes()) {
-            let text: String = map.next_value()?;
-            return parse_json(text.as_bytes()).map_err(de::Error::custom);
-        }
-        let mut fields = Map::with_capacity_and_hasher(FIELDS_GUESS, Default::default());
-        let mut next = Some(first);
-        while let Some(k) = next {
-            match self.need.field(text(&k)) {
-                Some(need) => {
-                    let value = map.next_value_seed(self.with(need))?;
-                    fields.insert(k, value);
-                }
-                None => map.next_value_seed(Skip)?,
+impl Reader {
+    /// Reads the value starting with the peeked byte `next`; `null` when it is needed for
+    /// nothing (it is checked all the same).
+    fn value(
+        &mut self,
+        next: u8,
+        lexer: &mut SliceLexer<'_>,
+        need: &Need,
+    ) -> Result<Val, hifijson::Error> {
+        let build = !matches!(need, Need::Nothing);
+        Ok(match next {
+            b'n' | b't' | b'f' => match lexer.null_or_bool() {
+                Some(Some(b)) if build => Val::Bool(b),
+                Some(_) => Val::Null,
+                None => Err(Expect::Value)?,
+            },
+            b'-' | b'0'..=b'9' if build => Val::Num(number(lexer)?),
+            b'-' | b'0'..=b'9' => {
+                lexer.num_ignore().validate()?;
+                Val::Null
             }
-            next = map.next_key_seed(key)?;
+            b'"' if build => Val::utf8_str(string(lexer.discarded())?),
+            b'"' => {
+                skip_string(lexer.discarded())?;
+                Val::Null
+            }
+            b'[' => {
+                self.enter()?;
+                let each = need.element();
+                let mut items = Vec::new();
+                lexer.discarded().seq(
+                    b']',
+                    |l| l.ws_peek(),
+                    |next, l| {
+                        let item = self.value(next, l, each)?;
+                        if build {
+                            items.push(item);
+                        }
+                        Ok::<_, hifijson::Error>(())
+                    },
+                )?;
+                self.depth -= 1;
+                if build {
+                    Val::Arr(items.into())
+                } else {
+                    Val::Null
+                }
+            }
+            b'{' => {
+                self.enter()?;
+                let mut fields = Map::with_capacity_and_hasher(
+                    if build { FIELDS_GUESS } else { 0 },
+                    Default::default(),
+                );
+                lexer.discarded().seq(
+                    b'}',
+                    |l| l.ws_peek(),
+                    |next, l| {
+                        if next != b'"' {
+                            return Err(Expect::String.into());
+                        }
+                        let key = if build {
+                            Some(self.key(l.discarded())?)
+                        } else {
+                            skip_string(l.discarded())?;
+                            None
+                        };
+                        l.expect(|l| l.ws_peek(), b':').ok_or(Expect::Colon)?;
+                        let next = l.ws_peek().ok_or(Expect::Value)?;
+                        match key {
+                            Some(key) => match need.field(text(&key)) {
+                                Some(need) => {
+                                    let value = self.value(next, l, need)?;
+                                    fields.insert(key, value);
+                                }
+                                None => drop(self.value(next, l, &Need::Nothing)?),
+                            },
+                            None => drop(self.value(next, l, &Need::Nothing)?),
+                        }
+                        Ok::<_, hifijson::Error>(())
+                    },
+                )?;
+                self.depth -= 1;
+                if build { Val::obj(fields) } else { Val::Null }
+            }
+            _ => Err(Expect::Value)?,
+        })
+    }
+
+    /// One level deeper, refused past [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<(), hifijson::Error> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(hifijson::Error::Depth);
         }
-        Ok(Val::obj(fields))
+        Ok(())
+    }
+
+    /// An object key (its opening quote read), shared with an equal key met before in the
+    /// document when there is one.
+    fn key(&mut self, lexer: &mut SliceLexer<'_>) -> Result<Val, hifijson::Error> {
+        let bytes = string(lexer)?;
+        if let Some((_, shared)) = self.keys.iter().find(|(k, _)| *k == bytes) {
+            return Ok(shared.clone());
+        }
+        if self.keys.len() < SHARED_KEYS {
+            let key = Val::utf8_str(bytes.clone());
+            self.keys.push((bytes, key.clone()));
+            return Ok(key);
+        }
+        Ok(Val::utf8_str(bytes))
     }
 }
 
-/// The text of a key that [`Key`] read.
+/// The text of a key that [`Reader::key`] read.
 fn text(key: &Val) -> &[u8] {
     match key {
         Val::TStr(bytes) => bytes,
@@ -219,47 +202,48 @@ fn text(key: &Val) -> &[u8] {
     }
 }
 
-/// An object key, shared with an equal key met before in the document when there is one.
-#[derive(Clone, Copy)]
-struct Key<'k, 'de> {
-    keys: &'k Keys<'de>,
+/// A number, as jaq-json reads one: integers as integers (big ones included), any other
+/// number, and `-0`, as its text.
+fn number(lexer: &mut SliceLexer<'_>) -> Result<Num, hifijson::Error> {
+    let (text, parts) = lexer.num_string_with(num::Num::default()).validated()?;
+    let as_text = || Num::Dec(Rc::new(text.to_owned()));
+    Ok(if parts.is_int() && text != "-0" {
+        Num::from_str_radix(text, 10).unwrap_or_else(as_text)
+    } else {
+        as_text()
+    })
 }
 
-impl<'de> DeserializeSeed<'de> for Key<'_, 'de> {
-    type Value = Val;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Val, D::Error> {
-        deserializer.deserialize_str(self)
-    }
+/// A string's bytes (its opening quote read), escapes decoded; UTF-8 is checked.
+fn string(lexer: &mut SliceLexer<'_>) -> Result<Vec<u8>, hifijson::Error> {
+    let on_string = |bytes: &mut &[u8], out: &mut Vec<u8>| {
+        std::str::from_utf8(bytes).map_err(str::Error::Utf8)?;
+        out.extend_from_slice(bytes);
+        Ok::<_, str::Error>(())
+    };
+    lexer
+        .str_fold(Vec::new(), on_string, |lexer, out| {
+            let c = lexer.take_next().ok_or(escape::Error::Eof)?;
+            let c = lexer.escape(c).map_err(str::Error::Escape)?;
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            Ok(())
+        })
+        .map_err(hifijson::Error::Str)
 }
 
-impl<'de> Visitor<'de> for Key<'_, 'de> {
-    type Value = Val;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string key")
-    }
-
-    /// A key with escapes (decoded into a scratch buffer): not shared.
-    fn visit_str<E>(self, s: &str) -> Result<Val, E> {
-        Ok(Val::utf8_str(s.as_bytes().to_vec()))
-    }
-
-    /// A key as written in the input: shared from its second occurrence on.
-    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Val, E> {
-        let mut keys = self.keys.borrow_mut();
-        let fresh = || Val::utf8_str(s.as_bytes().to_vec());
-        match keys.iter_mut().find(|(text, _)| *text == s) {
-            Some((_, Some(shared))) => Ok(shared.clone()),
-            Some((_, slot)) => Ok(slot.insert(fresh()).clone()),
-            None => {
-                if keys.len() < SHARED_KEYS {
-                    keys.push((s, None));
-                }
-                Ok(fresh())
-            }
-        }
-    }
+/// Checks a string (its opening quote read) as [`string`] does, keeping nothing.
+fn skip_string(lexer: &mut SliceLexer<'_>) -> Result<(), hifijson::Error> {
+    let on_string = |bytes: &mut &[u8], _: &mut ()| {
+        std::str::from_utf8(bytes).map_err(str::Error::Utf8)?;
+        Ok::<_, str::Error>(())
+    };
+    lexer
+        .str_fold((), on_string, |lexer, ()| {
+            let c = lexer.take_next().ok_or(escape::Error::Eof)?;
+            lexer.escape(c).map_err(str::Error::Escape)?;
+            Ok(())
+        })
+        .map_err(hifijson::Error::Str)
 }
 
 #[cfg(test)]
@@ -268,38 +252,38 @@ mod tests {
 
     use super::*;
     use crate::transform::value::to_jaq;
+    use crate::transform::write::write_json;
 
-    /// The direct parse and the serde path agree, value for value and error for error; a
-    /// read of part of the document rejects every document the full read rejects, alike.
+    fn written(v: &Val) -> String {
+        String::from_utf8(write_json(v, 0, usize::MAX).unwrap().unwrap()).unwrap()
+    }
+
+    /// Whatever serde_json reads, this reads alike (numbers compared by value, key order
+    /// too); what it rejects is rejected too, save numbers no float holds. A read of part of
+    /// the document rejects every document the full read rejects.
     fn agrees(text: &str) {
         let direct = parse_json(text.as_bytes());
         let fields = Need::Fields(vec![("a".into(), Need::Nothing)]);
         for need in [Need::Nothing, fields, Need::Each(Box::new(Need::Nothing))] {
             let part = parse_json_for(text.as_bytes(), &need);
-            match (&direct, part) {
-                (Ok(_), Ok(_)) => {}
-                (Err(d), Err(p)) => assert_eq!(d.to_string(), p.to_string(), "{text} {need:?}"),
-                (d, p) => panic!("{text} {need:?}: full {d:?}, part {p:?}"),
-            }
+            assert_eq!(direct.is_ok(), part.is_ok(), "{text} {need:?}");
         }
-        let serde = serde_json::from_str::<Value>(text);
-        match (direct, serde) {
+        match (direct, serde_json::from_str::<Value>(text)) {
             (Ok(d), Ok(s)) => {
                 assert_eq!(d, to_jaq(&s), "{text}");
-                // Key order too (object equality ignores it).
-                let written = crate::transform::write::write_json(&d, 0, usize::MAX).unwrap();
-                assert_eq!(
-                    written,
-                    crate::transform::write::write_json(&to_jaq(&s), 0, usize::MAX).unwrap()
-                );
+                let keys = |v: &Val| match v {
+                    Val::Obj(fields) => fields.keys().map(|k| k.to_string()).collect(),
+                    _ => Vec::new(),
+                };
+                assert_eq!(keys(&d), keys(&to_jaq(&s)), "{text}");
             }
-            (Err(d), Err(s)) => assert_eq!(d.to_string(), s.to_string(), "{text}"),
-            (d, s) => panic!("{text}: direct {d:?}, serde {s:?}"),
+            (Err(_), Err(_)) => {}
+            (d, s) => panic!("{text}: ours {d:?}, serde {s:?}"),
         }
     }
 
     #[test]
-    fn agrees_with_the_serde_path() {
+    fn agrees_with_serde_json() {
         for text in [
             "null",
             " true ",
@@ -307,37 +291,68 @@ mod tests {
             r#""unicode \u00e9 \ud83d\ude00 \" \\ \n \u0000 é""#,
             "18446744073709551615",
             "9223372036854775807",
-            "9223372036854775808",
-            "-9223372036854775808",
             "-9223372036854775809",
-            "123456789012345678901234567890",
             "0.1",
             "1.50",
-            "1e308",
             "2.2250738585072014e-308",
             r#"{"k": 1, "j": 2, "k": 3}"#,
             r#"{"z": 1, "a": 2, "m": 3}"#,
             "[[[[[[[]]]]]]]",
             r#"[{"a": 1, "b\u0041": 2}, {"bA": 3, "a": 4}, {"a": {"a": 5}, "bA": 6}]"#,
-            r#"{"$serde_json::private::RawValue": "[1, {\"a\": 2}]"}"#,
-            r#"{"$serde_json::private::RawValue": "[1,"}"#,
             "",
             "{",
             r#"{"a" 1}"#,
+            r#"{1: 2}"#,
             "[1,]",
             "1 2",
+            "01",
+            "+1",
+            "1.",
             "NaN",
-            "1e400",
+            "Infinity",
             "# comment\n1",
             r#""\x41""#,
+            r#"b"x""#,
             "\"\u{1}\"",
-            "\"\u{ff}\"",
+            r#""\ud800""#,
         ] {
             agrees(text);
         }
         agrees(&("[".repeat(200) + &"]".repeat(200)));
         agrees(&("[".repeat(127) + &"]".repeat(127)));
+        agrees(&("[".repeat(128) + &"]".repeat(128)));
         assert!(parse_json(&[b'"', 0xff, b'"']).is_err());
+        assert!(parse_json_for(&[b'[', b'"', 0xff, b'"', b']'], &Need::Nothing).is_err());
+    }
+
+    #[test]
+    fn numbers_are_kept_as_written() {
+        let big = "9".repeat(300);
+        for n in [
+            "18446744073709551617",
+            "-18446744073709551617",
+            big.as_str(),
+            "-0",
+            "-0.0",
+            "1.000000000000000000001",
+            "1e400",
+            "1E+2",
+            "0.1",
+            "2.50",
+            "42",
+        ] {
+            let text = format!(r#"{{"n":{n},"a":[{n}]}}"#);
+            assert_eq!(written(&parse_json(text.as_bytes()).unwrap()), text);
+        }
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let e = parse_json(br#"{"a": [1, }"#).unwrap_err();
+        assert_eq!(e.to_string(), "at byte 10: value expected");
+        let deep = "[".repeat(200);
+        let e = parse_json(deep.as_bytes()).unwrap_err();
+        assert_eq!(e.to_string(), "at byte 127: nested deeper than 127 levels");
     }
 
     #[test]
@@ -351,9 +366,7 @@ mod tests {
             ("c", Need::Each(Box::new(fields(&[("j", Need::Nothing)])))),
         ]);
         let read = parse_json_for(text, &need).unwrap();
-        let want = r#"{"a":{"y":[2]},"c":[{"j":null},3]}"#;
-        let written = crate::transform::write::write_json(&read, 0, usize::MAX).unwrap();
-        assert_eq!(String::from_utf8(written.unwrap()).unwrap(), want);
+        assert_eq!(written(&read), r#"{"a":{"y":[2]},"c":[{"j":null},3]}"#);
         assert_eq!(parse_json_for(text, &Need::Nothing).unwrap(), Val::Null);
         assert_eq!(
             parse_json_for(text, &Need::All).unwrap(),

@@ -1,17 +1,21 @@
 //! Writing a jaq value as JSON bytes directly: byte for byte what `serde_json::to_vec` writes
-//! for [`value::to_json`]'s result, without building the `serde_json::Value` in between.
+//! for [`value::to_json`]'s result, without building the `serde_json::Value` in between, save
+//! for numbers kept as written (big integers, and decimals as read: `Num::Dec`), which are
+//! written exactly, where the `Value` would round them to a float.
 
 use std::cell::Cell;
 
 use jaq_json::{Num, Val};
 use serde::ser::{Error as _, Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 
 use super::sandbox::Exceeded;
 use super::size::floor_bytes;
 use super::value::{self, MAX_DEPTH};
 
 /// Writes `value` as compact JSON, exactly as `serde_json::to_vec(&value::to_json(value)?)`
-/// would, and such that reading it back gives that JSON value. `Ok(None)` when the value
+/// would (but big integers and decimals as written are written exactly), and such that
+/// reading it back gives that JSON value. `Ok(None)` when the value
 /// needs the general path: a key that is not UTF-8 text (its lossy form could collide with
 /// another key), or nesting deeper than `serde_json` reads back. Writing stops with an error
 /// once the JSON passes `limit` bytes. `capacity` is a guess of the size, to spare the
@@ -74,6 +78,13 @@ pub fn json_fits(value: &serde_json::Value, limit: usize) -> bool {
     serde_json::to_writer(Count(0, limit), value).is_ok()
 }
 
+/// A number's text, to be written as it is, when it is a JSON number (a decimal as read from
+/// JSON always is; one from elsewhere that is not is written as a float).
+fn exact(text: &str) -> Option<&RawValue> {
+    let starts = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    starts.then(|| serde_json::from_str(text).ok()).flatten()
+}
+
 /// A value seen as `serde_json` would see its [`value::to_json`] conversion.
 struct View<'a> {
     value: &'a Val,
@@ -115,6 +126,14 @@ impl Serialize for View<'_> {
             Val::Null => s.serialize_unit(),
             Val::Bool(b) => s.serialize_bool(*b),
             Val::Num(Num::Int(i)) => s.serialize_i64(*i as i64),
+            Val::Num(n @ Num::BigInt(_)) => match exact(&n.to_string()) {
+                Some(raw) => raw.serialize(s),
+                None => value::number(n).serialize(s),
+            },
+            Val::Num(n @ Num::Dec(text)) => match exact(text) {
+                Some(raw) => raw.serialize(s),
+                None => value::number(n).serialize(s),
+            },
             Val::Num(n) => value::number(n).serialize(s),
             Val::TStr(bytes) | Val::BStr(bytes) => s.serialize_str(&String::from_utf8_lossy(bytes)),
             // serde_json reads back fewer than MAX_DEPTH nested arrays and objects.
@@ -185,12 +204,35 @@ mod tests {
             Num::Float(1.0 / 3.0),
             Num::from_dec_str("1.50"),
             Num::from_dec_str("1e1000"),
-            Num::from_str_radix("123456789012345678901234567890", 10).unwrap(),
         ] {
             assert!(agrees(&Val::Num(n)));
         }
         assert!(agrees(&Val::byte_str(vec![b'a', 0xff, b'"'])));
         assert!(agrees(&Val::utf8_str(vec![b'a', 0xff])));
+    }
+
+    #[test]
+    fn numbers_as_written_are_written_exactly() {
+        let big = "1".repeat(300);
+        for text in [
+            "18446744073709551617",
+            "-123456789012345678901234567890",
+            big.as_str(),
+            "-0",
+            "1.000000000000000000001",
+            "1e400",
+            "1.50",
+        ] {
+            let n = match Num::from_str_radix(text, 10) {
+                Some(n) if text != "-0" => n,
+                _ => Num::Dec(jaq_json::Rc::new(text.to_owned())),
+            };
+            let written = write_json(&Val::Num(n), 0, usize::MAX).unwrap().unwrap();
+            assert_eq!(String::from_utf8(written).unwrap(), text);
+        }
+        // A decimal text that is not JSON is written as the float it stands for.
+        let odd = Val::Num(Num::Dec(jaq_json::Rc::new("1.5x".to_owned())));
+        assert!(write_json(&odd, 0, usize::MAX).is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::store::batch::{AcceptedWork, Accepting, EventKey, claimed, key_order, owners};
-use crate::store::codec::{new_delivery_id, to_json};
+use crate::store::codec::new_delivery_id;
 use crate::store::{Acceptance, Accepted, BatchWriter, ClaimedDelivery, DedupKey, StoreError};
 
 /// Tries of a batch that PostgreSQL aborted as a deadlock or serialization failure.
@@ -91,9 +91,8 @@ async fn insert_events(
     let types: Vec<&str> = events().map(|e| e.event_type.as_str()).collect();
     let sources: Vec<&str> = events().map(|e| e.source.as_str()).collect();
     let received: Vec<DateTime<Utc>> = events().map(|e| e.received_at).collect();
-    let payloads = events()
-        .map(|e| to_json("event payload", &e.payload))
-        .collect::<Result<Vec<String>, _>>()?;
+    // The payload's text as received: written as is, no serialization.
+    let payloads: Vec<&str> = events().map(|e| e.payload.as_str()).collect();
     let inserted: Vec<EventKey> = sqlx::query_as(
         "INSERT INTO events (namespace, id, event_type, source, payload, received_at)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],

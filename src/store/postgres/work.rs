@@ -13,7 +13,9 @@ use sqlx::{PgConnection, PgPool};
 use crate::store::codec::{
     self, after_attempt, attempt_end, capped_body, col, lease_until, target_keys,
 };
-use crate::store::{BatchWriter, ClaimedDelivery, Completion, NewEvent, StoreError, Target};
+use crate::store::{
+    BatchWriter, ClaimedDelivery, Completion, NewEvent, Payload, StoreError, Target,
+};
 
 /// Leases up to `limit` due deliveries of targets not in `busy` and returns them with their
 /// events, oldest due first. Each half (Pending and due, Delivering with an expired lease)
@@ -89,7 +91,8 @@ pub(super) async fn claim_due(
                 namespace: col(&row, "namespace")?,
                 event_type: col(&row, "event_type")?,
                 source: col(&row, "source")?,
-                payload: codec::json("event payload", col(&row, "payload")?)?,
+                // Written by the store from a checked payload: read back as is.
+                payload: Payload::trusted(col::<_, String>(&row, "payload")?),
                 received_at: col(&row, "received_at")?,
             }),
         };

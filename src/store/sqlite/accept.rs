@@ -11,7 +11,7 @@ use rusqlite::{Transaction, params};
 use super::us;
 use super::writer::{Durability, WriterThread};
 use crate::store::batch::{AcceptedWork, Accepting, claimed};
-use crate::store::codec::{new_delivery_id, to_json};
+use crate::store::codec::new_delivery_id;
 use crate::store::{Acceptance, Accepted, BatchWriter, DedupKey, NewEvent, StoreError};
 
 /// Writes batches for the group committer.
@@ -94,7 +94,6 @@ fn accept(tx: &Transaction<'_>, accepting: Accepting) -> Result<AcceptedWork, St
 
 /// Inserts the event; false when its id is already stored.
 fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<bool, StoreError> {
-    let payload = to_json("event payload", &e.payload)?;
     let inserted = tx
         .prepare_cached(
             "INSERT INTO events (namespace, id, event_type, source, payload, received_at)
@@ -107,7 +106,7 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<bool, StoreError> 
                 e.id,
                 e.event_type,
                 e.source,
-                payload,
+                e.payload.as_str(),
                 us(e.received_at)
             ])
         })

@@ -16,7 +16,9 @@ use super::{time, us};
 use crate::store::codec::{
     self, after_attempt, attempt_end, capped_body, col, lease_until, to_json,
 };
-use crate::store::{BatchWriter, ClaimedDelivery, Completion, NewEvent, StoreError, Target};
+use crate::store::{
+    BatchWriter, ClaimedDelivery, Completion, NewEvent, Payload, StoreError, Target,
+};
 
 /// Leases up to `limit` due deliveries of targets not in `busy` and returns them with their
 /// events, oldest due first.
@@ -155,7 +157,8 @@ async fn claimed_events(
             namespace: col(&row, "namespace")?,
             event_type: col(&row, "event_type")?,
             source: col(&row, "source")?,
-            payload: codec::json("event payload", col(&row, "payload")?)?,
+            // Written by the store from a checked payload: read back as is.
+            payload: Payload::trusted(col::<_, String>(&row, "payload")?),
             received_at: time(col(&row, "received_at")?)?,
         };
         events.insert((event.namespace.clone(), event.id.clone()), Arc::new(event));

@@ -22,7 +22,7 @@ pub(crate) use lease::*;
 pub(crate) use listing::*;
 pub(crate) use state::*;
 
-use super::{Acceptance, AttemptRecord, NewEvent, Store, Target, TargetKind};
+use super::{Acceptance, AttemptRecord, NewEvent, Payload, Store, Target, TargetKind};
 
 /// Where a test's store lives: its URL (reopened by durability tests) and what to clean up.
 pub(crate) struct Harness {
@@ -103,9 +103,20 @@ pub(crate) fn event(id: &str, at: DateTime<Utc>) -> NewEvent {
         namespace: "ns".into(),
         event_type: "invoice.paid".into(),
         source: "publish-api".into(),
-        payload: serde_json::json!({"id": id, "amount": 42, "nested": {"z": 1, "a": [1, 2]}}),
+        payload: Payload::parse(payload_text(id).as_bytes(), usize::MAX).expect("payload"),
         received_at: at,
     }
+}
+
+/// The payload text of `event(id, …)`: numbers no float holds, key order, whitespace and
+/// escapes, all of which the store keeps exactly.
+pub(crate) fn payload_text(id: &str) -> String {
+    format!(
+        r#"{{"id": "{id}", "amount": 42,
+ "exact": [18446744073709551617, {}, -0, 1.000000000000000000001, 1e400, 0.1, 1E+2],
+ "nested": {{"z": 1, "a": [1,2]}}, "s": "\u00e9 \" é"}}"#,
+        "7".repeat(300)
+    )
 }
 
 /// An acceptance of `event(id, at)` fanned out to `targets`, without a dedup key.
