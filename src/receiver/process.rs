@@ -22,7 +22,7 @@ use crate::transform::format::{FormatError, decode};
 use crate::transform::inline::{self, Cap};
 use crate::transform::pool::Tenant;
 use crate::transform::value::to_jaq;
-use crate::transform::{EvalPool, Meta, TransformError, bounded, read};
+use crate::transform::{EvalPool, Meta, TransformError, read};
 
 use super::endpoint::EndpointPiece;
 use super::error::HookError;
@@ -160,7 +160,7 @@ pub fn prepare(
     // or text body as its decoded value.
     let body = match format {
         InputFormat::Json => Body::Json(
-            Payload::parse(&inbound.body, bounded::MAX_VALUES)
+            Payload::parse(&inbound.body, payload::MAX_VALUES)
                 .map_err(|e| HookError::MalformedBody(format_error(e)))?,
         ),
         other => Body::Decoded(decode(other, &inbound.body).map_err(HookError::MalformedBody)?),

@@ -13,6 +13,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
+/// Values and object keys a request body from a stranger may hold: its parsed form then costs
+/// at most about this many × 100 bytes, whatever its shape.
+pub const MAX_VALUES: usize = 100_000;
+
 /// Arrays and objects nested deeper than this are refused (as `serde_json` refuses them, so
 /// any reader of the text may rebuild it).
 pub const MAX_DEPTH: usize = 127;

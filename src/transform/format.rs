@@ -4,8 +4,6 @@ use serde_json::{Map, Value};
 
 use crate::api::{InputFormat, OutputFormat};
 
-use super::bounded::{self, BoundedError};
-
 /// A payload that cannot be read or written in its format.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
@@ -48,19 +46,6 @@ pub fn decode(format: InputFormat, raw: &[u8]) -> Result<Value, FormatError> {
             .map(|s| Value::String(s.to_owned()))
             .map_err(FormatError::Utf8),
         InputFormat::Form => Ok(decode_form(raw)),
-    }
-}
-
-/// Reads a request body from a stranger as [`decode`] does, but JSON may hold at most
-/// [`bounded::MAX_VALUES`] values and keys (checked while it is read), which bounds what
-/// the parsed body costs in memory.
-pub fn decode_request(format: InputFormat, raw: &[u8]) -> Result<Value, FormatError> {
-    match format {
-        InputFormat::Json => bounded::parse(raw, bounded::MAX_VALUES).map_err(|e| match e {
-            BoundedError::Json(e) => FormatError::Json(e),
-            BoundedError::TooManyValues(n) => FormatError::TooManyValues(n),
-        }),
-        other => decode(other, raw),
     }
 }
 

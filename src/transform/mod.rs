@@ -3,7 +3,6 @@
 //! step/time/stack/memory budget (see [`sandbox`]).
 
 pub mod alloc;
-pub mod bounded;
 pub mod cases;
 pub mod eval;
 pub mod format;
