@@ -25,6 +25,7 @@ use crate::store::{Target, TargetKind};
 use crate::transform::{Predicate, PredicateResult, Program};
 
 use super::piece::{BuildError, Piece};
+use crate::delivery::autodisable::REENABLE_ANNOTATION;
 use super::snapshot::{Object, ObjectKey, SecretValue, Snapshot};
 use crate::api::pattern::{self, Pattern};
 
@@ -41,6 +42,8 @@ pub struct SubscriptionInputs {
     pub secrets: BTreeMap<&'static str, SecretValue>,
     /// The referenced Integration's inputs (its auth is used when spec.auth is unset).
     pub integration: Option<super::integrations::IntegrationInputs>,
+    /// The re-enable annotation's value: a new one re-enables an auto-disabled subscription.
+    pub reenable: Option<String>,
 }
 
 /// Key of a signing Secret that holds the previous signing secret during a rotation.
@@ -186,6 +189,7 @@ pub fn desired(
             transformation,
             secrets,
             integration,
+            reenable: obj.meta.annotations.get(REENABLE_ANNOTATION).cloned(),
         };
         (
             key.clone(),
@@ -299,6 +303,7 @@ impl SubscriptionPiece {
             queue: Arc::new(Semaphore::new(concurrency)),
             pace: Default::default(),
             suspended: spec.suspend,
+            enable_key: Some(enable_key(spec, inputs.reenable.as_deref())),
         };
         Ok(Self {
             inputs: inputs.clone(),
@@ -361,6 +366,20 @@ impl Piece for SubscriptionPiece {
     fn queue(key: &ObjectKey) -> Option<Target> {
         Some(target_of(key))
     }
+}
+
+/// The key an auto-disabled subscription stays disabled under: a digest of its spec and of
+/// its re-enable annotation, so a change of either (a new generation in a cluster, an edited
+/// manifest standalone) re-enables it.
+pub fn enable_key(spec: &WebhookSubscriptionSpec, reenable: Option<&str>) -> String {
+    use sha2::Digest;
+    let mut digest = sha2::Sha256::new();
+    digest.update(serde_json::to_vec(spec).unwrap_or_default());
+    if let Some(value) = reenable {
+        digest.update(b"\0reenable=");
+        digest.update(value.as_bytes());
+    }
+    hex::encode(&digest.finalize()[..16])
 }
 
 /// The delivery target of a subscription.
