@@ -125,7 +125,11 @@ fn a_failing_subscription_is_disabled_kept_across_a_restart_and_reenabled_by_the
     let fail = Arc::new(AtomicBool::new(true));
     let answer = fail.clone();
     let sink = Sink::start(move |_, _| {
-        let status = if answer.load(Ordering::SeqCst) { 500 } else { 200 };
+        let status = if answer.load(Ordering::SeqCst) {
+            500
+        } else {
+            200
+        };
         Reply::Status(status, vec![])
     });
     let manifests = tmp.path().join("manifests");

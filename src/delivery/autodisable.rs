@@ -283,7 +283,10 @@ mod tests {
         assert!(!state.succeeded("k"), "a late success does not re-enable");
         assert_eq!(state.failed(&policy(), "k", at(3700), "x"), Change::None);
         let message = record.condition().message;
-        assert!(message.contains("1h 0m") && message.contains("pending"), "{message}");
+        assert!(
+            message.contains("1h 0m") && message.contains("pending"),
+            "{message}"
+        );
         // A new key (spec or annotation changed) re-enables it.
         assert!(!state.disabled_under("k2"));
         assert!(matches!(

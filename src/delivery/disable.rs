@@ -74,7 +74,9 @@ impl Deliveries {
                 Ok(record) => {
                     by_target.insert((ns, name), record);
                 }
-                Err(e) => tracing::warn!(error = %e, %ns, %name, "an unreadable auto-disable record is ignored"),
+                Err(e) => {
+                    tracing::warn!(error = %e, %ns, %name, "an unreadable auto-disable record is ignored")
+                }
             }
         }
         let routes = self.routes.load_full();
@@ -89,7 +91,10 @@ impl Deliveries {
             // Nothing stored: a record disabled here under another key is dropped all the same.
             let reenabled = stats.auto.adopt(stored.unwrap_or_default(), key) && stored_existed;
             if reenabled {
-                tracing::info!(?target, "re-enabled: its pending deliveries are attempted again");
+                tracing::info!(
+                    ?target,
+                    "re-enabled: its pending deliveries are attempted again"
+                );
                 self.delete_record(target).await;
             }
             let record = stats.auto.record();

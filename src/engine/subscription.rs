@@ -25,9 +25,9 @@ use crate::store::{Target, TargetKind};
 use crate::transform::{Predicate, PredicateResult, Program};
 
 use super::piece::{BuildError, Piece};
-use crate::delivery::autodisable::REENABLE_ANNOTATION;
 use super::snapshot::{Object, ObjectKey, SecretValue, Snapshot};
 use crate::api::pattern::{self, Pattern};
+use crate::delivery::autodisable::REENABLE_ANNOTATION;
 
 /// What a subscription is built from.
 #[derive(Clone, Debug, PartialEq)]
