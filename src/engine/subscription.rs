@@ -577,6 +577,33 @@ mod tests {
     use super::*;
     use crate::engine::snapshot::{Meta, SecretObject, USABLE_LABEL};
 
+    #[test]
+    fn the_enable_key_changes_with_the_spec_or_the_reenable_annotation_only() {
+        let spec = |url: &str| -> WebhookSubscriptionSpec {
+            serde_json::from_value(serde_json::json!({"url": url, "eventTypes": ["*"]})).unwrap()
+        };
+        let a = spec("https://a.example.com/hook");
+        let key = enable_key(&a, None);
+        assert_eq!(
+            key,
+            enable_key(&a.clone(), None),
+            "stable for the same spec"
+        );
+        assert_ne!(key, enable_key(&spec("https://b.example.com/hook"), None));
+        assert_ne!(key, enable_key(&a, Some("1")));
+        assert_ne!(enable_key(&a, Some("1")), enable_key(&a, Some("2")));
+        let snap = snapshot(None);
+        let mut snap_annotated = snap.clone();
+        if let Some(obj) = snap_annotated.subscriptions.values_mut().next() {
+            obj.meta
+                .annotations
+                .insert(REENABLE_ANNOTATION.into(), "now".into());
+        }
+        let inputs = |s: &Snapshot| desired(s).next().map(|(_, o)| o.spec.reenable).unwrap();
+        assert_eq!(inputs(&snap), None);
+        assert_eq!(inputs(&snap_annotated).as_deref(), Some("now"));
+    }
+
     fn snapshot(secret: Option<SecretObject>) -> Snapshot {
         let mut snap = Snapshot::default();
         let spec: WebhookSubscriptionSpec = serde_json::from_value(serde_json::json!({
