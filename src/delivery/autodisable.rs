@@ -158,6 +158,17 @@ impl AutoState {
         self.lock().disabled_under(key)
     }
 
+    /// Forgets a record disabled under another key than `key` (the route changed since: a
+    /// re-enable); true when it did.
+    pub fn reenable(&self, key: &str) -> bool {
+        let mut record = self.lock();
+        if !record.reenabled_by(key) {
+            return false;
+        }
+        *record = Record::default();
+        true
+    }
+
     /// A failed attempt at `now` on a route with `key`.
     pub fn failed(
         &self,
@@ -289,6 +300,12 @@ mod tests {
         );
         // A new key (spec or annotation changed) re-enables it.
         assert!(!state.disabled_under("k2"));
+        assert!(
+            !state.reenable("k"),
+            "not under the key it was disabled under"
+        );
+        assert!(state.reenable("k2"));
+        assert!(!state.reenable("k2"), "once");
         assert!(matches!(
             state.failed(&policy(), "k2", at(3800), "x"),
             Change::Store(r) if r.failures == 1 && r.disabled_at.is_none()

@@ -38,6 +38,17 @@ impl Deliveries {
             return;
         };
         let target = &route.target;
+        if stats.auto.reenable(key) {
+            // The first attempt since a re-enable: show it at once rather than at the next read.
+            tracing::info!(
+                ?target,
+                "re-enabled: its pending deliveries are attempted again"
+            );
+            self.delete_record(target).await;
+            if self.show_disabled(target, stats, None) {
+                self.sink.fields(target, stats.fields());
+            }
+        }
         if delivered {
             if stats.auto.succeeded(key) {
                 self.delete_record(target).await;
