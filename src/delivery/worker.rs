@@ -84,7 +84,10 @@ async fn attempt(
         jitter(),
     );
     let summary = sent_summary(&sent, sent.record.error.clone());
-    let auto_error = (sent.record.error.clone())
+    let auto_error = sent
+        .record
+        .error
+        .clone()
         .or_else(|| sent.record.response_status.map(|s| format!("HTTP {s}")))
         .unwrap_or_else(|| "unknown".to_owned());
     let took_seconds = sent.record.duration_ms as f64 / 1000.0;
