@@ -219,6 +219,10 @@ fn declarative_kinds_ready_but_not_healthy_are_degraded_with_the_healthy_reason(
             ),
             ("HealthCheckFailed", "GET /health answered 503"),
             ("FilterErrors", "spec.filter failed on the last 10 events"),
+            (
+                "Disabled",
+                "disabled at 2026-01-01T00:00:00Z: every delivery attempt failed for 5d 0h",
+            ),
         ] {
             let obj = resource(
                 kind,

@@ -30,6 +30,8 @@ mod standard_webhooks;
 
 #[path = "e2e/admin_auth.rs"]
 mod admin_auth;
+#[path = "e2e/autodisable.rs"]
+mod autodisable;
 #[path = "e2e/controller.rs"]
 mod controller;
 #[path = "e2e/crds.rs"]

@@ -26,6 +26,7 @@ use super::common::{
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Healthy","type":"string","jsonPath":".status.conditions[?(@.type==\"Healthy\")].status"}"#,
     printcolumn = r#"{"name":"Suspend","type":"boolean","jsonPath":".spec.suspend"}"#,
+    printcolumn = r#"{"name":"Disabled","type":"date","jsonPath":".status.disabledAt"}"#,
     printcolumn = r#"{"name":"Delivered","type":"integer","jsonPath":".status.delivered"}"#,
     printcolumn = r#"{"name":"Failed","type":"integer","jsonPath":".status.failed"}"#,
     printcolumn = r#"{"name":"Pending","type":"integer","jsonPath":".status.pending"}"#,
@@ -178,7 +179,7 @@ pub struct WebhookSubscriptionStatus {
     pub observed_generation: Option<i64>,
     /// Ready (configuration accepted; reason Suspended while spec.suspend) and Healthy (what
     /// deliveries do: NoDeliveriesYet, Delivering, DeliveriesFailing, CircuitOpen,
-    /// DestinationRefused, Gone, TransformationFailing, FilterErrors).
+    /// DestinationRefused, Gone, TransformationFailing, FilterErrors, Disabled).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -213,6 +214,14 @@ pub struct WebhookSubscriptionStatus {
     /// Time of the last failed attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure_at: Option<Time>,
+    /// When it was auto-disabled (every attempt failed for the engine's
+    /// --auto-disable-after); unset while enabled. A change of spec or of the annotation
+    /// switchboard.dev/reenable re-enables it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<Time>,
+    /// The first failed attempt since the last success, while attempts fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<Time>,
     /// The Secret holding the signing secret in use (generated when spec.signing has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret_ref: Option<SecretKeyRef>,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use switchboard::api::parse_duration;
-use switchboard::delivery::{DeliveryConfig, DestinationPolicy};
+use switchboard::delivery::{AutoDisablePolicy, DeliveryConfig, DestinationPolicy};
 use switchboard::engine::EngineConfig;
 use switchboard::engine::config::HttpLimits;
 use switchboard::receiver::paypal_certs::allowed_prefix;
@@ -120,6 +120,14 @@ pub struct EngineArgs {
     /// How often the queue is polled when nothing new was published here.
     #[arg(long, default_value_t = Dur(defaults().delivery.poll))]
     pub delivery_poll: Dur,
+    /// How long every delivery attempt of a subscription must have failed (none succeeding)
+    /// before it is disabled; 0 never disables.
+    #[arg(long, default_value_t = Dur(defaults().delivery.auto_disable.after))]
+    pub auto_disable_after: Dur,
+    /// Failed attempts (since the last success) needed as well before a subscription is
+    /// disabled.
+    #[arg(long, default_value_t = defaults().delivery.auto_disable.min_failures)]
+    pub auto_disable_min_failures: u64,
     /// How long a connection has to send a request's head; then it is closed.
     #[arg(long, default_value_t = Dur(defaults().http.header_read_timeout))]
     pub header_read_timeout: Dur,
@@ -183,6 +191,10 @@ impl EngineArgs {
                 target_concurrency: self.subscription_concurrency.max(1),
                 lease: self.delivery_lease.0,
                 poll: self.delivery_poll.0,
+                auto_disable: AutoDisablePolicy {
+                    after: self.auto_disable_after.0,
+                    min_failures: self.auto_disable_min_failures,
+                },
                 ..DeliveryConfig::default()
             },
             receiver: ReceiverConfig {
@@ -300,6 +312,7 @@ mod tests {
             config.delivery.target_concurrency,
             default.delivery.target_concurrency
         );
+        assert_eq!(config.delivery.auto_disable, default.delivery.auto_disable);
         assert_eq!(config.receiver, default.receiver);
         assert_eq!(config.http, default.http);
         assert!(!config.delivery.policy.allow_private);

@@ -176,13 +176,13 @@ mod tests {
         let lines: Vec<_> = out.lines().collect();
         assert!(
             lines[0].starts_with(
-                "NAMESPACE   NAME   READY   HEALTHY   SUSPEND   DELIVERED   FAILED   PENDING   AGE"
+                "NAMESPACE   NAME   READY   HEALTHY   SUSPEND   DISABLED   DELIVERED   FAILED   PENDING   AGE"
             ),
             "{out}"
         );
         assert!(
             lines[1].starts_with(
-                "ns          s1     True    False     false     7           1        0         "
+                "ns          s1     True    False     false                7           1        0         "
             ),
             "{out}"
         );

@@ -27,6 +27,7 @@
 
 pub mod access_review;
 pub mod apply_loop;
+mod disabled_event;
 pub mod error;
 pub mod finalizer;
 pub mod kinds;

@@ -17,6 +17,7 @@ use crate::api::{API_VERSION, GROUP, Kind, READY, VERSION};
 use crate::engine::{ObjectKey, ResourceStatus, StatusBoard};
 use crate::error_chain::chain;
 
+use super::disabled_event;
 use super::error::ControllerError;
 use super::kinds::normalize_status;
 use super::status::{Decision, StatusDoc, Written, backoff, carried_from, decide, ready_of};
@@ -38,6 +39,8 @@ struct Job {
     doc: StatusDoc,
     /// Ready status before this write ("Unknown" if never written).
     was_ready: String,
+    /// The subscription was auto-disabled before this write.
+    was_disabled: bool,
 }
 
 /// Writes status and events; owns what it last wrote.
@@ -123,6 +126,12 @@ impl StatusWriter {
                         if result.is_ok() && job.doc.ready() != job.was_ready {
                             publish_event(&recorder, &job).await;
                         }
+                        if result.is_ok() {
+                            let (kind, key) = (job.key.0, &job.key.1);
+                            let (was, urgent) = (job.was_disabled, &job.doc.urgent);
+                            disabled_event::publish(&recorder, (kind, key), &job.uid, was, urgent)
+                                .await;
+                        }
                         (job, result)
                     });
                 }
@@ -157,12 +166,14 @@ impl StatusWriter {
             }
         }
         let was_ready = prev.doc.ready().to_owned();
+        let was_disabled = disabled_event::disabled(&prev.doc.urgent);
         match decide(Some(prev), &doc, now, self.interval) {
             Decision::Write => Some(Job {
                 key,
                 uid,
                 doc,
                 was_ready,
+                was_disabled,
             }),
             Decision::WaitUntil(_) | Decision::UpToDate => None,
         }
@@ -196,6 +207,7 @@ impl StatusWriter {
             uid,
             doc,
             was_ready,
+            was_disabled: disabled_event::disabled(&current),
         })
     }
 

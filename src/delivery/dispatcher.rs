@@ -39,6 +39,8 @@ impl Deliveries {
                 tracing::warn!(error = %chain(&e), "taking back a previous process's claims; they wait for their leases")
             }
         }
+        // Auto-disabled targets stay so across a restart: read them before the first claim.
+        self.reload_auto_disable().await;
         *lock(&self.running) = Some(cancel.clone());
         let reporter = tokio::spawn(self.clone().report(cancel.clone()));
         // Leases are kept until the attempts in flight have finished, after `cancel`.
@@ -92,6 +94,7 @@ impl Deliveries {
             && targets.iter().all(|t| {
                 routes.get(t).is_some_and(|r| {
                     !r.suspended
+                        && !self.disabled(r)
                         && !r.breaker.blocked(now)
                         && local.per_target.get(t).copied().unwrap_or(0)
                             < r.pace.depth(r.concurrency, self.config.lease)
@@ -175,7 +178,8 @@ impl Deliveries {
         Ok(full)
     }
 
-    /// Targets not to claim for now: suspended, breaker open or probing, queue full.
+    /// Targets not to claim for now: suspended, auto-disabled, breaker open or probing, queue
+    /// full.
     fn busy_targets(&self) -> Vec<Target> {
         let now = Instant::now();
         let local = lock(&self.local);
@@ -184,6 +188,7 @@ impl Deliveries {
             .values()
             .filter(|r| {
                 r.suspended
+                    || self.disabled(r)
                     || r.breaker.blocked(now)
                     || local.per_target.get(&r.target).copied().unwrap_or(0) >= r.concurrency
             })
@@ -220,6 +225,9 @@ impl Deliveries {
                     Ok(counts) => stats.refresh(&counts),
                     Err(e) => tracing::warn!(error = %chain(&e), "reading delivery counts"),
                 }
+            }
+            if due {
+                self.reload_auto_disable().await;
             }
             for (target, stats) in &all {
                 self.sink.fields(target, stats.fields());

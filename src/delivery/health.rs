@@ -58,13 +58,16 @@ pub struct HealthState {
 struct Inner {
     delivery: Option<HealthCondition>,
     filter: Option<HealthCondition>,
+    disabled: Option<HealthCondition>,
 }
 
 impl Inner {
-    /// Filter errors win: no delivery is even created while the filter fails.
+    /// Being disabled wins (nothing is attempted), then filter errors: no delivery is even
+    /// created while the filter fails.
     fn shown(&self) -> HealthCondition {
-        self.filter
+        self.disabled
             .clone()
+            .or_else(|| self.filter.clone())
             .or_else(|| self.delivery.clone())
             .unwrap_or_else(HealthCondition::no_deliveries_yet)
     }
@@ -98,6 +101,19 @@ impl HealthState {
         }
         let before = inner.shown();
         inner.filter = condition;
+        let after = inner.shown();
+        (after != before).then_some(after)
+    }
+
+    /// Sets (Some) or clears (None) the auto-disabled condition; the condition to report
+    /// when what is shown changed.
+    pub fn disabled(&self, condition: Option<HealthCondition>) -> Option<HealthCondition> {
+        let mut inner = self.lock();
+        if inner.disabled.is_none() && condition.is_none() {
+            return None;
+        }
+        let before = inner.shown();
+        inner.disabled = condition;
         let after = inner.shown();
         (after != before).then_some(after)
     }

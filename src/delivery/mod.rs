@@ -2,10 +2,12 @@
 //! their own concurrency, rate limit and circuit breaker under a global bound, the signed
 //! HTTP attempt behind an SSRF guard, and what each result means for the delivery.
 
+pub mod autodisable;
 pub mod breaker;
 pub mod classify;
 pub mod credentials;
 pub mod destination;
+mod disable;
 pub mod dispatcher;
 pub mod health;
 pub mod lease;
@@ -22,6 +24,7 @@ mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use autodisable::AutoDisablePolicy;
 pub use destination::{
     Destination, DestinationError, DestinationSpec, Signer, USER_AGENT, guarded_client_builder,
 };
@@ -48,6 +51,8 @@ pub struct DeliveryConfig {
     pub poll: Duration,
     /// Most deliveries claimed at once.
     pub batch: usize,
+    /// When a subscription whose attempts keep failing is disabled ([`autodisable`]).
+    pub auto_disable: AutoDisablePolicy,
 }
 
 impl Default for DeliveryConfig {
@@ -59,6 +64,7 @@ impl Default for DeliveryConfig {
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(250),
             batch: 256,
+            auto_disable: AutoDisablePolicy::default(),
         }
     }
 }

@@ -52,6 +52,9 @@ pub struct Route {
     pub pace: Pace,
     /// Deliveries wait in the store while true.
     pub suspended: bool,
+    /// The key its auto-disable state is checked against (a subscription's spec and
+    /// re-enable annotation); None: never auto-disabled (forwards).
+    pub enable_key: Option<String>,
 }
 
 impl std::fmt::Debug for Route {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
+use super::autodisable::AutoState;
 use super::health::{HealthCondition, HealthState, RUNAWAY_FILTER_ERRORS};
 use crate::store::{DeliveryCounts, Target};
 
@@ -34,6 +35,8 @@ pub struct Stats {
     last_filter_error: Mutex<Option<String>>,
     /// The Healthy condition shown for the target.
     pub health: HealthState,
+    /// The failure streak and whether it is auto-disabled.
+    pub auto: AutoState,
     /// The counters have been read from the store at least once.
     loaded: AtomicBool,
     /// An attempt was made here (consecutive failures are known).
@@ -60,6 +63,7 @@ impl Default for Stats {
             consecutive_filter_errors: AtomicU64::new(0),
             last_filter_error: Mutex::default(),
             health: HealthState::default(),
+            auto: AutoState::default(),
             loaded: AtomicBool::new(false),
             measured: AtomicBool::new(false),
             times: Mutex::default(),
@@ -152,8 +156,8 @@ impl Stats {
     }
 
     /// The status fields known here: sent, delivered, failed and pending once read from the
-    /// store, consecutiveFailures once an attempt was made, and the last*At times (null when
-    /// none was seen).
+    /// store, consecutiveFailures once an attempt was made, the last*At times (null when
+    /// none was seen), and disabledAt and failingSince (null unless auto-disabled or failing).
     pub fn fields(&self) -> Map<String, Value> {
         let time = |t: Option<DateTime<Utc>>| {
             t.map_or(Value::Null, |t| {
@@ -187,6 +191,9 @@ impl Stats {
         m.insert("lastTriggeredAt".into(), time(times.triggered));
         m.insert("lastSuccessAt".into(), time(times.success));
         m.insert("lastFailureAt".into(), time(times.failure));
+        let auto = self.auto.record();
+        m.insert("disabledAt".into(), time(auto.disabled_at));
+        m.insert("failingSince".into(), time(auto.failing_since));
         m
     }
 }

@@ -45,7 +45,7 @@ async fn attempt(
         slot = route.queue.clone().acquire_owned() => slot.map_err(|_| Utc::now())?,
         _ = cancel.cancelled() => return Err(Utc::now()),
     };
-    if route.suspended {
+    if route.suspended || deliveries.disabled(route) {
         return Err(Utc::now() + deliveries.config.poll);
     }
     let now = Instant::now();
@@ -84,6 +84,12 @@ async fn attempt(
         jitter(),
     );
     let summary = sent_summary(&sent, sent.record.error.clone());
+    let auto_error = sent
+        .record
+        .error
+        .clone()
+        .or_else(|| sent.record.response_status.map(|s| format!("HTTP {s}")))
+        .unwrap_or_else(|| "unknown".to_owned());
     let took_seconds = sent.record.duration_ms as f64 / 1000.0;
     // The destination is done with: free its queue slot and the global permit before the
     // attempt is made durable, so the commit's fsync does not throttle the queue. The
@@ -116,6 +122,12 @@ async fn attempt(
         (true, false) => Attempted::Failed,
     };
     report_health(deliveries, route, &summary, attempted);
+    // Only what the destination answered counts: not a refused or unshaped delivery.
+    if attempted != Attempted::NotSent && summary.refused.is_none() {
+        deliveries
+            .count_for_auto_disable(route, &stats, delivered, finished, &auto_error)
+            .await;
+    }
     Ok(())
 }
 

@@ -138,5 +138,6 @@ fn build(key: &ObjectKey, spec: &ForwardRoute, ctx: &BuildContext) -> Result<Rou
         queue: Arc::new(Semaphore::new(concurrency)),
         pace: Default::default(),
         suspended: false,
+        enable_key: None,
     })
 }

@@ -261,7 +261,8 @@ impl Engine {
         }
     }
 
-    /// Fails the queued deliveries of a removed target (in the background).
+    /// Fails the queued deliveries of a removed target and forgets its auto-disable record
+    /// (in the background).
     fn drop_queue(&self, target: Target) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
@@ -275,6 +276,13 @@ impl Engine {
                 Ok(n) if n > 0 => tracing::info!(?target, dropped = n, "dropped queued deliveries"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %crate::error_chain::chain(&e), ?target, "dropping queued deliveries"),
+            }
+            // A subscription made again under the same name starts with no failure streak.
+            let kind = crate::delivery::autodisable::OBJECT_KIND;
+            if target.kind == crate::store::TargetKind::Subscription
+                && let Err(e) = store.delete_object(kind, &target.namespace, &target.name).await
+            {
+                tracing::warn!(error = %crate::error_chain::chain(&e), ?target, "deleting the auto-disable record");
             }
         });
     }

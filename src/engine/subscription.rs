@@ -26,6 +26,7 @@ use crate::transform::{Predicate, PredicateResult, Program};
 use super::piece::{BuildError, Piece};
 use super::snapshot::{Object, ObjectKey, SecretValue, Snapshot};
 use crate::api::pattern::{self, Pattern};
+use crate::delivery::autodisable::REENABLE_ANNOTATION;
 
 /// What a subscription is built from.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +41,8 @@ pub struct SubscriptionInputs {
     pub secrets: BTreeMap<&'static str, SecretValue>,
     /// The referenced Integration's inputs (its auth is used when spec.auth is unset).
     pub integration: Option<super::integrations::IntegrationInputs>,
+    /// The re-enable annotation's value: a new one re-enables an auto-disabled subscription.
+    pub reenable: Option<String>,
 }
 
 /// Key of a signing Secret that holds the previous signing secret during a rotation.
@@ -185,6 +188,7 @@ pub fn desired(
             transformation,
             secrets,
             integration,
+            reenable: obj.meta.annotations.get(REENABLE_ANNOTATION).cloned(),
         };
         (
             key.clone(),
@@ -298,6 +302,7 @@ impl SubscriptionPiece {
             queue: Arc::new(Semaphore::new(concurrency)),
             pace: Default::default(),
             suspended: spec.suspend,
+            enable_key: Some(enable_key(spec, inputs.reenable.as_deref())),
         };
         Ok(Self {
             inputs: inputs.clone(),
@@ -360,6 +365,20 @@ impl Piece for SubscriptionPiece {
     fn queue(key: &ObjectKey) -> Option<Target> {
         Some(target_of(key))
     }
+}
+
+/// The key an auto-disabled subscription stays disabled under: a digest of its spec and of
+/// its re-enable annotation, so a change of either (a new generation in a cluster, an edited
+/// manifest standalone) re-enables it.
+pub fn enable_key(spec: &WebhookSubscriptionSpec, reenable: Option<&str>) -> String {
+    use sha2::Digest;
+    let mut digest = sha2::Sha256::new();
+    digest.update(serde_json::to_vec(spec).unwrap_or_default());
+    if let Some(value) = reenable {
+        digest.update(b"\0reenable=");
+        digest.update(value.as_bytes());
+    }
+    hex::encode(&digest.finalize()[..16])
 }
 
 /// The delivery target of a subscription.
@@ -556,6 +575,33 @@ fn credential_source(
 mod tests {
     use super::*;
     use crate::engine::snapshot::{Meta, SecretObject, USABLE_LABEL};
+
+    #[test]
+    fn the_enable_key_changes_with_the_spec_or_the_reenable_annotation_only() {
+        let spec = |url: &str| -> WebhookSubscriptionSpec {
+            serde_json::from_value(serde_json::json!({"url": url, "eventTypes": ["*"]})).unwrap()
+        };
+        let a = spec("https://a.example.com/hook");
+        let key = enable_key(&a, None);
+        assert_eq!(
+            key,
+            enable_key(&a.clone(), None),
+            "stable for the same spec"
+        );
+        assert_ne!(key, enable_key(&spec("https://b.example.com/hook"), None));
+        assert_ne!(key, enable_key(&a, Some("1")));
+        assert_ne!(enable_key(&a, Some("1")), enable_key(&a, Some("2")));
+        let snap = snapshot(None);
+        let mut snap_annotated = snap.clone();
+        if let Some(obj) = snap_annotated.subscriptions.values_mut().next() {
+            obj.meta
+                .annotations
+                .insert(REENABLE_ANNOTATION.into(), "now".into());
+        }
+        let inputs = |s: &Snapshot| desired(s).next().map(|(_, o)| o.spec.reenable).unwrap();
+        assert_eq!(inputs(&snap), None);
+        assert_eq!(inputs(&snap_annotated).as_deref(), Some("now"));
+    }
 
     fn snapshot(secret: Option<SecretObject>) -> Snapshot {
         let mut snap = Snapshot::default();
