@@ -7,11 +7,12 @@
 //! comments or byte strings), refuses nesting deeper than [`MAX_DEPTH`] instead of recursing
 //! without bound, builds only what a [`Need`] asks for, and shares repeated object keys.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use hifijson::escape::Lex as _;
 use hifijson::num::{Lex as _, LexWrite as _};
-use hifijson::str::LexWrite as _;
+use hifijson::str::{LexAlloc as _, LexWrite as _};
 use hifijson::token::{Expect, Lex as _};
 use hifijson::{Read as _, SliceLexer, escape, num, str};
 use jaq_json::{Map, Num, Rc, Val};
@@ -74,19 +75,20 @@ pub fn parse_json_for(raw: &[u8], need: &Need) -> Result<Val, ReadError> {
         })
 }
 
-/// The state of one read: the keys met (for sharing) and the current nesting.
-struct Reader {
-    keys: Vec<(Vec<u8>, Val)>,
+/// The state of one read: the keys met (their text, borrowed from the document unless it
+/// holds escapes, and their value once met twice) and the current nesting.
+struct Reader<'a> {
+    keys: Vec<(Cow<'a, str>, Option<Val>)>,
     depth: usize,
 }
 
-impl Reader {
+impl<'a> Reader<'a> {
     /// Reads the value starting with the peeked byte `next`; `null` when it is needed for
     /// nothing (it is checked all the same).
     fn value(
         &mut self,
         next: u8,
-        lexer: &mut SliceLexer<'_>,
+        lexer: &mut SliceLexer<'a>,
         need: &Need,
     ) -> Result<Val, hifijson::Error> {
         let build = !matches!(need, Need::Nothing);
@@ -179,18 +181,23 @@ impl Reader {
     }
 
     /// An object key (its opening quote read), shared with an equal key met before in the
-    /// document when there is one.
-    fn key(&mut self, lexer: &mut SliceLexer<'_>) -> Result<Val, hifijson::Error> {
-        let bytes = string(lexer)?;
-        if let Some((_, shared)) = self.keys.iter().find(|(k, _)| *k == bytes) {
-            return Ok(shared.clone());
+    /// document when there is one. A key's text is looked up without copying it, and a value
+    /// is kept for sharing only from its second occurrence on: cloning a fresh string value
+    /// costs an allocation, so a key met once is never cloned.
+    fn key(&mut self, lexer: &mut SliceLexer<'a>) -> Result<Val, hifijson::Error> {
+        let text = lexer.str_string().map_err(hifijson::Error::Str)?;
+        let fresh = |text: &str| Val::utf8_str(text.as_bytes().to_vec());
+        match self.keys.iter_mut().find(|(k, _)| *k == text) {
+            Some((_, Some(shared))) => Ok(shared.clone()),
+            Some((k, slot @ None)) => Ok(slot.insert(fresh(k)).clone()),
+            None => {
+                let key = fresh(&text);
+                if self.keys.len() < SHARED_KEYS {
+                    self.keys.push((text, None));
+                }
+                Ok(key)
+            }
         }
-        if self.keys.len() < SHARED_KEYS {
-            let key = Val::utf8_str(bytes.clone());
-            self.keys.push((bytes, key.clone()));
-            return Ok(key);
-        }
-        Ok(Val::utf8_str(bytes))
     }
 }
 
