@@ -14,24 +14,17 @@ use serde_json::Value;
 use support::Instance;
 use support::sink::Sink;
 
-const MANIFESTS: &str = r#"
-apiVersion: v1
-kind: Secret
-metadata:
-  name: publisher
-  namespace: payments
-  labels: {switchboard.dev/publisher-token: "true"}
-stringData:
-  token: test-publisher-token
----
-apiVersion: switchboard.dev/v1alpha1
+const MANIFESTS: &str = concat!(
+    support::payments_publisher!(),
+    r#"apiVersion: switchboard.dev/v1alpha1
 kind: WebhookSubscription
 metadata: {name: everything, namespace: payments}
 spec:
   url: SINK_URL
   eventTypes: ["*"]
   signing: {scheme: None}
-"#;
+"#
+);
 
 const CYCLES: usize = 20;
 /// Publishing clients.

@@ -18,17 +18,9 @@ const SPEC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ROTATED_SECRET: &str = "whsec_dGhlIG5leHQgc2lnbmluZyBzZWNyZXQgZm9yIHRlc3Q=";
 
 /// Namespace, publisher token and signing secrets every test uses.
-const BASE: &str = r#"
-apiVersion: v1
-kind: Secret
-metadata:
-  name: publisher
-  namespace: payments
-  labels: {switchboard.dev/publisher-token: "true"}
-stringData:
-  token: test-publisher-token
----
-apiVersion: v1
+const BASE: &str = concat!(
+    support::payments_publisher!(),
+    r#"apiVersion: v1
 kind: Secret
 metadata: {name: signing, namespace: payments, labels: {switchboard.dev/usable: "true"}}
 stringData:
@@ -39,7 +31,8 @@ kind: Secret
 metadata: {name: subscriber-token, namespace: payments, labels: {switchboard.dev/usable: "true"}}
 stringData:
   token: subscriber-bearer-token
-"#;
+"#
+);
 
 #[test]
 fn the_reference_verifier_matches_the_spec_test_vector() {

@@ -10,17 +10,9 @@ use serde_json::{Value, json};
 use support::sink::{Reply, Sink};
 use support::{Instance, http_json};
 
-const MANIFESTS: &str = r#"
-apiVersion: v1
-kind: Secret
-metadata:
-  name: publisher
-  namespace: payments
-  labels: {switchboard.dev/publisher-token: "true"}
-stringData:
-  token: test-publisher-token
----
-apiVersion: switchboard.dev/v1alpha1
+const MANIFESTS: &str = concat!(
+    support::payments_publisher!(),
+    r#"apiVersion: switchboard.dev/v1alpha1
 kind: WebhookSubscription
 metadata: {name: flapping, namespace: payments}
 spec:
@@ -28,7 +20,8 @@ spec:
   eventTypes: ["*"]
   retry: {schedule: ["100ms", "200ms", "300ms", "400ms", "500ms"]}
   circuitBreaker: {failureThreshold: 1000}
-"#;
+"#
+);
 
 const EVENTS: usize = 300;
 

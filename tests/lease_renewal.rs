@@ -9,17 +9,9 @@ use std::time::Duration;
 use support::sink::{Reply, Sink};
 use support::{Instance, http_json, postgres};
 
-const MANIFESTS: &str = r#"
-apiVersion: v1
-kind: Secret
-metadata:
-  name: publisher
-  namespace: payments
-  labels: {switchboard.dev/publisher-token: "true"}
-stringData:
-  token: test-publisher-token
----
-apiVersion: switchboard.dev/v1alpha1
+const MANIFESTS: &str = concat!(
+    support::payments_publisher!(),
+    r#"apiVersion: switchboard.dev/v1alpha1
 kind: WebhookSubscription
 metadata: {name: slow, namespace: payments}
 spec:
@@ -27,7 +19,8 @@ spec:
   eventTypes: ["*"]
   timeout: 20s
   signing: {scheme: None}
-"#;
+"#
+);
 
 /// The lease: far shorter than the subscriber's answer.
 const LEASE: &str = "1s";

@@ -9,6 +9,27 @@ pub mod postgres;
 pub mod sink;
 pub mod standard_webhooks;
 
+/// The publisher-token Secret of namespace `payments` (token `test-publisher-token`) as a YAML
+/// document followed by `---`, to `concat!` at the head of a test's manifests.
+#[allow(unused_macros)]
+macro_rules! payments_publisher {
+    () => {
+        r#"
+apiVersion: v1
+kind: Secret
+metadata:
+  name: publisher
+  namespace: payments
+  labels: {switchboard.dev/publisher-token: "true"}
+stringData:
+  token: test-publisher-token
+---
+"#
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use payments_publisher;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
