@@ -221,21 +221,16 @@ fn number(lexer: &mut SliceLexer<'_>) -> Result<Num, hifijson::Error> {
     })
 }
 
-/// A string's bytes (its opening quote read), escapes decoded; UTF-8 is checked.
+/// A string's bytes (its opening quote read), escapes decoded; UTF-8 is checked. The bytes
+/// are allocated at their exact length: a `Bytes` made from a vector with spare room
+/// allocates a second, shared header, and most payload strings are shorter than the room a
+/// growing vector starts with.
 fn string(lexer: &mut SliceLexer<'_>) -> Result<Vec<u8>, hifijson::Error> {
-    let on_string = |bytes: &mut &[u8], out: &mut Vec<u8>| {
-        std::str::from_utf8(bytes).map_err(str::Error::Utf8)?;
-        out.extend_from_slice(bytes);
-        Ok::<_, str::Error>(())
-    };
-    lexer
-        .str_fold(Vec::new(), on_string, |lexer, out| {
-            let c = lexer.take_next().ok_or(escape::Error::Eof)?;
-            let c = lexer.escape(c).map_err(str::Error::Escape)?;
-            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
-            Ok(())
-        })
-        .map_err(hifijson::Error::Str)
+    let text = lexer.str_string().map_err(hifijson::Error::Str)?;
+    Ok(match text {
+        Cow::Borrowed(text) => text.as_bytes().to_vec(),
+        Cow::Owned(text) => text.into_bytes().into_boxed_slice().into_vec(),
+    })
 }
 
 /// Checks a string (its opening quote read) as [`string`] does, keeping nothing.
