@@ -14,6 +14,7 @@ use crate::error_chain::render;
 
 use super::credentials::Credentials;
 use super::error::BuildError;
+use super::authcode::{Connection, ConnectionError};
 use super::oauth2::{TokenError, TokenSource};
 
 /// How requests are authenticated; Debug never shows a credential.
@@ -26,6 +27,8 @@ pub enum Authenticator {
     Query(String, String),
     /// An OAuth2 client-credentials token as a bearer token.
     OAuth2(TokenSource),
+    /// The access token of an authorization-code connection as a bearer token.
+    AuthCode(Arc<Connection>),
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -35,6 +38,7 @@ impl std::fmt::Debug for Authenticator {
             Self::Header(name, _) => write!(f, "Header({name}: <redacted>)"),
             Self::Query(name, _) => write!(f, "Query({name}=<redacted>)"),
             Self::OAuth2(source) => write!(f, "OAuth2({source:?})"),
+            Self::AuthCode(connection) => write!(f, "AuthCode({connection:?})"),
         }
     }
 }
@@ -44,6 +48,17 @@ impl std::fmt::Debug for Authenticator {
 pub struct Applied {
     /// The OAuth2 token used, if any.
     pub token: Option<Arc<str>>,
+}
+
+/// Why a request could not be given its credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// No client-credentials token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// No access token of the connection.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
 }
 
 fn sensitive(value: &str) -> Result<HeaderValue, BuildError> {
@@ -126,6 +141,12 @@ impl Authenticator {
                     http,
                 ))
             }
+            AuthType::OAuth2AuthorizationCode => {
+                return Err(BuildError::Invalid {
+                    field: "spec.auth.type",
+                    message: "OAuth2AuthorizationCode is available on Integrations only (a subscription can use an Integration's auth)".into(),
+                });
+            }
         })
     }
 
@@ -149,7 +170,15 @@ impl Authenticator {
 
     /// True for OAuth2, whose rejected tokens are refetched once.
     pub fn refreshes(&self) -> bool {
-        matches!(self, Self::OAuth2(_))
+        matches!(self, Self::OAuth2(_) | Self::AuthCode(_))
+    }
+
+    /// The authorization-code connection, if that is the auth.
+    pub fn connection(&self) -> Option<&Arc<Connection>> {
+        match self {
+            Self::AuthCode(connection) => Some(connection),
+            _ => None,
+        }
     }
 
     /// The token source, for OAuth2.
@@ -165,7 +194,7 @@ impl Authenticator {
         &self,
         headers: &mut HeaderMap,
         url: &mut url::Url,
-    ) -> Result<Applied, TokenError> {
+    ) -> Result<Applied, ApplyError> {
         match self {
             Self::None => {}
             Self::Header(name, value) => {
@@ -182,14 +211,24 @@ impl Authenticator {
                 headers.insert(http::header::AUTHORIZATION, value);
                 return Ok(Applied { token: Some(token) });
             }
+            Self::AuthCode(connection) => {
+                let token = connection.access_token().await?;
+                let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                    .unwrap_or_else(|_| HeaderValue::from_static(""));
+                value.set_sensitive(true);
+                headers.insert(http::header::AUTHORIZATION, value);
+                return Ok(Applied { token: Some(token) });
+            }
         }
         Ok(Applied::default())
     }
 
     /// The API answered 401 to a request sent with `applied`: drop its token.
     pub async fn rejected(&self, applied: &Applied) {
-        if let (Self::OAuth2(source), Some(token)) = (self, &applied.token) {
-            source.invalidate(token).await;
+        match (self, &applied.token) {
+            (Self::OAuth2(source), Some(token)) => source.invalidate(token).await,
+            (Self::AuthCode(connection), Some(token)) => connection.rejected(token).await,
+            _ => {}
         }
     }
 }
@@ -209,8 +248,15 @@ impl CredentialSource for Authenticator {
     }
 
     async fn rejected(&self) {
-        if let Self::OAuth2(source) = self {
-            source.clear().await;
+        match self {
+            Self::OAuth2(source) => source.clear().await,
+            // The connection refreshes only the token it handed out last, once.
+            Self::AuthCode(connection) => {
+                if let Ok(token) = connection.access_token().await {
+                    connection.rejected(&token).await;
+                }
+            }
+            _ => {}
         }
     }
 }

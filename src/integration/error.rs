@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::oauth2::TokenError;
+use super::auth::ApplyError;
 
 /// An Integration whose client cannot be built from its spec.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ pub enum IntegrationError {
         integration: String,
         /// Why.
         #[source]
-        source: TokenError,
+        source: ApplyError,
     },
     /// The call timed out.
     #[error("{method} {path} on integration {integration} timed out after {timeout:?}")]
