@@ -18,7 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Json, Router};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -78,6 +78,10 @@ impl Provider {
     }
 }
 
+fn form(body: &[u8]) -> HashMap<String, String> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
 fn oauth_error(code: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -110,8 +114,9 @@ async fn authorize(State(p): State<Shared>, Query(q): Query<HashMap<String, Stri
 async fn token(
     State(p): State<Shared>,
     headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let f = form(&body);
     let basic = base64::engine::general_purpose::STANDARD
         .encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
     if headers.get("authorization").and_then(|v| v.to_str().ok())
@@ -148,7 +153,8 @@ async fn token(
     }
 }
 
-async fn revoke(State(p): State<Shared>, Form(f): Form<HashMap<String, String>>) -> StatusCode {
+async fn revoke(State(p): State<Shared>, body: axum::body::Bytes) -> StatusCode {
+    let f = form(&body);
     if let Some(t) = f.get("token") {
         p.revoked.lock().unwrap().push(t.clone());
     }
@@ -440,8 +446,10 @@ fn a_connection_is_made_refreshed_on_401_kept_across_a_restart_and_reported_when
     *provider.live_refresh.lock().unwrap() = None;
     provider.expire_access();
     let (status, body) = proxy(&inst, 1);
-    assert_eq!(status, 401, "the API's answer is passed on");
-    seen.push_str(&String::from_utf8_lossy(&body));
+    let error = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 503, "the retry after the refresh finds no token: {error}");
+    assert!(error.contains("must be connected again"), "{error}");
+    seen.push_str(&error);
     wait_until("NeedsReauthorization", &inst, || {
         books(&inst)["status"]["connection"]["state"] == "NeedsReauthorization"
     });
