@@ -111,18 +111,17 @@ async fn authorize(State(p): State<Shared>, Query(q): Query<HashMap<String, Stri
     Redirect::to(to.as_str()).into_response()
 }
 
-async fn token(
-    State(p): State<Shared>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+async fn token(State(p): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let f = form(&body);
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
     if headers.get("authorization").and_then(|v| v.to_str().ok())
         != Some(format!("Basic {basic}").as_str())
     {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"})))
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client"})),
+        )
             .into_response();
     }
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
@@ -180,7 +179,9 @@ async fn items(
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "expired"}))).into_response();
     }
     let items: Vec<Value> = if page <= 3 {
-        (0..2).map(|i| json!({"id": format!("p{page}-{i}")})).collect()
+        (0..2)
+            .map(|i| json!({"id": format!("p{page}-{i}")}))
+            .collect()
     } else {
         Vec::new()
     };
@@ -249,11 +250,7 @@ fn start(m: &Path, data: &Path) -> Instance {
     Instance::start_on(
         m,
         data,
-        &[
-            "--allow-private-destinations",
-            "--external-url",
-            &external,
-        ],
+        &["--allow-private-destinations", "--external-url", &external],
         port,
     )
 }
@@ -279,10 +276,21 @@ fn healthy(view: &Value) -> (String, String) {
 /// `switchboard connect intg/books -n payments`: the URL it prints.
 fn connect_url(inst: &Instance) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["connect", "intg/books", "-n", "payments", "--admin", &inst.admin_url])
+        .args([
+            "connect",
+            "intg/books",
+            "-n",
+            "payments",
+            "--admin",
+            &inst.admin_url,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -354,11 +362,17 @@ fn a_connection_is_made_refreshed_on_401_kept_across_a_restart_and_reported_when
     });
     let view = books(&inst);
     assert_eq!(healthy(&view), ("False".into(), "NotConnected".into()));
-    let page = view["status"]["connection"]["connectUrl"].as_str().unwrap().to_owned();
+    let page = view["status"]["connection"]["connectUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(page.ends_with("/oauth/connect/payments/books"), "{page}");
     let (status, text) = callback(&page);
     assert_eq!(status, 200);
-    assert!(text.contains("switchboard connect intg/books -n payments"), "{text}");
+    assert!(
+        text.contains("switchboard connect intg/books -n payments"),
+        "{text}"
+    );
     let (status, body) = proxy(&inst, 1);
     assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
     seen.push_str(&String::from_utf8_lossy(&body));
@@ -368,12 +382,18 @@ fn a_connection_is_made_refreshed_on_401_kept_across_a_restart_and_reported_when
     let parsed = url::Url::parse(&link).unwrap();
     let q: HashMap<String, String> = parsed.query_pairs().into_owned().collect();
     assert_eq!(q["code_challenge_method"], "S256");
-    assert_eq!(q["redirect_uri"], format!("{}/oauth/callback", inst.data_url));
+    assert_eq!(
+        q["redirect_uri"],
+        format!("{}/oauth/callback", inst.data_url)
+    );
     assert_eq!(q["scope"], "accounting offline");
     let back = approve(&link);
     let (status, text) = callback(&back);
     assert_eq!(status, 200, "{text}");
-    assert!(text.contains("payments/books is connected to 4620816365"), "{text}");
+    assert!(
+        text.contains("payments/books is connected to 4620816365"),
+        "{text}"
+    );
     seen.push_str(&text);
     wait_until("Connected", &inst, || {
         books(&inst)["status"]["connection"]["state"] == "Connected"
@@ -381,7 +401,10 @@ fn a_connection_is_made_refreshed_on_401_kept_across_a_restart_and_reported_when
     let connection = books(&inst)["status"]["connection"].clone();
     assert_eq!(connection["scopes"], json!(["accounting", "offline"]));
     assert_eq!(connection["account"], "4620816365");
-    assert!(connection["accessTokenExpiresAt"].is_string(), "{connection}");
+    assert!(
+        connection["accessTokenExpiresAt"].is_string(),
+        "{connection}"
+    );
     assert_ne!(healthy(&books(&inst)).1, "NotConnected");
 
     // The API is called with the access token.
@@ -416,11 +439,22 @@ fn a_connection_is_made_refreshed_on_401_kept_across_a_restart_and_reported_when
     assert!(text.contains("invalid_grant"), "{text}");
     seen.push_str(&text);
     // A forged state.
-    let (status, text) = callback(&format!("{}/oauth/callback?code=x&state=forged", inst.data_url));
+    let (status, text) = callback(&format!(
+        "{}/oauth/callback?code=x&state=forged",
+        inst.data_url
+    ));
     assert_eq!(status, 400);
     seen.push_str(&text);
-    assert_eq!(provider.issued.lock().unwrap().len(), issued, "no token issued");
-    assert_eq!(proxy(&inst, 1).0, 200, "still connected with the same tokens");
+    assert_eq!(
+        provider.issued.lock().unwrap().len(),
+        issued,
+        "no token issued"
+    );
+    assert_eq!(
+        proxy(&inst, 1).0,
+        200,
+        "still connected with the same tokens"
+    );
     assert_eq!(provider.refreshes.load(Ordering::SeqCst), 0);
 
     // The access token expires: the call gets a 401, refreshes once and is retried.
@@ -447,7 +481,10 @@ fn a_connection_is_made_refreshed_on_401_kept_across_a_restart_and_reported_when
     provider.expire_access();
     let (status, body) = proxy(&inst, 1);
     let error = String::from_utf8_lossy(&body).into_owned();
-    assert_eq!(status, 503, "the retry after the refresh finds no token: {error}");
+    assert_eq!(
+        status, 503,
+        "the retry after the refresh finds no token: {error}"
+    );
     assert!(error.contains("must be connected again"), "{error}");
     seen.push_str(&error);
     wait_until("NeedsReauthorization", &inst, || {
@@ -478,7 +515,11 @@ fn a_connection_is_made_refreshed_on_401_kept_across_a_restart_and_reported_when
 
     // No token or code the provider issued in any log, status or error body.
     seen.push_str(&inst.log_text());
-    seen.push_str(&http_json("GET", &format!("{}/v1/status", inst.admin_url), &[], None).1.to_string());
+    seen.push_str(
+        &http_json("GET", &format!("{}/v1/status", inst.admin_url), &[], None)
+            .1
+            .to_string(),
+    );
     assert_no_token_in(&provider, "logs, status and error bodies", &seen);
     assert!(!provider.issued.lock().unwrap().is_empty());
 }
@@ -519,10 +560,16 @@ spec:
             .any(|j| j["status"]["phase"] == "Completed")
     });
     let jobs = inst.status("syncjobs");
-    let job = jobs.iter().find(|j| j["status"]["phase"] == "Completed").unwrap();
+    let job = jobs
+        .iter()
+        .find(|j| j["status"]["phase"] == "Completed")
+        .unwrap();
     assert_eq!(job["status"]["failedRecords"], 0, "{job}");
     assert_eq!(job["status"]["succeededRecords"], 6, "{job}");
     assert_eq!(provider.refreshes.load(Ordering::SeqCst), 1);
-    assert!(!provider.expire_at_page_two.load(Ordering::SeqCst), "page 2 expired the token");
+    assert!(
+        !provider.expire_at_page_two.load(Ordering::SeqCst),
+        "page 2 expired the token"
+    );
     assert_no_token_in(&provider, "the log", &inst.log_text());
 }

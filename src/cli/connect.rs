@@ -65,7 +65,9 @@ pub fn run(args: ConnectArgs) -> Result<ExitCode, CliError> {
     let link = started["authorizeUrl"].as_str().unwrap_or_default();
     eprintln!(
         "Open this URL in a browser and approve (valid until {}, once):",
-        started["expiresAt"].as_str().unwrap_or("10 minutes from now")
+        started["expiresAt"]
+            .as_str()
+            .unwrap_or("10 minutes from now")
     );
     println!("{link}");
     Ok(ExitCode::SUCCESS)

@@ -326,11 +326,7 @@ impl Checker<'_> {
 
     /// An authorization-code auth needs an authorize and a token URL, its own or its
     /// provider's; every URL given must parse.
-    fn authorization_code(
-        &mut self,
-        auth: &Auth,
-        provider: Option<&crate::api::OAuth2Endpoints>,
-    ) {
+    fn authorization_code(&mut self, auth: &Auth, provider: Option<&crate::api::OAuth2Endpoints>) {
         if auth.auth_type != AuthType::OAuth2AuthorizationCode {
             for (field, set) in [
                 ("authorizeUrl", auth.authorize_url.is_some()),

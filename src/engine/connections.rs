@@ -143,7 +143,11 @@ impl Engine {
 
     /// Starts connecting Integration `namespace`/`name`: a single-use state valid ten minutes
     /// and the provider's authorize URL carrying it and the PKCE challenge.
-    pub async fn start_connection(&self, namespace: &str, name: &str) -> Result<Started, StartError> {
+    pub async fn start_connection(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Started, StartError> {
         let connection = self.connection(namespace, name)?;
         let redirect = self.callback_url().ok_or(StartError::NoExternalUrl)?;
         let started = pending::start(self.store(), namespace, name, &redirect, Utc::now())
@@ -162,7 +166,10 @@ impl Engine {
 
     /// Completes a connection from the provider's redirect. The state is taken (used up)
     /// first, whatever follows; nothing else changes unless the code is exchanged.
-    pub async fn complete_connection(&self, callback: Callback) -> Result<Completed, CallbackError> {
+    pub async fn complete_connection(
+        &self,
+        callback: Callback,
+    ) -> Result<Completed, CallbackError> {
         let state = callback.state.as_deref().ok_or(CallbackError::NoState)?;
         let pending = pending::take(self.store(), state, Utc::now()).await?;
         if let Some(error) = callback.error {

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::api::{
-    CircuitState, ClusterIntegrationProviderSpec, ConnectionState, HEALTHY,
-    IntegrationPhase, IntegrationSpec, Kind,
+    CircuitState, ClusterIntegrationProviderSpec, ConnectionState, HEALTHY, IntegrationPhase,
+    IntegrationSpec, Kind,
 };
 use crate::delivery::DestinationPolicy;
 use crate::error_chain::render;
@@ -423,7 +423,10 @@ fn connection_json(v: &ConnectionView, connect_url: Option<String>) -> Value {
             out.insert(k.into(), value);
         }
     };
-    put("account", v.account.clone().map_or(Value::Null, Value::from));
+    put(
+        "account",
+        v.account.clone().map_or(Value::Null, Value::from),
+    );
     if !v.scopes.is_empty() {
         put("scopes", v.scopes.clone().into());
     }

@@ -12,9 +12,9 @@ use crate::api::{Auth, AuthType};
 use crate::delivery::credentials::{CredentialError, CredentialSource};
 use crate::error_chain::render;
 
+use super::authcode::{Connection, ConnectionError};
 use super::credentials::Credentials;
 use super::error::BuildError;
-use super::authcode::{Connection, ConnectionError};
 use super::oauth2::{TokenError, TokenSource};
 
 /// How requests are authenticated; Debug never shows a credential.

@@ -138,12 +138,10 @@ impl IntegrationClient {
                     ("spec.auth.revocationUrl", config.revocation_url.as_ref()),
                 ] {
                     if let Some(url) = url {
-                        policy
-                            .check_literal(url)
-                            .map_err(|e| BuildError::Invalid {
-                                field,
-                                message: render(&e),
-                            })?;
+                        policy.check_literal(url).map_err(|e| BuildError::Invalid {
+                            field,
+                            message: render(&e),
+                        })?;
                     }
                 }
                 Authenticator::AuthCode(Arc::new(Connection::new(

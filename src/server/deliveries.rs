@@ -82,7 +82,10 @@ pub async fn authorize_admin(
         return Ok(());
     };
     let token = super::request::bearer(headers);
-    match authorizer.authorize(token, resource, ns, name, access).await {
+    match authorizer
+        .authorize(token, resource, ns, name, access)
+        .await
+    {
         Ok(Access::Allowed) => Ok(()),
         Ok(Access::Unauthenticated) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -56,23 +56,20 @@ async fn connect(
         DeliveryAccess::Write,
     )
     .await?;
-    let started = engine
-        .start_connection(&ns, &name)
-        .await
-        .map_err(|e| {
-            let (status, code) = match &e {
-                StartError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-                StartError::NotAuthorizationCode { .. } => {
-                    (StatusCode::CONFLICT, "not_authorization_code")
-                }
-                StartError::NoExternalUrl => (StatusCode::CONFLICT, "no_external_url"),
-                StartError::Store(_) => {
-                    tracing::error!(error = %chain(&e), "starting a connection");
-                    (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
-                }
-            };
-            ApiError::new(status, code, render(&e))
-        })?;
+    let started = engine.start_connection(&ns, &name).await.map_err(|e| {
+        let (status, code) = match &e {
+            StartError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            StartError::NotAuthorizationCode { .. } => {
+                (StatusCode::CONFLICT, "not_authorization_code")
+            }
+            StartError::NoExternalUrl => (StatusCode::CONFLICT, "no_external_url"),
+            StartError::Store(_) => {
+                tracing::error!(error = %chain(&e), "starting a connection");
+                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+            }
+        };
+        ApiError::new(status, code, render(&e))
+    })?;
     Ok(Json(json!({
         "authorizeUrl": started.authorize_url.as_str(),
         "expiresAt": started.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -142,9 +139,7 @@ async fn callback(
                     "Integration {}/{} is connected{}.",
                     done.namespace,
                     done.name,
-                    done.account
-                        .map(|a| format!(" to {a}"))
-                        .unwrap_or_default()
+                    done.account.map(|a| format!(" to {a}")).unwrap_or_default()
                 ),
                 "You can close this window.".into(),
             ],

@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::engine::Engine;
-use crate::integration::request::strip_hop_by_hop;
 use crate::integration::auth::ApplyError;
 use crate::integration::authcode::ConnectionError;
+use crate::integration::request::strip_hop_by_hop;
 use crate::integration::{CallRequest, IntegrationError};
 
 use super::ApiError;

@@ -47,7 +47,10 @@ fn url(
     provider: Option<&crate::api::HttpUrl>,
 ) -> Result<Option<url::Url>, BuildError> {
     own.or(provider)
-        .map(|u| u.parse().map_err(|message| BuildError::Invalid { field, message }))
+        .map(|u| {
+            u.parse()
+                .map_err(|message| BuildError::Invalid { field, message })
+        })
         .transpose()
 }
 
@@ -194,7 +197,11 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(get("scope"), ["a,b"]);
-        assert_eq!(get("state"), ["st"], "an extra parameter cannot replace the state");
+        assert_eq!(
+            get("state"),
+            ["st"],
+            "an extra parameter cannot replace the state"
+        );
         assert_eq!(get("access_type"), ["offline"]);
         assert_eq!(get("prompt"), ["consent"]);
         assert_eq!(get("code_challenge_method"), ["S256"]);

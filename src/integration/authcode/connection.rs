@@ -491,7 +491,8 @@ impl Connection {
                 (&s.access_token, "access_token"),
             ] {
                 if let Some(token) = token
-                    && let Err(e) = endpoint::revoke(&self.http, &self.config, url, token, hint).await
+                    && let Err(e) =
+                        endpoint::revoke(&self.http, &self.config, url, token, hint).await
                 {
                     tracing::warn!(integration = %format!("{}/{}", self.namespace, self.name),
                         error = %render(&e), "revoking a token failed");

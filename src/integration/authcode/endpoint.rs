@@ -246,13 +246,23 @@ mod tests {
             e.to_string(),
             "the OAuth2 token endpoint refused: invalid_grant (refresh token revoked)"
         );
-        let slack = grant_of(StatusCode::OK, br#"{"ok":false,"error":"invalid_refresh_token"}"#, now, ",")
-            .unwrap_err();
+        let slack = grant_of(
+            StatusCode::OK,
+            br#"{"ok":false,"error":"invalid_refresh_token"}"#,
+            now,
+            ",",
+        )
+        .unwrap_err();
         assert!(slack.is_invalid_grant());
         let busy = grant_of(StatusCode::SERVICE_UNAVAILABLE, b"down", now, " ").unwrap_err();
         assert!(busy.is_transient() && !busy.is_invalid_grant());
-        let ok = grant_of(StatusCode::OK, br#"{"access_token":"a","expires_in":60}"#, now, " ")
-            .unwrap();
+        let ok = grant_of(
+            StatusCode::OK,
+            br#"{"access_token":"a","expires_in":60}"#,
+            now,
+            " ",
+        )
+        .unwrap();
         assert!(ok.expires_at.is_some());
     }
 }

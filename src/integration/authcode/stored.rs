@@ -104,11 +104,7 @@ impl std::fmt::Debug for Grant {
 /// (number or string), `scope` (space or comma separated), and the account where providers
 /// name one: Slack's `team.name`, Salesforce's identity URL `id`, HubSpot's `hub_id`,
 /// QuickBooks' `realmId`.
-pub fn read_grant(
-    body: &serde_json::Value,
-    now: DateTime<Utc>,
-    separator: &str,
-) -> Option<Grant> {
+pub fn read_grant(body: &serde_json::Value, now: DateTime<Utc>, separator: &str) -> Option<Grant> {
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
@@ -165,12 +161,20 @@ mod tests {
         assert!(held.expires_within(now, chrono::Duration::seconds(61)));
         assert!(!held.expires_within(now, chrono::Duration::seconds(30)));
         let rotated = held.refreshed(
-            read_grant(&serde_json::json!({"access_token": "a2", "refresh_token": "r2"}), now, " ")
-                .unwrap(),
+            read_grant(
+                &serde_json::json!({"access_token": "a2", "refresh_token": "r2"}),
+                now,
+                " ",
+            )
+            .unwrap(),
             now,
         );
         assert_eq!(rotated.refresh_token.as_deref(), Some("r2"));
-        assert_eq!(rotated.scopes, ["read", "write"], "scopes kept when not repeated");
+        assert_eq!(
+            rotated.scopes,
+            ["read", "write"],
+            "scopes kept when not repeated"
+        );
         let kept = rotated.refreshed(
             read_grant(&serde_json::json!({"access_token": "a3"}), now, " ").unwrap(),
             now,

@@ -21,8 +21,11 @@ pub struct VaultError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 #[async_trait]
 pub trait TokenVault: Send + Sync + std::fmt::Debug {
     /// The connection of Integration `namespace`/`name`, if one was made.
-    async fn load(&self, namespace: &str, name: &str)
-    -> Result<Option<StoredConnection>, VaultError>;
+    async fn load(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<StoredConnection>, VaultError>;
     /// Replaces it, durably, before returning.
     async fn save(
         &self,
@@ -95,7 +98,9 @@ impl TokenVault for StoreVault {
 
 /// Keeps connections in this process's memory only (tests; nothing survives a restart).
 #[derive(Debug, Default)]
-pub struct MemoryVault(std::sync::Mutex<std::collections::HashMap<(String, String), StoredConnection>>);
+pub struct MemoryVault(
+    std::sync::Mutex<std::collections::HashMap<(String, String), StoredConnection>>,
+);
 
 #[async_trait]
 impl TokenVault for MemoryVault {
@@ -121,6 +126,8 @@ impl TokenVault for MemoryVault {
 
     async fn remove(&self, namespace: &str, name: &str) -> Result<bool, VaultError> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(map.remove(&(namespace.to_owned(), name.to_owned())).is_some())
+        Ok(map
+            .remove(&(namespace.to_owned(), name.to_owned()))
+            .is_some())
     }
 }
