@@ -13,10 +13,7 @@ use crate::store::StoreError;
 
 use super::runtime::Engine;
 
-/// The data plane path of the callback.
-pub const CALLBACK_PATH: &str = "/oauth/callback";
-/// The data plane path prefix of the page an Integration's status links to.
-pub const CONNECT_PAGE_PATH: &str = "/oauth/connect";
+pub use super::integrations::{CALLBACK_PATH, CONNECT_PAGE_PATH};
 
 /// Why a connection cannot be started.
 #[derive(Debug, thiserror::Error)]

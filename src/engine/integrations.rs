@@ -23,12 +23,14 @@ use crate::integration::authcode::{Connection, ConnectionView, TokenVault};
 use crate::integration::client::OAuthSetup;
 use crate::integration::{Credentials, IntegrationClient, IntegrationMetrics, Settings};
 
-use super::connections::CONNECT_PAGE_PATH;
-
 use super::piece::{BuildError, Piece, Pieces, Problems};
 use super::snapshot::{Object, ObjectKey, Snapshot};
 use super::status::StatusBoard;
 
+/// The data plane path of the OAuth callback (`engine/connections.rs`).
+pub const CALLBACK_PATH: &str = "/oauth/callback";
+/// The data plane path prefix of the page an Integration's status links to.
+pub const CONNECT_PAGE_PATH: &str = "/oauth/connect";
 /// Annotation whose new value runs an Integration's health check now.
 pub const CHECK_REQUESTED_AT: &str = "switchboard.dev/check-requested-at";
 /// How long status reports wait after a call, so a burst of calls makes one report.

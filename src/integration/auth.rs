@@ -1,5 +1,6 @@
 //! Attaching credentials to a request: an API key in a header or the query, Basic, Bearer,
-//! or an OAuth2 client-credentials token. Shared by an Integration's calls and the
+//! an OAuth2 client-credentials token, or the access token of an authorization-code
+//! connection. Shared by an Integration's calls and the
 //! deliveries of subscriptions that use its auth.
 
 use std::sync::Arc;
@@ -12,10 +13,10 @@ use crate::api::{Auth, AuthType};
 use crate::delivery::credentials::{CredentialError, CredentialSource};
 use crate::error_chain::render;
 
-use super::authcode::{Connection, ConnectionError};
+use super::authcode::Connection;
 use super::credentials::Credentials;
-use super::error::BuildError;
-use super::oauth2::{TokenError, TokenSource};
+use super::error::{ApplyError, BuildError};
+use super::oauth2::TokenSource;
 
 /// How requests are authenticated; Debug never shows a credential.
 pub enum Authenticator {
@@ -48,17 +49,6 @@ impl std::fmt::Debug for Authenticator {
 pub struct Applied {
     /// The OAuth2 token used, if any.
     pub token: Option<Arc<str>>,
-}
-
-/// Why a request could not be given its credentials.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// No client-credentials token.
-    #[error(transparent)]
-    Token(#[from] TokenError),
-    /// No access token of the connection.
-    #[error(transparent)]
-    Connection(#[from] ConnectionError),
 }
 
 fn sensitive(value: &str) -> Result<HeaderValue, BuildError> {

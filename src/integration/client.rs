@@ -18,8 +18,8 @@ use crate::delivery::route::rate_limiter;
 use crate::delivery::{DestinationPolicy, USER_AGENT as SWITCHBOARD_AGENT};
 use crate::error_chain::render;
 
-use super::auth::{ApplyError, Authenticator};
-use super::authcode::{AuthCodeConfig, Connection, ConnectionError, TokenVault};
+use super::auth::Authenticator;
+use super::authcode::{AuthCodeConfig, Connection, TokenVault};
 use super::credentials::Credentials;
 use super::error::{BuildError, IntegrationError};
 use super::log::{CallLog, CallLogEntry};
@@ -359,13 +359,7 @@ impl IntegrationClient {
                 Ok(applied) => applied,
                 Err(source) => {
                     // A connection nobody made (or must make again) is not the API failing.
-                    if !matches!(
-                        source,
-                        ApplyError::Connection(
-                            ConnectionError::NotConnected { .. }
-                                | ConnectionError::NeedsReauthorization { .. }
-                        )
-                    ) {
+                    if !source.needs_a_person() {
                         self.breaker.failure(Instant::now());
                     }
                     return Err(IntegrationError::Token {

@@ -14,8 +14,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::engine::Engine;
-use crate::integration::auth::ApplyError;
-use crate::integration::authcode::ConnectionError;
 use crate::integration::request::strip_hop_by_hop;
 use crate::integration::{CallRequest, IntegrationError};
 
@@ -37,14 +35,9 @@ impl From<IntegrationError> for ApiError {
             IntegrationError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             IntegrationError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             // No account connected (yet, or any more): a person must act, not the API.
-            IntegrationError::Token {
-                source:
-                    ApplyError::Connection(
-                        ConnectionError::NotConnected { .. }
-                        | ConnectionError::NeedsReauthorization { .. },
-                    ),
-                ..
-            } => StatusCode::SERVICE_UNAVAILABLE,
+            IntegrationError::Token { source, .. } if source.needs_a_person() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             IntegrationError::Token { .. }
             | IntegrationError::Transport { .. }
             | IntegrationError::TooLarge { .. } => StatusCode::BAD_GATEWAY,

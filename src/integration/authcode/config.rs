@@ -6,7 +6,22 @@ use std::collections::BTreeMap;
 use crate::api::{Auth, OAuth2Endpoints, TokenAuthMethod};
 
 use super::super::credentials::Credentials;
-use super::super::error::BuildError;
+
+/// Why the settings cannot be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A field has no usable value.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field ("spec.auth.tokenUrl").
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A credential is not in the Secret.
+    #[error("spec.auth needs the Secret key {0:?}")]
+    MissingCredential(&'static str),
+}
 
 /// Everything a connection needs to talk to the provider; Debug never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,11 +60,11 @@ fn url(
     field: &'static str,
     own: Option<&crate::api::HttpUrl>,
     provider: Option<&crate::api::HttpUrl>,
-) -> Result<Option<url::Url>, BuildError> {
+) -> Result<Option<url::Url>, ConfigError> {
     own.or(provider)
         .map(|u| {
             u.parse()
-                .map_err(|message| BuildError::Invalid { field, message })
+                .map_err(|message| ConfigError::Invalid { field, message })
         })
         .transpose()
 }
@@ -60,10 +75,10 @@ impl AuthCodeConfig {
         auth: &Auth,
         provider: Option<&OAuth2Endpoints>,
         creds: &Credentials,
-    ) -> Result<Self, BuildError> {
+    ) -> Result<Self, ConfigError> {
         let p = provider.cloned().unwrap_or_default();
         let required = |field: &'static str, u: Option<url::Url>| {
-            u.ok_or(BuildError::Invalid {
+            u.ok_or(ConfigError::Invalid {
                 field,
                 message: "required for OAuth2AuthorizationCode (or a provider that publishes it)"
                     .into(),
@@ -72,7 +87,7 @@ impl AuthCodeConfig {
         let need = |v: &Option<String>, key: &'static str| {
             v.clone()
                 .filter(|s| !s.is_empty())
-                .ok_or(BuildError::MissingCredential(key))
+                .ok_or(ConfigError::MissingCredential(key))
         };
         let mut authorize_params = p.authorize_params.clone();
         authorize_params.extend(auth.authorize_params.clone());
@@ -208,7 +223,7 @@ mod tests {
         let missing = AuthCodeConfig::resolve(&auth, None, &creds);
         assert!(matches!(
             missing,
-            Err(BuildError::Invalid {
+            Err(ConfigError::Invalid {
                 field: "spec.auth.authorizeUrl",
                 ..
             })
