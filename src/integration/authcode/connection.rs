@@ -390,6 +390,18 @@ impl Connection {
                 Ok(())
             }
             Err(e) if e.is_invalid_grant() => {
+                // Another process may have rotated the refresh token in the meantime: its
+                // tokens are good, ours was merely used up.
+                if let Ok(Some(latest)) = self.vault.load(&self.namespace, &self.name).await
+                    && latest.refresh_token.is_some()
+                    && latest.refresh_token != s.refresh_token
+                    && latest.reauthorize.is_none()
+                {
+                    held.stored = Some(latest);
+                    held.failing = None;
+                    self.publish(held);
+                    return Ok(());
+                }
                 let reason = format!(
                     "{}; run `switchboard connect intg/{} -n {}` to authorize again",
                     render(&e),
@@ -539,5 +551,90 @@ mod tests {
             ..s
         };
         assert_eq!(next_due(&dead), None);
+    }
+
+    /// A token endpoint whose refresh tokens rotate (only the latest works); counts refreshes.
+    async fn rotating_endpoint() -> (url::Url, Arc<AtomicU64>) {
+        use axum::routing::post;
+        let count = Arc::new(AtomicU64::new(0));
+        let current = Arc::new(std::sync::Mutex::new("r0".to_owned()));
+        let (c, cur) = (count.clone(), current.clone());
+        let app = axum::Router::new().route(
+            "/token",
+            post(move |body: axum::body::Bytes| async move {
+                let form: std::collections::HashMap<String, String> =
+                    form_urlencoded::parse(&body).into_owned().collect();
+                let mut live = cur.lock().unwrap();
+                if form.get("refresh_token") != Some(&*live) {
+                    return (
+                        http::StatusCode::BAD_REQUEST,
+                        axum::Json(serde_json::json!({"error": "invalid_grant"})),
+                    );
+                }
+                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                *live = format!("r{n}");
+                (
+                    http::StatusCode::OK,
+                    axum::Json(serde_json::json!({"access_token": format!("a{n}"),
+                        "refresh_token": format!("r{n}"), "expires_in": 3600})),
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url.parse().unwrap(), count)
+    }
+
+    #[tokio::test]
+    async fn two_processes_sharing_a_vault_refresh_a_rejected_token_once() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (token_url, refreshes) = rotating_endpoint().await;
+        let config = AuthCodeConfig {
+            authorize_url: "https://id.example.com/authorize".parse().unwrap(),
+            token_url,
+            revocation_url: None,
+            scopes: Vec::new(),
+            scope_separator: " ".into(),
+            authorize_params: Default::default(),
+            token_auth: crate::api::TokenAuthMethod::ClientSecretBasic,
+            client_id: "c".into(),
+            client_secret: "s".into(),
+        };
+        let vault: Arc<dyn TokenVault> = Arc::new(super::super::MemoryVault::default());
+        let now = Utc::now();
+        let first = StoredConnection {
+            access_token: Some("a0".into()),
+            refresh_token: Some("r0".into()),
+            connected_at: Some(now),
+            expires_at: Some(now + chrono::Duration::seconds(3600)),
+            ..StoredConnection::default()
+        };
+        vault.save("ns", "books", &first).await.unwrap();
+        let process = || {
+            Connection::new(
+                "ns",
+                "books",
+                config.clone(),
+                vault.clone(),
+                reqwest::Client::new(),
+            )
+        };
+        let (a, b) = (process(), process());
+        assert_eq!(&*a.access_token().await.unwrap(), "a0");
+        assert_eq!(&*b.access_token().await.unwrap(), "a0");
+        // The API rejects a0 for both: one refresh, and both use its result.
+        a.rejected("a0").await;
+        b.rejected("a0").await;
+        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+        assert_eq!(&*a.access_token().await.unwrap(), "a1");
+        assert_eq!(&*b.access_token().await.unwrap(), "a1");
+        let kept = vault.load("ns", "books").await.unwrap().unwrap();
+        assert_eq!(
+            kept.refresh_token.as_deref(),
+            Some("r1"),
+            "the rotated token is kept"
+        );
+        assert_eq!(b.view().state, ConnectionState::Connected);
     }
 }
