@@ -1,6 +1,7 @@
 //! Types shared by several kinds: references, durations, URLs, rate limits, auth and status helpers.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -194,6 +195,53 @@ pub enum AuthType {
     /// OAuth2 client credentials grant (Secret keys `clientId` and `clientSecret`).
     #[serde(rename = "OAuth2ClientCredentials")]
     OAuth2ClientCredentials,
+    /// OAuth2 authorization code grant with PKCE: a person connects an account once
+    /// (`switchboard connect`); the tokens are kept and refreshed by Switchboard (Secret keys
+    /// `clientId` and `clientSecret` of the OAuth app).
+    #[serde(rename = "OAuth2AuthorizationCode")]
+    OAuth2AuthorizationCode,
+}
+
+/// How the client authenticates to an OAuth2 token endpoint.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(transform = crate::api::common::drop_description)]
+pub enum TokenAuthMethod {
+    /// HTTP Basic with the client id and secret (RFC 6749 2.3.1, the default).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body (HubSpot, Salesforce).
+    ClientSecretPost,
+}
+
+/// Endpoints and defaults of an OAuth2 authorization-code provider: a ClusterIntegrationProvider
+/// publishes them; an Integration's `spec.auth` overrides any of them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth2Endpoints {
+    /// Where a person is sent to approve the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<HttpUrl>,
+    /// The token endpoint (code exchange and refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<HttpUrl>,
+    /// The RFC 7009 revocation endpoint, called when the Integration is deleted. Default: none
+    /// (tokens are forgotten, not revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_url: Option<HttpUrl>,
+    /// Scopes requested when an Integration names none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub scopes: Vec<String>,
+    /// Separator of the `scope` parameter. Default: " " (Slack: ",").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4))]
+    pub scope_separator: Option<String>,
+    /// Extra query parameters of the authorize URL (Google: `access_type: offline`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorize_params: BTreeMap<String, String>,
+    /// How the client authenticates to the token endpoint. Default: ClientSecretBasic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_auth_method: Option<TokenAuthMethod>,
 }
 
 /// Credentials attached to outgoing requests.
@@ -202,10 +250,12 @@ pub enum AuthType {
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "self.type == 'None' || has(self.secretRef)", "message": "secretRef is required unless type is None"},
     {"rule": "self.type != 'OAuth2ClientCredentials' || has(self.tokenUrl)", "message": "tokenUrl is required for OAuth2ClientCredentials"},
+    {"rule": "self.type == 'OAuth2AuthorizationCode' || !(has(self.authorizeUrl) || has(self.revocationUrl) || has(self.authorizeParams) || has(self.scopeSeparator) || has(self.tokenAuthMethod))", "message": "authorizeUrl, revocationUrl, authorizeParams, scopeSeparator and tokenAuthMethod apply to OAuth2AuthorizationCode only"},
     {"rule": "!(has(self.header) && has(self.queryParam))", "message": "set header or queryParam, not both"}
 ]))]
 pub struct Auth {
-    /// Authentication type: None, ApiKey, Basic, Bearer or OAuth2ClientCredentials. Default: None.
+    /// Authentication type: None, ApiKey, Basic, Bearer, OAuth2ClientCredentials or
+    /// OAuth2AuthorizationCode. Default: None.
     #[serde(default, rename = "type")]
     pub auth_type: AuthType,
     /// Secret holding the credentials, in the resource's namespace.
@@ -219,13 +269,34 @@ pub struct Auth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 256))]
     pub query_param: Option<String>,
-    /// OAuth2ClientCredentials: the token endpoint.
+    /// OAuth2: the token endpoint (OAuth2AuthorizationCode: default the provider's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<HttpUrl>,
-    /// OAuth2ClientCredentials: scopes to request. Default: none.
+    /// OAuth2: scopes to request. Default: none (OAuth2AuthorizationCode: the provider's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub scopes: Vec<String>,
+    /// OAuth2AuthorizationCode: where a person approves the connection. Default: the
+    /// provider's `oauth2.authorizeUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<HttpUrl>,
+    /// OAuth2AuthorizationCode: RFC 7009 revocation endpoint called when the Integration is
+    /// deleted. Default: the provider's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_url: Option<HttpUrl>,
+    /// OAuth2AuthorizationCode: extra query parameters of the authorize URL, added to (and
+    /// overriding) the provider's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorize_params: BTreeMap<String, String>,
+    /// OAuth2AuthorizationCode: separator of the `scope` parameter. Default: the provider's,
+    /// else " ".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4))]
+    pub scope_separator: Option<String>,
+    /// OAuth2AuthorizationCode: how the client authenticates to the token endpoint. Default:
+    /// the provider's, else ClientSecretBasic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_auth_method: Option<TokenAuthMethod>,
 }
 
 /// HTTP request methods.

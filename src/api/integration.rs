@@ -223,4 +223,49 @@ pub struct IntegrationStatus {
     /// Failed calls since the integration was applied.
     #[serde(default)]
     pub error_count: u64,
+    /// OAuth2AuthorizationCode: the connected account (never a token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionStatus>,
+}
+
+/// State of an OAuth2 authorization-code connection.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::api::common::drop_description)]
+pub enum ConnectionState {
+    /// Nobody has connected an account yet.
+    NotConnected,
+    /// Tokens are held and refreshed.
+    Connected,
+    /// The provider refused the refresh token (revoked, expired): a person must connect again.
+    NeedsReauthorization,
+}
+
+/// What a person needs to know about an OAuth2 authorization-code connection; never a token.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionStatus {
+    /// NotConnected, Connected or NeedsReauthorization.
+    pub state: ConnectionState,
+    /// The account or subject the provider named (Slack team, Salesforce identity, QuickBooks
+    /// realm, OpenID subject), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Scopes the provider granted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// When the current access token expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_expires_at: Option<Time>,
+    /// When the account was connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_at: Option<Time>,
+    /// When the tokens were last refreshed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh: Option<Time>,
+    /// Why the connection needs attention, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A page a browser can open to learn how to (re)connect (see docs/architecture.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_url: Option<String>,
 }

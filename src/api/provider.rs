@@ -5,7 +5,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{AuthType, HealthCheck, HttpUrl, RateLimit, conditions_schema, free_object};
+use super::common::{
+    AuthType, HealthCheck, HttpUrl, OAuth2Endpoints, RateLimit, conditions_schema, free_object,
+};
 use super::webhook_endpoint::VerifyScheme;
 
 /// A catalog entry (Stripe, GitHub, …): defaults, config JSON Schema and webhook verification
@@ -56,6 +58,10 @@ pub struct ClusterIntegrationProviderSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8))]
     pub auth_types: Vec<AuthType>,
+    /// The provider's published OAuth2 authorization-code endpoints and defaults, used by
+    /// Integrations with `auth.type: OAuth2AuthorizationCode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2Endpoints>,
     /// JSON Schema (2020-12) that an Integration's spec.config must satisfy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_object")]

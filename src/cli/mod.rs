@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod connect;
 mod controller;
 mod crds;
 mod deliveries;
@@ -53,6 +54,8 @@ pub enum Command {
     Transform(transform::TransformArgs),
     /// Show a subscription's delivery log (newest first) from a running instance.
     Deliveries(deliveries::DeliveriesArgs),
+    /// Start connecting an OAuth2AuthorizationCode Integration: print the URL to open.
+    Connect(connect::ConnectArgs),
     /// Uninstalling: remove Switchboard's finalizer from every WebhookSubscription (run once
     /// the controller is stopped, so deleting them and their namespaces does not hang).
     RemoveFinalizers(remove_finalizers::RemoveFinalizersArgs),
@@ -108,12 +111,23 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Get(args) => get::run(args),
         Command::Transform(args) => Ok(transform::run(args)?),
         Command::Deliveries(args) => deliveries::run(args),
+        Command::Connect(args) => connect::run(args),
         Command::RemoveFinalizers(args) => remove_finalizers::run(args),
     }
 }
 
 /// GETs a URL of a running instance, with a bearer token when given, and parses the JSON answer.
 pub fn http_get_json(url: &str, token: Option<&str>) -> Result<serde_json::Value, CliError> {
+    http_json(reqwest::Method::GET, url, token)
+}
+
+/// Sends a request without a body to a running instance, with a bearer token when given, and
+/// parses the JSON answer.
+pub fn http_json(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+) -> Result<serde_json::Value, CliError> {
     let err = |message: String| CliError::Http {
         url: url.to_owned(),
         message,
@@ -123,7 +137,7 @@ pub fn http_get_json(url: &str, token: Option<&str>) -> Result<serde_json::Value
         .build()
         .map_err(CliError::Runtime)?;
     runtime.block_on(async {
-        let mut request = reqwest::Client::new().get(url);
+        let mut request = reqwest::Client::new().request(method, url);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

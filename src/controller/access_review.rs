@@ -1,8 +1,8 @@
-//! Admin deliveries API authorization in a cluster: the bearer token is verified by
-//! TokenReview ([`TokenReviewer`], cached), then the user is authorized by SubjectAccessReview
-//! for `get` (list) or `update` (retry, test) on `webhooksubscriptions.switchboard.dev`
-//! `{name}` in `{namespace}`, as `kubectl auth can-i` would. Answers are cached briefly by
-//! token digest, namespace, name and verb.
+//! Admin API authorization in a cluster: the bearer token is verified by TokenReview
+//! ([`TokenReviewer`], cached), then the user is authorized by SubjectAccessReview for `get`
+//! (list) or `update` (retry, test, connect) on `webhooksubscriptions.switchboard.dev` or
+//! `integrations.switchboard.dev` `{name}` in `{namespace}`, as `kubectl auth can-i` would.
+//! Answers are cached briefly by token digest, resource, namespace, name and verb.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,8 +27,8 @@ pub const CACHE_TTL: Duration = Duration::from_secs(10);
 /// Cached answers kept at most (the cache is cleared when full).
 const CACHE_MAX: usize = 10_000;
 
-/// (token digest, namespace, name, verb).
-type Key = ([u8; 32], String, String, &'static str);
+/// (token digest, resource, namespace, name, verb).
+type Key = ([u8; 32], &'static str, String, String, &'static str);
 
 /// Authorizes admin requests with TokenReview and SubjectAccessReview.
 pub struct AccessReviewer {
@@ -66,12 +66,13 @@ impl AccessReviewer {
     async fn review(
         &self,
         user: UserInfo,
+        resource: &str,
         namespace: &str,
         name: &str,
         verb: &str,
     ) -> Result<bool, kube::Error> {
         let review = SubjectAccessReview {
-            spec: access_spec(user, namespace, name, verb),
+            spec: access_spec(user, resource, namespace, name, verb),
             ..SubjectAccessReview::default()
         };
         let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
@@ -88,9 +89,10 @@ pub fn verb(access: DeliveryAccess) -> &'static str {
     }
 }
 
-/// The SubjectAccessReview question: may `user` `verb` the subscription `namespace`/`name`?
+/// The SubjectAccessReview question: may `user` `verb` the `resource` `namespace`/`name`?
 pub fn access_spec(
     user: UserInfo,
+    resource: &str,
     namespace: &str,
     name: &str,
     verb: &str,
@@ -102,7 +104,7 @@ pub fn access_spec(
         extra: user.extra,
         resource_attributes: Some(ResourceAttributes {
             group: Some(GROUP.to_owned()),
-            resource: Some("webhooksubscriptions".to_owned()),
+            resource: Some(resource.to_owned()),
             verb: Some(verb.to_owned()),
             namespace: Some(namespace.to_owned()),
             name: Some(name.to_owned()),
@@ -117,8 +119,9 @@ impl AdminAuthorizer for AccessReviewer {
     async fn authorize(
         &self,
         token: Option<&[u8]>,
+        resource: &'static str,
         namespace: &str,
-        subscription: &str,
+        name: &str,
         access: DeliveryAccess,
     ) -> Result<Access, VerifyError> {
         let Some(token) = token else {
@@ -127,8 +130,9 @@ impl AdminAuthorizer for AccessReviewer {
         let verb = verb(access);
         let key: Key = (
             Sha256::digest(token).into(),
+            resource,
             namespace.to_owned(),
-            subscription.to_owned(),
+            name.to_owned(),
             verb,
         );
         let allowed = match self.cached(&key) {
@@ -139,7 +143,7 @@ impl AdminAuthorizer for AccessReviewer {
                     return Ok(Access::Unauthenticated);
                 };
                 let allowed = self
-                    .review(user, namespace, subscription, verb)
+                    .review(user, resource, namespace, name, verb)
                     .await
                     .map_err(boxed)?;
                 self.remember(key, allowed);
@@ -165,7 +169,13 @@ mod tests {
             groups: Some(vec!["system:serviceaccounts".into()]),
             ..UserInfo::default()
         };
-        let spec = access_spec(user, "payments", "orders", verb(DeliveryAccess::Write));
+        let spec = access_spec(
+            user,
+            "webhooksubscriptions",
+            "payments",
+            "orders",
+            verb(DeliveryAccess::Write),
+        );
         let attrs = spec.resource_attributes.unwrap();
         assert_eq!(attrs.group.as_deref(), Some("switchboard.dev"));
         assert_eq!(attrs.resource.as_deref(), Some("webhooksubscriptions"));

@@ -166,7 +166,7 @@ impl StatusWriter {
             }
         }
         let was_ready = prev.doc.ready().to_owned();
-        let was_disabled = disabled_event::disabled(&prev.doc.urgent);
+        let was_disabled = disabled_event::disabled(kind, &prev.doc.urgent);
         match decide(Some(prev), &doc, now, self.interval) {
             Decision::Write => Some(Job {
                 key,
@@ -202,12 +202,13 @@ impl StatusWriter {
             return None;
         }
         let was_ready = ready_of(&current).to_owned();
+        let was_disabled = disabled_event::disabled(key.0, &current);
         Some(Job {
             key,
             uid,
             doc,
             was_ready,
-            was_disabled: disabled_event::disabled(&current),
+            was_disabled,
         })
     }
 

@@ -53,16 +53,24 @@ pub enum Access {
     Forbidden,
 }
 
-/// Authorizes callers of the admin deliveries API, for example with Kubernetes TokenReview
-/// and SubjectAccessReview. Without one (standalone mode) the admin port is not authorized.
+/// The admin API's resources (their Kubernetes plural): a subscription's delivery log.
+pub const SUBSCRIPTIONS: &str = "webhooksubscriptions";
+/// The admin API's resources: an Integration's connection (`update` starts one).
+pub const INTEGRATIONS: &str = "integrations";
+
+/// Authorizes callers of the admin API's namespaced routes, for example with Kubernetes
+/// TokenReview and SubjectAccessReview. Without one (standalone mode) the admin port is not
+/// authorized.
 #[async_trait]
 pub trait AdminAuthorizer: Send + Sync {
-    /// May the bearer of `token` do `access` on subscription `namespace`/`subscription`?
+    /// May the bearer of `token` do `access` on `resource` (a plural of the switchboard.dev
+    /// group: [`SUBSCRIPTIONS`], [`INTEGRATIONS`]) `namespace`/`name`?
     async fn authorize(
         &self,
         token: Option<&[u8]>,
+        resource: &'static str,
         namespace: &str,
-        subscription: &str,
+        name: &str,
         access: DeliveryAccess,
     ) -> Result<Access, VerifyError>;
 }

@@ -149,6 +149,13 @@ pub fn check_counting(snap: &Snapshot, opts: CheckOptions) -> (Vec<Problem>, Tes
         }
         if let Some(auth) = &spec.auth {
             c.auth("/spec/auth", auth);
+            if auth.auth_type == AuthType::OAuth2AuthorizationCode {
+                c.report(
+                    "/spec/auth/type",
+                    "InvalidAuth",
+                    "spec.auth.type OAuth2AuthorizationCode is for Integrations: name one with integrationRef and leave spec.auth out to use its connection".into(),
+                );
+            }
         }
     }
     for (key, obj) in &snap.schedules {
@@ -310,9 +317,61 @@ impl Checker<'_> {
             AuthType::ApiKey => vec![secret.key_or("apiKey")],
             AuthType::Bearer => vec![secret.key_or("token")],
             AuthType::Basic => vec!["username", "password"],
-            AuthType::OAuth2ClientCredentials => vec!["clientId", "clientSecret"],
+            AuthType::OAuth2ClientCredentials | AuthType::OAuth2AuthorizationCode => {
+                vec!["clientId", "clientSecret"]
+            }
         };
         self.secret(&format!("{pointer}/secretRef"), secret, &keys);
+    }
+
+    /// An authorization-code auth needs an authorize and a token URL, its own or its
+    /// provider's; every URL given must parse.
+    fn authorization_code(&mut self, auth: &Auth, provider: Option<&crate::api::OAuth2Endpoints>) {
+        if auth.auth_type != AuthType::OAuth2AuthorizationCode {
+            for (field, set) in [
+                ("authorizeUrl", auth.authorize_url.is_some()),
+                ("revocationUrl", auth.revocation_url.is_some()),
+                ("authorizeParams", !auth.authorize_params.is_empty()),
+                ("scopeSeparator", auth.scope_separator.is_some()),
+                ("tokenAuthMethod", auth.token_auth_method.is_some()),
+            ] {
+                if set {
+                    self.report(
+                        &format!("/spec/auth/{field}"),
+                        "InvalidAuth",
+                        format!("spec.auth.{field} applies to type OAuth2AuthorizationCode only"),
+                    );
+                }
+            }
+            return;
+        }
+        for (field, own, published) in [
+            (
+                "authorizeUrl",
+                &auth.authorize_url,
+                provider.and_then(|p| p.authorize_url.as_ref()),
+            ),
+            (
+                "tokenUrl",
+                &auth.token_url,
+                provider.and_then(|p| p.token_url.as_ref()),
+            ),
+        ] {
+            match own {
+                Some(url) => self.url(&format!("/spec/auth/{field}"), url),
+                None if published.is_none() => self.report(
+                    "/spec/auth",
+                    "MissingOAuth2Endpoint",
+                    format!(
+                        "spec.auth.{field} is required for OAuth2AuthorizationCode: the Integration has no provider that publishes one"
+                    ),
+                ),
+                None => {}
+            }
+        }
+        if let Some(url) = &auth.revocation_url {
+            self.url("/spec/auth/revocationUrl", url);
+        }
     }
 
     fn url(&mut self, pointer: &str, url: &crate::api::HttpUrl) {
@@ -357,6 +416,7 @@ impl Checker<'_> {
         }
         if let Some(auth) = &spec.auth {
             self.auth("/spec/auth", auth);
+            self.authorization_code(auth, provider.and_then(|p| p.spec.oauth2.as_ref()));
         }
         let schema = provider.and_then(|p| p.spec.config_schema.as_ref());
         if let (Some(config), Some(schema)) = (&spec.config, schema)

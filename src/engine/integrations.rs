@@ -14,16 +14,23 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::api::{
-    CircuitState, ClusterIntegrationProviderSpec, HEALTHY, IntegrationPhase, IntegrationSpec, Kind,
+    CircuitState, ClusterIntegrationProviderSpec, ConnectionState, HEALTHY, IntegrationPhase,
+    IntegrationSpec, Kind,
 };
 use crate::delivery::DestinationPolicy;
 use crate::error_chain::render;
+use crate::integration::authcode::{Connection, ConnectionView, TokenVault};
+use crate::integration::client::OAuthSetup;
 use crate::integration::{Credentials, IntegrationClient, IntegrationMetrics, Settings};
 
 use super::piece::{BuildError, Piece, Pieces, Problems};
 use super::snapshot::{Object, ObjectKey, Snapshot};
 use super::status::StatusBoard;
 
+/// The data plane path of the OAuth callback (`engine/connections.rs`).
+pub const CALLBACK_PATH: &str = "/oauth/callback";
+/// The data plane path prefix of the page an Integration's status links to.
+pub const CONNECT_PAGE_PATH: &str = "/oauth/connect";
 /// Annotation whose new value runs an Integration's health check now.
 pub const CHECK_REQUESTED_AT: &str = "switchboard.dev/check-requested-at";
 /// How long status reports wait after a call, so a burst of calls makes one report.
@@ -50,6 +57,7 @@ struct PieceState {
     wake: Notify,
     problem: Mutex<Option<BuildError>>,
     check_requested: Mutex<Option<String>>,
+    connect_url: Option<String>,
 }
 
 /// A running Integration.
@@ -88,6 +96,10 @@ pub struct IntegrationContext {
     pub policy: Arc<DestinationPolicy>,
     /// The integration call metrics.
     pub metrics: IntegrationMetrics,
+    /// Where authorization-code connections keep their tokens.
+    pub vault: Arc<dyn TokenVault>,
+    /// `--external-url`: the base of the connect page the status links to.
+    pub external_url: Option<String>,
 }
 
 impl Piece for IntegrationPiece {
@@ -105,7 +117,7 @@ impl Piece for IntegrationPiece {
         ctx: &IntegrationContext,
         _previous: Option<&Arc<Self>>,
     ) -> Result<Self, BuildError> {
-        build(obj, &ctx.policy, &ctx.metrics)
+        build(obj, ctx)
     }
 }
 
@@ -145,8 +157,7 @@ pub fn inputs_of(snap: &Snapshot, key: &ObjectKey, spec: &IntegrationSpec) -> In
 
 fn build(
     obj: &Object<IntegrationInputs>,
-    policy: &Arc<DestinationPolicy>,
-    metrics: &IntegrationMetrics,
+    ctx: &IntegrationContext,
 ) -> Result<IntegrationPiece, BuildError> {
     let inputs = &obj.spec;
     let to_build_error = |e: crate::integration::BuildError| BuildError {
@@ -155,18 +166,32 @@ fn build(
     };
     let settings =
         Settings::resolve(&inputs.spec, inputs.provider.as_ref()).map_err(to_build_error)?;
-    let client = IntegrationClient::build(
+    let oauth = OAuthSetup {
+        provider: inputs.provider.as_ref().and_then(|p| p.oauth2.as_ref()),
+        vault: ctx.vault.clone(),
+    };
+    let client = IntegrationClient::build_with(
         &inputs.key.namespace,
         &inputs.key.name,
         settings,
         inputs.spec.auth.as_ref(),
         &inputs.credentials,
-        policy,
-        metrics.clone(),
+        &ctx.policy,
+        ctx.metrics.clone(),
+        Some(oauth),
     )
     .map_err(to_build_error)?;
+    let connect_url = ctx.external_url.as_deref().map(|base| {
+        format!(
+            "{}{CONNECT_PAGE_PATH}/{}/{}",
+            base.trim_end_matches('/'),
+            inputs.key.namespace,
+            inputs.key.name
+        )
+    });
     let state = PieceState {
         check_requested: Mutex::new(obj.meta.annotations.get(CHECK_REQUESTED_AT).cloned()),
+        connect_url,
         ..PieceState::default()
     };
     Ok(IntegrationPiece {
@@ -248,7 +273,31 @@ async fn run(
         .map(|h| h.interval)
         .filter(|_| !settings.suspend);
     let mut next_check = interval.map(|_| Instant::now());
+    let connection = client.authenticator().connection().cloned();
+    let mut refresh = RefreshClock::default();
+    let mut changed = connection.as_ref().map(|c| c.watch());
+    if let Some(c) = &connection
+        && let Err(e) = c.reload().await
+    {
+        tracing::warn!(integration = %key, error = %render(&e), "reading the connection's tokens");
+        refresh.failed();
+    }
     loop {
+        if let Some(c) = &connection
+            && refresh.due(c)
+        {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                result = c.refresh_if_due() => match result {
+                    Ok(()) => refresh.succeeded(),
+                    Err(e) => {
+                        tracing::warn!(integration = %key, error = %render(&e),
+                            "refreshing the connection failed; retried with backoff");
+                        refresh.failed();
+                    }
+                },
+            }
+        }
         if let (Some(at), Some(every)) = (next_check, interval)
             && Instant::now() >= at
         {
@@ -270,8 +319,24 @@ async fn run(
         ) {
             wake_at = wake_at.min(Instant::now() + CIRCUIT_REFRESH);
         }
+        if let Some(c) = &connection
+            && let Some(at) = refresh.next(c)
+        {
+            wake_at = wake_at.min(at);
+        }
+        let connection_changed = async {
+            match changed.as_mut() {
+                Some(rx) => {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             _ = cancel.cancelled() => return,
+            _ = connection_changed => {}
             _ = tokio::time::sleep_until(wake_at) => {}
             _ = state.wake.notified() => {
                 if interval.is_some() {
@@ -282,6 +347,45 @@ async fn run(
                 tokio::time::sleep(REPORT_DEBOUNCE).await;
             }
         }
+    }
+}
+
+/// When the background task refreshes a connection: when its next refresh is due, or after
+/// a failure with exponential backoff (1 s doubling to 5 min, with jitter).
+#[derive(Default)]
+struct RefreshClock {
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+/// Longest wait between refresh attempts after failures.
+const MAX_REFRESH_BACKOFF: Duration = Duration::from_secs(300);
+
+impl RefreshClock {
+    fn next(&self, connection: &Connection) -> Option<Instant> {
+        if let Some(at) = self.retry_at {
+            return Some(at);
+        }
+        let due = connection.view().next_refresh?;
+        let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+        Some(Instant::now() + wait)
+    }
+
+    fn due(&self, connection: &Connection) -> bool {
+        self.next(connection).is_some_and(|at| at <= Instant::now())
+    }
+
+    fn failed(&mut self) {
+        self.failures = self.failures.saturating_add(1);
+        let backoff = Duration::from_secs(1u64 << self.failures.min(9).saturating_sub(1))
+            .min(MAX_REFRESH_BACKOFF)
+            .mul_f64(rand::random_range(0.8..=1.0));
+        self.retry_at = Some(Instant::now() + backoff);
+    }
+
+    fn succeeded(&mut self) {
+        self.failures = 0;
+        self.retry_at = None;
     }
 }
 
@@ -309,6 +413,70 @@ fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
     })
 }
 
+/// The status's `connection` (the shape of [`crate::api::ConnectionStatus`]): never a token.
+fn connection_json(v: &ConnectionView, connect_url: Option<String>) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "state".into(),
+        serde_json::to_value(v.state).unwrap_or_default(),
+    );
+    let mut put = |k: &str, value: Value| {
+        if !value.is_null() {
+            out.insert(k.into(), value);
+        }
+    };
+    put(
+        "account",
+        v.account.clone().map_or(Value::Null, Value::from),
+    );
+    if !v.scopes.is_empty() {
+        put("scopes", v.scopes.clone().into());
+    }
+    put("accessTokenExpiresAt", time(v.expires_at));
+    put("connectedAt", time(v.connected_at));
+    put("lastRefresh", time(v.last_refresh));
+    let message = v
+        .reauthorize
+        .clone()
+        .or_else(|| v.failing.as_ref().map(|(m, _)| m.clone()));
+    put("message", message.map_or(Value::Null, Value::from));
+    put("connectUrl", connect_url.map_or(Value::Null, Value::from));
+    Value::Object(out)
+}
+
+/// Why a connection needs a person's attention, as the Healthy condition's reason and
+/// message: [`NOT_CONNECTED`], [`REAUTHORIZATION_REQUIRED`] (the fact a lifecycle event
+/// reports) or [`TOKEN_REFRESH_FAILING`].
+fn connection_attention(v: &ConnectionView, key: &ObjectKey) -> Option<(&'static str, String)> {
+    let connect = format!("switchboard connect intg/{} -n {}", key.name, key.namespace);
+    match v.state {
+        ConnectionState::NotConnected => Some((
+            NOT_CONNECTED,
+            format!("no account is connected: run `{connect}` and approve in a browser"),
+        )),
+        ConnectionState::NeedsReauthorization => Some((
+            REAUTHORIZATION_REQUIRED,
+            format!(
+                "the provider refused the refresh token; a person must authorize again with `{connect}`: {}",
+                v.reauthorize.as_deref().unwrap_or("invalid_grant")
+            ),
+        )),
+        ConnectionState::Connected => v.failing.as_ref().map(|(m, n)| {
+            (
+                TOKEN_REFRESH_FAILING,
+                format!("refreshing the access token failed {n} time(s) in a row, retried with backoff: {m}"),
+            )
+        }),
+    }
+}
+
+/// Healthy reason: no account is connected yet.
+pub const NOT_CONNECTED: &str = "NotConnected";
+/// Healthy reason: the provider refused the refresh token (`invalid_grant`).
+pub const REAUTHORIZATION_REQUIRED: &str = "ReauthorizationRequired";
+/// Healthy reason: refreshes fail and are being retried.
+pub const TOKEN_REFRESH_FAILING: &str = "TokenRefreshFailing";
+
 /// Writes one integration's phase, circuit, counters and Healthy condition to the board
 /// (only while the board knows the integration).
 fn report_one(
@@ -331,9 +499,18 @@ fn report_one(
     let settings = client.settings();
     let problem = lock(&state.problem).clone();
     let health_failed = stats.health.as_ref().is_some_and(|h| !h.ok);
+    let view = client
+        .authenticator()
+        .connection()
+        .map(|c| c.view())
+        .filter(|v| v.loaded);
+    let unconnected = view
+        .as_ref()
+        .is_some_and(|v| v.state != ConnectionState::Connected);
     let phase = match &problem {
         Some(p) => phase_of_problem(Some(p)),
         None if settings.suspend => IntegrationPhase::Paused,
+        None if unconnected => IntegrationPhase::PendingAuth,
         None if health_failed || circuit == CircuitState::Open => IntegrationPhase::Error,
         None => IntegrationPhase::Active,
     };
@@ -350,14 +527,23 @@ fn report_one(
     );
     fields.insert("lastErrorAt".into(), time(stats.last_error_at));
     fields.insert("errorCount".into(), stats.error_count.into());
+    if let Some(v) = &view {
+        fields.insert(
+            "connection".into(),
+            connection_json(v, state.connect_url.clone()),
+        );
+    }
     board.set_fields(Kind::Integration, key, fields);
 
+    let attention = view.as_ref().and_then(|v| connection_attention(v, key));
     let healthy = if settings.suspend {
         Some((
             false,
             "Suspended",
             "spec.suspend is true: no calls are made".to_owned(),
         ))
+    } else if let Some((reason, message)) = attention {
+        Some((false, reason, message))
     } else if circuit == CircuitState::Open {
         Some((
             false,
@@ -426,6 +612,8 @@ mod tests {
         let ctx = IntegrationContext {
             policy: Arc::new(DestinationPolicy::default()),
             metrics: IntegrationMetrics::default(),
+            vault: Arc::new(crate::integration::authcode::vault::MemoryVault::default()),
+            external_url: None,
         };
         let mut plan = Plan::default();
         let next = plan.diff(running, desired(snap), &ctx);

@@ -6,6 +6,7 @@ pub mod accept;
 pub mod auth;
 pub mod check;
 pub mod config;
+pub mod connections;
 pub mod dependents;
 pub mod endpoints;
 pub mod event_types;

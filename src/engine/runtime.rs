@@ -56,6 +56,8 @@ pub struct Engine {
     pub(super) pool: EvalPool,
     /// PayPal signing certificates, fetched and cached for every endpoint.
     pub(super) certs: crate::receiver::CertStore,
+    /// Where authorization-code connections keep their tokens (standalone: the store).
+    vault: Arc<dyn crate::integration::authcode::TokenVault>,
 }
 
 impl Engine {
@@ -83,6 +85,8 @@ impl Engine {
         let certs = crate::receiver::CertStore::new(&config.receiver.paypal);
         let sync_specs = syncs::JobSpecs::default();
         let topology = Arc::new(ArcSwap::from_pointee(Topology::default()));
+        let vault: Arc<dyn crate::integration::authcode::TokenVault> =
+            Arc::new(crate::integration::authcode::StoreVault(store.clone()));
         Arc::new_cyclic(|weak: &std::sync::Weak<Self>| {
             let parts = syncs::SyncParts {
                 store: store.clone(),
@@ -108,6 +112,7 @@ impl Engine {
                 http,
                 pool,
                 certs,
+                vault,
             }
         })
     }
@@ -189,6 +194,8 @@ impl Engine {
         let ictx = IntegrationContext {
             policy: self.config.delivery.policy.clone(),
             metrics: self.metrics.integration.clone(),
+            vault: self.vault.clone(),
+            external_url: self.config.receiver.external_url.clone(),
         };
         let integrations = plan.diff(
             &current.integrations,

@@ -527,6 +527,12 @@ fn credentials(
         }
         // A token fetched per attempt (cached until shortly before it expires).
         AuthType::OAuth2ClientCredentials => {}
+        AuthType::OAuth2AuthorizationCode => {
+            return Err(err(
+                "InvalidAuth",
+                "spec.auth.type OAuth2AuthorizationCode is for Integrations: name one with integrationRef and leave spec.auth out to use its connection".to_owned(),
+            ));
+        }
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Attaching credentials to a request: an API key in a header or the query, Basic, Bearer,
-//! or an OAuth2 client-credentials token. Shared by an Integration's calls and the
+//! an OAuth2 client-credentials token, or the access token of an authorization-code
+//! connection. Shared by an Integration's calls and the
 //! deliveries of subscriptions that use its auth.
 
 use std::sync::Arc;
@@ -12,9 +13,10 @@ use crate::api::{Auth, AuthType};
 use crate::delivery::credentials::{CredentialError, CredentialSource};
 use crate::error_chain::render;
 
+use super::authcode::Connection;
 use super::credentials::Credentials;
-use super::error::BuildError;
-use super::oauth2::{TokenError, TokenSource};
+use super::error::{ApplyError, BuildError};
+use super::oauth2::TokenSource;
 
 /// How requests are authenticated; Debug never shows a credential.
 pub enum Authenticator {
@@ -26,6 +28,8 @@ pub enum Authenticator {
     Query(String, String),
     /// An OAuth2 client-credentials token as a bearer token.
     OAuth2(TokenSource),
+    /// The access token of an authorization-code connection as a bearer token.
+    AuthCode(Arc<Connection>),
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -35,6 +39,7 @@ impl std::fmt::Debug for Authenticator {
             Self::Header(name, _) => write!(f, "Header({name}: <redacted>)"),
             Self::Query(name, _) => write!(f, "Query({name}=<redacted>)"),
             Self::OAuth2(source) => write!(f, "OAuth2({source:?})"),
+            Self::AuthCode(connection) => write!(f, "AuthCode({connection:?})"),
         }
     }
 }
@@ -126,6 +131,12 @@ impl Authenticator {
                     http,
                 ))
             }
+            AuthType::OAuth2AuthorizationCode => {
+                return Err(BuildError::Invalid {
+                    field: "spec.auth.type",
+                    message: "OAuth2AuthorizationCode is available on Integrations only (a subscription can use an Integration's auth)".into(),
+                });
+            }
         })
     }
 
@@ -149,7 +160,15 @@ impl Authenticator {
 
     /// True for OAuth2, whose rejected tokens are refetched once.
     pub fn refreshes(&self) -> bool {
-        matches!(self, Self::OAuth2(_))
+        matches!(self, Self::OAuth2(_) | Self::AuthCode(_))
+    }
+
+    /// The authorization-code connection, if that is the auth.
+    pub fn connection(&self) -> Option<&Arc<Connection>> {
+        match self {
+            Self::AuthCode(connection) => Some(connection),
+            _ => None,
+        }
     }
 
     /// The token source, for OAuth2.
@@ -165,7 +184,7 @@ impl Authenticator {
         &self,
         headers: &mut HeaderMap,
         url: &mut url::Url,
-    ) -> Result<Applied, TokenError> {
+    ) -> Result<Applied, ApplyError> {
         match self {
             Self::None => {}
             Self::Header(name, value) => {
@@ -182,14 +201,24 @@ impl Authenticator {
                 headers.insert(http::header::AUTHORIZATION, value);
                 return Ok(Applied { token: Some(token) });
             }
+            Self::AuthCode(connection) => {
+                let token = connection.access_token().await?;
+                let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                    .unwrap_or_else(|_| HeaderValue::from_static(""));
+                value.set_sensitive(true);
+                headers.insert(http::header::AUTHORIZATION, value);
+                return Ok(Applied { token: Some(token) });
+            }
         }
         Ok(Applied::default())
     }
 
     /// The API answered 401 to a request sent with `applied`: drop its token.
     pub async fn rejected(&self, applied: &Applied) {
-        if let (Self::OAuth2(source), Some(token)) = (self, &applied.token) {
-            source.invalidate(token).await;
+        match (self, &applied.token) {
+            (Self::OAuth2(source), Some(token)) => source.invalidate(token).await,
+            (Self::AuthCode(connection), Some(token)) => connection.rejected(token).await,
+            _ => {}
         }
     }
 }
@@ -209,8 +238,15 @@ impl CredentialSource for Authenticator {
     }
 
     async fn rejected(&self) {
-        if let Self::OAuth2(source) = self {
-            source.clear().await;
+        match self {
+            Self::OAuth2(source) => source.clear().await,
+            // The connection refreshes only the token it handed out last, once.
+            Self::AuthCode(connection) => {
+                if let Ok(token) = connection.access_token().await {
+                    connection.rejected(&token).await;
+                }
+            }
+            _ => {}
         }
     }
 }

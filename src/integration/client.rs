@@ -19,6 +19,7 @@ use crate::delivery::{DestinationPolicy, USER_AGENT as SWITCHBOARD_AGENT};
 use crate::error_chain::render;
 
 use super::auth::Authenticator;
+use super::authcode::{AuthCodeConfig, Connection, TokenVault};
 use super::credentials::Credentials;
 use super::error::{BuildError, IntegrationError};
 use super::log::{CallLog, CallLogEntry};
@@ -67,6 +68,14 @@ pub fn http_client(
         .map_err(BuildError::Client)
 }
 
+/// What an OAuth2AuthorizationCode auth is built with besides the spec.
+pub struct OAuthSetup<'a> {
+    /// The provider's published endpoints.
+    pub provider: Option<&'a crate::api::OAuth2Endpoints>,
+    /// Where the tokens are kept.
+    pub vault: Arc<dyn TokenVault>,
+}
+
 /// What one attempt produced.
 enum Attempt {
     Response(CallResponse),
@@ -85,6 +94,31 @@ impl IntegrationClient {
         policy: &Arc<DestinationPolicy>,
         metrics: IntegrationMetrics,
     ) -> Result<Self, BuildError> {
+        Self::build_with(
+            namespace,
+            name,
+            settings,
+            auth,
+            credentials,
+            policy,
+            metrics,
+            None,
+        )
+    }
+
+    /// [`Self::build`], with what an OAuth2AuthorizationCode auth needs: the provider's
+    /// endpoints and the vault of its tokens.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_with(
+        namespace: &str,
+        name: &str,
+        settings: Settings,
+        auth: Option<&crate::api::Auth>,
+        credentials: &Credentials,
+        policy: &Arc<DestinationPolicy>,
+        metrics: IntegrationMetrics,
+        oauth: Option<OAuthSetup<'_>>,
+    ) -> Result<Self, BuildError> {
         policy
             .check_literal(&settings.base)
             .map_err(|e| BuildError::Invalid {
@@ -92,7 +126,34 @@ impl IntegrationClient {
                 message: render(&e),
             })?;
         let http = http_client(policy, settings.timeout)?;
-        let auth = Authenticator::build(auth, credentials, http.clone())?;
+        let auth = match auth {
+            Some(a) if a.auth_type == crate::api::AuthType::OAuth2AuthorizationCode => {
+                let oauth = oauth.ok_or(BuildError::Invalid {
+                    field: "spec.auth.type",
+                    message: "OAuth2AuthorizationCode needs a token vault".into(),
+                })?;
+                let config = AuthCodeConfig::resolve(a, oauth.provider, credentials)?;
+                for (field, url) in [
+                    ("spec.auth.tokenUrl", Some(&config.token_url)),
+                    ("spec.auth.revocationUrl", config.revocation_url.as_ref()),
+                ] {
+                    if let Some(url) = url {
+                        policy.check_literal(url).map_err(|e| BuildError::Invalid {
+                            field,
+                            message: render(&e),
+                        })?;
+                    }
+                }
+                Authenticator::AuthCode(Arc::new(Connection::new(
+                    namespace,
+                    name,
+                    config,
+                    oauth.vault,
+                    http.clone(),
+                )))
+            }
+            _ => Authenticator::build(auth, credentials, http.clone())?,
+        };
         auth.check_destination(policy)?;
         let limiter =
             match settings.rate_limit {
@@ -297,7 +358,10 @@ impl IntegrationClient {
             let applied = match self.auth.apply(&mut headers, &mut target).await {
                 Ok(applied) => applied,
                 Err(source) => {
-                    self.breaker.failure(Instant::now());
+                    // A connection nobody made (or must make again) is not the API failing.
+                    if !source.needs_a_person() {
+                        self.breaker.failure(Instant::now());
+                    }
                     return Err(IntegrationError::Token {
                         integration: self.label(),
                         source,

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::authcode::ConnectionError;
+use super::authcode::config::ConfigError;
 use super::oauth2::TokenError;
 
 /// An Integration whose client cannot be built from its spec.
@@ -72,7 +74,7 @@ pub enum IntegrationError {
         integration: String,
         /// Why.
         #[source]
-        source: TokenError,
+        source: ApplyError,
     },
     /// The call timed out.
     #[error("{method} {path} on integration {integration} timed out after {timeout:?}")]
@@ -126,6 +128,40 @@ impl IntegrationError {
             Self::Timeout { .. } => "timeout",
             Self::Transport { .. } => "transport",
             Self::TooLarge { .. } => "response_too_large",
+        }
+    }
+}
+
+/// Why a request could not be given its credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// No client-credentials token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// No access token of the connection.
+    #[error(transparent)]
+    Connection(Box<ConnectionError>),
+}
+
+impl From<ConnectionError> for ApplyError {
+    fn from(e: ConnectionError) -> Self {
+        Self::Connection(Box::new(e))
+    }
+}
+
+impl ApplyError {
+    /// True when no account is connected (yet, or any more): a person must act, not the API.
+    pub fn needs_a_person(&self) -> bool {
+        matches!(self, Self::Connection(e) if matches!(**e,
+            ConnectionError::NotConnected { .. } | ConnectionError::NeedsReauthorization { .. }))
+    }
+}
+
+impl From<ConfigError> for BuildError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Invalid { field, message } => Self::Invalid { field, message },
+            ConfigError::MissingCredential(key) => Self::MissingCredential(key),
         }
     }
 }

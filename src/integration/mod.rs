@@ -1,9 +1,10 @@
 //! Integrations: one pooled HTTP client per Integration with its auth (API key, Basic,
-//! Bearer, OAuth2 client credentials), rate limit, retries with backoff and jitter, circuit
+//! Bearer, OAuth2 client credentials, OAuth2 authorization code), rate limit, retries with backoff and jitter, circuit
 //! breaker and timeout; its health check, call log and counters. Knows nothing of Kubernetes:
 //! the engine builds clients from specs and reports what they observe.
 
 pub mod auth;
+pub mod authcode;
 pub mod client;
 pub mod credentials;
 pub mod error;

@@ -1,4 +1,5 @@
-//! The admin router: `/healthz`, `/readyz`, `/metrics`, `/v1/status`, and the delivery log.
+//! The admin router: `/healthz`, `/readyz`, `/metrics`, `/v1/status`, the delivery log and
+//! starting OAuth connections.
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/v1/status", get(status))
         .route(super::proxy::LOGS_ROUTE, get(super::proxy::logs))
         .merge(super::deliveries::routes())
+        .merge(super::oauth::admin_routes())
         .with_state(engine)
 }
 

@@ -1,4 +1,5 @@
-//! The data plane router: `POST /v1/namespaces/{ns}/events`, the egress proxy and the hooks.
+//! The data plane router: `POST /v1/namespaces/{ns}/events`, the egress proxy, the hooks and
+//! the OAuth callback.
 //! Its handlers share the engine and the bounds on request bodies (one budget of bytes).
 
 use std::sync::Arc;
@@ -22,9 +23,10 @@ use super::state::DataPlane;
 pub fn router(engine: Arc<Engine>) -> Router {
     let state = DataPlane {
         bodies: Arc::new(BodyLimits::new(&engine.config().http)),
-        engine,
+        engine: engine.clone(),
     };
     Router::new()
+        .merge(super::oauth::data_routes().with_state(engine))
         .route("/v1/namespaces/{namespace}/events", post(publish))
         .route(super::proxy::PROXY_ROUTE, any(super::proxy::proxy))
         .with_state(state.clone())

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::api::Kind;
-use crate::engine::auth::{Access, DeliveryAccess};
+use crate::engine::auth::{Access, DeliveryAccess, SUBSCRIPTIONS};
 use crate::engine::{Engine, ObjectKey};
 use crate::error_chain::chain;
 use crate::store::{DeliveryStatus, Target, TargetKind};
@@ -58,10 +58,22 @@ fn target(ns: String, name: String) -> Target {
     }
 }
 
-/// Asks the engine's admin authorizer (if any) about this request.
+/// Asks the engine's admin authorizer (if any) about a request on a subscription.
 async fn authorize(
     engine: &Engine,
     headers: &HeaderMap,
+    ns: &str,
+    name: &str,
+    access: DeliveryAccess,
+) -> Result<(), ApiError> {
+    authorize_admin(engine, headers, SUBSCRIPTIONS, ns, name, access).await
+}
+
+/// Asks the engine's admin authorizer (if any) about a request on `resource` `ns`/`name`.
+pub async fn authorize_admin(
+    engine: &Engine,
+    headers: &HeaderMap,
+    resource: &'static str,
     ns: &str,
     name: &str,
     access: DeliveryAccess,
@@ -70,7 +82,10 @@ async fn authorize(
         return Ok(());
     };
     let token = super::request::bearer(headers);
-    match authorizer.authorize(token, ns, name, access).await {
+    match authorizer
+        .authorize(token, resource, ns, name, access)
+        .await
+    {
         Ok(Access::Allowed) => Ok(()),
         Ok(Access::Unauthenticated) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -81,7 +96,7 @@ async fn authorize(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!(
-                "not allowed to {} webhooksubscriptions.switchboard.dev {name:?} in namespace {ns:?}",
+                "not allowed to {} {resource}.switchboard.dev {name:?} in namespace {ns:?}",
                 match access {
                     DeliveryAccess::Read => "get",
                     DeliveryAccess::Write => "update",

@@ -8,6 +8,7 @@ pub mod data_plane;
 pub mod deliveries;
 pub mod error;
 pub mod hooks;
+pub mod oauth;
 pub mod proxy;
 pub mod request;
 pub mod state;

@@ -34,6 +34,10 @@ impl From<IntegrationError> for ApiError {
             }
             IntegrationError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             IntegrationError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            // No account connected (yet, or any more): a person must act, not the API.
+            IntegrationError::Token { source, .. } if source.needs_a_person() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             IntegrationError::Token { .. }
             | IntegrationError::Transport { .. }
             | IntegrationError::TooLarge { .. } => StatusCode::BAD_GATEWAY,

@@ -1,5 +1,6 @@
 //! The admin deliveries API in a cluster: a bearer token is verified by TokenReview and
-//! authorized by SubjectAccessReview (`get` to list, `update` to retry) on the subscription.
+//! authorized by SubjectAccessReview (`get` to list, `update` to retry) on the subscription;
+//! starting an OAuth connection needs `update` on the Integration.
 
 use std::time::Duration;
 
@@ -112,4 +113,27 @@ async fn deliveries_api_needs_a_token_allowed_to_get_the_subscription() {
         .await
         .unwrap();
     assert_eq!(retry.status().as_u16(), 403);
+    // Connecting an Integration asks about `update` on the Integration, before anything else.
+    let connect = |token: Option<String>| {
+        let url = format!(
+            "{}/v1/namespaces/{ns}/integrations/books/connect",
+            ctl.admin_url
+        );
+        async move {
+            let mut request = reqwest::Client::new().post(url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+    let (status, body) = connect(Some(reader.clone())).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("update integrations.switchboard.dev"),
+        "{body}"
+    );
+    assert_eq!(connect(None).await.0, 401);
 }

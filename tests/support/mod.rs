@@ -68,7 +68,12 @@ pub fn free_port() -> u16 {
 impl Instance {
     /// Starts `switchboard run` on `manifests` with `data_dir`, waiting until /readyz is ok.
     pub fn start(manifests: &Path, data_dir: &Path, extra: &[&str]) -> Instance {
-        let (data_port, admin_port) = (free_port(), free_port());
+        Self::start_on(manifests, data_dir, extra, free_port())
+    }
+
+    /// [`Instance::start`] with the data plane on `data_port` (for `--external-url`).
+    pub fn start_on(manifests: &Path, data_dir: &Path, extra: &[&str], data_port: u16) -> Instance {
+        let admin_port = free_port();
         let log = data_dir.with_extension(format!("{data_port}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["run", "--manifests"])
