@@ -33,6 +33,8 @@ pub struct EngineConfig {
     pub eval_concurrency: usize,
     /// Bounds on the servers' connections and request bodies.
     pub http: HttpLimits,
+    /// Lifecycle events: how many per subject, when an endpoint is rejecting.
+    pub lifecycle: super::lifecycle_events::LifecycleConfig,
 }
 
 /// Bounds on what a stranger's connection may cost before it is authenticated: time to send
@@ -89,6 +91,7 @@ impl Default for EngineConfig {
             shutdown_timeout: Duration::from_secs(30),
             eval_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
             http: HttpLimits::default(),
+            lifecycle: super::lifecycle_events::LifecycleConfig::default(),
         }
     }
 }

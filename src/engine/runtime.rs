@@ -56,6 +56,8 @@ pub struct Engine {
     pub(super) pool: EvalPool,
     /// PayPal signing certificates, fetched and cached for every endpoint.
     pub(super) certs: crate::receiver::CertStore,
+    /// Lifecycle events' queues and per-subject bounds.
+    pub(super) lifecycle: super::lifecycle_events::LifecycleState,
 }
 
 impl Engine {
@@ -64,12 +66,14 @@ impl Engine {
         let status = StatusBoard::new();
         let metrics = Arc::new(Metrics::new());
         let pool = EvalPool::new(config.eval_concurrency);
+        let (lifecycle, notices) = super::lifecycle_events::LifecycleState::new();
         let deliveries = Deliveries::new(
             store.clone(),
             config.delivery.clone(),
             pool.clone(),
             Arc::new(status.clone()),
             metrics.delivery.clone(),
+            Some(notices),
         );
         // Without a process-wide TLS provider (the binary installs one) a client cannot be
         // built; subscriptions then get their own as before.
@@ -108,6 +112,7 @@ impl Engine {
                 http,
                 pool,
                 certs,
+                lifecycle,
             }
         })
     }
