@@ -274,6 +274,10 @@ impl Engine {
         };
         let store = self.store.clone();
         handle.spawn(async move {
+            let dead_letters = super::subscription::dead_letter_target(&target);
+            if let Err(e) = store.drop_pending(&dead_letters, "its owner was deleted").await {
+                tracing::warn!(error = %crate::error_chain::chain(&e), target = ?dead_letters, "dropping queued dead letters");
+            }
             match store
                 .drop_pending(&target, "the subscription was deleted")
                 .await

@@ -246,6 +246,9 @@ impl crate::delivery::StatusSink for StatusBoard {
         reason: &str,
         message: &str,
     ) {
+        if is_dead_letter_queue(target) {
+            return; // a dead-letter URL's queue is no resource of its own
+        }
         let (kind, key) = board_key(target);
         let generation = self.get(kind, &key).and_then(|s| s.observed_generation);
         self.set_condition(kind, &key, generation, type_, ok, reason, message);
@@ -256,6 +259,9 @@ impl crate::delivery::StatusSink for StatusBoard {
         target: &crate::store::Target,
         fields: serde_json::Map<String, serde_json::Value>,
     ) {
+        if is_dead_letter_queue(target) {
+            return;
+        }
         let (kind, key) = board_key(target);
         if self.get(kind, &key).is_some() {
             self.set_fields(kind, &key, fields);
@@ -273,6 +279,12 @@ fn with_live(mut status: ResourceStatus, live: Option<&LiveFields>) -> ResourceS
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn is_dead_letter_queue(target: &crate::store::Target) -> bool {
+    target
+        .name
+        .ends_with(super::subscription::DEAD_LETTER_SUFFIX)
 }
 
 fn board_key(target: &crate::store::Target) -> (Kind, ObjectKey) {

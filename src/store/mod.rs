@@ -482,6 +482,10 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
 
+    /// The attempts of one delivery, oldest first (empty when there is no such delivery);
+    /// a dead letter's summary is made of them.
+    async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;
+
     /// Delivery counts of a target by status.
     async fn delivery_counts(&self, target: &Target) -> Result<DeliveryCounts, StoreError>;
 
