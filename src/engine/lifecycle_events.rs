@@ -382,22 +382,28 @@ impl Engine {
                         .and_then(Value::as_str)
                         .map(str::to_owned);
                     out.push(event(SUBSCRIPTION_DISABLED, data, dedup));
-                } else if was("Disabled") && reason != "Disabled" {
-                    out.push(event(SUBSCRIPTION_REENABLED, data, None));
-                } else if ok
-                    && reason == "Delivering"
-                    && before.as_ref().is_some_and(|(b_ok, b)| {
+                } else {
+                    if was("Disabled") && reason != "Disabled" {
+                        out.push(event(SUBSCRIPTION_REENABLED, data.clone(), None));
+                    }
+                    // Re-enabled by a success shows Delivering at once: recovered as well.
+                    let was_failing = before.as_ref().is_some_and(|(b_ok, b)| {
                         !b_ok
                             && matches!(
                                 b.as_str(),
-                                "DeliveriesFailing" | "CircuitOpen" | "Gone" | "DestinationRefused"
+                                "DeliveriesFailing"
+                                    | "CircuitOpen"
+                                    | "Gone"
+                                    | "DestinationRefused"
+                                    | "Disabled"
                             )
-                    })
-                {
-                    if let Some((_, b)) = &before {
-                        data.insert("previousReason".into(), b.clone().into());
+                    });
+                    if ok && reason == "Delivering" && was_failing {
+                        if let Some((_, b)) = &before {
+                            data.insert("previousReason".into(), b.clone().into());
+                        }
+                        out.push(event(TARGET_RECOVERED, data, None));
                     }
-                    out.push(event(TARGET_RECOVERED, data, None));
                 }
             }
             (Kind::Integration, HEALTHY) => {
