@@ -137,7 +137,7 @@ impl Engine {
                 super::subscription::target_of(&to)
             }
             (None, Some(_)) => {
-                let target = super::subscription::dead_letter_target(&notice.target);
+                let target = notice.target.dead_letters();
                 self.deliveries.route(&target)?;
                 target
             }

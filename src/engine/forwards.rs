@@ -61,7 +61,7 @@ impl Piece for ForwardPiece {
         let route = Arc::new(build(key, &obj.spec, ctx)?);
         let dead_letter_route = match obj.spec.dead_letter.as_ref().and_then(|d| d.url.as_ref()) {
             Some(url) => Some(Arc::new(super::subscription::dead_letter_route(
-                super::subscription::dead_letter_target(&route.target),
+                route.target.dead_letters(),
                 url,
                 Signer::None,
                 route.destination.timeout,

@@ -9,13 +9,13 @@
 //! them, and committed through the same durable acceptance as the publish API.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use sha2::Digest;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{HEALTHY, Kind, READY};
@@ -24,6 +24,8 @@ use crate::error_chain::chain;
 use crate::receiver::Outcome as Answer;
 use crate::store::{Acceptance, NewEvent, Outcome, Payload, Target, TargetKind, new_event_id};
 
+use super::lifecycle_state::{Bucket, Inputs, Window, lock};
+pub use super::lifecycle_state::{LifecycleEvent, Subject};
 use super::runtime::Engine;
 use super::snapshot::ObjectKey;
 use super::status::Transition;
@@ -69,8 +71,6 @@ pub const ALL_TYPES: [&str; 11] = [
 /// The `source` of every lifecycle event.
 pub const SOURCE: &str = "switchboard";
 
-/// Queued lifecycle events and delivery notices waiting for the task.
-const QUEUE: usize = 4096;
 /// The window over which an endpoint's rejections are counted.
 const REJECTION_WINDOW: Duration = Duration::from_secs(60);
 /// Dead letters being written at once.
@@ -78,108 +78,7 @@ const DEAD_LETTERS_AT_ONCE: usize = 16;
 /// Subjects whose rate state is kept before idle ones are forgotten.
 const MAX_BUCKETS: usize = 10_000;
 
-/// Lifecycle event settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LifecycleConfig {
-    /// Lifecycle events of one type about one subject published per minute at most (bursts
-    /// up to it); the excess is counted into the next one's `suppressed`. 0 turns lifecycle
-    /// events off.
-    pub per_subject_per_minute: u32,
-    /// Rejected requests within a minute (and at least half of the endpoint's requests)
-    /// that make an endpoint `switchboard.endpoint.rejecting`.
-    pub rejecting_min: u64,
-}
-
-impl Default for LifecycleConfig {
-    fn default() -> Self {
-        Self {
-            per_subject_per_minute: 10,
-            rejecting_min: 10,
-        }
-    }
-}
-
-/// What a lifecycle event is about.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Subject {
-    /// Its kind (`WebhookSubscription`, `WebhookEndpoint`, `Integration`, `SyncJob`,
-    /// `OAuthConnection`).
-    pub kind: String,
-    /// Its name in the namespace.
-    pub name: String,
-}
-
-/// A lifecycle event to publish.
-#[derive(Clone, Debug)]
-pub struct LifecycleEvent {
-    /// Namespace it happens in.
-    pub namespace: String,
-    /// One of [`ALL_TYPES`].
-    pub event_type: &'static str,
-    /// What it is about.
-    pub subject: Subject,
-    /// The type's own fields (the common ones are added).
-    pub data: Map<String, Value>,
-    /// Makes the event id deterministic (so replicas that both see it store it once); a
-    /// fresh id when None.
-    pub dedup: Option<String>,
-}
-
-/// The task's inputs and per-subject state.
-pub struct LifecycleState {
-    events_tx: mpsc::Sender<LifecycleEvent>,
-    inputs: Mutex<Option<Inputs>>,
-    buckets: Mutex<HashMap<(String, &'static str, Subject), Bucket>>,
-    windows: Mutex<HashMap<ObjectKey, Window>>,
-}
-
-struct Inputs {
-    events: mpsc::Receiver<LifecycleEvent>,
-    notices: mpsc::Receiver<DeliveryNotice>,
-}
-
-impl LifecycleState {
-    /// The state, and the sender the delivery runtime tells its notices to.
-    pub fn new() -> (Self, mpsc::Sender<DeliveryNotice>) {
-        let (events_tx, events) = mpsc::channel(QUEUE);
-        let (notices_tx, notices) = mpsc::channel(QUEUE);
-        let state = Self {
-            events_tx,
-            inputs: Mutex::new(Some(Inputs { events, notices })),
-            buckets: Mutex::default(),
-            windows: Mutex::default(),
-        };
-        (state, notices_tx)
-    }
-
-    fn queue(&self, event: LifecycleEvent) {
-        if self.events_tx.try_send(event).is_err() {
-            tracing::warn!("the lifecycle event queue is full: a lifecycle event was dropped");
-        }
-    }
-}
-
-/// A token bucket of one type of event about one subject, with what it held back.
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-    suppressed: u64,
-}
-
-/// An endpoint's answers in the current minute.
-#[derive(Debug)]
-struct Window {
-    started: Instant,
-    total: u64,
-    rejected: u64,
-    by_code: BTreeMap<&'static str, u64>,
-    told: bool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub use super::config::LifecycleConfig;
 
 impl Engine {
     /// Publishes a lifecycle event (queued for the lifecycle task; dropped with a warning

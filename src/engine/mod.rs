@@ -16,6 +16,7 @@ pub mod integrations;
 pub mod jq_check;
 pub mod lifecycle;
 pub mod lifecycle_events;
+pub mod lifecycle_state;
 pub mod metrics;
 pub mod piece;
 pub mod publish;

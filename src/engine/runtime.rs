@@ -57,7 +57,7 @@ pub struct Engine {
     /// PayPal signing certificates, fetched and cached for every endpoint.
     pub(super) certs: crate::receiver::CertStore,
     /// Lifecycle events' queues and per-subject bounds.
-    pub(super) lifecycle: super::lifecycle_events::LifecycleState,
+    pub(super) lifecycle: super::lifecycle_state::LifecycleState,
 }
 
 impl Engine {
@@ -66,7 +66,7 @@ impl Engine {
         let status = StatusBoard::new();
         let metrics = Arc::new(Metrics::new());
         let pool = EvalPool::new(config.eval_concurrency);
-        let (lifecycle, notices) = super::lifecycle_events::LifecycleState::new();
+        let (lifecycle, notices) = super::lifecycle_state::LifecycleState::new();
         let deliveries = Deliveries::new(
             store.clone(),
             config.delivery.clone(),
@@ -274,7 +274,7 @@ impl Engine {
         };
         let store = self.store.clone();
         handle.spawn(async move {
-            let dead_letters = super::subscription::dead_letter_target(&target);
+            let dead_letters = target.dead_letters();
             if let Err(e) = store.drop_pending(&dead_letters, "its owner was deleted").await {
                 tracing::warn!(error = %crate::error_chain::chain(&e), target = ?dead_letters, "dropping queued dead letters");
             }

@@ -246,7 +246,7 @@ impl crate::delivery::StatusSink for StatusBoard {
         reason: &str,
         message: &str,
     ) {
-        if is_dead_letter_queue(target) {
+        if target.is_dead_letter_queue() {
             return; // a dead-letter URL's queue is no resource of its own
         }
         let (kind, key) = board_key(target);
@@ -259,7 +259,7 @@ impl crate::delivery::StatusSink for StatusBoard {
         target: &crate::store::Target,
         fields: serde_json::Map<String, serde_json::Value>,
     ) {
-        if is_dead_letter_queue(target) {
+        if target.is_dead_letter_queue() {
             return;
         }
         let (kind, key) = board_key(target);
@@ -279,12 +279,6 @@ fn with_live(mut status: ResourceStatus, live: Option<&LiveFields>) -> ResourceS
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn is_dead_letter_queue(target: &crate::store::Target) -> bool {
-    target
-        .name
-        .ends_with(super::subscription::DEAD_LETTER_SUFFIX)
 }
 
 fn board_key(target: &crate::store::Target) -> (Kind, ObjectKey) {

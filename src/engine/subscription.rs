@@ -256,7 +256,7 @@ impl SubscriptionPiece {
         let (signer, signing) = signer(inputs, ctx)?;
         let dead_letter_route = match spec.dead_letter.as_ref().and_then(|d| d.url.as_ref()) {
             Some(url) => Some(Arc::new(dead_letter_route(
-                dead_letter_target(&target_of(key)),
+                target_of(key).dead_letters(),
                 url,
                 signer.clone(),
                 duration(&spec.timeout, "spec.timeout")?,
@@ -407,19 +407,6 @@ pub fn target_of(key: &ObjectKey) -> Target {
         name: key.name.clone(),
     }
 }
-
-/// The queue of a target's dead letters sent to a URL: the target's name with
-/// `/dead-letter` (no Kubernetes name has a slash, so it never names a resource).
-pub fn dead_letter_target(target: &Target) -> Target {
-    Target {
-        namespace: target.namespace.clone(),
-        kind: target.kind,
-        name: format!("{}{DEAD_LETTER_SUFFIX}", target.name),
-    }
-}
-
-/// What a dead-letter queue's name ends with.
-pub const DEAD_LETTER_SUFFIX: &str = "/dead-letter";
 
 /// The route of a dead-letter URL: signed like its owner's deliveries, behind the same SSRF
 /// guard, without the owner's auth, headers, transformation or rate limit; retried 5 times

@@ -74,8 +74,16 @@ spec:
         ),
     );
     let whs = api(&env.client, "WebhookSubscription", &ns);
-    assert!(wait_ready(&whs, "watcher").await, "watcher not Ready\n{}", ctl.log());
-    assert!(wait_ready(&whs, "orders").await, "orders not Ready\n{}", ctl.log());
+    assert!(
+        wait_ready(&whs, "watcher").await,
+        "watcher not Ready\n{}",
+        ctl.log()
+    );
+    assert!(
+        wait_ready(&whs, "orders").await,
+        "orders not Ready\n{}",
+        ctl.log()
+    );
 
     // The missing target: Ready=False with what to do, written by the controller.
     let lost = eventually(WITHIN, || async {
@@ -93,22 +101,43 @@ spec:
         let hits = watcher.hits();
         let exhausted = hits.iter().find(|h| {
             let b = body(h);
-            b["type"] == "switchboard.delivery.exhausted" && b["data"]["eventId"] == "evt-lifecycle-1"
+            b["type"] == "switchboard.delivery.exhausted"
+                && b["data"]["eventId"] == "evt-lifecycle-1"
         })?;
-        let letter = hits.iter().find(|h| body(h)["type"] == "switchboard.delivery.dead_lettered")?;
+        let letter = hits
+            .iter()
+            .find(|h| body(h)["type"] == "switchboard.delivery.dead_lettered")?;
         Some((exhausted.clone(), letter.clone()))
     })
     .await;
-    let (exhausted, letter) =
-        found.unwrap_or_else(|| panic!("the watcher got {:?}\n{}", watcher.hits().iter().map(body).collect::<Vec<_>>(), ctl.log()));
-    assert!(crate::standard_webhooks::verifies(&exhausted, SECRET), "signed");
-    assert!(crate::standard_webhooks::verifies(&letter, SECRET), "signed");
+    let (exhausted, letter) = found.unwrap_or_else(|| {
+        panic!(
+            "the watcher got {:?}\n{}",
+            watcher.hits().iter().map(body).collect::<Vec<_>>(),
+            ctl.log()
+        )
+    });
+    assert!(
+        crate::standard_webhooks::verifies(&exhausted, SECRET),
+        "signed"
+    );
+    assert!(
+        crate::standard_webhooks::verifies(&letter, SECRET),
+        "signed"
+    );
     let e = body(&exhausted);
-    assert_eq!(e["data"]["subject"], json!({"kind": "WebhookSubscription", "name": "orders"}));
+    assert_eq!(
+        e["data"]["subject"],
+        json!({"kind": "WebhookSubscription", "name": "orders"})
+    );
     assert_eq!(e["data"]["status"], "Dead");
     assert_eq!(e["data"]["namespace"], ns.as_str());
     let l = body(&letter);
     assert_eq!(l["data"]["event"]["id"], "evt-lifecycle-1");
     assert_eq!(l["data"]["event"]["data"], json!({"n": 1}));
-    assert_eq!(l["data"]["attemptLog"].as_array().map(Vec::len), Some(2), "{l}");
+    assert_eq!(
+        l["data"]["attemptLog"].as_array().map(Vec::len),
+        Some(2),
+        "{l}"
+    );
 }
