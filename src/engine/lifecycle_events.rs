@@ -404,7 +404,6 @@ impl Engine {
         if per_minute == 0 {
             return None;
         }
-        let cap = f64::from(per_minute);
         let now = Instant::now();
         let mut buckets = lock(&self.lifecycle.buckets);
         if buckets.len() >= MAX_BUCKETS {
@@ -418,20 +417,8 @@ impl Engine {
                 event.event_type,
                 event.subject.clone(),
             ))
-            .or_insert(Bucket {
-                tokens: cap,
-                last: now,
-                suppressed: 0,
-            });
-        let refill = now.duration_since(bucket.last).as_secs_f64() * cap / 60.0;
-        bucket.tokens = (bucket.tokens + refill).min(cap);
-        bucket.last = now;
-        if bucket.tokens < 1.0 {
-            bucket.suppressed += 1;
-            return None;
-        }
-        bucket.tokens -= 1.0;
-        Some(std::mem::take(&mut bucket.suppressed))
+            .or_insert_with(|| Bucket::full(per_minute, now));
+        bucket.take(per_minute, now)
     }
 }
 
@@ -528,6 +515,28 @@ mod tests {
             data: Map::new(),
             dedup: Some("d".into()),
         }
+    }
+
+    #[test]
+    fn a_flood_is_bounded_per_minute_and_the_excess_is_counted_into_the_next_one() {
+        let start = Instant::now();
+        let mut bucket = Bucket::full(10, start);
+        let published = (0..1000)
+            .filter(|_| bucket.take(10, start).is_some())
+            .count();
+        assert_eq!(published, 10, "a burst of 1000 stores 10");
+        assert_eq!(
+            bucket.take(10, start + Duration::from_secs(3)),
+            None,
+            "half a token"
+        );
+        // 6 s later one token is back: the next one carries what was held back.
+        assert_eq!(bucket.take(10, start + Duration::from_secs(9)), Some(991));
+        assert_eq!(bucket.take(10, start + Duration::from_secs(9)), None);
+        // A quiet minute refills the burst, and nothing is left to report.
+        let later = start + Duration::from_secs(120);
+        assert_eq!(bucket.take(10, later), Some(1));
+        assert_eq!(bucket.take(10, later), Some(0));
     }
 
     #[test]

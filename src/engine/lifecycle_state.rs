@@ -85,6 +85,32 @@ pub(super) struct Bucket {
     pub(super) suppressed: u64,
 }
 
+impl Bucket {
+    /// A full bucket of `per_minute` tokens.
+    pub(super) fn full(per_minute: u32, now: Instant) -> Self {
+        Self {
+            tokens: f64::from(per_minute),
+            last: now,
+            suppressed: 0,
+        }
+    }
+
+    /// Takes a token at `now` (refilled at `per_minute` a minute, up to `per_minute`):
+    /// `Some(events held back since the last one)`, or None (held back and counted).
+    pub(super) fn take(&mut self, per_minute: u32, now: Instant) -> Option<u64> {
+        let cap = f64::from(per_minute);
+        let refill = now.saturating_duration_since(self.last).as_secs_f64() * cap / 60.0;
+        self.tokens = (self.tokens + refill).min(cap);
+        self.last = self.last.max(now);
+        if self.tokens < 1.0 {
+            self.suppressed += 1;
+            return None;
+        }
+        self.tokens -= 1.0;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
 /// An endpoint's answers in the current minute.
 #[derive(Debug)]
 pub(super) struct Window {
