@@ -4,7 +4,7 @@
 //! board's transitions (a subscription disabled or re-enabled, a target recovered, an
 //! Integration unhealthy or recovered, a SyncJob completed or failed), the receivers' answers
 //! (an endpoint rejecting at a high rate), and front-end calls (an OAuth connection needing
-//! attention). One task turns them into events: bounded per subject ([`Buckets`]), never
+//! attention). One task turns them into events: bounded per subject (a token bucket each), never
 //! delivered through the subscription they are about, stored only when some subscription takes
 //! them, and committed through the same durable acceptance as the publish API.
 
