@@ -369,9 +369,20 @@ impl Engine {
             kind: TargetKind::Subscription,
             name: event.subject.name.clone(),
         });
+        // Opt-in: only subscriptions whose patterns name them (`switchboard.*`, an exact
+        // type), not a catch-all `*`, and never the one the event is about.
         let targets: Vec<Target> = targets
             .into_iter()
             .filter(|t| Some(t) != about.as_ref())
+            .filter(|t| {
+                let key = ObjectKey::new(&t.namespace, &t.name);
+                topology.subscriptions.get(&key).is_some_and(|p| {
+                    p.spec()
+                        .event_types
+                        .iter()
+                        .any(|pattern| crate::delivery::notice::is_lifecycle(pattern))
+                })
+            })
             .collect();
         if targets.is_empty() {
             return; // nobody takes it: nothing is stored
