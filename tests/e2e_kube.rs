@@ -52,6 +52,8 @@ mod invalid;
 mod isolation;
 #[path = "e2e/leader.rs"]
 mod leader;
+#[path = "e2e/lifecycle.rs"]
+mod lifecycle;
 #[path = "e2e/publish_auth.rs"]
 mod publish_auth;
 #[path = "e2e/rotation.rs"]

@@ -351,7 +351,23 @@ fn a_connection_is_made_refreshed_on_401_kept_across_a_restart_and_reported_when
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (provider, base) = fake_provider(&rt);
     let dir = tempfile::tempdir().unwrap();
-    let m = manifests(dir.path(), &base, "");
+    // A subscription taking the OAuth lifecycle events of the namespace.
+    let watcher = support::sink::Sink::always(200);
+    let m = manifests(
+        dir.path(),
+        &base,
+        &format!(
+            r#"---
+apiVersion: switchboard.dev/v1alpha1
+kind: WebhookSubscription
+metadata: {{name: oauth-watch, namespace: payments}}
+spec:
+  eventTypes: ["switchboard.oauth.*"]
+  url: {}
+"#,
+            watcher.url
+        ),
+    );
     let data = dir.path().join("data");
     let mut seen = String::new();
     let mut inst = start(&m, &data);
@@ -498,6 +514,34 @@ fn a_connection_is_made_refreshed_on_401_kept_across_a_restart_and_reported_when
     assert_eq!(view["status"]["phase"], "PendingAuth");
     let message = view["status"]["connection"]["message"].as_str().unwrap();
     assert!(message.contains("invalid_grant"), "{message}");
+    // ...and a lifecycle event tells the namespace's subscribers a person must act.
+    let reauthorize = |e: &Value| e["data"]["reason"] == "ReauthorizationRequired";
+    let events = || -> Vec<Value> {
+        watcher
+            .hits()
+            .iter()
+            .map(|h| serde_json::from_slice(&h.body).unwrap())
+            .collect()
+    };
+    wait_until("the attention_needed event", &inst, || {
+        events().iter().any(reauthorize)
+    });
+    let events = events();
+    let attention = events.iter().find(|e| reauthorize(e)).unwrap();
+    let hits = watcher.hits();
+    assert_eq!(attention["type"], "switchboard.oauth.attention_needed");
+    assert_eq!(attention["data"]["integration"], "books");
+    assert_eq!(attention["data"]["subject"]["kind"], "Integration");
+    assert!(
+        attention["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("switchboard connect intg/books -n payments"),
+        "{attention}"
+    );
+    for hit in &hits {
+        seen.push_str(&String::from_utf8_lossy(&hit.body));
+    }
     let (status, body) = proxy(&inst, 1);
     assert_eq!(status, 503);
     let error = String::from_utf8_lossy(&body).into_owned();

@@ -285,6 +285,10 @@ pub struct ForwardRoute {
     /// Retry schedule. Default: 60s, 5m, 15m, 1h, 2h.
     #[serde(default)]
     pub retry: RetrySchedule,
+    /// Where every forward given up on is sent, with a summary of its attempts: a
+    /// WebhookSubscription of the namespace, or a URL. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<super::webhook_subscription::DeadLetter>,
 }
 
 fn default_forward_timeout() -> DurationString {

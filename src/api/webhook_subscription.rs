@@ -79,6 +79,40 @@ pub struct WebhookSubscriptionSpec {
     /// Hold deliveries (they wait in the queue) while true. Default: false.
     #[serde(default)]
     pub suspend: bool,
+    /// Where every delivery given up on (Dead: retries exhausted; Failed: not retryable) is
+    /// sent, with a summary of its attempts: another subscription of the namespace, or a URL.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<DeadLetter>,
+    /// Auto-disable of this subscription, overriding the engine's --auto-disable-after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_disable: Option<AutoDisable>,
+}
+
+/// A dead-letter target: exactly one of a subscription of the same namespace or a URL.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.subscriptionRef) != has(self.url)", "message": "set exactly one of subscriptionRef or url"}
+]))]
+pub struct DeadLetter {
+    /// A WebhookSubscription of the same namespace (not this one) that receives the dead
+    /// letters, whatever its eventTypes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_ref: Option<LocalRef>,
+    /// A URL that receives the dead letters, signed like the subscription's deliveries
+    /// (its auth and headers are not sent there), behind the same SSRF guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<HttpUrl>,
+}
+
+/// Per-subscription auto-disable.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoDisable {
+    /// How long every attempt must have failed before it is disabled; "0s" never disables
+    /// this subscription. Default: the engine's --auto-disable-after.
+    pub after: DurationString,
 }
 
 fn default_content_type() -> String {

@@ -13,6 +13,7 @@ use switchboard::api::parse_duration;
 use switchboard::delivery::{AutoDisablePolicy, DeliveryConfig, DestinationPolicy};
 use switchboard::engine::EngineConfig;
 use switchboard::engine::config::HttpLimits;
+use switchboard::engine::lifecycle_events::LifecycleConfig;
 use switchboard::receiver::paypal_certs::allowed_prefix;
 use switchboard::receiver::{PayPalCertConfig, ReceiverConfig};
 
@@ -128,6 +129,18 @@ pub struct EngineArgs {
     /// disabled.
     #[arg(long, default_value_t = defaults().delivery.auto_disable.min_failures)]
     pub auto_disable_min_failures: u64,
+    /// The failed attempt of a delivery that publishes a switchboard.delivery.failing
+    /// lifecycle event (once per delivery); 0: never.
+    #[arg(long, default_value_t = defaults().delivery.failing_after)]
+    pub lifecycle_failing_after: u32,
+    /// Lifecycle events of one type about one subject published per minute at most (the
+    /// excess is counted in the next one's `suppressed`); 0 turns lifecycle events off.
+    #[arg(long, default_value_t = defaults().lifecycle.per_subject_per_minute)]
+    pub lifecycle_events_per_minute: u32,
+    /// Rejected requests within a minute (and at least half of them) that publish
+    /// switchboard.endpoint.rejecting for an endpoint.
+    #[arg(long, default_value_t = defaults().lifecycle.rejecting_min)]
+    pub lifecycle_rejecting_min: u64,
     /// How long a connection has to send a request's head; then it is closed.
     #[arg(long, default_value_t = Dur(defaults().http.header_read_timeout))]
     pub header_read_timeout: Dur,
@@ -195,6 +208,7 @@ impl EngineArgs {
                     after: self.auto_disable_after.0,
                     min_failures: self.auto_disable_min_failures,
                 },
+                failing_after: self.lifecycle_failing_after,
                 ..DeliveryConfig::default()
             },
             receiver: ReceiverConfig {
@@ -218,6 +232,10 @@ impl EngineArgs {
                 idle_timeout: self.idle_timeout.0,
                 max_connections: self.max_connections.max(1),
                 max_inflight_body_bytes: self.max_inflight_body_bytes.max(1),
+            },
+            lifecycle: LifecycleConfig {
+                per_subject_per_minute: self.lifecycle_events_per_minute,
+                rejecting_min: self.lifecycle_rejecting_min,
             },
             ..EngineConfig::default()
         }
@@ -315,6 +333,11 @@ mod tests {
         assert_eq!(config.delivery.auto_disable, default.delivery.auto_disable);
         assert_eq!(config.receiver, default.receiver);
         assert_eq!(config.http, default.http);
+        assert_eq!(config.lifecycle, default.lifecycle);
+        assert_eq!(
+            config.delivery.failing_after,
+            default.delivery.failing_after
+        );
         assert!(!config.delivery.policy.allow_private);
     }
 

@@ -55,7 +55,11 @@ impl Deliveries {
             }
             return;
         }
-        match stats.auto.failed(&self.config.auto_disable, key, at, error) {
+        let mut policy = self.config.auto_disable;
+        if let Some(after) = route.auto_disable_after {
+            policy.after = after;
+        }
+        match stats.auto.failed(&policy, key, at, error) {
             Change::None => {}
             Change::Store(record) => self.put_record(target, &record).await,
             Change::Disabled(record) => {

@@ -12,6 +12,7 @@ pub mod dispatcher;
 pub mod health;
 pub mod lease;
 pub mod metrics;
+pub mod notice;
 pub mod pace;
 pub mod route;
 mod runtime;
@@ -30,6 +31,7 @@ pub use destination::{
 };
 pub use health::{HealthCondition, HealthState};
 pub use metrics::DeliveryMetrics;
+pub use notice::DeliveryNotice;
 pub use route::{Envelope, Route};
 pub use runtime::Deliveries;
 pub use ssrf::{DestinationPolicy, Refused};
@@ -53,6 +55,9 @@ pub struct DeliveryConfig {
     pub batch: usize,
     /// When a subscription whose attempts keep failing is disabled ([`autodisable`]).
     pub auto_disable: AutoDisablePolicy,
+    /// The attempt whose failure is told as a `switchboard.delivery.failing` lifecycle
+    /// event (once per delivery); 0: never.
+    pub failing_after: u32,
 }
 
 impl Default for DeliveryConfig {
@@ -65,6 +70,7 @@ impl Default for DeliveryConfig {
             poll: Duration::from_millis(250),
             batch: 256,
             auto_disable: AutoDisablePolicy::default(),
+            failing_after: 3,
         }
     }
 }

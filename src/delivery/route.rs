@@ -55,6 +55,9 @@ pub struct Route {
     /// The key its auto-disable state is checked against (a subscription's spec and
     /// re-enable annotation); None: never auto-disabled (forwards).
     pub enable_key: Option<String>,
+    /// Overrides the engine's auto-disable period for this target (`spec.autoDisable.after`;
+    /// zero: never disabled).
+    pub auto_disable_after: Option<Duration>,
 }
 
 impl std::fmt::Debug for Route {

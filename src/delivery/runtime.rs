@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::DeliveryConfig;
 use super::metrics::DeliveryMetrics;
+use super::notice::DeliveryNotice;
 use super::route::Route;
 use super::stats::{Stats, StatusSink};
 use crate::store::{ClaimedDelivery, Store, Target};
@@ -46,6 +47,9 @@ pub struct Deliveries {
     pub(super) running: Mutex<Option<CancellationToken>>,
     /// Where transformations too costly to run inline are evaluated (the engine's pool).
     pub(super) pool: EvalPool,
+    /// Where failing and given-up deliveries are told (the engine's lifecycle events and
+    /// dead letters); a full channel drops the notice.
+    pub(super) notices: Option<mpsc::Sender<DeliveryNotice>>,
 }
 
 impl Deliveries {
@@ -56,6 +60,7 @@ impl Deliveries {
         pool: EvalPool,
         sink: Arc<dyn StatusSink>,
         metrics: DeliveryMetrics,
+        notices: Option<mpsc::Sender<DeliveryNotice>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -71,7 +76,21 @@ impl Deliveries {
             tasks: TaskTracker::new(),
             running: Mutex::default(),
             pool,
+            notices,
         })
+    }
+
+    /// Tells the engine about a failing or given-up delivery, without waiting.
+    pub(super) fn notify(&self, notice: DeliveryNotice) {
+        let Some(tx) = &self.notices else {
+            return;
+        };
+        if let Err(e) = tx.try_send(notice) {
+            let notice = match e {
+                mpsc::error::TrySendError::Full(n) | mpsc::error::TrySendError::Closed(n) => n,
+            };
+            tracing::warn!(id = %notice.delivery_id, target = ?notice.target, "the lifecycle notice queue is full: no lifecycle event or dead letter for this delivery");
+        }
     }
 
     /// The settings.

@@ -90,6 +90,7 @@ async fn attempt(
         .clone()
         .or_else(|| sent.record.response_status.map(|s| format!("HTTP {s}")))
         .unwrap_or_else(|| "unknown".to_owned());
+    let summary_status = sent.record.response_status;
     let took_seconds = sent.record.duration_ms as f64 / 1000.0;
     // The destination is done with: free its queue slot and the global permit before the
     // attempt is made durable, so the commit's fsync does not throttle the queue. The
@@ -106,6 +107,24 @@ async fn attempt(
         return Ok(());
     }
     tracing::debug!(id = %delivery.id, target = ?delivery.target, ?outcome, error = ?summary.error, "delivery attempt");
+    let attempts = delivery.attempts + 1;
+    if super::notice::worth_notice(
+        &delivery.event.event_type,
+        attempts,
+        &outcome,
+        deliveries.config.failing_after,
+    ) {
+        deliveries.notify(super::notice::DeliveryNotice {
+            delivery_id: delivery.id.clone(),
+            target: delivery.target.clone(),
+            event: delivery.event.clone(),
+            attempts,
+            outcome: outcome.clone(),
+            last_error: auto_error.clone(),
+            response_status: summary_status,
+            at: finished,
+        });
+    }
     deliveries
         .metrics
         .attempt(&delivery.target, took_seconds, &outcome);

@@ -86,6 +86,13 @@ impl Engine {
         let namespace = may.namespace;
         let topology = self.topology();
         let event = publish::parse(headers, body)?;
+        if crate::delivery::notice::is_lifecycle(&event.event_type) {
+            return Err(PublishError::InvalidEvent(format!(
+                "event types starting with {:?} are reserved for Switchboard's lifecycle events",
+                crate::delivery::notice::LIFECYCLE_PREFIX
+            ))
+            .into());
+        }
         topology
             .catalog
             .check(namespace, &event.event_type, &event.data)?;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{
-    Auth, AuthType, Kind, SecretKeyRef, SigningScheme, SyncJobTemplate, VerifyScheme,
+    Auth, AuthType, DeadLetter, Kind, SecretKeyRef, SigningScheme, SyncJobTemplate, VerifyScheme,
     WebhookEndpointSpec,
 };
 use crate::error_chain::chain;
@@ -157,6 +157,18 @@ pub fn check_counting(snap: &Snapshot, opts: CheckOptions) -> (Vec<Problem>, Tes
                 );
             }
         }
+        if let Some(dl) = &spec.dead_letter {
+            c.dead_letter("/spec/deadLetter", dl, Some(&key.name));
+        }
+        if let Some(ad) = &spec.auto_disable
+            && let Err(e) = ad.after.to_std()
+        {
+            c.report(
+                "/spec/autoDisable/after",
+                "InvalidDuration",
+                format!("spec.autoDisable.after: {e}"),
+            );
+        }
     }
     for (key, obj) in &snap.schedules {
         c.at(Kind::SyncSchedule, key);
@@ -227,6 +239,40 @@ impl Checker<'_> {
             Kind::WebhookSubscription => self.snap.subscriptions.contains_key(&key),
             Kind::SyncJob => self.snap.jobs.contains_key(&key),
             Kind::EventType => self.snap.event_types.contains_key(&key),
+        }
+    }
+
+    /// A dead-letter target: exactly one of a subscription that exists and is not the owner
+    /// itself, or a URL.
+    fn dead_letter(&mut self, pointer: &str, dl: &DeadLetter, own: Option<&str>) {
+        match (&dl.subscription_ref, &dl.url) {
+            (Some(_), Some(_)) | (None, None) => self.report(
+                pointer,
+                "InvalidDeadLetter",
+                format!("{}: set exactly one of subscriptionRef or url", field(pointer)),
+            ),
+            (Some(r), None) if own == Some(r.name.as_str()) => self.report(
+                &format!("{pointer}/subscriptionRef/name"),
+                "DeadLetterIsItself",
+                format!(
+                    "{}.subscriptionRef names this subscription itself: its dead letters would be given up on with it; name another WebhookSubscription or a url",
+                    field(pointer)
+                ),
+            ),
+            (Some(r), None) if !self.exists(Kind::WebhookSubscription, &r.name) => {
+                let ns = self.key.namespace.clone();
+                self.report(
+                    &format!("{pointer}/subscriptionRef/name"),
+                    "DeadLetterNotFound",
+                    format!(
+                        "{}.subscriptionRef: WebhookSubscription {:?} not found in namespace {ns:?}; create it or name an existing one",
+                        field(pointer),
+                        r.name
+                    ),
+                );
+            }
+            (Some(_), None) => {}
+            (None, Some(url)) => self.url(&format!("{pointer}/url"), url),
         }
     }
 
@@ -477,6 +523,9 @@ impl Checker<'_> {
         }
         if let Some(forward) = &spec.route.forward {
             self.url("/spec/route/forward/url", &forward.url);
+            if let Some(dl) = &forward.dead_letter {
+                self.dead_letter("/spec/route/forward/deadLetter", dl, None);
+            }
         }
         let event_type_jq = spec.event_type.as_ref().and_then(|e| e.jq.as_deref());
         self.findings(jq_check::expression(
@@ -548,6 +597,11 @@ pub fn by_resource(problems: &[Problem]) -> BTreeMap<(Kind, ObjectKey), Vec<&Pro
         out.entry((p.kind, p.key.clone())).or_default().push(p);
     }
     out
+}
+
+/// A JSON pointer as a field path: "/spec/deadLetter" is "spec.deadLetter".
+fn field(pointer: &str) -> String {
+    pointer.trim_start_matches('/').replace('/', ".")
 }
 
 #[cfg(test)]

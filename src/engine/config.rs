@@ -33,6 +33,8 @@ pub struct EngineConfig {
     pub eval_concurrency: usize,
     /// Bounds on the servers' connections and request bodies.
     pub http: HttpLimits,
+    /// Lifecycle events: how many per subject, when an endpoint is rejecting.
+    pub lifecycle: LifecycleConfig,
 }
 
 /// Bounds on what a stranger's connection may cost before it is authenticated: time to send
@@ -89,6 +91,28 @@ impl Default for EngineConfig {
             shutdown_timeout: Duration::from_secs(30),
             eval_concurrency: std::thread::available_parallelism().map_or(1, usize::from),
             http: HttpLimits::default(),
+            lifecycle: LifecycleConfig::default(),
+        }
+    }
+}
+
+/// Lifecycle event settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifecycleConfig {
+    /// Lifecycle events of one type about one subject published per minute at most (bursts
+    /// up to it); the excess is counted into the next one's `suppressed`. 0 turns lifecycle
+    /// events off.
+    pub per_subject_per_minute: u32,
+    /// Rejected requests within a minute (and at least half of the endpoint's requests)
+    /// that make an endpoint `switchboard.endpoint.rejecting`.
+    pub rejecting_min: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self {
+            per_subject_per_minute: 10,
+            rejecting_min: 10,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct ForwardPiece {
     pub spec: ForwardRoute,
     /// Its delivery route.
     pub route: Arc<Route>,
+    /// The route of its dead-letter URL, when it has one (unsigned, like the forward).
+    pub dead_letter_route: Option<Arc<Route>>,
 }
 
 /// The delivery target of an endpoint's forward route.
@@ -56,9 +58,21 @@ impl Piece for ForwardPiece {
         ctx: &BuildContext,
         _previous: Option<&Arc<Self>>,
     ) -> Result<Self, BuildError> {
+        let route = Arc::new(build(key, &obj.spec, ctx)?);
+        let dead_letter_route = match obj.spec.dead_letter.as_ref().and_then(|d| d.url.as_ref()) {
+            Some(url) => Some(Arc::new(super::subscription::dead_letter_route(
+                route.target.dead_letters(),
+                url,
+                Signer::None,
+                route.destination.timeout,
+                ctx,
+            )?)),
+            None => None,
+        };
         Ok(ForwardPiece {
             spec: obj.spec.clone(),
-            route: Arc::new(build(key, &obj.spec, ctx)?),
+            route,
+            dead_letter_route,
         })
     }
 
@@ -83,7 +97,8 @@ pub fn desired(
 pub fn routes(forwards: &Pieces<ForwardPiece>) -> HashMap<Target, Arc<Route>> {
     forwards
         .values()
-        .map(|p| (p.route.target.clone(), p.route.clone()))
+        .flat_map(|p| std::iter::once(p.route.clone()).chain(p.dead_letter_route.clone()))
+        .map(|r| (r.target.clone(), r))
         .collect()
 }
 
@@ -139,5 +154,6 @@ fn build(key: &ObjectKey, spec: &ForwardRoute, ctx: &BuildContext) -> Result<Rou
         pace: Default::default(),
         suspended: false,
         enable_key: None,
+        auto_disable_after: None,
     })
 }

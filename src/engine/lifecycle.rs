@@ -80,6 +80,10 @@ impl Engine {
             .clone()
             .probe(self.store().clone(), cancel.clone());
         running.spawn("store health probe", probe);
+        running.spawn(
+            "lifecycle events",
+            self.clone().run_lifecycle(cancel.clone()),
+        );
         running.spawn("retention purge", purge(self.clone(), cancel));
         running
     }

@@ -112,6 +112,7 @@ impl Engine {
             Err(e) => e.outcome(),
         };
         piece.stats.record(outcome, received_at);
+        self.endpoint_answered(&key, outcome);
         self.metrics.receiver.record(namespace, name, outcome);
         if let Err(e) = &result {
             match outcome {

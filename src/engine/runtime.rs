@@ -58,6 +58,8 @@ pub struct Engine {
     pub(super) certs: crate::receiver::CertStore,
     /// Where authorization-code connections keep their tokens (standalone: the store).
     vault: Arc<dyn crate::integration::authcode::TokenVault>,
+    /// Lifecycle events' queues and per-subject bounds.
+    pub(super) lifecycle: super::lifecycle_state::LifecycleState,
 }
 
 impl Engine {
@@ -66,12 +68,14 @@ impl Engine {
         let status = StatusBoard::new();
         let metrics = Arc::new(Metrics::new());
         let pool = EvalPool::new(config.eval_concurrency);
+        let (lifecycle, notices) = super::lifecycle_state::LifecycleState::new();
         let deliveries = Deliveries::new(
             store.clone(),
             config.delivery.clone(),
             pool.clone(),
             Arc::new(status.clone()),
             metrics.delivery.clone(),
+            Some(notices),
         );
         // Without a process-wide TLS provider (the binary installs one) a client cannot be
         // built; subscriptions then get their own as before.
@@ -113,6 +117,7 @@ impl Engine {
                 pool,
                 certs,
                 vault,
+                lifecycle,
             }
         })
     }
@@ -276,6 +281,10 @@ impl Engine {
         };
         let store = self.store.clone();
         handle.spawn(async move {
+            let dead_letters = target.dead_letters();
+            if let Err(e) = store.drop_pending(&dead_letters, "its owner was deleted").await {
+                tracing::warn!(error = %crate::error_chain::chain(&e), target = ?dead_letters, "dropping queued dead letters");
+            }
             match store
                 .drop_pending(&target, "the subscription was deleted")
                 .await

@@ -246,6 +246,9 @@ impl crate::delivery::StatusSink for StatusBoard {
         reason: &str,
         message: &str,
     ) {
+        if target.is_dead_letter_queue() {
+            return; // a dead-letter URL's queue is no resource of its own
+        }
         let (kind, key) = board_key(target);
         let generation = self.get(kind, &key).and_then(|s| s.observed_generation);
         self.set_condition(kind, &key, generation, type_, ok, reason, message);
@@ -256,6 +259,9 @@ impl crate::delivery::StatusSink for StatusBoard {
         target: &crate::store::Target,
         fields: serde_json::Map<String, serde_json::Value>,
     ) {
+        if target.is_dead_letter_queue() {
+            return;
+        }
         let (kind, key) = board_key(target);
         if self.get(kind, &key).is_some() {
             self.set_fields(kind, &key, fields);

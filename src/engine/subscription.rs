@@ -113,6 +113,8 @@ pub struct SubscriptionPiece {
     pub filter: Option<Predicate>,
     /// Its delivery route.
     pub route: Arc<Route>,
+    /// The route of its dead-letter URL (`spec.deadLetter.url`), when it has one.
+    pub dead_letter_route: Option<Arc<Route>>,
     /// Where its signing secret comes from.
     pub signing: SigningSource,
     /// The filter failed (or was just built) and its next good evaluation is reported,
@@ -252,6 +254,16 @@ impl SubscriptionPiece {
             })?)),
         };
         let (signer, signing) = signer(inputs, ctx)?;
+        let dead_letter_route = match spec.dead_letter.as_ref().and_then(|d| d.url.as_ref()) {
+            Some(url) => Some(Arc::new(dead_letter_route(
+                target_of(key).dead_letters(),
+                url,
+                signer.clone(),
+                duration(&spec.timeout, "spec.timeout")?,
+                ctx,
+            )?)),
+            None => None,
+        };
         let mut headers: Vec<(String, String)> = spec.headers.clone().into_iter().collect();
         let mut query = Vec::new();
         credentials(inputs, &mut headers, &mut query)?;
@@ -303,12 +315,18 @@ impl SubscriptionPiece {
             pace: Default::default(),
             suspended: spec.suspend,
             enable_key: Some(enable_key(spec, inputs.reenable.as_deref())),
+            auto_disable_after: spec
+                .auto_disable
+                .as_ref()
+                .map(|a| duration(&a.after, "spec.autoDisable.after"))
+                .transpose()?,
         };
         Ok(Self {
             inputs: inputs.clone(),
             patterns: spec.event_types.iter().map(|p| Pattern::new(p)).collect(),
             filter,
             route: Arc::new(route),
+            dead_letter_route,
             signing,
             filter_unsettled: AtomicBool::new(true),
         })
@@ -390,12 +408,66 @@ pub fn target_of(key: &ObjectKey) -> Target {
     }
 }
 
-/// The routes of every running subscription.
+/// The route of a dead-letter URL: signed like its owner's deliveries, behind the same SSRF
+/// guard, without the owner's auth, headers, transformation or rate limit; retried 5 times
+/// over a minute; never auto-disabled.
+pub fn dead_letter_route(
+    target: Target,
+    url: &crate::api::HttpUrl,
+    signer: Signer,
+    timeout: std::time::Duration,
+    ctx: &BuildContext,
+) -> Result<Route, BuildError> {
+    use std::time::Duration;
+    let destination = Destination::build_with_client(
+        DestinationSpec {
+            url: url.0.clone(),
+            headers: Vec::new(),
+            query: Vec::new(),
+            timeout,
+            schedule: [1, 2, 5, 15, 30].map(Duration::from_secs).to_vec(),
+            signer,
+        },
+        ctx.policy.clone(),
+        ctx.client.clone(),
+    )
+    .map_err(|e| match e {
+        DestinationError::Refused(r) => {
+            err("DeadLetterRefused", format!("spec.deadLetter.url: {r}"))
+        }
+        other => err(
+            "InvalidDeadLetter",
+            format!(
+                "spec.deadLetter.url: {}",
+                crate::error_chain::render(&other)
+            ),
+        ),
+    })?;
+    let concurrency = ctx.concurrency.max(1);
+    Ok(Route {
+        target,
+        destination,
+        envelope: Envelope::Webhook,
+        content_type: "application/json".into(),
+        transform: None,
+        limiter: None,
+        breaker: Breaker::new(1000, Duration::from_secs(30)),
+        concurrency,
+        queue: Arc::new(Semaphore::new(concurrency)),
+        pace: Default::default(),
+        suspended: false,
+        enable_key: None,
+        auto_disable_after: None,
+    })
+}
+
+/// The routes of every running subscription (and of their dead-letter URLs).
 pub fn routes<'a>(
     pieces: impl Iterator<Item = &'a Arc<SubscriptionPiece>>,
 ) -> HashMap<Target, Arc<Route>> {
     pieces
-        .map(|p| (p.route.target.clone(), p.route.clone()))
+        .flat_map(|p| std::iter::once(p.route.clone()).chain(p.dead_letter_route.clone()))
+        .map(|r| (r.target.clone(), r))
         .collect()
 }
 

@@ -145,6 +145,26 @@ pub struct Target {
     pub name: String,
 }
 
+/// What the name of a dead-letter queue ends with: the owner's name and this (no Kubernetes
+/// name has a slash, so it never names a resource).
+pub const DEAD_LETTER_SUFFIX: &str = "/dead-letter";
+
+impl Target {
+    /// The queue of this target's dead letters sent to a URL.
+    pub fn dead_letters(&self) -> Target {
+        Target {
+            namespace: self.namespace.clone(),
+            kind: self.kind,
+            name: format!("{}{DEAD_LETTER_SUFFIX}", self.name),
+        }
+    }
+
+    /// True for a dead-letter queue (no resource of its own).
+    pub fn is_dead_letter_queue(&self) -> bool {
+        self.name.ends_with(DEAD_LETTER_SUFFIX)
+    }
+}
+
 /// Kinds of delivery target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -481,6 +501,10 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         after: Option<&str>,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// The attempts of one delivery, oldest first (empty when there is no such delivery);
+    /// a dead letter's summary is made of them.
+    async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;
 
     /// Delivery counts of a target by status.
     async fn delivery_counts(&self, target: &Target) -> Result<DeliveryCounts, StoreError>;

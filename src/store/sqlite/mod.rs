@@ -208,6 +208,11 @@ impl Store for SqliteStore {
         read::list_deliveries(&self.reader, target, status, limit, after).await
     }
 
+    async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        let mut by_delivery = read::attempts_of(&self.reader, &[delivery_id]).await?;
+        Ok(by_delivery.remove(delivery_id).unwrap_or_default())
+    }
+
     async fn delivery_counts(&self, target: &Target) -> Result<DeliveryCounts, StoreError> {
         read::delivery_counts(&self.reader, target).await
     }

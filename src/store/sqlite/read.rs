@@ -87,7 +87,7 @@ pub(super) async fn list_deliveries(
 }
 
 /// The attempts of the given deliveries, oldest first, by delivery id.
-async fn attempts_of(
+pub(super) async fn attempts_of(
     pool: &SqlitePool,
     ids: &[&str],
 ) -> Result<HashMap<String, Vec<AttemptRecord>>, StoreError> {

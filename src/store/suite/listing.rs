@@ -47,6 +47,15 @@ pub(crate) async fn list_is_newest_first_with_cursor_and_filter(h: &Harness) {
     let ids: Vec<&str> = delivered.iter().map(|d| d.event_id.as_str()).collect();
     assert_eq!(ids, ["e2"]);
     assert_eq!(delivered[0].attempt_log.len(), 1);
+    let attempts = store.attempts(&e2.id).await.expect("attempts");
+    assert_eq!(attempts, delivered[0].attempt_log);
+    assert!(
+        store
+            .attempts("no-such-delivery")
+            .await
+            .expect("attempts")
+            .is_empty()
+    );
     let delivering = store
         .list_deliveries(&sub("a"), Some(DeliveryStatus::Delivering), 2, None)
         .await
