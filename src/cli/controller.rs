@@ -102,7 +102,13 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     let (leading, leader) = watch::channel(!args.leader_election);
     let mut running = engine.start(leader.clone());
     let (data, admin) =
-        server::mount(&mut running, &args.engine.listen, &args.engine.admin_listen).await?;
+        server::mount(
+            &mut running,
+            &args.engine.listen,
+            &args.engine.admin_listen,
+            None,
+        )
+        .await?;
     tracing::info!(%data, %admin, namespaces = ?args.namespaces, "switchboard controller is serving");
     let identity = identity(args.instance.as_deref());
     if args.leader_election {
