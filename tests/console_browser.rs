@@ -160,17 +160,34 @@ fn console_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let mdir = dir.path().join("manifests");
     std::fs::create_dir_all(&mdir).unwrap();
-    std::fs::write(mdir.join("m.yaml"), manifests(&format!("http://{sink}/hook"))).unwrap();
+    std::fs::write(
+        mdir.join("m.yaml"),
+        manifests(&format!("http://{sink}/hook")),
+    )
+    .unwrap();
     let inst = Instance::start(
         &mdir,
         &dir.path().join("data"),
         &["--allow-private-destinations", "--console-token", TOKEN],
     );
-    publish(&inst, "evt-xss", json!({"note": SCRIPT, "html": IMG, "amount": 42}));
+    publish(
+        &inst,
+        "evt-xss",
+        json!({"note": SCRIPT, "html": IMG, "amount": 42}),
+    );
     publish(&inst, "evt-2", json!({"amount": 7}));
     let deadline = Instant::now() + Duration::from_secs(20);
-    while deliveries(&inst).iter().filter(|d| d["status"] == "Failed").count() < 2 {
-        assert!(Instant::now() < deadline, "deliveries did not fail: {:?}", deliveries(&inst));
+    while deliveries(&inst)
+        .iter()
+        .filter(|d| d["status"] == "Failed")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "deliveries did not fail: {:?}",
+            deliveries(&inst)
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let xss = deliveries(&inst)
@@ -186,13 +203,45 @@ fn console_in_a_real_browser() {
 
         // Not signed in: the sign-in page; a wrong token is refused.
         c.goto(&base).await.unwrap();
-        assert!(c.current_url().await.unwrap().path().ends_with("/console/login"));
-        c.find(Locator::Id("token")).await.unwrap().send_keys("wrong").await.unwrap();
-        c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
-        let error = c.find(Locator::Id("error")).await.unwrap().text().await.unwrap();
+        assert!(
+            c.current_url()
+                .await
+                .unwrap()
+                .path()
+                .ends_with("/console/login")
+        );
+        c.find(Locator::Id("token"))
+            .await
+            .unwrap()
+            .send_keys("wrong")
+            .await
+            .unwrap();
+        c.find(Locator::Id("sign-in"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let error = c
+            .find(Locator::Id("error"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(error.contains("not valid"), "{error}");
-        c.find(Locator::Id("token")).await.unwrap().send_keys(TOKEN).await.unwrap();
-        c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("token"))
+            .await
+            .unwrap()
+            .send_keys(TOKEN)
+            .await
+            .unwrap();
+        c.find(Locator::Id("sign-in"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
 
         // The overview: the subscription failing, with its reason.
         let section = c.find(Locator::Id("ns-payments")).await.unwrap();
@@ -202,10 +251,24 @@ fn console_in_a_real_browser() {
         screenshot(&c, "overview").await;
 
         // The failing subscription: its log lists both deliveries; the charts are drawn.
-        c.find(Locator::LinkText("partner")).await.unwrap().click().await.unwrap();
-        let rows = c.find_all(Locator::Css("#deliveries a.delivery")).await.unwrap();
+        c.find(Locator::LinkText("partner"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let rows = c
+            .find_all(Locator::Css("#deliveries a.delivery"))
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 2);
-        let chart = c.find(Locator::Id("chart-hour")).await.unwrap().text().await.unwrap();
+        let chart = c
+            .find(Locator::Id("chart-hour"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(chart.contains("2 attempts, 2 failed"), "{chart}");
         screenshot(&c, "subscription").await;
 
@@ -215,20 +278,42 @@ fn console_in_a_real_browser() {
         ))
         .await
         .unwrap();
-        let rows = c.find_all(Locator::Css("#deliveries a.delivery")).await.unwrap();
+        let rows = c
+            .find_all(Locator::Css("#deliveries a.delivery"))
+            .await
+            .unwrap();
         assert!(rows.is_empty());
 
         // The delivery with markup: every attempt, the payload and response shown as text.
-        let delivery_url = format!(
-            "{base}ns/payments/webhooksubscriptions/partner/deliveries/{xss_id}"
-        );
+        let delivery_url =
+            format!("{base}ns/payments/webhooksubscriptions/partner/deliveries/{xss_id}");
         c.goto(&delivery_url).await.unwrap();
-        let payload = c.find(Locator::Id("payload")).await.unwrap().text().await.unwrap();
+        let payload = c
+            .find(Locator::Id("payload"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(payload.contains(SCRIPT) && payload.contains("<img src=x onerror=alert(1)>"));
-        let attempt = c.find(Locator::Id("attempt-1")).await.unwrap().text().await.unwrap();
-        assert!(attempt.contains(SCRIPT) && attempt.contains(IMG), "{attempt}");
+        let attempt = c
+            .find(Locator::Id("attempt-1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            attempt.contains(SCRIPT) && attempt.contains(IMG),
+            "{attempt}"
+        );
         assert!(attempt.contains("<b>bold</b>"), "{attempt}");
-        assert!(c.find_all(Locator::Css("img, script")).await.unwrap().is_empty());
+        assert!(
+            c.find_all(Locator::Css("img, script"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         no_alert(&c).await;
         screenshot(&c, "delivery").await;
 
@@ -248,7 +333,11 @@ fn console_in_a_real_browser() {
         for (origin, body, why) in [
             (inst.admin_url.as_str(), form(""), "CSRF token"),
             (inst.admin_url.as_str(), form("csrf=forged"), "CSRF token"),
-            ("http://evil.example", form(&format!("csrf={csrf}")), "Origin"),
+            (
+                "http://evil.example",
+                form(&format!("csrf={csrf}")),
+                "Origin",
+            ),
         ] {
             let (status, page) = tokio::task::block_in_place(|| {
                 http(
@@ -268,35 +357,71 @@ fn console_in_a_real_browser() {
             assert!(page.contains(why), "{page}");
         }
         assert_eq!(
-            tokio::task::block_in_place(|| deliveries(&inst)).iter().find(|d| d["id"] == xss_id.as_str()).unwrap()["status"],
+            tokio::task::block_in_place(|| deliveries(&inst))
+                .iter()
+                .find(|d| d["id"] == xss_id.as_str())
+                .unwrap()["status"],
             "Failed",
             "a refused retry changed nothing"
         );
 
         // Retry from the page: the new attempt appears.
-        c.find(Locator::Id("retry")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("retry"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if c.find(Locator::Id("attempt-2")).await.is_ok() {
                 break;
             }
-            assert!(Instant::now() < deadline, "the retry's attempt did not appear");
+            assert!(
+                Instant::now() < deadline,
+                "the retry's attempt did not appear"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
             c.goto(&delivery_url).await.unwrap();
         }
-        let count = c.find(Locator::Id("attempt-count")).await.unwrap().text().await.unwrap();
+        let count = c
+            .find(Locator::Id("attempt-count"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(count, "2");
         no_alert(&c).await;
 
         // Send a test event from the subscription page: a switchboard.test delivery.
-        c.goto(&format!("{base}ns/payments/webhooksubscriptions/partner")).await.unwrap();
-        c.find(Locator::Id("send-test")).await.unwrap().click().await.unwrap();
-        let log = c.find(Locator::Id("deliveries")).await.unwrap().text().await.unwrap();
+        c.goto(&format!("{base}ns/payments/webhooksubscriptions/partner"))
+            .await
+            .unwrap();
+        c.find(Locator::Id("send-test"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let log = c
+            .find(Locator::Id("deliveries"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(log.contains("switchboard.test"), "{log}");
 
         // The event catalog.
         c.goto(&format!("{base}catalog")).await.unwrap();
-        let catalog = c.find(Locator::Id("catalog")).await.unwrap().text().await.unwrap();
+        let catalog = c
+            .find(Locator::Id("catalog"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(catalog.contains("order.created") && catalog.contains("An order was placed."));
         screenshot(&c, "catalog").await;
         c.close().await.unwrap();
@@ -306,5 +431,8 @@ fn console_in_a_real_browser() {
     let (status, page) = http("GET", &format!("{}/console/", inst.admin_url), &[], None).unwrap();
     let page = String::from_utf8_lossy(&page);
     assert_eq!(status, 200);
-    assert!(page.contains("Sign in") && !page.contains("partner"), "{page}");
+    assert!(
+        page.contains("Sign in") && !page.contains("partner"),
+        "{page}"
+    );
 }

@@ -541,8 +541,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// One delivery of a target with its attempts and its event's payload; `None` when the
     /// target has no such delivery.
-    async fn delivery(&self, target: &Target, id: &str)
-    -> Result<Option<DeliveryDetail>, StoreError>;
+    async fn delivery(
+        &self,
+        target: &Target,
+        id: &str,
+    ) -> Result<Option<DeliveryDetail>, StoreError>;
 
     /// The attempts of the target's deliveries created since `since`, counted in buckets of
     /// `bucket` by the attempts' start (oldest bucket first, empty buckets left out): what

@@ -24,17 +24,23 @@ pub fn render(
     buckets: usize,
 ) -> String {
     let width = chrono::Duration::from_std(bucket).unwrap_or_default();
-    let mut slots = vec![SeriesBucket {
-        start: since,
-        attempts: 0,
-        failures: 0,
-        total_ms: 0,
-        max_ms: 0,
-    }; buckets];
+    let mut slots = vec![
+        SeriesBucket {
+            start: since,
+            attempts: 0,
+            failures: 0,
+            total_ms: 0,
+            max_ms: 0,
+        };
+        buckets
+    ];
     for b in series {
         let offset = (b.start - since).num_milliseconds();
         let step = width.num_milliseconds().max(1);
-        if let Some(slot) = usize::try_from(offset / step).ok().and_then(|i| slots.get_mut(i)) {
+        if let Some(slot) = usize::try_from(offset / step)
+            .ok()
+            .and_then(|i| slots.get_mut(i))
+        {
             *slot = b.clone();
         }
     }
@@ -44,7 +50,13 @@ pub fn render(
     let max_count = slots.iter().map(|s| s.attempts).max().unwrap_or(0).max(1) as f64;
     let means: Vec<f64> = slots
         .iter()
-        .map(|s| if s.attempts == 0 { 0.0 } else { s.total_ms as f64 / s.attempts as f64 })
+        .map(|s| {
+            if s.attempts == 0 {
+                0.0
+            } else {
+                s.total_ms as f64 / s.attempts as f64
+            }
+        })
         .collect();
     let max_mean = means.iter().copied().fold(1.0, f64::max);
     let bar = WIDTH / buckets.max(1) as f64;
@@ -56,7 +68,7 @@ pub fn render(
          <svg viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" role=\"img\" \
          aria-label=\"attempts and failures\">",
         esc(title),
-        if attempts == 0 { 0 } else { total_ms / attempts }
+        total_ms.checked_div(attempts).unwrap_or(0)
     );
     for (i, s) in slots.iter().enumerate() {
         let x = i as f64 * bar;
@@ -113,7 +125,14 @@ mod tests {
             total_ms: 400,
             max_ms: 200,
         }];
-        let svg = render("Last hour", "hour", &series, since, Duration::from_secs(60), 60);
+        let svg = render(
+            "Last hour",
+            "hour",
+            &series,
+            since,
+            Duration::from_secs(60),
+            60,
+        );
         assert!(svg.contains("4 attempts, 1 failed, mean latency 100 ms"));
         assert_eq!(svg.matches("class=\"ok\"").count(), 1);
         assert_eq!(svg.matches("class=\"fail\"").count(), 1);

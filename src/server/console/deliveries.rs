@@ -14,9 +14,7 @@ use serde_json::Value;
 
 use crate::engine::auth::DeliveryAccess;
 use crate::error_chain::chain;
-use crate::store::{
-    DeliveryFilter, DeliveryRecord, DeliveryStatus, Target, TargetKind, id_bound,
-};
+use crate::store::{DeliveryFilter, DeliveryRecord, DeliveryStatus, Target, TargetKind, id_bound};
 
 use super::html::{badge, esc, page, url};
 use super::pages::status_section;
@@ -53,7 +51,10 @@ fn base(ns: &str, name: &str) -> String {
 
 fn store_down(e: &crate::store::StoreError) -> Response {
     tracing::error!(error = %chain(e), "the console could not read the store");
-    error_page(StatusCode::SERVICE_UNAVAILABLE, "The store could not be read; retry later.")
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The store could not be read; retry later.",
+    )
 }
 
 fn parse_before(text: &str) -> Option<DateTime<Utc>> {
@@ -100,7 +101,10 @@ pub async fn subscription(
     };
     let store = console.engine.store();
     let t = target(ns, name);
-    let items = match store.list_deliveries(&t, &filter, PAGE, cursor.as_deref()).await {
+    let items = match store
+        .list_deliveries(&t, &filter, PAGE, cursor.as_deref())
+        .await
+    {
         Ok(items) => items,
         Err(e) => return store_down(&e),
     };
@@ -123,8 +127,20 @@ pub async fn subscription(
     );
     body.push_str("<section class=\"charts\"><h2>Attempts</h2>");
     for (title, id, span, bucket, buckets) in [
-        ("Last hour", "chart-hour", chrono::Duration::hours(1), Duration::from_secs(60), 60),
-        ("Last day", "chart-day", chrono::Duration::days(1), Duration::from_secs(1800), 48),
+        (
+            "Last hour",
+            "chart-hour",
+            chrono::Duration::hours(1),
+            Duration::from_secs(60),
+            60,
+        ),
+        (
+            "Last day",
+            "chart-day",
+            chrono::Duration::days(1),
+            Duration::from_secs(1800),
+            48,
+        ),
     ] {
         let since = now - span;
         match store.attempt_series(&t, since, bucket).await {
@@ -145,7 +161,11 @@ pub async fn subscription(
         if let Some(t) = &event_type {
             let _ = write!(next, "&type={}", url(t));
         }
-        let _ = write!(body, "<p><a id=\"next\" href=\"{}\">Older deliveries →</a></p>", esc(&next));
+        let _ = write!(
+            body,
+            "<p><a id=\"next\" href=\"{}\">Older deliveries →</a></p>",
+            esc(&next)
+        );
     }
     html(
         StatusCode::OK,
@@ -208,7 +228,9 @@ fn log_table(ns: &str, name: &str, items: &[DeliveryRecord]) -> String {
             esc(&d.event_type),
             status_badge(d.status),
             d.attempts,
-            esc(&d.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            esc(&d
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             esc(d.last_error.as_deref().unwrap_or(""))
         );
     }
@@ -228,15 +250,23 @@ pub async fn delivery(
 ) -> Response {
     let viewer = match Viewer::of(&headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = viewer.may(&console, &ns, &name, DeliveryAccess::Read).await {
         return r;
     }
-    let detail = match console.engine.store().delivery(&target(&ns, &name), &id).await {
+    let detail = match console
+        .engine
+        .store()
+        .delivery(&target(&ns, &name), &id)
+        .await
+    {
         Ok(Some(d)) => d,
         Ok(None) => {
-            return error_page(StatusCode::NOT_FOUND, &format!("No delivery {id} of {ns}/{name}."));
+            return error_page(
+                StatusCode::NOT_FOUND,
+                &format!("No delivery {id} of {ns}/{name}."),
+            );
         }
         Err(e) => return store_down(&e),
     };
@@ -288,7 +318,8 @@ pub async fn delivery(
             n + 1,
             badge(
                 ok.or(Some(false)),
-                &a.response_status.map_or_else(|| "no response".to_owned(), |s| s.to_string())
+                &a.response_status
+                    .map_or_else(|| "no response".to_owned(), |s| s.to_string())
             ),
             a.duration_ms,
             esc(&a.request),
@@ -323,9 +354,12 @@ pub async fn retry(
 ) -> Response {
     let viewer = match post_viewer(&headers, form.csrf.as_deref()) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
-    if let Err(r) = viewer.may(&console, &ns, &name, DeliveryAccess::Write).await {
+    if let Err(r) = viewer
+        .may(&console, &ns, &name, DeliveryAccess::Write)
+        .await
+    {
         return r;
     }
     match console.engine.store().retry(&target(&ns, &name), &id).await {
@@ -350,9 +384,12 @@ pub async fn test(
 ) -> Response {
     let viewer = match post_viewer(&headers, form.csrf.as_deref()) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
-    if let Err(r) = viewer.may(&console, &ns, &name, DeliveryAccess::Write).await {
+    if let Err(r) = viewer
+        .may(&console, &ns, &name, DeliveryAccess::Write)
+        .await
+    {
         return r;
     }
     match console.engine.test_subscription(&ns, &name).await {
@@ -363,7 +400,10 @@ pub async fn test(
         ),
         Err(e) => {
             tracing::warn!(error = %chain(&e), "sending a test event from the console");
-            error_page(StatusCode::SERVICE_UNAVAILABLE, "The test event could not be accepted.")
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The test event could not be accepted.",
+            )
         }
     }
 }

@@ -43,7 +43,11 @@ pub fn page(title: &str, signed_in: bool, body: &str) -> String {
              <form method=\"post\" action=\"/console/logout\"><button>Sign out</button></form>",
         );
     }
-    let _ = write!(out, "</header><main><h1>{}</h1>{body}</main></body></html>", esc(title));
+    let _ = write!(
+        out,
+        "</header><main><h1>{}</h1>{body}</main></body></html>",
+        esc(title)
+    );
     out
 }
 

@@ -13,12 +13,12 @@ pub mod session;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 
 use crate::engine::Engine;
@@ -73,10 +73,19 @@ pub fn routes(engine: Arc<Engine>, gate: Gate) -> Router {
 async fn secure_headers(request: axum::extract::Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -101,7 +110,10 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         "<p class=\"error\" id=\"error\">{}</p><p><a href=\"/console/\">Back to the overview</a></p>",
         html::esc(message)
     );
-    html(status, html::page(status.canonical_reason().unwrap_or("Error"), true, &body))
+    html(
+        status,
+        html::page(status.canonical_reason().unwrap_or("Error"), true, &body),
+    )
 }
 
 /// The signed-in person: their token (from the session cookie) and the CSRF token their
@@ -114,7 +126,7 @@ pub struct Viewer {
 
 impl Viewer {
     /// The signed-in person, or a redirect to the sign-in page.
-    pub fn of(headers: &HeaderMap) -> Result<Self, Response> {
+    pub fn of(headers: &HeaderMap) -> Result<Self, Box<Response>> {
         let token = session::cookie(headers, SESSION_COOKIE);
         let csrf = session::cookie(headers, CSRF_COOKIE);
         match (token, csrf) {
@@ -122,7 +134,7 @@ impl Viewer {
                 token: token.to_owned(),
                 csrf: csrf.to_owned(),
             }),
-            _ => Err(Redirect::to("/console/login").into_response()),
+            _ => Err(Box::new(Redirect::to("/console/login").into_response())),
         }
     }
 
@@ -190,9 +202,9 @@ pub struct CsrfForm {
 }
 
 /// Checks a POST (Origin, CSRF) and that its sender is signed in.
-pub fn post_viewer(headers: &HeaderMap, form_csrf: Option<&str>) -> Result<Viewer, Response> {
+pub fn post_viewer(headers: &HeaderMap, form_csrf: Option<&str>) -> Result<Viewer, Box<Response>> {
     session::check_post(headers, form_csrf)
-        .map_err(|r| error_page(StatusCode::FORBIDDEN, r.message()))?;
+        .map_err(|r| Box::new(error_page(StatusCode::FORBIDDEN, r.message())))?;
     Viewer::of(headers)
 }
 
@@ -251,7 +263,11 @@ async fn login(
             Ok(Access::Allowed | Access::Forbidden)
         );
     if !valid {
-        return login_form(StatusCode::UNAUTHORIZED, &csrf, Some("That token is not valid."));
+        return login_form(
+            StatusCode::UNAUTHORIZED,
+            &csrf,
+            Some("That token is not valid."),
+        );
     }
     let mut response = Redirect::to("/console/").into_response();
     for cookie in [

@@ -51,7 +51,7 @@ fn plural(kind: &str) -> String {
 pub async fn overview(State(console): State<Console>, headers: HeaderMap) -> Response {
     let viewer = match Viewer::of(&headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut by_ns: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for view in console.engine.resource_views(None) {
@@ -84,7 +84,12 @@ pub async fn overview(State(console): State<Console>, headers: HeaderMap) -> Res
                 body,
                 "<tr><td>{}</td><td><a href=\"{}\">{}</a></td>{}{}<td class=\"why\">{}</td></tr>",
                 esc(kind),
-                esc(&format!("/console/ns/{}/{}/{}", url(ns), plural(kind), url(name))),
+                esc(&format!(
+                    "/console/ns/{}/{}/{}",
+                    url(ns),
+                    plural(kind),
+                    url(name)
+                )),
                 esc(name),
                 condition_cell(view, "Ready"),
                 condition_cell(view, "Healthy"),
@@ -103,7 +108,7 @@ pub async fn overview(State(console): State<Console>, headers: HeaderMap) -> Res
 pub async fn catalog(State(console): State<Console>, headers: HeaderMap) -> Response {
     let viewer = match Viewer::of(&headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut body = String::from(
         "<table id=\"catalog\"><thead><tr><th>Namespace</th><th>Type</th><th>Description</th>\
@@ -132,7 +137,11 @@ pub async fn catalog(State(console): State<Console>, headers: HeaderMap) -> Resp
             "<tr><td>{}</td><td><code>{}</code>{}</td><td>{}</td>{}<td><pre>{}</pre></td></tr>",
             esc(&ns),
             esc(type_),
-            if deprecated { " <span class=\"badge bad\">deprecated</span>" } else { "" },
+            if deprecated {
+                " <span class=\"badge bad\">deprecated</span>"
+            } else {
+                ""
+            },
             esc(text(&view, "/spec/description")),
             condition_cell(&view, "Ready"),
             esc(&schema)
@@ -153,33 +162,48 @@ pub async fn resource(
 ) -> Response {
     let viewer = match Viewer::of(&headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(k) = Kind::from_cli_name(&kind) else {
         return error_page(StatusCode::NOT_FOUND, "No such kind.");
     };
-    let sub_name = if k == Kind::WebhookSubscription { name.as_str() } else { "" };
-    if let Err(r) = viewer.may(&console, &ns, sub_name, DeliveryAccess::Read).await {
+    let sub_name = if k == Kind::WebhookSubscription {
+        name.as_str()
+    } else {
+        ""
+    };
+    if let Err(r) = viewer
+        .may(&console, &ns, sub_name, DeliveryAccess::Read)
+        .await
+    {
         return r;
     }
     let views = console.engine.resource_views(Some(k));
-    let found = views.iter().find(|v| {
-        text(v, "/metadata/namespace") == ns && text(v, "/metadata/name") == name
-    });
+    let found = views
+        .iter()
+        .find(|v| text(v, "/metadata/namespace") == ns && text(v, "/metadata/name") == name);
     if k == Kind::WebhookSubscription {
         return super::deliveries::subscription(&console, &viewer, &ns, &name, found, &query.0)
             .await;
     }
     let Some(view) = found else {
-        return error_page(StatusCode::NOT_FOUND, &format!("No {} {ns}/{name}.", k.as_str()));
+        return error_page(
+            StatusCode::NOT_FOUND,
+            &format!("No {} {ns}/{name}.", k.as_str()),
+        );
     };
     let mut body = status_section(view);
     match k {
         Kind::Integration => body.push_str(&call_log(&console, &ns, &name)),
-        Kind::SyncSchedule => body.push_str(&sync_jobs(&views_of(&console, Kind::SyncJob), &ns, &name)),
+        Kind::SyncSchedule => {
+            body.push_str(&sync_jobs(&views_of(&console, Kind::SyncJob), &ns, &name))
+        }
         _ => {}
     }
-    html(StatusCode::OK, page(&format!("{} {ns}/{name}", k.as_str()), true, &body))
+    html(
+        StatusCode::OK,
+        page(&format!("{} {ns}/{name}", k.as_str()), true, &body),
+    )
 }
 
 fn views_of(console: &Console, kind: Kind) -> Vec<Value> {
@@ -219,7 +243,12 @@ pub fn status_section(view: &Value) -> String {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let _ = write!(out, "<dt>{}</dt><dd id=\"status-{0}\">{}</dd>", esc(key), esc(&shown));
+            let _ = write!(
+                out,
+                "<dt>{}</dt><dd id=\"status-{0}\">{}</dd>",
+                esc(key),
+                esc(&shown)
+            );
         }
     }
     out.push_str("</dl></section>");
@@ -241,7 +270,8 @@ fn call_log(console: &Console, ns: &str, name: &str) -> String {
             esc(&call.at.to_rfc3339()),
             esc(&call.method),
             esc(&call.path),
-            call.status.map_or_else(|| "–".to_owned(), |s| s.to_string()),
+            call.status
+                .map_or_else(|| "–".to_owned(), |s| s.to_string()),
             call.attempts,
             call.duration_ms
         );

@@ -40,15 +40,15 @@ impl Gate {
         access: DeliveryAccess,
     ) -> Result<Access, VerifyError> {
         match self {
-            Self::Token(expected) => Ok(
-                if bool::from(expected.as_bytes().ct_eq(token)) {
-                    Access::Allowed
-                } else {
-                    Access::Unauthenticated
-                },
-            ),
+            Self::Token(expected) => Ok(if bool::from(expected.as_bytes().ct_eq(token)) {
+                Access::Allowed
+            } else {
+                Access::Unauthenticated
+            }),
             Self::Authorizer(authorizer) => {
-                authorizer.authorize(Some(token), namespace, name, access).await
+                authorizer
+                    .authorize(Some(token), namespace, name, access)
+                    .await
             }
         }
     }
@@ -130,7 +130,10 @@ mod tests {
         if let Some(o) = origin {
             h.insert(header::ORIGIN, HeaderValue::from_str(o).expect("origin"));
         }
-        h.insert(header::COOKIE, HeaderValue::from_str(cookie).expect("cookie"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(cookie).expect("cookie"),
+        );
         h
     }
 

@@ -12,12 +12,18 @@ pub(crate) async fn list_filters_by_event_type_and_time(h: &Harness) {
     let t0 = now();
     let mut refund = acceptance("r1", t0, &[sub("a")]);
     refund.event.event_type = "invoice.refunded".into();
-    store.accept(vec![acceptance("e1", t0, &[sub("a")])]).await.expect("accept");
+    store
+        .accept(vec![acceptance("e1", t0, &[sub("a")])])
+        .await
+        .expect("accept");
     store.accept(vec![refund]).await.expect("accept");
     tokio::time::sleep(Duration::from_millis(5)).await;
     let between = chrono::Utc::now();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    store.accept(vec![acceptance("e2", t0, &[sub("a")])]).await.expect("accept");
+    store
+        .accept(vec![acceptance("e2", t0, &[sub("a")])])
+        .await
+        .expect("accept");
 
     let by_type = |t: &str| DeliveryFilter {
         status: None,
@@ -37,12 +43,22 @@ pub(crate) async fn list_filters_by_event_type_and_time(h: &Harness) {
         .expect("list");
     assert_eq!(ids(refunded), ["r1"]);
     let before = store
-        .list_deliveries(&sub("a"), &DeliveryFilter::default(), 10, Some(&id_bound(between)))
+        .list_deliveries(
+            &sub("a"),
+            &DeliveryFilter::default(),
+            10,
+            Some(&id_bound(between)),
+        )
         .await
         .expect("list");
     assert_eq!(ids(before), ["r1", "e1"]);
     let none = store
-        .list_deliveries(&sub("a"), &by_type("invoice.paid"), 10, Some(&id_bound(t0 - chrono::Duration::hours(1))))
+        .list_deliveries(
+            &sub("a"),
+            &by_type("invoice.paid"),
+            10,
+            Some(&id_bound(t0 - chrono::Duration::hours(1))),
+        )
         .await
         .expect("list");
     assert!(none.is_empty());
@@ -71,7 +87,11 @@ pub(crate) async fn one_delivery_with_attempts_and_payload(h: &Harness) {
         .complete(&id, attempt(t0, Some(200)), Outcome::Delivered)
         .await
         .expect("complete");
-    let detail = store.delivery(&sub("a"), &id).await.expect("read").expect("found");
+    let detail = store
+        .delivery(&sub("a"), &id)
+        .await
+        .expect("read")
+        .expect("found");
     assert_eq!(detail.record.id, id);
     assert_eq!(detail.record.event_id, "e1");
     assert_eq!(detail.record.status, DeliveryStatus::Delivered);
@@ -84,8 +104,20 @@ pub(crate) async fn one_delivery_with_attempts_and_payload(h: &Harness) {
         .map(|a| a.response_status)
         .collect();
     assert_eq!(statuses, [Some(500), Some(200)]);
-    assert!(store.delivery(&sub("b"), &id).await.expect("read").is_none());
-    assert!(store.delivery(&sub("a"), "nope").await.expect("read").is_none());
+    assert!(
+        store
+            .delivery(&sub("b"), &id)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .delivery(&sub("a"), "nope")
+            .await
+            .expect("read")
+            .is_none()
+    );
 }
 
 /// Attempts are counted by bucket of their start, failures (no 2xx) and durations apart,
@@ -94,7 +126,10 @@ pub(crate) async fn attempt_series_buckets_attempts(h: &Harness) {
     let store = h.open().await;
     let t0 = now();
     store
-        .accept(vec![acceptance("e1", t0, &[sub("a")]), acceptance("e2", t0, &[sub("a")])])
+        .accept(vec![
+            acceptance("e1", t0, &[sub("a")]),
+            acceptance("e2", t0, &[sub("a")]),
+        ])
         .await
         .expect("accept");
     let claimed = store
@@ -129,7 +164,11 @@ pub(crate) async fn attempt_series_buckets_attempts(h: &Harness) {
     assert_eq!((series[1].attempts, series[1].failures), (2, 1));
     assert_eq!((series[1].total_ms, series[1].max_ms), (240, 120));
     let later = store
-        .attempt_series(&sub("a"), t0 + chrono::Duration::hours(1), Duration::from_secs(60))
+        .attempt_series(
+            &sub("a"),
+            t0 + chrono::Duration::hours(1),
+            Duration::from_secs(60),
+        )
         .await
         .expect("series");
     assert!(later.is_empty());

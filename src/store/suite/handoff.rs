@@ -69,7 +69,12 @@ pub(crate) async fn accepted_claimed_deliveries_are_leased(h: &Harness) {
         .await
         .expect("complete");
     let listed = store
-        .list_deliveries(&sub("a"), &crate::store::DeliveryFilter::default(), 10, None)
+        .list_deliveries(
+            &sub("a"),
+            &crate::store::DeliveryFilter::default(),
+            10,
+            None,
+        )
         .await
         .expect("list");
     assert_eq!(listed[0].status, DeliveryStatus::Delivered);
