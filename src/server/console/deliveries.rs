@@ -17,7 +17,7 @@ use crate::error_chain::chain;
 use crate::store::{DeliveryFilter, DeliveryRecord, DeliveryStatus, Target, TargetKind, id_bound};
 
 use super::html::{badge, esc, page, url};
-use super::pages::status_section;
+use super::views::status_section;
 use super::{Console, CsrfForm, Viewer, chart, error_page, html, post_viewer};
 
 /// Deliveries on one page of the log.

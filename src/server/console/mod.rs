@@ -10,6 +10,7 @@ pub mod deliveries;
 pub mod html;
 pub mod pages;
 pub mod session;
+pub mod views;
 
 use std::sync::Arc;
 
