@@ -10,6 +10,7 @@ build:
 
 ## test: everything: unit, integration (real HTTP on loopback) and e2e (real kube-apiserver).
 test:
+	scripts/browser-test.sh install
 	$(CARGO) test
 
 ## lint: formatting and clippy, warnings as errors.

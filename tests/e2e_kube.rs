@@ -32,6 +32,8 @@ mod standard_webhooks;
 mod admin_auth;
 #[path = "e2e/autodisable.rs"]
 mod autodisable;
+#[path = "e2e/console.rs"]
+mod console;
 #[path = "e2e/controller.rs"]
 mod controller;
 #[path = "e2e/crds.rs"]

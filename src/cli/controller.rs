@@ -101,8 +101,13 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     // True while this replica leads: status, events and sync schedules are the leader's.
     let (leading, leader) = watch::channel(!args.leader_election);
     let mut running = engine.start(leader.clone());
-    let (data, admin) =
-        server::mount(&mut running, &args.engine.listen, &args.engine.admin_listen).await?;
+    let (data, admin) = server::mount(
+        &mut running,
+        &args.engine.listen,
+        &args.engine.admin_listen,
+        None,
+    )
+    .await?;
     tracing::info!(%data, %admin, namespaces = ?args.namespaces, "switchboard controller is serving");
     let identity = identity(args.instance.as_deref());
     if args.leader_election {

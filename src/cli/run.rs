@@ -23,6 +23,10 @@ pub struct RunArgs {
     /// Quiet time after a change in the manifests before they are reloaded.
     #[arg(long, default_value = "300ms", value_parser = parse_duration)]
     pub reload_debounce: Duration,
+    /// The console's admin token (sign in at `/console` on the admin port with it); when not
+    /// given, a random one is generated and printed once at start.
+    #[arg(long, env = "SWITCHBOARD_CONSOLE_TOKEN", hide_env_values = true)]
+    pub console_token: Option<String>,
     /// The engine's flags (shared with `controller`).
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -46,9 +50,23 @@ async fn serve(args: RunArgs) -> Result<ExitCode, CliError> {
 
     // Standalone, this process is the only one: it always leads.
     let mut running = engine.start(lifecycle::always_leader());
-    let (data, admin) =
-        server::mount(&mut running, &args.engine.listen, &args.engine.admin_listen).await?;
+    let generated = args.console_token.is_none();
+    let token = args
+        .console_token
+        .clone()
+        .unwrap_or_else(switchboard::server::console::session::new_csrf);
+    let (data, admin) = server::mount(
+        &mut running,
+        &args.engine.listen,
+        &args.engine.admin_listen,
+        Some(&token),
+    )
+    .await?;
     tracing::info!(%data, %admin, "switchboard is serving");
+    if generated {
+        // Printed once to the terminal, never logged: the person starting it signs in with it.
+        eprintln!("console: http://{admin}/console/ (admin token: {token})");
+    }
     let watch_engine = engine.clone();
     let shutdown = running.shutdown();
     running.spawn("manifest watch", async move {

@@ -1,5 +1,5 @@
 //! The admin router: `/healthz`, `/readyz`, `/metrics`, `/v1/status`, the delivery log and
-//! starting OAuth connections.
+//! starting OAuth connections, and the console.
 
 use std::sync::Arc;
 
@@ -16,9 +16,11 @@ use crate::error_chain::chain;
 
 use super::ApiError;
 
-/// The admin routes.
-pub fn router(engine: Arc<Engine>) -> Router {
-    Router::new()
+/// The admin routes, with the console under `/console` when there is a way to check its
+/// tokens.
+pub fn router(engine: Arc<Engine>, console: Option<super::console::session::Gate>) -> Router {
+    let console = console.map(|gate| super::console::routes(engine.clone(), gate));
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -26,7 +28,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route(super::proxy::LOGS_ROUTE, get(super::proxy::logs))
         .merge(super::deliveries::routes())
         .merge(super::oauth::admin_routes())
-        .with_state(engine)
+        .with_state(engine);
+    match console {
+        Some(console) => router.merge(console),
+        None => router,
+    }
 }
 
 /// 200 once the first desired state is applied and while the store can be reached (as its

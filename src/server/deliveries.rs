@@ -18,7 +18,7 @@ use crate::api::Kind;
 use crate::engine::auth::{Access, DeliveryAccess, SUBSCRIPTIONS};
 use crate::engine::{Engine, ObjectKey};
 use crate::error_chain::chain;
-use crate::store::{DeliveryStatus, Target, TargetKind};
+use crate::store::{DeliveryFilter, DeliveryStatus, Target, TargetKind};
 
 use super::ApiError;
 
@@ -156,7 +156,7 @@ async fn list(
         .store()
         .list_deliveries(
             &target(ns.clone(), name.clone()),
-            status,
+            &DeliveryFilter::status(status),
             limit,
             q.after.as_deref().filter(|a| !a.is_empty()),
         )

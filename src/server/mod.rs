@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod body;
 pub mod conn;
+pub mod console;
 pub mod data_plane;
 pub mod deliveries;
 pub mod error;
@@ -68,11 +69,14 @@ pub async fn serve(
 /// Binds the data plane and admin addresses and hands both servers (each with its own
 /// connection cap, the same timeouts) to the running engine,
 /// which stops them (finishing in-flight requests) when it stops; a server that fails stops
-/// the engine. Returns the bound addresses.
+/// the engine. The console on the admin port checks tokens with the engine's admin
+/// authorizer when it has one (a cluster), else against `console_token` (standalone).
+/// Returns the bound addresses.
 pub async fn mount(
     running: &mut Running,
     data_addr: &str,
     admin_addr: &str,
+    console_token: Option<&str>,
 ) -> Result<(SocketAddr, SocketAddr), ServerError> {
     let data = bind(data_addr).await?;
     let admin = bind(admin_addr).await?;
@@ -85,9 +89,14 @@ pub async fn mount(
     let bound = (local(&data, data_addr)?, local(&admin, admin_addr)?);
     let engine = running.engine().clone();
     let limits = engine.config().http.clone();
+    let gate = match (engine.admin_authorizer(), console_token) {
+        (Some(authorizer), _) => Some(console::session::Gate::Authorizer(authorizer.clone())),
+        (None, Some(token)) => Some(console::session::Gate::Token(token.into())),
+        (None, None) => None,
+    };
     for (name, listener, router) in [
         ("data plane", data, data_plane::router(engine.clone())),
-        ("admin", admin, admin::router(engine)),
+        ("admin", admin, admin::router(engine, gate)),
     ] {
         let shutdown = running.shutdown();
         running.spawn_critical(name, serve(listener, router, limits.clone(), shutdown));

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::engine::Engine;
+use crate::engine::auth::{DeliveryAccess, INTEGRATIONS};
 use crate::integration::request::strip_hop_by_hop;
 use crate::integration::{CallRequest, IntegrationError};
 
@@ -102,11 +103,22 @@ pub async fn proxy(
     Ok(answer)
 }
 
-/// The recent calls of an Integration, newest first.
+/// The recent calls of an Integration, newest first; in a cluster only for a caller allowed
+/// to `get` the Integration (its calls' paths and answers are the tenant's data).
 pub async fn logs(
     State(engine): State<Arc<Engine>>,
     Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    super::deliveries::authorize_admin(
+        &engine,
+        &headers,
+        INTEGRATIONS,
+        &namespace,
+        &name,
+        DeliveryAccess::Read,
+    )
+    .await?;
     let piece = engine
         .topology()
         .integration(&namespace, &name)

@@ -388,6 +388,63 @@ pub struct DeliveryRecord {
     pub attempt_log: Vec<AttemptRecord>,
 }
 
+/// Which deliveries a listing selects (besides its target and cursor).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    /// Only deliveries of this status.
+    pub status: Option<DeliveryStatus>,
+    /// Only deliveries of events of this type.
+    pub event_type: Option<String>,
+}
+
+impl DeliveryFilter {
+    /// Deliveries of one status (or all).
+    pub fn status(status: Option<DeliveryStatus>) -> Self {
+        Self {
+            status,
+            event_type: None,
+        }
+    }
+}
+
+/// The smallest delivery id that sorts after every delivery created before `at` (delivery
+/// ids are UUIDv7, whose first 48 bits are the creation time in milliseconds): as a listing's
+/// `after` cursor it starts the page at `at`, as a lower bound it selects what came since.
+pub fn id_bound(at: DateTime<Utc>) -> String {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0) & 0xffff_ffff_ffff;
+    format!(
+        "{:08x}-{:04x}-0000-0000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
+
+/// One delivery with what the console shows of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryDetail {
+    /// The delivery and its attempts.
+    pub record: DeliveryRecord,
+    /// Who produced its event.
+    pub source: String,
+    /// Its event's payload, as stored.
+    pub payload: Payload,
+}
+
+/// Attempts started within one bucket of time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesBucket {
+    /// Start of the bucket.
+    pub start: DateTime<Utc>,
+    /// Attempts made.
+    pub attempts: u64,
+    /// Attempts that failed (no 2xx response).
+    pub failures: u64,
+    /// Sum of their durations, in milliseconds.
+    pub total_ms: u64,
+    /// The longest of them, in milliseconds.
+    pub max_ms: u64,
+}
+
 /// Count of deliveries of one target by status.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryCounts {
@@ -492,12 +549,12 @@ pub trait Store: Send + Sync + 'static {
     /// returns how many were dropped.
     async fn drop_pending(&self, target: &Target, reason: &str) -> Result<u64, StoreError>;
 
-    /// Deliveries of a target, newest first, optionally of one status, after a cursor (a
-    /// delivery id from a previous page), with their attempts.
+    /// Deliveries of a target, newest first, those `filter` selects, after a cursor (a
+    /// delivery id from a previous page, or [`id_bound`] of a time), with their attempts.
     async fn list_deliveries(
         &self,
         target: &Target,
-        status: Option<DeliveryStatus>,
+        filter: &DeliveryFilter,
         limit: usize,
         after: Option<&str>,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
@@ -505,6 +562,24 @@ pub trait Store: Send + Sync + 'static {
     /// The attempts of one delivery, oldest first (empty when there is no such delivery);
     /// a dead letter's summary is made of them.
     async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;
+
+    /// One delivery of a target with its attempts and its event's payload; `None` when the
+    /// target has no such delivery.
+    async fn delivery(
+        &self,
+        target: &Target,
+        id: &str,
+    ) -> Result<Option<DeliveryDetail>, StoreError>;
+
+    /// The attempts of the target's deliveries created since `since`, counted in buckets of
+    /// `bucket` by the attempts' start (oldest bucket first, empty buckets left out): what
+    /// the console's charts draw. Read through the target's index by delivery id.
+    async fn attempt_series(
+        &self,
+        target: &Target,
+        since: DateTime<Utc>,
+        bucket: Duration,
+    ) -> Result<Vec<SeriesBucket>, StoreError>;
 
     /// Delivery counts of a target by status.
     async fn delivery_counts(&self, target: &Target) -> Result<DeliveryCounts, StoreError>;

@@ -1,6 +1,6 @@
 //! The admin deliveries API in a cluster: a bearer token is verified by TokenReview and
 //! authorized by SubjectAccessReview (`get` to list, `update` to retry) on the subscription;
-//! starting an OAuth connection needs `update` on the Integration.
+//! starting an OAuth connection needs `update` on the Integration, reading its call log `get`.
 
 use std::time::Duration;
 
@@ -136,4 +136,17 @@ async fn deliveries_api_needs_a_token_allowed_to_get_the_subscription() {
         "{body}"
     );
     assert_eq!(connect(None).await.0, 401);
+    // An Integration's call log needs `get` on the Integration, asked before anything else.
+    let logs = format!(
+        "{}/v1/namespaces/{ns}/integrations/books/logs",
+        ctl.admin_url
+    );
+    let (status, body) = get(&logs, Some(&reader)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.to_string()
+            .contains("get integrations.switchboard.dev"),
+        "{body}"
+    );
+    assert_eq!(get(&logs, None).await.0, 401);
 }

@@ -3,6 +3,7 @@
 //! is attempted by one process at a time.
 
 mod accept;
+mod console;
 mod lease;
 mod probe;
 mod read;
@@ -21,8 +22,8 @@ use sqlx::postgres::PgPoolOptions;
 use super::batch::{self, AcceptedWork, Accepting};
 use super::{
     Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
-    DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState,
-    Target,
+    DeliveryDetail, DeliveryFilter, DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome,
+    Purged, SeriesBucket, Store, StoreError, SyncState, Target,
 };
 
 /// Acceptances (or attempt records) committed per transaction at most.
@@ -145,11 +146,28 @@ impl Store for PgStore {
     async fn list_deliveries(
         &self,
         target: &Target,
-        status: Option<DeliveryStatus>,
+        filter: &DeliveryFilter,
         limit: usize,
         after: Option<&str>,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        read::list_deliveries(&self.pool, target, status, limit, after).await
+        read::list_deliveries(&self.pool, target, filter, limit, after).await
+    }
+
+    async fn delivery(
+        &self,
+        target: &Target,
+        id: &str,
+    ) -> Result<Option<DeliveryDetail>, StoreError> {
+        console::delivery(&self.pool, target, id).await
+    }
+
+    async fn attempt_series(
+        &self,
+        target: &Target,
+        since: DateTime<Utc>,
+        bucket: Duration,
+    ) -> Result<Vec<SeriesBucket>, StoreError> {
+        console::attempt_series(&self.pool, target, since, bucket).await
     }
 
     async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {

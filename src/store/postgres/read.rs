@@ -8,54 +8,64 @@ use sqlx::PgPool;
 
 use crate::store::codec::{self, col, sql_limit};
 use crate::store::{
-    AttemptRecord, DeliveryCounts, DeliveryRecord, DeliveryStatus, StoreError, Target,
+    AttemptRecord, DeliveryCounts, DeliveryFilter, DeliveryRecord, DeliveryStatus, StoreError,
+    Target,
 };
+
+/// The columns a [`DeliveryRecord`] is read from ([`record`]), `d` the delivery and `e` its
+/// event.
+pub(super) const RECORD_COLUMNS: &str = "d.id, d.event_id, e.event_type, d.status, d.attempts,
+    d.created_at, d.next_attempt_at, d.last_error";
+
+/// A delivery (without its attempts) from a row of [`RECORD_COLUMNS`].
+pub(super) fn record(row: &sqlx::postgres::PgRow) -> Result<DeliveryRecord, StoreError> {
+    let status = codec::status(col(row, "status")?)?;
+    let attempts: i32 = col(row, "attempts")?;
+    let next_attempt_at: Option<DateTime<Utc>> = col(row, "next_attempt_at")?;
+    Ok(DeliveryRecord {
+        id: col(row, "id")?,
+        event_id: col(row, "event_id")?,
+        event_type: col(row, "event_type")?,
+        status,
+        attempts: codec::count("attempt count", i64::from(attempts))?,
+        created_at: col(row, "created_at")?,
+        next_attempt_at: next_attempt_at.filter(|_| status == DeliveryStatus::Pending),
+        last_error: col(row, "last_error")?,
+        attempt_log: Vec::new(),
+    })
+}
 
 /// Deliveries of `target`, newest first, after the `after` cursor, with their attempts.
 pub(super) async fn list_deliveries(
     pool: &PgPool,
     target: &Target,
-    status: Option<DeliveryStatus>,
+    filter: &DeliveryFilter,
     limit: usize,
     after: Option<&str>,
 ) -> Result<Vec<DeliveryRecord>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT d.id, d.event_id, e.event_type, d.status, d.attempts, d.created_at,
-                d.next_attempt_at, d.last_error
+    let query = sqlx::AssertSqlSafe(format!(
+        "SELECT {RECORD_COLUMNS}
          FROM deliveries d
          JOIN events e ON e.namespace = d.event_namespace AND e.id = d.event_id
          WHERE d.target_namespace = $1 AND d.target_kind = $2 AND d.target_name = $3
            AND ($4::text IS NULL OR d.status = $4)
            AND ($5::text IS NULL OR d.id < $5)
+           AND ($7::text IS NULL OR e.event_type = $7)
          ORDER BY d.id DESC
-         LIMIT $6",
-    )
-    .bind(&target.namespace)
-    .bind(target.kind.as_str())
-    .bind(&target.name)
-    .bind(status.map(DeliveryStatus::as_str))
-    .bind(after)
-    .bind(sql_limit(limit))
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::db("listing deliveries"))?;
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        let status = codec::status(col(&row, "status")?)?;
-        let attempts: i32 = col(&row, "attempts")?;
-        let next_attempt_at: Option<DateTime<Utc>> = col(&row, "next_attempt_at")?;
-        records.push(DeliveryRecord {
-            id: col(&row, "id")?,
-            event_id: col(&row, "event_id")?,
-            event_type: col(&row, "event_type")?,
-            status,
-            attempts: codec::count("attempt count", i64::from(attempts))?,
-            created_at: col(&row, "created_at")?,
-            next_attempt_at: next_attempt_at.filter(|_| status == DeliveryStatus::Pending),
-            last_error: col(&row, "last_error")?,
-            attempt_log: Vec::new(),
-        });
-    }
+         LIMIT $6"
+    ));
+    let rows = sqlx::query(query)
+        .bind(&target.namespace)
+        .bind(target.kind.as_str())
+        .bind(&target.name)
+        .bind(filter.status.map(DeliveryStatus::as_str))
+        .bind(after)
+        .bind(sql_limit(limit))
+        .bind(filter.event_type.as_deref())
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::db("listing deliveries"))?;
+    let mut records = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
     let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
     let mut attempts = attempts_of(pool, &ids).await?;
     for record in &mut records {

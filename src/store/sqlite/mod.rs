@@ -6,6 +6,7 @@
 //! pool of sqlx readers beside it. Migrations run on a sqlx connection before the writer opens.
 
 mod accept;
+mod console;
 mod lease;
 mod lock;
 mod read;
@@ -28,8 +29,8 @@ use super::batch::{self, AcceptedWork, Accepting};
 use super::codec;
 use super::{
     Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
-    DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome, Purged, Store, StoreError, SyncState,
-    Target,
+    DeliveryDetail, DeliveryFilter, DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome,
+    Purged, SeriesBucket, Store, StoreError, SyncState, Target,
 };
 
 /// Acceptances (or attempt records) committed per transaction at most.
@@ -201,11 +202,28 @@ impl Store for SqliteStore {
     async fn list_deliveries(
         &self,
         target: &Target,
-        status: Option<DeliveryStatus>,
+        filter: &DeliveryFilter,
         limit: usize,
         after: Option<&str>,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        read::list_deliveries(&self.reader, target, status, limit, after).await
+        read::list_deliveries(&self.reader, target, filter, limit, after).await
+    }
+
+    async fn delivery(
+        &self,
+        target: &Target,
+        id: &str,
+    ) -> Result<Option<DeliveryDetail>, StoreError> {
+        console::delivery(&self.reader, target, id).await
+    }
+
+    async fn attempt_series(
+        &self,
+        target: &Target,
+        since: DateTime<Utc>,
+        bucket: Duration,
+    ) -> Result<Vec<SeriesBucket>, StoreError> {
+        console::attempt_series(&self.reader, target, since, bucket).await
     }
 
     async fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {

@@ -22,7 +22,7 @@ pub(crate) async fn accept_stores_event_and_deliveries(h: &Harness) {
 
     for target in [sub("a"), forward] {
         let listed = store
-            .list_deliveries(&target, None, 10, None)
+            .list_deliveries(&target, &crate::store::DeliveryFilter::default(), 10, None)
             .await
             .expect("list");
         assert_eq!(listed.len(), 1, "{target:?}");

@@ -111,7 +111,12 @@ pub(crate) async fn complete_records_each_outcome(h: &Harness) {
     }
 
     let listed = store
-        .list_deliveries(&sub("a"), None, 10, None)
+        .list_deliveries(
+            &sub("a"),
+            &crate::store::DeliveryFilter::default(),
+            10,
+            None,
+        )
         .await
         .expect("list");
     let by_event = |id: &str| listed.iter().find(|d| d.event_id == id).expect(id);
@@ -170,7 +175,12 @@ pub(crate) async fn complete_records_each_outcome(h: &Harness) {
         .await
         .expect("complete");
     let listed = store
-        .list_deliveries(&sub("a"), None, 10, None)
+        .list_deliveries(
+            &sub("a"),
+            &crate::store::DeliveryFilter::default(),
+            10,
+            None,
+        )
         .await
         .expect("list");
     let retry = listed
@@ -220,7 +230,12 @@ pub(crate) async fn retry_puts_dead_and_failed_back(h: &Harness) {
         .await
         .expect("complete");
     let pending = store
-        .list_deliveries(&sub("a"), Some(DeliveryStatus::Pending), 10, None)
+        .list_deliveries(
+            &sub("a"),
+            &crate::store::DeliveryFilter::status(Some(DeliveryStatus::Pending)),
+            10,
+            None,
+        )
         .await
         .expect("list");
     let pending = &pending[0].id;
@@ -283,7 +298,12 @@ pub(crate) async fn drop_pending_fails_only_pending(h: &Harness) {
         2
     );
     let failed = store
-        .list_deliveries(&sub("a"), Some(DeliveryStatus::Failed), 10, None)
+        .list_deliveries(
+            &sub("a"),
+            &crate::store::DeliveryFilter::status(Some(DeliveryStatus::Failed)),
+            10,
+            None,
+        )
         .await
         .expect("list");
     let mut events: Vec<&str> = failed.iter().map(|d| d.event_id.as_str()).collect();

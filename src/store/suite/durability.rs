@@ -73,7 +73,12 @@ pub(crate) async fn data_survives_reopen(h: &Harness) {
     }
     let store = h.open().await;
     let listed = store
-        .list_deliveries(&sub("a"), None, 10, None)
+        .list_deliveries(
+            &sub("a"),
+            &crate::store::DeliveryFilter::default(),
+            10,
+            None,
+        )
         .await
         .expect("list");
     let summary: Vec<(&str, DeliveryStatus, usize)> = listed

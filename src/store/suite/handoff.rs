@@ -69,7 +69,12 @@ pub(crate) async fn accepted_claimed_deliveries_are_leased(h: &Harness) {
         .await
         .expect("complete");
     let listed = store
-        .list_deliveries(&sub("a"), None, 10, None)
+        .list_deliveries(
+            &sub("a"),
+            &crate::store::DeliveryFilter::default(),
+            10,
+            None,
+        )
         .await
         .expect("list");
     assert_eq!(listed[0].status, DeliveryStatus::Delivered);
@@ -113,7 +118,7 @@ pub(crate) async fn concurrent_completions_are_each_recorded(h: &Harness) {
     }
     for (i, target) in targets.iter().enumerate() {
         let listed = store
-            .list_deliveries(target, None, 10, None)
+            .list_deliveries(target, &crate::store::DeliveryFilter::default(), 10, None)
             .await
             .expect("list");
         let expected = match i % 3 {

@@ -19,7 +19,12 @@ pub(crate) async fn list_is_newest_first_with_cursor_and_filter(h: &Harness) {
     let mut cursor: Option<String> = None;
     loop {
         let page = store
-            .list_deliveries(&sub("a"), None, 2, cursor.as_deref())
+            .list_deliveries(
+                &sub("a"),
+                &crate::store::DeliveryFilter::default(),
+                2,
+                cursor.as_deref(),
+            )
             .await
             .expect("list");
         if page.is_empty() {
@@ -41,7 +46,12 @@ pub(crate) async fn list_is_newest_first_with_cursor_and_filter(h: &Harness) {
         .await
         .expect("complete");
     let delivered = store
-        .list_deliveries(&sub("a"), Some(DeliveryStatus::Delivered), 10, None)
+        .list_deliveries(
+            &sub("a"),
+            &crate::store::DeliveryFilter::status(Some(DeliveryStatus::Delivered)),
+            10,
+            None,
+        )
         .await
         .expect("list");
     let ids: Vec<&str> = delivered.iter().map(|d| d.event_id.as_str()).collect();
@@ -57,14 +67,24 @@ pub(crate) async fn list_is_newest_first_with_cursor_and_filter(h: &Harness) {
             .is_empty()
     );
     let delivering = store
-        .list_deliveries(&sub("a"), Some(DeliveryStatus::Delivering), 2, None)
+        .list_deliveries(
+            &sub("a"),
+            &crate::store::DeliveryFilter::status(Some(DeliveryStatus::Delivering)),
+            2,
+            None,
+        )
         .await
         .expect("list");
     let ids: Vec<&str> = delivering.iter().map(|d| d.event_id.as_str()).collect();
     assert_eq!(ids, ["e5", "e4"]);
     assert!(delivering.iter().all(|d| d.next_attempt_at.is_none()));
     let other = store
-        .list_deliveries(&sub("b"), Some(DeliveryStatus::Delivered), 10, None)
+        .list_deliveries(
+            &sub("b"),
+            &crate::store::DeliveryFilter::status(Some(DeliveryStatus::Delivered)),
+            10,
+            None,
+        )
         .await;
     assert!(other.expect("list b").is_empty());
 }

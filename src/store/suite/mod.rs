@@ -4,6 +4,7 @@
 
 mod accept;
 mod claim;
+mod console;
 mod durability;
 mod handoff;
 mod lease;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 pub(crate) use accept::*;
 pub(crate) use claim::*;
+pub(crate) use console::*;
 pub(crate) use durability::*;
 pub(crate) use handoff::*;
 pub(crate) use lease::*;
@@ -61,6 +63,9 @@ macro_rules! store_suite {
             concurrent_completions_are_each_recorded,
             list_is_newest_first_with_cursor_and_filter,
             counts_and_queue_depth,
+            list_filters_by_event_type_and_time,
+            one_delivery_with_attempts_and_payload,
+            attempt_series_buckets_attempts,
             sync_state_round_trips,
             purge_removes_old_finished_work,
             objects_crud,

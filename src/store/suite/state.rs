@@ -89,7 +89,12 @@ pub(crate) async fn purge_removes_old_finished_work(h: &Harness) {
         }
     );
     let a = store
-        .list_deliveries(&sub("a"), None, 10, None)
+        .list_deliveries(
+            &sub("a"),
+            &crate::store::DeliveryFilter::default(),
+            10,
+            None,
+        )
         .await
         .expect("list");
     let ids: Vec<&str> = a.iter().map(|d| d.event_id.as_str()).collect();
