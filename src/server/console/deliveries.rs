@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::auth::DeliveryAccess;
+use crate::engine::auth::{DeliveryAccess, SUBSCRIPTIONS};
 use crate::error_chain::chain;
 use crate::store::{DeliveryFilter, DeliveryRecord, DeliveryStatus, Target, TargetKind, id_bound};
 
@@ -252,7 +252,10 @@ pub async fn delivery(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    if let Err(r) = viewer.may(&console, &ns, &name, DeliveryAccess::Read).await {
+    if let Err(r) = viewer
+        .may(&console, SUBSCRIPTIONS, &ns, &name, DeliveryAccess::Read)
+        .await
+    {
         return r;
     }
     let detail = match console
@@ -357,7 +360,7 @@ pub async fn retry(
         Err(r) => return *r,
     };
     if let Err(r) = viewer
-        .may(&console, &ns, &name, DeliveryAccess::Write)
+        .may(&console, SUBSCRIPTIONS, &ns, &name, DeliveryAccess::Write)
         .await
     {
         return r;
@@ -387,7 +390,7 @@ pub async fn test(
         Err(r) => return *r,
     };
     if let Err(r) = viewer
-        .may(&console, &ns, &name, DeliveryAccess::Write)
+        .may(&console, SUBSCRIPTIONS, &ns, &name, DeliveryAccess::Write)
         .await
     {
         return r;

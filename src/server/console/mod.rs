@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::engine::Engine;
-use crate::engine::auth::{Access, DeliveryAccess};
+use crate::engine::auth::{Access, DeliveryAccess, SUBSCRIPTIONS};
 use crate::error_chain::chain;
 
 use session::{CSRF_COOKIE, Gate, SESSION_COOKIE};
@@ -147,18 +147,20 @@ impl Viewer {
         )
     }
 
-    /// Whether this person may do `access` in `ns` (on subscription `name`, or on the
-    /// namespace's subscriptions when empty); an error page when not.
+    /// Whether this person may do `access` on `resource` (a plural such as `webhooksubscriptions`,
+    /// `integrations`) in `ns` (object `name`, or any of them when empty); an error page
+    /// when not.
     pub async fn may(
         &self,
         console: &Console,
+        resource: &'static str,
         ns: &str,
         name: &str,
         access: DeliveryAccess,
     ) -> Result<(), Response> {
         match console
             .gate
-            .check(self.token.as_bytes(), ns, name, access)
+            .check(self.token.as_bytes(), resource, ns, name, access)
             .await
         {
             Ok(Access::Allowed) => Ok(()),
@@ -166,7 +168,7 @@ impl Viewer {
             Ok(Access::Forbidden) => Err(error_page(
                 StatusCode::FORBIDDEN,
                 &format!(
-                    "You are not allowed to {} webhooksubscriptions in namespace {ns:?}.",
+                    "You are not allowed to {} {resource} in namespace {ns:?}.",
                     match access {
                         DeliveryAccess::Read => "get",
                         DeliveryAccess::Write => "update",
@@ -188,7 +190,13 @@ impl Viewer {
         matches!(
             console
                 .gate
-                .check(self.token.as_bytes(), ns, "", DeliveryAccess::Read)
+                .check(
+                    self.token.as_bytes(),
+                    SUBSCRIPTIONS,
+                    ns,
+                    "",
+                    DeliveryAccess::Read
+                )
                 .await,
             Ok(Access::Allowed)
         )
@@ -259,7 +267,13 @@ async fn login(
         && matches!(
             console
                 .gate
-                .check(token.as_bytes(), "", "", DeliveryAccess::Read)
+                .check(
+                    token.as_bytes(),
+                    SUBSCRIPTIONS,
+                    "",
+                    "",
+                    DeliveryAccess::Read
+                )
                 .await,
             Ok(Access::Allowed | Access::Forbidden)
         );

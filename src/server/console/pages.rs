@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use crate::api::Kind;
-use crate::engine::auth::DeliveryAccess;
+use crate::engine::auth::{DeliveryAccess, INTEGRATIONS, SUBSCRIPTIONS};
 
 use super::html::{badge, esc, page, url};
 use super::views::{condition, status_section, text};
@@ -154,13 +154,15 @@ pub async fn resource(
     let Some(k) = Kind::from_cli_name(&kind) else {
         return error_page(StatusCode::NOT_FOUND, "No such kind.");
     };
-    let sub_name = if k == Kind::WebhookSubscription {
-        name.as_str()
-    } else {
-        ""
+    // A subscription or an Integration (its call log) asks about that object; any other
+    // page about the namespace's subscriptions, as the overview does.
+    let (resource, object) = match k {
+        Kind::WebhookSubscription => (SUBSCRIPTIONS, name.as_str()),
+        Kind::Integration => (INTEGRATIONS, name.as_str()),
+        _ => (SUBSCRIPTIONS, ""),
     };
     if let Err(r) = viewer
-        .may(&console, &ns, sub_name, DeliveryAccess::Read)
+        .may(&console, resource, &ns, object, DeliveryAccess::Read)
         .await
     {
         return r;

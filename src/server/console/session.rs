@@ -35,6 +35,7 @@ impl Gate {
     pub async fn check(
         &self,
         token: &[u8],
+        resource: &'static str,
         namespace: &str,
         name: &str,
         access: DeliveryAccess,
@@ -47,7 +48,7 @@ impl Gate {
             }),
             Self::Authorizer(authorizer) => {
                 authorizer
-                    .authorize(Some(token), namespace, name, access)
+                    .authorize(Some(token), resource, namespace, name, access)
                     .await
             }
         }
