@@ -3,6 +3,7 @@
 mod controller;
 mod crds;
 mod deliveries;
+mod deliveries_bulk;
 mod engine_args;
 mod get;
 mod remove_finalizers;
@@ -114,6 +115,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
 
 /// GETs a URL of a running instance, with a bearer token when given, and parses the JSON answer.
 pub fn http_get_json(url: &str, token: Option<&str>) -> Result<serde_json::Value, CliError> {
+    http_json(reqwest::Method::GET, url, token, None)
+}
+
+/// Sends a request (with a JSON body, if any) to a running instance and returns its JSON
+/// answer; a non-2xx answer is an error carrying the answer's message.
+pub fn http_json(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value, CliError> {
     let err = |message: String| CliError::Http {
         url: url.to_owned(),
         message,
@@ -123,9 +135,12 @@ pub fn http_get_json(url: &str, token: Option<&str>) -> Result<serde_json::Value
         .build()
         .map_err(CliError::Runtime)?;
     runtime.block_on(async {
-        let mut request = reqwest::Client::new().get(url);
+        let mut request = reqwest::Client::new().request(method, url);
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
         }
         let response = request
             .send()

@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod piece;
 pub mod publish;
 pub mod receive;
+pub mod replay;
+pub mod replay_run;
 pub mod report;
 pub mod runtime;
 pub mod schedules;

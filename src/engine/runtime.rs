@@ -56,6 +56,8 @@ pub struct Engine {
     pub(super) pool: EvalPool,
     /// PayPal signing certificates, fetched and cached for every endpoint.
     pub(super) certs: crate::receiver::CertStore,
+    /// The replays queueing in this process.
+    pub(super) replays: super::replay_run::RunningReplays,
 }
 
 impl Engine {
@@ -108,6 +110,7 @@ impl Engine {
                 http,
                 pool,
                 certs,
+                replays: Default::default(),
             }
         })
     }

@@ -24,6 +24,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/v1/status", get(status))
         .route(super::proxy::LOGS_ROUTE, get(super::proxy::logs))
         .merge(super::deliveries::routes())
+        .merge(super::replay::routes())
         .with_state(engine)
 }
 

@@ -50,7 +50,7 @@ struct ListQuery {
     after: Option<String>,
 }
 
-fn target(ns: String, name: String) -> Target {
+pub(super) fn target(ns: String, name: String) -> Target {
     Target {
         namespace: ns,
         kind: TargetKind::Subscription,
@@ -59,7 +59,7 @@ fn target(ns: String, name: String) -> Target {
 }
 
 /// Asks the engine's admin authorizer (if any) about this request.
-async fn authorize(
+pub(super) async fn authorize(
     engine: &Engine,
     headers: &HeaderMap,
     ns: &str,
@@ -82,10 +82,7 @@ async fn authorize(
             "forbidden",
             format!(
                 "not allowed to {} webhooksubscriptions.switchboard.dev {name:?} in namespace {ns:?}",
-                match access {
-                    DeliveryAccess::Read => "get",
-                    DeliveryAccess::Write => "update",
-                }
+                access.verb()
             ),
         )),
         Err(e) => {
@@ -99,7 +96,7 @@ async fn authorize(
     }
 }
 
-fn store_error(e: crate::store::StoreError) -> ApiError {
+pub(super) fn store_error(e: crate::store::StoreError) -> ApiError {
     tracing::error!(error = %chain(&e), "reading the delivery log");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod error;
 pub mod hooks;
 pub mod proxy;
+pub mod replay;
 pub mod request;
 pub mod state;
 

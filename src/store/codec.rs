@@ -235,3 +235,10 @@ mod tests {
         );
     }
 }
+
+/// How many replayed deliveries one claim of `limit` may take at most: half of it (at least
+/// one), so live work due at the same time always finds room in the claim and in the
+/// dispatcher's slots.
+pub(crate) fn replay_share(limit: usize) -> usize {
+    limit.div_ceil(2)
+}

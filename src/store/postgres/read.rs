@@ -21,7 +21,7 @@ pub(super) async fn list_deliveries(
 ) -> Result<Vec<DeliveryRecord>, StoreError> {
     let rows = sqlx::query(
         "SELECT d.id, d.event_id, e.event_type, d.status, d.attempts, d.created_at,
-                d.next_attempt_at, d.last_error
+                d.next_attempt_at, d.last_error, d.replay_id
          FROM deliveries d
          JOIN events e ON e.namespace = d.event_namespace AND e.id = d.event_id
          WHERE d.target_namespace = $1 AND d.target_kind = $2 AND d.target_name = $3
@@ -53,6 +53,7 @@ pub(super) async fn list_deliveries(
             created_at: col(&row, "created_at")?,
             next_attempt_at: next_attempt_at.filter(|_| status == DeliveryStatus::Pending),
             last_error: col(&row, "last_error")?,
+            replay_id: col(&row, "replay_id")?,
             attempt_log: Vec::new(),
         });
     }
