@@ -75,6 +75,9 @@ async fn run(engine: &Arc<Engine>, namespace: &str, mut record: ReplayRecord) {
     let spacing = Duration::from_secs(1) / rate;
     let page = (rate as usize).clamp(1, MAX_PAGE);
     let mut next_due = Utc::now();
+    // A resumed replay (it had failed, or its process stopped) queues again.
+    record.phase = ReplayPhase::Queueing;
+    record.error = None;
     tracing::info!(namespace, subscription = %record.subscription, id = %record.id, "replay started");
     let failure = loop {
         let Some(piece) = engine.topology().subscriptions.get(&key).cloned() else {
