@@ -19,6 +19,7 @@ pub mod piece;
 pub mod publish;
 pub mod receive;
 pub mod replay;
+pub mod replay_api;
 pub mod replay_run;
 pub mod report;
 pub mod runtime;

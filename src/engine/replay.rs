@@ -6,7 +6,11 @@
 //! process was stopped while it queued). Only events of the subscription's namespace that
 //! its patterns and filter take are replayed. The queueing is paced at `--replay-rate`
 //! deliveries per second ([`super::replay_run`]) and the dispatcher claims replayed
-//! deliveries after live work, so a replay does not starve live traffic.
+//! deliveries after live work, so a replay does not starve live traffic. This file holds the
+//! types and the checks; [`super::replay_api`] the engine's entry points.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,7 +18,6 @@ use sha2::{Digest, Sha256};
 
 use crate::store::{DeliveryCounts, EventCursor, StoreError};
 
-use super::runtime::Engine;
 use super::snapshot::ObjectKey;
 
 /// Kind of the stored objects that hold replays (`Store::put_object`), named
@@ -83,6 +86,22 @@ pub struct ReplayRecord {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The replays running in this process, by (namespace, subscription, id).
+#[derive(Debug, Default)]
+pub struct RunningReplays(Mutex<HashSet<(String, String, String)>>);
+
+impl RunningReplays {
+    /// Marks a replay running; false when it already was.
+    pub fn claim(&self, key: (String, String, String)) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key)
+    }
+
+    /// Marks a replay not running.
+    pub fn release(&self, key: &(String, String, String)) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
 }
 
 /// A replay's record with the counts of its deliveries.
@@ -196,133 +215,6 @@ pub fn replay_id(
     }
     let digest = hash.finalize();
     Ok(format!("rpl_{}", hex::encode(&digest[..10])))
-}
-
-impl Engine {
-    /// Starts (or answers) the replay `id` (else derived) of `spec` to the running
-    /// subscription `namespace`/`name`: a new one is stored and started; an existing one with
-    /// the same range and types is answered as it is (and resumed if it is not running here
-    /// and not done); one with another range is a conflict.
-    pub async fn replay(
-        self: &std::sync::Arc<Self>,
-        namespace: &str,
-        name: &str,
-        id: Option<&str>,
-        mut spec: ReplaySpec,
-    ) -> Result<ReplayProgress, ReplayError> {
-        check_range(spec.since, spec.until, Utc::now())?;
-        check_types(&spec.types)?;
-        spec.types.sort();
-        spec.types.dedup();
-        let key = ObjectKey::new(namespace, name);
-        if !self.topology().subscriptions.contains_key(&key) {
-            return Err(ReplayError::NotFound(format!("{namespace}/{name}")));
-        }
-        let id = replay_id(id, &key, &spec)?;
-        let existing = self.replay_record(namespace, name, &id).await?;
-        let record = match existing {
-            Some(existing) if existing.spec != spec => {
-                return Err(ReplayError::Conflict {
-                    id,
-                    existing: format!(
-                        "since {} until {} types {:?}",
-                        existing.spec.since.to_rfc3339(),
-                        existing.spec.until.to_rfc3339(),
-                        existing.spec.types
-                    ),
-                });
-            }
-            Some(existing) => existing,
-            None => {
-                let record = ReplayRecord {
-                    id: id.clone(),
-                    subscription: name.to_owned(),
-                    spec,
-                    rate: self.config().replay_rate.max(1),
-                    phase: ReplayPhase::Queueing,
-                    scanned: 0,
-                    matched: 0,
-                    queued: 0,
-                    cursor: None,
-                    started_at: Utc::now(),
-                    finished_at: None,
-                    error: None,
-                };
-                self.save_replay(namespace, &record).await?;
-                record
-            }
-        };
-        let started = record.phase != ReplayPhase::Queued
-            && super::replay_run::start(self.clone(), namespace, record.clone());
-        let deliveries = self
-            .store()
-            .replay_counts(&super::subscription::target_of(&key), &id)
-            .await?;
-        Ok(ReplayProgress {
-            record,
-            deliveries,
-            started,
-        })
-    }
-
-    /// The progress of replay `id` to subscription `namespace`/`name`, if there is one.
-    pub async fn replay_progress(
-        &self,
-        namespace: &str,
-        name: &str,
-        id: &str,
-    ) -> Result<Option<ReplayProgress>, ReplayError> {
-        let Some(record) = self.replay_record(namespace, name, id).await? else {
-            return Ok(None);
-        };
-        let target = super::subscription::target_of(&ObjectKey::new(namespace, name));
-        let deliveries = self.store().replay_counts(&target, id).await?;
-        Ok(Some(ReplayProgress {
-            record,
-            deliveries,
-            started: false,
-        }))
-    }
-
-    /// The stored record of a replay.
-    async fn replay_record(
-        &self,
-        namespace: &str,
-        name: &str,
-        id: &str,
-    ) -> Result<Option<ReplayRecord>, StoreError> {
-        let objects = self
-            .store()
-            .list_objects(OBJECT_KIND, Some(namespace))
-            .await?;
-        for value in objects {
-            let record: ReplayRecord =
-                serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
-                    what: "replay record",
-                    detail: e.to_string(),
-                })?;
-            if record.subscription == name && record.id == id {
-                return Ok(Some(record));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Stores a replay's record (replacing the previous one).
-    pub(super) async fn save_replay(
-        &self,
-        namespace: &str,
-        record: &ReplayRecord,
-    ) -> Result<(), StoreError> {
-        let value = serde_json::to_value(record).map_err(|e| StoreError::Corrupt {
-            what: "replay record",
-            detail: e.to_string(),
-        })?;
-        let name = format!("{}/{}", record.subscription, record.id);
-        self.store()
-            .put_object(OBJECT_KIND, namespace, &name, &value)
-            .await
-    }
 }
 
 #[cfg(test)]

@@ -7,37 +7,22 @@
 //! record is written after every page: a replay stopped with its process is resumed (from
 //! its cursor) by asking for it again.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 
 use crate::error_chain::chain;
-use crate::store::{EventCursor, EventRange, NewEvent, ReplayItem};
+use crate::store::{EventCursor, EventRange, NewEvent, ReplayItem, StoreError};
 use crate::transform::{PredicateResult, predicate};
 
-use super::replay::{ReplayPhase, ReplayRecord};
+use super::replay::{OBJECT_KIND, ReplayPhase, ReplayRecord};
 use super::runtime::Engine;
 use super::snapshot::ObjectKey;
 use super::subscription::SubscriptionPiece;
 
 /// Most events read (and deliveries queued) per page.
 const MAX_PAGE: usize = 500;
-
-/// The replays running in this process, by (namespace, subscription, id).
-#[derive(Debug, Default)]
-pub struct RunningReplays(Mutex<HashSet<(String, String, String)>>);
-
-impl RunningReplays {
-    fn claim(&self, key: (String, String, String)) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key)
-    }
-
-    fn release(&self, key: &(String, String, String)) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-    }
-}
 
 /// Starts `record` in the background unless it is already running here; true when started.
 pub fn start(engine: Arc<Engine>, namespace: &str, record: ReplayRecord) -> bool {
@@ -129,7 +114,7 @@ async fn run(engine: &Arc<Engine>, namespace: &str, mut record: ReplayRecord) {
         record.matched += n as u64;
         record.queued += created;
         record.cursor = Some(cursor);
-        if let Err(e) = engine.save_replay(namespace, &record).await {
+        if let Err(e) = save(engine, namespace, &record).await {
             break Some(format!("recording progress: {}", chain(&e)));
         }
         if created > 0 {
@@ -152,7 +137,7 @@ async fn run(engine: &Arc<Engine>, namespace: &str, mut record: ReplayRecord) {
             record.error = Some(error.clone());
         }
     }
-    if let Err(e) = engine.save_replay(namespace, &record).await {
+    if let Err(e) = save(engine, namespace, &record).await {
         tracing::warn!(error = %chain(&e), id = %record.id, "recording the end of a replay");
     }
     tracing::info!(namespace, id = %record.id, scanned = record.scanned, queued = record.queued, phase = ?record.phase, "replay ended");
@@ -175,4 +160,21 @@ fn taken(piece: &SubscriptionPiece, events: Vec<NewEvent>) -> Vec<String> {
         })
         .map(|e| e.id)
         .collect()
+}
+
+/// Stores a replay's record (replacing the previous one).
+pub(super) async fn save(
+    engine: &Engine,
+    namespace: &str,
+    record: &ReplayRecord,
+) -> Result<(), StoreError> {
+    let value = serde_json::to_value(record).map_err(|e| StoreError::Corrupt {
+        what: "replay record",
+        detail: e.to_string(),
+    })?;
+    let name = format!("{}/{}", record.subscription, record.id);
+    engine
+        .store()
+        .put_object(OBJECT_KIND, namespace, &name, &value)
+        .await
 }

@@ -57,7 +57,7 @@ pub struct Engine {
     /// PayPal signing certificates, fetched and cached for every endpoint.
     pub(super) certs: crate::receiver::CertStore,
     /// The replays queueing in this process.
-    pub(super) replays: super::replay_run::RunningReplays,
+    pub(super) replays: super::replay::RunningReplays,
 }
 
 impl Engine {
