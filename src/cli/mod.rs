@@ -53,7 +53,7 @@ pub enum Command {
     /// Run a Transformation from a manifest file on one input and print its output.
     Transform(transform::TransformArgs),
     /// Show a subscription's delivery log (newest first) from a running instance.
-    Deliveries(deliveries::DeliveriesArgs),
+    Deliveries(Box<deliveries::DeliveriesArgs>),
     /// Uninstalling: remove Switchboard's finalizer from every WebhookSubscription (run once
     /// the controller is stopped, so deleting them and their namespaces does not hang).
     RemoveFinalizers(remove_finalizers::RemoveFinalizersArgs),
@@ -108,7 +108,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Controller(args) => controller::run(*args),
         Command::Get(args) => get::run(args),
         Command::Transform(args) => Ok(transform::run(args)?),
-        Command::Deliveries(args) => deliveries::run(args),
+        Command::Deliveries(args) => deliveries::run(*args),
         Command::RemoveFinalizers(args) => remove_finalizers::run(args),
     }
 }
