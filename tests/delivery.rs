@@ -186,7 +186,9 @@ fn deliveries_are_signed_with_every_active_secret_and_carry_the_contract_headers
     let hits = sink.wait_hits(1, Duration::from_secs(5));
     assert_eq!(hits.len(), 1, "delivered exactly once");
     let hit = &hits[0];
-    assert_eq!(hit.header("webhook-id"), list[0]["id"].as_str().unwrap());
+    // The webhook-id is the event's id (the same message for every delivery of it).
+    assert_eq!(hit.header("webhook-id"), "o-1");
+    assert_eq!(list[0]["eventId"], "o-1");
     assert!(
         verifies(hit, SPEC_SECRET),
         "signature with the first secret"
@@ -242,7 +244,7 @@ fn failures_are_retried_on_the_schedule_with_a_stable_id() {
     assert_eq!(hits.len(), 3);
     let ids: Vec<String> = hits.iter().map(|h| h.header("webhook-id")).collect();
     assert!(
-        ids.iter().all(|i| i == d["id"].as_str().unwrap()),
+        ids.iter().all(|i| i == d["eventId"].as_str().unwrap()),
         "stable webhook-id: {ids:?}"
     );
     assert!(hits.iter().all(|h| verifies(h, SPEC_SECRET)));

@@ -119,7 +119,8 @@ fn kill_9_during_a_retry_storm_loses_nothing_and_repeats_no_recorded_success() {
     }
     let (mut delivered, mut dead, mut resent_after_unrecorded) = (0, 0, 0);
     for d in &list {
-        let id = d["id"].as_str().unwrap();
+        // One delivery per event: its requests carry the event's id as webhook-id.
+        let id = d["eventId"].as_str().unwrap();
         let mine = by_id.get(id).cloned().unwrap_or_default();
         match d["status"].as_str().unwrap() {
             "Delivered" => {

@@ -58,6 +58,8 @@ mod leader;
 mod lifecycle;
 #[path = "e2e/publish_auth.rs"]
 mod publish_auth;
+#[path = "e2e/replay_auth.rs"]
+mod replay_auth;
 #[path = "e2e/rotation.rs"]
 mod rotation;
 #[path = "e2e/secret_wall.rs"]

@@ -54,7 +54,7 @@ pub fn run(args: ConnectArgs) -> Result<ExitCode, CliError> {
         args.namespace,
         name
     );
-    let started = super::http_json(reqwest::Method::POST, &url, args.token.as_deref())?;
+    let started = super::http_json(reqwest::Method::POST, &url, args.token.as_deref(), None)?;
     if args.output == "json" {
         println!(
             "{}",

@@ -1,4 +1,5 @@
-//! `switchboard deliveries SUB`: a subscription's delivery log from a running instance.
+//! `switchboard deliveries SUB`: a subscription's delivery log from a running instance
+//! (`deliveries retry` and `deliveries replay` are in [`super::deliveries_bulk`]).
 
 use std::process::ExitCode;
 
@@ -8,9 +9,14 @@ use super::CliError;
 
 /// Arguments of `deliveries`.
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DeliveriesArgs {
+    /// Retry or replay in bulk instead of listing.
+    #[command(subcommand)]
+    pub action: Option<super::deliveries_bulk::Action>,
     /// The WebhookSubscription.
-    pub subscription: String,
+    #[arg(required = true)]
+    pub subscription: Option<String>,
     /// Its namespace.
     #[arg(short = 'n', long, default_value = "default")]
     pub namespace: String,
@@ -37,11 +43,15 @@ pub struct DeliveriesArgs {
 
 /// Fetches and prints the deliveries, newest first.
 pub fn run(args: DeliveriesArgs) -> Result<ExitCode, CliError> {
+    if let Some(action) = args.action {
+        return super::deliveries_bulk::run(action);
+    }
+    let subscription = args.subscription.unwrap_or_default();
     let mut url = format!(
         "{}/v1/namespaces/{}/webhooksubscriptions/{}/deliveries?limit={}",
         args.admin.trim_end_matches('/'),
         args.namespace,
-        args.subscription,
+        subscription,
         args.limit
     );
     if let Some(status) = &args.status {

@@ -102,6 +102,9 @@ pub struct EngineArgs {
     /// How long delivered and dead records are kept.
     #[arg(long, default_value_t = Dur(defaults().retention))]
     pub retention: Dur,
+    /// Replayed deliveries queued per second at most, per replay (live work is claimed first).
+    #[arg(long, default_value_t = defaults().replay_rate)]
+    pub replay_rate: u32,
     /// Let deliveries reach loopback, private, link-local and other non-public addresses.
     #[arg(long)]
     pub allow_private_destinations: bool,
@@ -224,6 +227,7 @@ impl EngineArgs {
                 },
             },
             retention: self.retention.0,
+            replay_rate: self.replay_rate.max(1),
             shutdown_timeout: self.shutdown_timeout.0,
             http: HttpLimits {
                 header_read_timeout: self.header_read_timeout.0,
@@ -319,6 +323,7 @@ mod tests {
         let default = EngineConfig::default();
         assert_eq!(config.max_event_bytes, default.max_event_bytes);
         assert_eq!(config.retention, default.retention);
+        assert_eq!(config.replay_rate, default.replay_rate);
         assert_eq!(config.shutdown_timeout, default.shutdown_timeout);
         assert_eq!(config.delivery.lease, default.delivery.lease);
         assert_eq!(config.delivery.poll, default.delivery.poll);

@@ -4,6 +4,7 @@ mod connect;
 mod controller;
 mod crds;
 mod deliveries;
+mod deliveries_bulk;
 mod engine_args;
 mod get;
 mod remove_finalizers;
@@ -53,7 +54,7 @@ pub enum Command {
     /// Run a Transformation from a manifest file on one input and print its output.
     Transform(transform::TransformArgs),
     /// Show a subscription's delivery log (newest first) from a running instance.
-    Deliveries(deliveries::DeliveriesArgs),
+    Deliveries(Box<deliveries::DeliveriesArgs>),
     /// Start connecting an OAuth2AuthorizationCode Integration: print the URL to open.
     Connect(connect::ConnectArgs),
     /// Uninstalling: remove Switchboard's finalizer from every WebhookSubscription (run once
@@ -110,7 +111,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Controller(args) => controller::run(*args),
         Command::Get(args) => get::run(args),
         Command::Transform(args) => Ok(transform::run(args)?),
-        Command::Deliveries(args) => deliveries::run(args),
+        Command::Deliveries(args) => deliveries::run(*args),
         Command::Connect(args) => connect::run(args),
         Command::RemoveFinalizers(args) => remove_finalizers::run(args),
     }
@@ -118,15 +119,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
 
 /// GETs a URL of a running instance, with a bearer token when given, and parses the JSON answer.
 pub fn http_get_json(url: &str, token: Option<&str>) -> Result<serde_json::Value, CliError> {
-    http_json(reqwest::Method::GET, url, token)
+    http_json(reqwest::Method::GET, url, token, None)
 }
 
-/// Sends a request without a body to a running instance, with a bearer token when given, and
-/// parses the JSON answer.
+/// Sends a request (with a JSON body, if any) to a running instance and returns its JSON
+/// answer; a non-2xx answer is an error carrying the answer's message.
 pub fn http_json(
     method: reqwest::Method,
     url: &str,
     token: Option<&str>,
+    body: Option<&serde_json::Value>,
 ) -> Result<serde_json::Value, CliError> {
     let err = |message: String| CliError::Http {
         url: url.to_owned(),
@@ -140,6 +142,9 @@ pub fn http_json(
         let mut request = reqwest::Client::new().request(method, url);
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
         }
         let response = request
             .send()

@@ -83,10 +83,7 @@ impl AccessReviewer {
 
 /// The Kubernetes verb for an access.
 pub fn verb(access: DeliveryAccess) -> &'static str {
-    match access {
-        DeliveryAccess::Read => "get",
-        DeliveryAccess::Write => "update",
-    }
+    access.verb()
 }
 
 /// The SubjectAccessReview question: may `user` `verb` the `resource` `namespace`/`name`?

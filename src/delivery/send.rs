@@ -23,9 +23,25 @@ pub struct Sent {
     pub refused: Option<Refused>,
 }
 
+/// Header naming the replay a delivery belongs to; live deliveries do not carry it. The
+/// `webhook-id` of a replayed delivery is its event's id, as for the live one, so a subscriber
+/// that deduplicates on `webhook-id` and wants replays keys on both.
+pub const REPLAY_HEADER: &str = "switchboard-replay-id";
+
 impl Destination {
     /// POSTs `body` as message `msg_id` (the `webhook-id`, stable across retries).
     pub async fn send(&self, msg_id: &str, content_type: &str, body: Vec<u8>) -> Sent {
+        self.send_message(msg_id, None, content_type, body).await
+    }
+
+    /// Like [`Destination::send`], for a delivery of `replay` (sent in [`REPLAY_HEADER`]).
+    pub async fn send_message(
+        &self,
+        msg_id: &str,
+        replay: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Sent {
         let started_at = Utc::now();
         let clock = Instant::now();
         let mut record = AttemptRecord {
@@ -72,6 +88,9 @@ impl Destination {
             .header(CONTENT_TYPE, content_type);
         for (name, value) in signature {
             request = request.header(name, value);
+        }
+        if let Some(replay) = replay {
+            request = request.header(REPLAY_HEADER, replay);
         }
         let response = match request.body(body).send().await {
             Ok(r) => r,

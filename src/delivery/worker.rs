@@ -67,9 +67,15 @@ async fn attempt(
     let (sent, reached_destination) =
         match route.body_async(&delivery.event, &deliveries.pool).await {
             Ok(body) => (
+                // The event's id: the same message for every delivery of it, replays included.
                 route
                     .destination
-                    .send(&delivery.id, &route.content_type, body)
+                    .send_message(
+                        &delivery.event.id,
+                        delivery.replay.as_deref(),
+                        &route.content_type,
+                        body,
+                    )
                     .await,
                 true,
             ),

@@ -40,6 +40,20 @@ pub enum DeliveryAccess {
     Read,
     /// Retry a delivery or send a test event (verb `update`).
     Write,
+    /// Retry in bulk or replay a time range (verb `replay`, a verb of its own: mass
+    /// re-sending is granted apart from editing).
+    Replay,
+}
+
+impl DeliveryAccess {
+    /// The Kubernetes verb that grants it on the subscription.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Read => "get",
+            Self::Write => "update",
+            Self::Replay => "replay",
+        }
+    }
 }
 
 /// An authorizer's answer about one request.

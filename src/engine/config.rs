@@ -24,6 +24,8 @@ pub struct EngineConfig {
     pub sync_progress: Duration,
     /// How long delivered and dead records are kept before the purge removes them.
     pub retention: Duration,
+    /// Replayed deliveries queued per second at most, per replay (`--replay-rate`).
+    pub replay_rate: u32,
     /// How often the purge runs.
     pub purge_every: Duration,
     /// How long a stop waits for in-flight work before giving up on it.
@@ -87,6 +89,7 @@ impl Default for EngineConfig {
             receiver: ReceiverConfig::default(),
             sync_progress: Duration::from_secs(2),
             retention: Duration::from_secs(7 * 24 * 3600),
+            replay_rate: 200,
             purge_every: Duration::from_secs(600),
             shutdown_timeout: Duration::from_secs(30),
             eval_concurrency: std::thread::available_parallelism().map_or(1, usize::from),

@@ -60,6 +60,8 @@ pub struct Engine {
     vault: Arc<dyn crate::integration::authcode::TokenVault>,
     /// Lifecycle events' queues and per-subject bounds.
     pub(super) lifecycle: super::lifecycle_state::LifecycleState,
+    /// The replays queueing in this process.
+    pub(super) replays: super::replay::RunningReplays,
 }
 
 impl Engine {
@@ -118,6 +120,7 @@ impl Engine {
                 certs,
                 vault,
                 lifecycle,
+                replays: Default::default(),
             }
         })
     }

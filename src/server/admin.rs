@@ -28,6 +28,7 @@ pub fn router(engine: Arc<Engine>, console: Option<super::console::session::Gate
         .route(super::proxy::LOGS_ROUTE, get(super::proxy::logs))
         .merge(super::deliveries::routes())
         .merge(super::oauth::admin_routes())
+        .merge(super::replay::routes())
         .with_state(engine);
     match console {
         Some(console) => router.merge(console),

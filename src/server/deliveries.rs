@@ -50,7 +50,7 @@ struct ListQuery {
     after: Option<String>,
 }
 
-fn target(ns: String, name: String) -> Target {
+pub(super) fn target(ns: String, name: String) -> Target {
     Target {
         namespace: ns,
         kind: TargetKind::Subscription,
@@ -59,7 +59,7 @@ fn target(ns: String, name: String) -> Target {
 }
 
 /// Asks the engine's admin authorizer (if any) about a request on a subscription.
-async fn authorize(
+pub(super) async fn authorize(
     engine: &Engine,
     headers: &HeaderMap,
     ns: &str,
@@ -97,10 +97,7 @@ pub async fn authorize_admin(
             "forbidden",
             format!(
                 "not allowed to {} {resource}.switchboard.dev {name:?} in namespace {ns:?}",
-                match access {
-                    DeliveryAccess::Read => "get",
-                    DeliveryAccess::Write => "update",
-                }
+                access.verb()
             ),
         )),
         Err(e) => {
@@ -114,7 +111,7 @@ pub async fn authorize_admin(
     }
 }
 
-fn store_error(e: crate::store::StoreError) -> ApiError {
+pub(super) fn store_error(e: crate::store::StoreError) -> ApiError {
     tracing::error!(error = %chain(&e), "reading the delivery log");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,

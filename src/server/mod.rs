@@ -11,6 +11,7 @@ pub mod error;
 pub mod hooks;
 pub mod oauth;
 pub mod proxy;
+pub mod replay;
 pub mod request;
 pub mod state;
 

@@ -52,6 +52,7 @@ pub(crate) fn claimed(
             target,
             attempts: 0,
             event: event.clone(),
+            replay: None,
         })
         .collect()
 }

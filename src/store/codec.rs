@@ -176,6 +176,13 @@ pub(crate) fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
+/// How many replayed deliveries one claim of `limit` may take at most: half of it (at least
+/// one), so live work due at the same time always finds room in the claim and in the
+/// dispatcher's slots.
+pub(crate) fn replay_share(limit: usize) -> usize {
+    limit.div_ceil(2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

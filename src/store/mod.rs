@@ -7,6 +7,7 @@ mod codec;
 mod group_commit;
 pub mod payload;
 mod postgres;
+pub mod replay;
 mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -116,6 +117,7 @@ impl StoreError {
 
 pub use group_commit::{BatchWriter, GroupCommitter};
 pub use payload::{Payload, PayloadError};
+pub use replay::{EventCursor, EventRange, ReplayItem, RetryFilter};
 
 /// Opens the store at `url_or_path` and applies its migrations: `postgres://…` (or
 /// `postgresql://…`) for PostgreSQL; `sqlite:///path/file.db`, `sqlite:path` or a plain path
@@ -298,7 +300,7 @@ impl DeliveryStatus {
 /// A delivery claimed by a worker, with what it needs to make the attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClaimedDelivery {
-    /// Delivery id (stable across retries; used as `webhook-id`).
+    /// Delivery id (stable across retries).
     pub id: String,
     /// Where it goes.
     pub target: Target,
@@ -306,6 +308,8 @@ pub struct ClaimedDelivery {
     pub attempts: u32,
     /// The event, shared by the deliveries of one fan-out.
     pub event: Arc<NewEvent>,
+    /// The replay that created it (none for live work).
+    pub replay: Option<String>,
 }
 
 /// The record of one attempt.
@@ -384,6 +388,9 @@ pub struct DeliveryRecord {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// The last error.
     pub last_error: Option<String>,
+    /// The replay that created it (none for live work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_id: Option<String>,
     /// Attempts, oldest first.
     pub attempt_log: Vec<AttemptRecord>,
 }
@@ -544,6 +551,42 @@ pub trait Store: Send + Sync + 'static {
     /// Puts a delivery back to Pending, due now (admin retry of a Failed or Dead delivery).
     /// False when there is no such delivery of that target.
     async fn retry(&self, target: &Target, delivery_id: &str) -> Result<bool, StoreError>;
+
+    /// Bulk retry: puts up to `limit` of the target's deliveries that `filter` selects (only
+    /// Failed or Dead ones) back to Pending, due now, oldest first; returns how many.
+    /// Repeating it changes nothing for those already put back (they are Pending).
+    async fn retry_matching(
+        &self,
+        target: &Target,
+        filter: &RetryFilter,
+        limit: usize,
+    ) -> Result<u64, StoreError>;
+
+    /// Up to `limit` stored events of `range` after `after` (or from its start), in
+    /// `(received_at, id)` order, with their payloads.
+    async fn events_between(
+        &self,
+        range: &EventRange,
+        after: Option<&EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<NewEvent>, StoreError>;
+
+    /// Creates a Pending delivery of `target` for each item's event (of the target's
+    /// namespace), marked with `replay_id`, unless this replay already has one for that
+    /// event (or the event is gone); returns how many were created.
+    async fn enqueue_replay(
+        &self,
+        target: &Target,
+        replay_id: &str,
+        items: Vec<ReplayItem>,
+    ) -> Result<u64, StoreError>;
+
+    /// Counts of the deliveries one replay created for a target, by status.
+    async fn replay_counts(
+        &self,
+        target: &Target,
+        replay_id: &str,
+    ) -> Result<DeliveryCounts, StoreError>;
 
     /// Marks every Pending delivery of a target Failed with `reason` (target deleted);
     /// returns how many were dropped.

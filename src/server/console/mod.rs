@@ -169,10 +169,7 @@ impl Viewer {
                 StatusCode::FORBIDDEN,
                 &format!(
                     "You are not allowed to {} {resource} in namespace {ns:?}.",
-                    match access {
-                        DeliveryAccess::Read => "get",
-                        DeliveryAccess::Write => "update",
-                    }
+                    access.verb()
                 ),
             )),
             Err(e) => {

@@ -7,6 +7,7 @@ mod console;
 mod lease;
 mod probe;
 mod read;
+mod replay;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -22,8 +23,9 @@ use sqlx::postgres::PgPoolOptions;
 use super::batch::{self, AcceptedWork, Accepting};
 use super::{
     Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
-    DeliveryDetail, DeliveryFilter, DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome,
-    Purged, SeriesBucket, Store, StoreError, SyncState, Target,
+    DeliveryDetail, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventCursor, EventRange,
+    GroupCommitter, NewEvent, Outcome, Purged, ReplayItem, RetryFilter, SeriesBucket, Store,
+    StoreError, SyncState, Target,
 };
 
 /// Acceptances (or attempt records) committed per transaction at most.
@@ -137,6 +139,41 @@ impl Store for PgStore {
 
     async fn retry(&self, target: &Target, delivery_id: &str) -> Result<bool, StoreError> {
         work::retry(&self.pool, target, delivery_id, Utc::now()).await
+    }
+
+    async fn retry_matching(
+        &self,
+        target: &Target,
+        filter: &RetryFilter,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        replay::retry_matching(&self.pool, target, filter, limit, Utc::now()).await
+    }
+
+    async fn events_between(
+        &self,
+        range: &EventRange,
+        after: Option<&EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<NewEvent>, StoreError> {
+        replay::events_between(&self.pool, range, after, limit).await
+    }
+
+    async fn enqueue_replay(
+        &self,
+        target: &Target,
+        replay_id: &str,
+        items: Vec<ReplayItem>,
+    ) -> Result<u64, StoreError> {
+        replay::enqueue_replay(&self.pool, target, replay_id, items, Utc::now()).await
+    }
+
+    async fn replay_counts(
+        &self,
+        target: &Target,
+        replay_id: &str,
+    ) -> Result<DeliveryCounts, StoreError> {
+        replay::replay_counts(&self.pool, target, replay_id).await
     }
 
     async fn drop_pending(&self, target: &Target, reason: &str) -> Result<u64, StoreError> {

@@ -18,8 +18,10 @@ use crate::store::{
 };
 
 /// Leases up to `limit` due deliveries of targets not in `busy` and returns them with their
-/// events, oldest due first. Each half (Pending and due, Delivering with an expired lease)
-/// walks its partial index in order and stops at `limit`: one `OR` of both read and sorted
+/// events: live work first, oldest due first, replayed deliveries only in what is left and at
+/// most [`codec::replay_share`] of it. Each part (live Pending and due, replayed Pending and
+/// due, Delivering with an expired lease) walks its partial index in order and stops at its
+/// limit: one `OR` of both read and sorted
 /// every due row, ≈ 120 ms a claim with 10,000 waiting.
 pub(super) async fn claim_due(
     pool: &PgPool,
@@ -39,15 +41,23 @@ pub(super) async fn claim_due(
         .map_err(StoreError::db("starting a claim"))?;
     let rows = sqlx::query(
         "WITH pending AS (
-            SELECT id, next_attempt_at FROM deliveries
-            WHERE status = 'Pending' AND next_attempt_at <= $1
+            SELECT id, next_attempt_at, 0 AS replayed FROM deliveries
+            WHERE status = 'Pending' AND replay_id IS NULL AND next_attempt_at <= $1
               AND NOT (target_namespace || chr(31) || target_kind || chr(31) || target_name
                        = ANY($2))
             ORDER BY next_attempt_at
             LIMIT $3
             FOR UPDATE SKIP LOCKED),
+         replays AS (
+            SELECT id, next_attempt_at, 1 AS replayed FROM deliveries
+            WHERE status = 'Pending' AND replay_id IS NOT NULL AND next_attempt_at <= $1
+              AND NOT (target_namespace || chr(31) || target_kind || chr(31) || target_name
+                       = ANY($2))
+            ORDER BY next_attempt_at
+            LIMIT $5
+            FOR UPDATE SKIP LOCKED),
          expired AS (
-            SELECT id, next_attempt_at FROM deliveries
+            SELECT id, next_attempt_at, 0 AS replayed FROM deliveries
             WHERE status = 'Delivering' AND lease_until <= $1
               AND NOT (target_namespace || chr(31) || target_kind || chr(31) || target_name
                        = ANY($2))
@@ -55,20 +65,22 @@ pub(super) async fn claim_due(
             LIMIT $3
             FOR UPDATE SKIP LOCKED),
          due AS (
-            SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired) AS both_halves
-            ORDER BY next_attempt_at, id
+            SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired
+                            UNION ALL SELECT * FROM replays) AS parts
+            ORDER BY replayed, next_attempt_at, id
             LIMIT $3)
          UPDATE deliveries d SET status = 'Delivering', lease_until = $4
          FROM due, events e
          WHERE d.id = due.id AND e.namespace = d.event_namespace AND e.id = d.event_id
          RETURNING d.id, d.target_namespace, d.target_kind, d.target_name, d.attempts,
-                   d.next_attempt_at, e.namespace, e.id AS event_id, e.event_type, e.source,
+                   d.next_attempt_at, d.replay_id, e.namespace, e.id AS event_id, e.event_type, e.source,
                    e.payload, e.received_at",
     )
     .bind(now)
     .bind(target_keys(busy))
     .bind(codec::sql_limit(limit))
     .bind(lease_until(now, lease))
+    .bind(codec::sql_limit(codec::replay_share(limit)))
     .fetch_all(&mut *tx)
     .await
     .map_err(StoreError::db("claiming due deliveries"))?;
@@ -95,6 +107,7 @@ pub(super) async fn claim_due(
                 payload: Payload::trusted(col::<_, String>(&row, "payload")?),
                 received_at: col(&row, "received_at")?,
             }),
+            replay: col(&row, "replay_id")?,
         };
         let due: Option<DateTime<Utc>> = col(&row, "next_attempt_at")?;
         claimed.push((due, delivery));

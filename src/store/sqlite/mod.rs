@@ -10,6 +10,7 @@ mod console;
 mod lease;
 mod lock;
 mod read;
+mod replay;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -29,8 +30,9 @@ use super::batch::{self, AcceptedWork, Accepting};
 use super::codec;
 use super::{
     Acceptance, Accepted, AttemptRecord, ClaimedDelivery, Completion, DeliveryCounts,
-    DeliveryDetail, DeliveryFilter, DeliveryRecord, DeliveryStatus, GroupCommitter, Outcome,
-    Purged, SeriesBucket, Store, StoreError, SyncState, Target,
+    DeliveryDetail, DeliveryFilter, DeliveryRecord, DeliveryStatus, EventCursor, EventRange,
+    GroupCommitter, NewEvent, Outcome, Purged, ReplayItem, RetryFilter, SeriesBucket, Store,
+    StoreError, SyncState, Target,
 };
 
 /// Acceptances (or attempt records) committed per transaction at most.
@@ -193,6 +195,41 @@ impl Store for SqliteStore {
 
     async fn retry(&self, target: &Target, delivery_id: &str) -> Result<bool, StoreError> {
         work::retry(&self.writer, target, delivery_id, Utc::now()).await
+    }
+
+    async fn retry_matching(
+        &self,
+        target: &Target,
+        filter: &RetryFilter,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        replay::retry_matching(&self.writer, target, filter, limit, Utc::now()).await
+    }
+
+    async fn events_between(
+        &self,
+        range: &EventRange,
+        after: Option<&EventCursor>,
+        limit: usize,
+    ) -> Result<Vec<NewEvent>, StoreError> {
+        replay::events_between(&self.reader, range, after, limit).await
+    }
+
+    async fn enqueue_replay(
+        &self,
+        target: &Target,
+        replay_id: &str,
+        items: Vec<ReplayItem>,
+    ) -> Result<u64, StoreError> {
+        replay::enqueue_replay(&self.writer, target, replay_id, items, Utc::now()).await
+    }
+
+    async fn replay_counts(
+        &self,
+        target: &Target,
+        replay_id: &str,
+    ) -> Result<DeliveryCounts, StoreError> {
+        replay::replay_counts(&self.reader, target, replay_id).await
     }
 
     async fn drop_pending(&self, target: &Target, reason: &str) -> Result<u64, StoreError> {

@@ -36,7 +36,7 @@ macro_rules! by_status {
 /// The columns a [`DeliveryRecord`] is read from ([`record`]), `d` the delivery and `e` its
 /// event.
 pub(super) const RECORD_COLUMNS: &str = "d.id, d.event_id, e.event_type, d.status, d.attempts,
-    d.created_at, d.next_attempt_at, d.last_error";
+    d.created_at, d.next_attempt_at, d.last_error, d.replay_id";
 
 /// A delivery (without its attempts) from a row of [`RECORD_COLUMNS`].
 pub(super) fn record(row: &sqlx::sqlite::SqliteRow) -> Result<DeliveryRecord, StoreError> {
@@ -53,6 +53,7 @@ pub(super) fn record(row: &sqlx::sqlite::SqliteRow) -> Result<DeliveryRecord, St
             _ => None,
         },
         last_error: col(row, "last_error")?,
+        replay_id: col(row, "replay_id")?,
         attempt_log: Vec::new(),
     })
 }

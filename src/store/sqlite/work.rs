@@ -61,6 +61,7 @@ pub(super) async fn claim_due(
             target: lease.target,
             attempts: lease.attempts,
             event,
+            replay: lease.replay,
         });
     }
     Ok(claimed)
@@ -71,13 +72,16 @@ struct Leased {
     id: String,
     target: Target,
     attempts: u32,
+    replay: Option<String>,
     event_namespace: String,
     event_id: String,
 }
 
-/// Marks up to `limit` due deliveries Delivering under a lease; oldest due first. Each half
-/// (Pending and due, Delivering with an expired lease) walks its partial index in order and
-/// stops at `limit`, so a claim costs the same with a million rows waiting.
+/// Marks up to `limit` due deliveries Delivering under a lease; live work first, oldest due
+/// first, replayed deliveries only in what is left and at most [`codec::replay_share`] of it.
+/// Each part (live Pending and due, replayed Pending and due, Delivering with an expired
+/// lease) walks its partial index in order and stops at its limit, so a claim costs the same
+/// with a million rows waiting.
 fn lease_due(
     conn: &mut rusqlite::Connection,
     now: i64,
@@ -90,28 +94,41 @@ fn lease_due(
         .prepare_cached(
             "WITH busy AS (SELECT value FROM json_each(?2)),
              pending AS (
-                SELECT id, next_attempt_at FROM deliveries
-                WHERE status = 'Pending' AND next_attempt_at <= ?1
+                SELECT id, next_attempt_at, 0 AS replayed FROM deliveries
+                WHERE status = 'Pending' AND replay_id IS NULL AND next_attempt_at <= ?1
                   AND target_namespace || char(31) || target_kind || char(31) || target_name
                       NOT IN busy
                 ORDER BY next_attempt_at LIMIT ?3),
+             replays AS (
+                SELECT id, next_attempt_at, 1 AS replayed FROM deliveries
+                WHERE status = 'Pending' AND replay_id IS NOT NULL AND next_attempt_at <= ?1
+                  AND target_namespace || char(31) || target_kind || char(31) || target_name
+                      NOT IN busy
+                ORDER BY next_attempt_at LIMIT ?5),
              expired AS (
-                SELECT id, next_attempt_at FROM deliveries
+                SELECT id, next_attempt_at, 0 AS replayed FROM deliveries
                 WHERE status = 'Delivering' AND lease_until <= ?1
                   AND target_namespace || char(31) || target_kind || char(31) || target_name
                       NOT IN busy
                 ORDER BY lease_until LIMIT ?3),
              due AS (
-                SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired)
-                ORDER BY next_attempt_at, id LIMIT ?3)
+                SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired
+                                UNION ALL SELECT * FROM replays)
+                ORDER BY replayed, next_attempt_at, id LIMIT ?3)
              UPDATE deliveries SET status = 'Delivering', lease_until = ?4
              WHERE id IN (SELECT id FROM due)
              RETURNING id, event_namespace, event_id, target_namespace, target_kind,
-                       target_name, attempts, next_attempt_at",
+                       target_name, attempts, next_attempt_at, replay_id",
         )
         .map_err(StoreError::sqlite(op))?;
     let mut rows = claim
-        .query(params![now, busy, codec::sql_limit(limit), lease_until])
+        .query(params![
+            now,
+            busy,
+            codec::sql_limit(limit),
+            lease_until,
+            codec::sql_limit(codec::replay_share(limit))
+        ])
         .map_err(StoreError::sqlite(op))?;
     let mut leased = Vec::new();
     while let Some(row) = rows.next().map_err(StoreError::sqlite(op))? {
@@ -123,6 +140,7 @@ fn lease_due(
             event_id: get(2)?,
             target: codec::target(get(3)?, &kind, get(5)?)?,
             attempts: codec::count("attempt count", row.get(6).map_err(StoreError::sqlite(op))?)?,
+            replay: row.get(8).map_err(StoreError::sqlite(op))?,
         };
         let due: Option<i64> = row.get(7).map_err(StoreError::sqlite(op))?;
         leased.push((due, entry));

@@ -9,6 +9,7 @@ mod durability;
 mod handoff;
 mod lease;
 mod listing;
+mod replay;
 mod state;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub(crate) use durability::*;
 pub(crate) use handoff::*;
 pub(crate) use lease::*;
 pub(crate) use listing::*;
+pub(crate) use replay::*;
 pub(crate) use state::*;
 
 use super::{Acceptance, AttemptRecord, NewEvent, Payload, Store, Target, TargetKind};
@@ -71,6 +73,9 @@ macro_rules! store_suite {
             objects_crud,
             concurrent_accepts_are_all_durable,
             data_survives_reopen,
+            bulk_retry_follows_its_filter_and_cap,
+            events_between_pages_in_time_order,
+            replay_deliveries_are_created_once_and_claimed_after_live_work,
         );
     };
     (@tests $make:path; $($test:ident),* $(,)?) => {
