@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod auth;
 pub mod check;
+pub mod cloudevent;
 pub mod config;
 pub mod connections;
 pub mod dead_letter;

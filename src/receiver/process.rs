@@ -223,6 +223,7 @@ pub fn prepare(
             source: format!("endpoint/{name}"),
             payload,
             received_at: inbound.received_at,
+            context: None,
         },
         publish: route.publish.is_some(),
         forward: route.forward.is_some(),

@@ -4,6 +4,7 @@
 
 mod batch;
 mod codec;
+pub mod context;
 mod group_commit;
 pub mod payload;
 mod postgres;
@@ -114,6 +115,7 @@ impl StoreError {
     }
 }
 
+pub use context::{DataEncoding, EventContext};
 pub use group_commit::{BatchWriter, GroupCommitter};
 pub use payload::{Payload, PayloadError};
 
@@ -207,6 +209,9 @@ pub struct NewEvent {
     pub payload: Payload,
     /// When it was accepted.
     pub received_at: DateTime<Utc>,
+    /// A CloudEvent's context (`EventContext` as JSON: its attributes and how the payload
+    /// holds the data); None for an event that did not arrive as a CloudEvent.
+    pub context: Option<Payload>,
 }
 
 /// A new event id: time-ordered and unique.

@@ -105,6 +105,7 @@ pub(crate) fn event(id: &str, at: DateTime<Utc>) -> NewEvent {
         source: "publish-api".into(),
         payload: Payload::parse(payload_text(id).as_bytes(), usize::MAX).expect("payload"),
         received_at: at,
+        context: None,
     }
 }
 
