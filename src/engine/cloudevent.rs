@@ -311,3 +311,123 @@ fn spec_version(v: Option<&str>) -> Result<(), PublishError> {
 
 /// Longest `id` or `type` (re-exported for the documentation of the bounds).
 pub const MAX_ID_LEN: usize = MAX_ATTRIBUTE_LEN;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary_headers(extra: &[(&str, String)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("ce-specversion", "1.0"),
+            ("ce-id", "1"),
+            ("ce-type", "t"),
+            ("ce-source", "/s"),
+        ] {
+            h.insert(k, v.parse().unwrap());
+        }
+        for (k, v) in extra {
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn context(e: &PublishedEvent) -> EventContext {
+        EventContext::from_payload(e.context.as_ref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn any_content_type_is_kept_with_its_bytes() {
+        let bytes = [0u8, 159, 146, 150, 255];
+        let e = binary(
+            &binary_headers(&[("content-type", "application/octet-stream".into())]),
+            &bytes,
+        )
+        .unwrap();
+        assert_eq!(context(&e).encoding, DataEncoding::Base64);
+        assert_eq!(e.data.as_str(), r#""AJ+Slv8=""#);
+        let xml = binary(
+            &binary_headers(&[("content-type", "application/xml; charset=utf-8".into())]),
+            b"<a>\"1\"</a>",
+        )
+        .unwrap();
+        let ctx = context(&xml);
+        assert_eq!(ctx.encoding, DataEncoding::Text);
+        assert_eq!(
+            ctx.attribute("datacontenttype"),
+            Some("application/xml; charset=utf-8")
+        );
+        assert_eq!(xml.data.as_str(), r#""<a>\"1\"</a>""#);
+        // Text that is not UTF-8 is kept as bytes.
+        let latin = binary(
+            &binary_headers(&[("content-type", "text/plain; charset=latin1".into())]),
+            b"caf\xe9",
+        )
+        .unwrap();
+        assert_eq!(context(&latin).encoding, DataEncoding::Base64);
+        let none = binary(&binary_headers(&[]), b"").unwrap();
+        assert_eq!(
+            (context(&none).encoding, none.data.as_str()),
+            (DataEncoding::None, "null")
+        );
+    }
+
+    #[test]
+    fn extensions_are_kept_and_bounded() {
+        let e = structured(
+            br#"{"specversion":"1.0","id":"1","type":"t","source":"/s","subject":"x","tenant":"acme","retries":3,"sampled":true,"data":"hi","datacontenttype":"text/plain"}"#,
+        )
+        .unwrap();
+        let ctx = context(&e);
+        assert_eq!(ctx.attributes["retries"], 3);
+        assert_eq!(ctx.attributes["sampled"], true);
+        assert_eq!(ctx.attribute("subject"), Some("x"));
+        assert_eq!(ctx.encoding, DataEncoding::Text);
+        let refused = |body: String| match structured(body.as_bytes()) {
+            Err(PublishError::InvalidEvent(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let base = r#""specversion":"1.0","id":"1","type":"t","source":"/s""#;
+        let many: String = (0..MAX_ATTRIBUTES)
+            .map(|i| format!(r#","x{i}":"v""#))
+            .collect();
+        assert!(refused(format!("{{{base}{many}}}")).contains("at most 32"));
+        let long = "v".repeat(MAX_VALUE_LEN + 1);
+        assert!(refused(format!(r#"{{{base},"ext":"{long}"}}"#)).contains("ext is longer"));
+        let big: String = (0..10)
+            .map(|i| format!(r#","x{i}":"{}""#, "v".repeat(MAX_VALUE_LEN)))
+            .collect();
+        assert!(refused(format!("{{{base}{big}}}")).contains("add up to"));
+        assert!(refused(format!(r#"{{{base},"Bad_Name":"v"}}"#)).contains("lower-case"));
+        assert!(refused(format!(r#"{{{base},"obj":{{"a":1}}}}"#)).contains("obj must be"));
+        let header = binary(&binary_headers(&[("ce-Ext_1", "v".into())]), b"");
+        assert!(matches!(header, Err(PublishError::InvalidEvent(_))));
+    }
+
+    #[test]
+    fn a_batch_is_whole_or_refused_with_the_index() {
+        let ok = r#"{"specversion":"1.0","id":"a","type":"t","source":"/s","data":1}"#;
+        let bad = r#"{"specversion":"1.0","id":"b","type":"t"}"#;
+        let all = batch(format!("[{ok},{ok}]").as_bytes()).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            batch(format!("[{ok},{ok},{bad}]").as_bytes()),
+            Err(PublishError::InvalidEvent(
+                "batch event 2: source is required".into()
+            ))
+        );
+        assert!(matches!(
+            batch(br#"{"not":"an array"}"#),
+            Err(PublishError::InvalidBody(_))
+        ));
+        assert_eq!(batch(b"[]").unwrap(), Vec::new());
+        let over = format!("[{}]", vec![ok; MAX_BATCH + 1].join(","));
+        assert!(matches!(
+            batch(over.as_bytes()),
+            Err(PublishError::InvalidBody(m)) if m.contains("at most 1000")
+        ));
+    }
+}

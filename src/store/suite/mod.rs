@@ -45,6 +45,7 @@ macro_rules! store_suite {
     ($make:path) => {
         $crate::store::suite::store_suite!(@tests $make;
             accept_stores_event_and_deliveries,
+            accept_keeps_the_cloudevent_context,
             duplicate_ids_are_stored_once,
             duplicate_ids_within_one_batch,
             dedup_keys_block_until_they_expire,
