@@ -77,7 +77,9 @@ fn client(inst: &Instance, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("the client prints JSON")
 }
 
-fn start(dir: &Path, sink: &Sink) -> Instance {
+/// Starts Switchboard with `orders` (Standard Webhooks, to `sink`) and `meta` (its
+/// transformation shows what `$meta` holds, to `meta_sink`).
+fn start(dir: &Path, sink: &Sink, meta_sink: &Sink) -> Instance {
     let m = dir.join("manifests");
     std::fs::create_dir_all(&m).unwrap();
     let manifests = format!(
@@ -95,9 +97,24 @@ spec:
   url: {}
   eventTypes: ["order.*"]
   signing: {{scheme: StandardWebhooks, secretRef: {{name: signing}}}}
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: Transformation
+metadata: {{name: show-meta, namespace: payments}}
+spec:
+  jq: '{{id: $meta.attributes.id, subject: $meta.attributes.subject, tenant: $meta.attributes.tenant, contentType: $meta.attributes.datacontenttype, encoding: $meta.dataEncoding, data: .}}'
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: WebhookSubscription
+metadata: {{name: meta, namespace: payments}}
+spec:
+  url: {}
+  eventTypes: ["order.*"]
+  transformationRef: {{name: show-meta}}
 "#,
         support::payments_publisher!(),
-        sink.url
+        sink.url,
+        meta_sink.url
     );
     std::fs::write(m.join("base.yaml"), manifests).unwrap();
     Instance::start(&m, &dir.join("data"), &["--allow-private-destinations"])
@@ -146,8 +163,8 @@ fn data_bytes(payload: &str, context: &Value) -> Option<Vec<u8>> {
 #[test]
 fn every_sdk_mode_is_accepted_with_every_attribute_and_the_data_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::always(200);
-    let inst = start(dir.path(), &sink);
+    let (sink, meta_sink) = (Sink::always(200), Sink::always(200));
+    let inst = start(dir.path(), &sink, &meta_sink);
     let sent = client(&inst, &["modes"]);
     let sent = sent.as_array().unwrap();
     assert_eq!(sent.len(), 10, "five data kinds in two modes");
@@ -177,15 +194,42 @@ fn every_sdk_mode_is_accepted_with_every_attribute_and_the_data_byte_for_byte() 
             assert_eq!(bytes, want, "{what}: the data byte for byte");
         }
     }
-    // Each was fanned out like any event.
+    // Each was fanned out like any event, and a transformation sees its attributes.
     sink.wait_hits(10, Duration::from_secs(30));
+    let seen = meta_sink.wait_hits(10, Duration::from_secs(30));
+    for case in sent {
+        let id = case["id"].as_str().unwrap();
+        let hit = seen
+            .iter()
+            .map(|h| serde_json::from_slice::<Value>(&h.body).unwrap()["data"].clone())
+            .find(|d| d["id"] == id)
+            .unwrap_or_else(|| panic!("{id} reached the transformed subscription"));
+        let attributes = &case["attributes"];
+        assert_eq!(hit["subject"], attributes["subject"], "{id}");
+        assert_eq!(hit["tenant"], "acme", "{id}");
+        assert_eq!(
+            hit["contentType"],
+            attributes
+                .get("datacontenttype")
+                .cloned()
+                .unwrap_or(Value::Null),
+            "{id}"
+        );
+        let encoding = match case["case"].as_str().unwrap() {
+            "json" => "json",
+            "text" | "xml" => "text",
+            "bytes" => "base64",
+            _ => "none",
+        };
+        assert_eq!(hit["encoding"], encoding, "{id}");
+    }
 }
 
 #[test]
 fn a_batch_of_100_is_accepted_and_delivered_as_100_events() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::always(200);
-    let inst = start(dir.path(), &sink);
+    let (sink, meta_sink) = (Sink::always(200), Sink::always(200));
+    let inst = start(dir.path(), &sink, &meta_sink);
     let answer = client(&inst, &["batch", "100"]);
     assert_eq!(answer["status"], 202, "{}", answer["answer"]);
     assert_eq!(answer["answer"]["ids"], answer["ids"]);
@@ -212,8 +256,8 @@ fn a_batch_of_100_is_accepted_and_delivered_as_100_events() {
 #[test]
 fn a_batch_with_one_invalid_event_is_refused_whole_with_its_index() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Sink::always(200);
-    let inst = start(dir.path(), &sink);
+    let (sink, meta_sink) = (Sink::always(200), Sink::always(200));
+    let inst = start(dir.path(), &sink, &meta_sink);
     let answer = client(&inst, &["batch", "20", "13"]);
     assert_eq!(answer["status"], 400, "{}", answer["answer"]);
     let message = answer["answer"]["error"]["message"].as_str().unwrap();

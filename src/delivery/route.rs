@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use super::breaker::Breaker;
 use super::destination::Destination;
 use super::pace::Pace;
-use crate::store::{NewEvent, Target};
+use crate::store::{EventContext, NewEvent, Target};
 use crate::transform::eval::EvalError;
 use crate::transform::inline::{self, Cap};
 use crate::transform::pool::Tenant;
@@ -156,7 +156,16 @@ fn transformed(program: &Program, payload: &[u8], meta: &Meta) -> Result<Vec<u8>
 
 /// What a subscription's transformation sees as `$meta`.
 fn meta_of(event: &NewEvent) -> Meta {
+    let context = event.context.as_ref().and_then(EventContext::from_payload);
+    let encoding = context.as_ref().map(|c| {
+        serde_json::to_value(c.encoding)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    });
     Meta {
+        attributes: context.map(|c| c.attributes),
+        data_encoding: encoding,
         event_type: Some(event.event_type.clone()),
         namespace: Some(event.namespace.clone()),
         source: Some(event.source.clone()),

@@ -197,6 +197,7 @@ pub fn prepare(
                     source: Some(format!("WebhookEndpoint/{namespace}/{name}")),
                     headers: visible_headers(&inbound.headers),
                     received_at: Some(inbound.received_at),
+                    ..Meta::default()
                 }
             } else {
                 Meta::default()
