@@ -13,9 +13,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use support::Instance;
-use support::sink::Sink;
+use support::sink::{Hit, Sink};
+use support::standard_webhooks::verifies;
 
 const TOKEN: &str = "test-publisher-token";
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// The SDK version the tests were written against.
 const SDK: &str = "cloudevents==2.2.0";
 
@@ -59,16 +61,27 @@ fn sdk_python() -> PathBuf {
 
 /// Runs the SDK client script; its stdout as JSON.
 fn client(inst: &Instance, args: &[&str]) -> Value {
+    client_with(inst, args, None)
+}
+
+/// [`client`], `stdin` given to the script.
+fn client_with(inst: &Instance, args: &[&str], stdin: Option<&Value>) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cloudevents_client.py");
     let url = format!("{}/v1/namespaces/payments/events", inst.data_url);
-    let out = Command::new(sdk_python())
+    let mut child = Command::new(sdk_python())
         .arg(script)
         .arg(args[0])
         .arg(&url)
         .arg(TOKEN)
         .args(&args[1..])
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("python runs");
+    let input = stdin.map(|v| v.to_string()).unwrap_or_default();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "the SDK client failed: {}",
@@ -80,6 +93,11 @@ fn client(inst: &Instance, args: &[&str]) -> Value {
 /// Starts Switchboard with `orders` (Standard Webhooks, to `sink`) and `meta` (its
 /// transformation shows what `$meta` holds, to `meta_sink`).
 fn start(dir: &Path, sink: &Sink, meta_sink: &Sink) -> Instance {
+    start_with(dir, sink, meta_sink, "")
+}
+
+/// [`start`] with more manifests.
+fn start_with(dir: &Path, sink: &Sink, meta_sink: &Sink, more: &str) -> Instance {
     let m = dir.join("manifests");
     std::fs::create_dir_all(&m).unwrap();
     let manifests = format!(
@@ -115,7 +133,7 @@ spec:
         support::payments_publisher!(),
         sink.url,
         meta_sink.url
-    );
+    ) + more;
     std::fs::write(m.join("base.yaml"), manifests).unwrap();
     Instance::start(&m, &dir.join("data"), &["--allow-private-destinations"])
 }
@@ -273,4 +291,127 @@ fn a_batch_with_one_invalid_event_is_refused_whole_with_its_index() {
     let answer = client(&inst, &["batch", "20"]);
     assert_eq!(answer["status"], 202, "{}", answer["answer"]);
     assert_eq!(stored(&inst.data_dir).len(), 20);
+}
+
+/// The requests a sink received, parsed by the SDK's `from_http`.
+fn parsed_by_sdk(inst: &Instance, hits: &[Hit]) -> Vec<Value> {
+    let requests: Vec<Value> = hits
+        .iter()
+        .map(|h| {
+            let headers: serde_json::Map<String, Value> = h
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap())))
+                .collect();
+            json!({
+                "headers": headers,
+                "body_b64": base64::engine::general_purpose::STANDARD.encode(&h.body),
+            })
+        })
+        .collect();
+    let parsed = client_with(inst, &["parse"], Some(&Value::Array(requests)));
+    parsed.as_array().unwrap().clone()
+}
+
+#[test]
+fn cloudevents_deliveries_parse_with_the_sdk_with_every_attribute_and_the_data_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, meta_sink) = (Sink::always(200), Sink::always(200));
+    let (binary, structured) = (Sink::always(200), Sink::always(200));
+    let more = format!(
+        r#"---
+apiVersion: switchboard.dev/v1alpha1
+kind: WebhookSubscription
+metadata: {{name: ce-binary, namespace: payments}}
+spec:
+  url: {}
+  eventTypes: ["order.*"]
+  format: {{type: CloudEvents, mode: binary}}
+  signing: {{scheme: StandardWebhooks, secretRef: {{name: signing}}}}
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: WebhookSubscription
+metadata: {{name: ce-structured, namespace: payments}}
+spec:
+  url: {}
+  eventTypes: ["order.*"]
+  format: {{type: CloudEvents, mode: structured}}
+  signing: {{scheme: StandardWebhooks, secretRef: {{name: signing}}}}
+"#,
+        binary.url, structured.url
+    );
+    let inst = start_with(dir.path(), &sink, &meta_sink, &more);
+    let sent = client(&inst, &["modes"]);
+    let sent = sent.as_array().unwrap();
+    // And one event that did not arrive as a CloudEvent.
+    let (status, answer) = support::http_json(
+        "POST",
+        &format!("{}/v1/namespaces/payments/events", inst.data_url),
+        &[
+            ("authorization", "Bearer test-publisher-token"),
+            ("content-type", "application/json"),
+        ],
+        Some(br#"{"type":"order.plain","id":"plain-1","data":{"n":1}}"#),
+    );
+    assert_eq!(status, 202, "{answer}");
+    for (mode, receiver) in [("binary", &binary), ("structured", &structured)] {
+        let hits = receiver.wait_hits(11, Duration::from_secs(30));
+        for hit in &hits {
+            assert!(verifies(hit, SECRET), "{mode}: Standard Webhooks signature");
+        }
+        if mode == "structured" {
+            assert!(
+                hits.iter()
+                    .all(|h| h.header("content-type") == "application/cloudevents+json")
+            );
+        } else {
+            assert!(hits.iter().all(|h| h.headers.contains_key("ce-id")));
+        }
+        let parsed = parsed_by_sdk(&inst, &hits);
+        let by_id = |id: &str| {
+            parsed
+                .iter()
+                .find(|p| p["attributes"]["id"] == id)
+                .unwrap_or_else(|| panic!("{mode}: {id} delivered and parsed: {parsed:?}"))
+        };
+        for case in sent {
+            let id = case["id"].as_str().unwrap();
+            let what = format!("{mode} delivery of {} {}", case["mode"], case["case"]);
+            let got = by_id(id);
+            let mut expected = case["attributes"].as_object().unwrap().clone();
+            expected.insert("specversion".into(), json!("1.0"));
+            assert_eq!(
+                got["attributes"].as_object().unwrap(),
+                &expected,
+                "{what}: every attribute and extension"
+            );
+            let decode = |v: &Value| {
+                v.as_str()
+                    .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap())
+            };
+            let (data, want) = (decode(&got["data_b64"]), decode(&case["data_b64"]));
+            if case["json"] == true {
+                let parse = |b: Vec<u8>| serde_json::from_slice::<Value>(&b).unwrap();
+                assert_eq!(data.map(parse), want.map(parse), "{what}");
+            } else {
+                assert_eq!(data, want, "{what}: the data byte for byte");
+                if mode == "binary" {
+                    // The SDK reads a JSON string as its text: check the body itself too.
+                    let hit = hits.iter().find(|h| h.header("ce-id") == id).unwrap();
+                    assert_eq!(
+                        Some(hit.body.to_vec()).filter(|b| !b.is_empty()),
+                        want,
+                        "{what}: the body"
+                    );
+                }
+            }
+        }
+        let plain = by_id("plain-1");
+        assert_eq!(
+            plain["attributes"]["source"],
+            "/v1/namespaces/payments/events"
+        );
+        assert_eq!(plain["attributes"]["type"], "order.plain");
+        assert!(plain["attributes"]["time"].is_string());
+    }
 }

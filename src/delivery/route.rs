@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::breaker::Breaker;
+use super::cloudevents_out::{self, Outgoing};
 use super::destination::Destination;
 use super::pace::Pace;
 use crate::store::{EventContext, NewEvent, Target};
@@ -26,6 +27,12 @@ pub enum Envelope {
     Webhook,
     /// The event's data as it is (a forward).
     Raw,
+    /// A CloudEvent with the event's attributes (`cloudevents_out`); `structured`: one
+    /// `application/cloudevents+json` object, otherwise binary mode.
+    CloudEvents {
+        /// Structured rather than binary mode.
+        structured: bool,
+    },
 }
 
 /// The running delivery state of one target.
@@ -81,13 +88,13 @@ pub fn rate_limiter(requests: u32, period: Duration) -> Option<DefaultDirectRate
 impl Route {
     /// The request body for an event: the transformation shapes the data, then the envelope.
     /// Without a transformation the payload's text goes out as it was received.
-    pub fn body(&self, event: &NewEvent) -> Result<Vec<u8>, TransformError> {
+    pub fn body(&self, event: &NewEvent) -> Result<Outgoing, TransformError> {
         match &self.transform {
             Some(program) => {
                 let data = transformed(program, event.payload.as_bytes(), &meta_of(event))?;
-                Ok(self.envelope(event, &data))
+                Ok(self.envelope(event, &data, true))
             }
-            None => Ok(self.envelope(event, event.payload.as_bytes())),
+            None => Ok(self.envelope(event, event.payload.as_bytes(), false)),
         }
     }
 
@@ -97,7 +104,7 @@ impl Route {
         &self,
         event: &NewEvent,
         pool: &EvalPool,
-    ) -> Result<Vec<u8>, TransformError> {
+    ) -> Result<Outgoing, TransformError> {
         let Some(program) = &self.transform else {
             return self.body(event);
         };
@@ -118,13 +125,13 @@ impl Route {
             .map_err(|e| {
                 TransformError::Eval(EvalError::Crashed(Crashed(crate::error_chain::render(&e))))
             })??;
-        Ok(self.envelope(event, &data))
+        Ok(self.envelope(event, &data, true))
     }
 
     /// The body around the (transformed) data, which is JSON text embedded as it is:
     /// `{"type":…,"timestamp":…,"data":…}` (keys in this order, compact), or the data alone.
-    fn envelope(&self, event: &NewEvent, data: &[u8]) -> Vec<u8> {
-        match self.envelope {
+    fn envelope(&self, event: &NewEvent, data: &[u8], transformed: bool) -> Outgoing {
+        let body = match self.envelope {
             Envelope::Webhook => {
                 let timestamp = event
                     .received_at
@@ -142,6 +149,14 @@ impl Route {
                 body
             }
             Envelope::Raw => data.to_vec(),
+            Envelope::CloudEvents { structured } => {
+                return cloudevents_out::build(event, data, transformed, structured);
+            }
+        };
+        Outgoing {
+            content_type: self.content_type.clone(),
+            headers: Vec::new(),
+            body,
         }
     }
 }

@@ -66,10 +66,10 @@ async fn attempt(
     // A transformation error is the configuration's fault, not the destination's.
     let (sent, reached_destination) =
         match route.body_async(&delivery.event, &deliveries.pool).await {
-            Ok(body) => (
+            Ok(out) => (
                 route
                     .destination
-                    .send(&delivery.id, &route.content_type, body)
+                    .send(&delivery.id, &out.content_type, &out.headers, out.body)
                     .await,
                 true,
             ),
