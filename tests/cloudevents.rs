@@ -212,8 +212,19 @@ fn every_sdk_mode_is_accepted_with_every_attribute_and_the_data_byte_for_byte() 
             assert_eq!(bytes, want, "{what}: the data byte for byte");
         }
     }
-    // Each was fanned out like any event, and a transformation sees its attributes.
-    sink.wait_hits(10, Duration::from_secs(30));
+    // Each was fanned out like any event, its Standard Webhooks payload naming its source
+    // and subject next to its type, and a transformation sees its attributes.
+    let plain = sink.wait_hits(10, Duration::from_secs(30));
+    for case in sent {
+        let attributes = &case["attributes"];
+        let body = plain
+            .iter()
+            .map(|h| serde_json::from_slice::<Value>(&h.body).unwrap())
+            .find(|b| b["subject"] == attributes["subject"])
+            .unwrap_or_else(|| panic!("{} delivered with its subject", case["id"]));
+        assert_eq!(body["source"], attributes["source"]);
+        assert_eq!(body["type"], "order.created");
+    }
     let seen = meta_sink.wait_hits(10, Duration::from_secs(30));
     for case in sent {
         let id = case["id"].as_str().unwrap();

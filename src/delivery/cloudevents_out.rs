@@ -31,6 +31,22 @@ pub fn default_source(event: &NewEvent) -> String {
     }
 }
 
+/// Where an event came from, for the Standard Webhooks payload: its CloudEvents `source`
+/// (or [`default_source`]) and `subject`, when it has one.
+pub fn origin(event: &NewEvent) -> (String, Option<String>) {
+    let context = event.context.as_ref().and_then(EventContext::from_payload);
+    let attribute = |name: &str| {
+        context
+            .as_ref()
+            .and_then(|c| c.attribute(name))
+            .map(str::to_owned)
+    };
+    (
+        attribute("source").unwrap_or_else(|| default_source(event)),
+        attribute("subject"),
+    )
+}
+
 /// The attributes an event goes out with (`data` excluded).
 pub fn attributes(event: &NewEvent, context: Option<&EventContext>) -> Map<String, Value> {
     let mut attributes = context.map(|c| c.attributes.clone()).unwrap_or_default();

@@ -23,7 +23,7 @@ use crate::transform::{EvalPool, Meta, Program, TransformError};
 /// How the request body is made from an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Envelope {
-    /// Standard Webhooks payload: `{"type", "timestamp", "data"}`.
+    /// Standard Webhooks payload: `{"type", "source", "subject"?, "timestamp", "data"}`.
     Webhook,
     /// The event's data as it is (a forward).
     Raw,
@@ -129,7 +129,8 @@ impl Route {
     }
 
     /// The body around the (transformed) data, which is JSON text embedded as it is:
-    /// `{"type":…,"timestamp":…,"data":…}` (keys in this order, compact), or the data alone.
+    /// `{"type":…,"source":…,"subject":…,"timestamp":…,"data":…}` (keys in this order,
+    /// compact; `subject` only when the event has one), a CloudEvent, or the data alone.
     fn envelope(&self, event: &NewEvent, data: &[u8], transformed: bool) -> Outgoing {
         let body = match self.envelope {
             Envelope::Webhook => {
@@ -137,10 +138,19 @@ impl Route {
                     .received_at
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                 let event_type = Value::from(event.event_type.as_str()).to_string();
-                let mut body =
-                    Vec::with_capacity(data.len() + event_type.len() + timestamp.len() + 36);
+                let (source, subject) = cloudevents_out::origin(event);
+                let source = Value::from(source).to_string();
+                let mut body = Vec::with_capacity(
+                    data.len() + event_type.len() + source.len() + timestamp.len() + 64,
+                );
                 body.extend_from_slice(b"{\"type\":");
                 body.extend_from_slice(event_type.as_bytes());
+                body.extend_from_slice(b",\"source\":");
+                body.extend_from_slice(source.as_bytes());
+                if let Some(subject) = subject {
+                    body.extend_from_slice(b",\"subject\":");
+                    body.extend_from_slice(Value::from(subject).to_string().as_bytes());
+                }
                 body.extend_from_slice(b",\"timestamp\":\"");
                 body.extend_from_slice(timestamp.as_bytes());
                 body.extend_from_slice(b"\",\"data\":");
