@@ -25,6 +25,7 @@ pub fn default_source(event: &NewEvent) -> String {
     let ns = &event.namespace;
     match event.source.split_once('/') {
         _ if event.source == "publish-api" => format!("/v1/namespaces/{ns}/events"),
+        _ if event.source == "switchboard" => format!("/switchboard/{ns}"),
         Some(("endpoint", name)) => format!("/hooks/{ns}/{name}"),
         Some(("sync", name)) => format!("/syncs/{ns}/{name}"),
         _ => format!("/switchboard/{ns}/{}", event.source),
