@@ -12,9 +12,9 @@ use serde_json::{Map, Value};
 
 use crate::store::{DataEncoding, EventContext, Payload};
 
-use super::publish::{
-    MAX_ATTRIBUTE_LEN, PublishError, PublishedEvent, attribute, check_attribute, data, field,
-    fields, member,
+use super::event_fields::{
+    Fields, MAX_ATTRIBUTE_LEN, PublishError, PublishedEvent, attribute, check_attribute, data,
+    field, fields, member, not_json,
 };
 
 /// Most attributes (required, optional and extensions together) one event may carry.
@@ -40,7 +40,7 @@ pub fn batch(body: &[u8]) -> Result<Vec<PublishedEvent>, PublishError> {
     let events: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
         match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
             Ok(_) => PublishError::InvalidBody("expected a JSON array of CloudEvents".into()),
-            Err(_) => super::publish::not_json(&e),
+            Err(_) => not_json(&e),
         }
     })?;
     if events.len() > MAX_BATCH {
@@ -69,7 +69,7 @@ pub fn at_index(index: usize, e: PublishError) -> PublishError {
     }
 }
 
-fn from_fields(map: &super::publish::Fields<'_>) -> Result<PublishedEvent, PublishError> {
+fn from_fields(map: &Fields<'_>) -> Result<PublishedEvent, PublishError> {
     let version = field(map, "specversion").and_then(|v| serde_json::from_str(v.get()).ok());
     spec_version(version)?;
     let id = attribute(field(map, "id"), "id", true)?.unwrap_or_default();

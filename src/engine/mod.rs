@@ -11,6 +11,7 @@ pub mod connections;
 pub mod dead_letter;
 pub mod dependents;
 pub mod endpoints;
+pub mod event_fields;
 pub mod event_types;
 pub mod forwards;
 pub mod health;
