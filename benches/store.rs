@@ -122,6 +122,7 @@ fn acceptance(id: &str, payload: Payload) -> Acceptance {
             source: "bench".into(),
             payload,
             received_at: Utc::now(),
+            context: None,
         },
         targets: vec![Target {
             namespace: "bench".into(),

@@ -212,7 +212,8 @@ fn deliveries_are_signed_with_every_active_secret_and_carry_the_contract_headers
     assert_eq!(body["data"], json!({"amount": 42}));
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["type", "timestamp", "data"]);
+    assert_eq!(keys, ["type", "source", "timestamp", "data"]);
+    assert_eq!(body["source"], "/v1/namespaces/payments/events");
     // The status counts it.
     let deadline = Instant::now() + Duration::from_secs(5);
     while subscription_status(&inst, "partner")["delivered"] != 1 {

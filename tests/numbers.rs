@@ -128,15 +128,18 @@ fn start(dir: &Path, plain: &Sink, same: &Sink, pick: &Sink) -> Instance {
 }
 
 /// The data of the Standard Webhooks body of the hit of `event_type`, as bytes: the body must
-/// be `{"type":…,"timestamp":"…","data":<data>}`.
+/// be `{"type":…,"source":"…","timestamp":"…","data":<data>}`.
 fn data_of(hits: &[Hit], event_type: &str) -> String {
-    let prefix = format!(r#"{{"type":"{event_type}","timestamp":""#);
+    let prefix = format!(r#"{{"type":"{event_type}","source":""#);
     let hit = hits
         .iter()
         .find(|h| h.body.starts_with(prefix.as_bytes()))
         .unwrap_or_else(|| panic!("no {event_type} delivery in {hits:?}"));
     let body = std::str::from_utf8(&hit.body).unwrap();
-    let rest = &body[prefix.len()..];
+    let (source, rest) = body[prefix.len()..]
+        .split_once(r#"","timestamp":""#)
+        .expect("source, then timestamp");
+    assert!(source.starts_with('/'), "{body}");
     let (timestamp, data) = rest.split_once(r#"","data":"#).expect("a data field");
     assert!(
         chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),

@@ -87,6 +87,9 @@ pub struct WebhookSubscriptionSpec {
     /// Auto-disable of this subscription, overriding the engine's --auto-disable-after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_disable: Option<AutoDisable>,
+    /// How each delivery's request is made: Standard Webhooks (the default) or CloudEvents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<DeliveryFormat>,
 }
 
 /// A dead-letter target: exactly one of a subscription of the same namespace or a URL.
@@ -259,4 +262,38 @@ pub struct WebhookSubscriptionStatus {
     /// The Secret holding the signing secret in use (generated when spec.signing has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret_ref: Option<SecretKeyRef>,
+}
+
+/// How a delivery's request is made (`spec.format`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryFormat {
+    /// `StandardWebhooks` (`{"type", "timestamp", "data"}`, the default) or `CloudEvents`.
+    #[serde(default, rename = "type")]
+    pub kind: FormatKind,
+    /// The CloudEvents content mode: `binary` (the default: `ce-*` headers, the data as the
+    /// body in its own content type) or `structured` (`application/cloudevents+json`).
+    #[serde(default)]
+    pub mode: CloudEventsMode,
+}
+
+/// The body format of a delivery.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum FormatKind {
+    /// Standard Webhooks payload.
+    #[default]
+    StandardWebhooks,
+    /// A CloudEvent carrying the original attributes.
+    CloudEvents,
+}
+
+/// A CloudEvents HTTP content mode.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudEventsMode {
+    /// Attributes in `ce-*` headers, the data as the body.
+    #[default]
+    Binary,
+    /// One JSON object with the attributes and the data.
+    Structured,
 }

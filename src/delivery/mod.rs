@@ -5,6 +5,7 @@
 pub mod autodisable;
 pub mod breaker;
 pub mod classify;
+pub mod cloudevents_out;
 pub mod credentials;
 pub mod destination;
 mod disable;

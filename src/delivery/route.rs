@@ -10,9 +10,10 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::breaker::Breaker;
+use super::cloudevents_out::{self, Outgoing};
 use super::destination::Destination;
 use super::pace::Pace;
-use crate::store::{NewEvent, Target};
+use crate::store::{EventContext, NewEvent, Target};
 use crate::transform::eval::EvalError;
 use crate::transform::inline::{self, Cap};
 use crate::transform::pool::Tenant;
@@ -22,10 +23,16 @@ use crate::transform::{EvalPool, Meta, Program, TransformError};
 /// How the request body is made from an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Envelope {
-    /// Standard Webhooks payload: `{"type", "timestamp", "data"}`.
+    /// Standard Webhooks payload: `{"type", "source", "subject"?, "timestamp", "data"}`.
     Webhook,
     /// The event's data as it is (a forward).
     Raw,
+    /// A CloudEvent with the event's attributes (`cloudevents_out`); `structured`: one
+    /// `application/cloudevents+json` object, otherwise binary mode.
+    CloudEvents {
+        /// Structured rather than binary mode.
+        structured: bool,
+    },
 }
 
 /// The running delivery state of one target.
@@ -81,13 +88,13 @@ pub fn rate_limiter(requests: u32, period: Duration) -> Option<DefaultDirectRate
 impl Route {
     /// The request body for an event: the transformation shapes the data, then the envelope.
     /// Without a transformation the payload's text goes out as it was received.
-    pub fn body(&self, event: &NewEvent) -> Result<Vec<u8>, TransformError> {
+    pub fn body(&self, event: &NewEvent) -> Result<Outgoing, TransformError> {
         match &self.transform {
             Some(program) => {
                 let data = transformed(program, event.payload.as_bytes(), &meta_of(event))?;
-                Ok(self.envelope(event, &data))
+                Ok(self.envelope(event, &data, true))
             }
-            None => Ok(self.envelope(event, event.payload.as_bytes())),
+            None => Ok(self.envelope(event, event.payload.as_bytes(), false)),
         }
     }
 
@@ -97,7 +104,7 @@ impl Route {
         &self,
         event: &NewEvent,
         pool: &EvalPool,
-    ) -> Result<Vec<u8>, TransformError> {
+    ) -> Result<Outgoing, TransformError> {
         let Some(program) = &self.transform else {
             return self.body(event);
         };
@@ -118,22 +125,32 @@ impl Route {
             .map_err(|e| {
                 TransformError::Eval(EvalError::Crashed(Crashed(crate::error_chain::render(&e))))
             })??;
-        Ok(self.envelope(event, &data))
+        Ok(self.envelope(event, &data, true))
     }
 
     /// The body around the (transformed) data, which is JSON text embedded as it is:
-    /// `{"type":…,"timestamp":…,"data":…}` (keys in this order, compact), or the data alone.
-    fn envelope(&self, event: &NewEvent, data: &[u8]) -> Vec<u8> {
-        match self.envelope {
+    /// `{"type":…,"source":…,"subject":…,"timestamp":…,"data":…}` (keys in this order,
+    /// compact; `subject` only when the event has one), a CloudEvent, or the data alone.
+    fn envelope(&self, event: &NewEvent, data: &[u8], transformed: bool) -> Outgoing {
+        let body = match self.envelope {
             Envelope::Webhook => {
                 let timestamp = event
                     .received_at
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                 let event_type = Value::from(event.event_type.as_str()).to_string();
-                let mut body =
-                    Vec::with_capacity(data.len() + event_type.len() + timestamp.len() + 36);
+                let (source, subject) = cloudevents_out::origin(event);
+                let source = Value::from(source).to_string();
+                let mut body = Vec::with_capacity(
+                    data.len() + event_type.len() + source.len() + timestamp.len() + 64,
+                );
                 body.extend_from_slice(b"{\"type\":");
                 body.extend_from_slice(event_type.as_bytes());
+                body.extend_from_slice(b",\"source\":");
+                body.extend_from_slice(source.as_bytes());
+                if let Some(subject) = subject {
+                    body.extend_from_slice(b",\"subject\":");
+                    body.extend_from_slice(Value::from(subject).to_string().as_bytes());
+                }
                 body.extend_from_slice(b",\"timestamp\":\"");
                 body.extend_from_slice(timestamp.as_bytes());
                 body.extend_from_slice(b"\",\"data\":");
@@ -142,6 +159,14 @@ impl Route {
                 body
             }
             Envelope::Raw => data.to_vec(),
+            Envelope::CloudEvents { structured } => {
+                return cloudevents_out::build(event, data, transformed, structured);
+            }
+        };
+        Outgoing {
+            content_type: self.content_type.clone(),
+            headers: Vec::new(),
+            body,
         }
     }
 }
@@ -156,7 +181,16 @@ fn transformed(program: &Program, payload: &[u8], meta: &Meta) -> Result<Vec<u8>
 
 /// What a subscription's transformation sees as `$meta`.
 fn meta_of(event: &NewEvent) -> Meta {
+    let context = event.context.as_ref().and_then(EventContext::from_payload);
+    let encoding = context.as_ref().map(|c| {
+        serde_json::to_value(c.encoding)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    });
     Meta {
+        attributes: context.map(|c| c.attributes),
+        data_encoding: encoding,
         event_type: Some(event.event_type.clone()),
         namespace: Some(event.namespace.clone()),
         source: Some(event.source.clone()),

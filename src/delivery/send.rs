@@ -29,9 +29,17 @@ pub struct Sent {
 pub const REPLAY_HEADER: &str = "switchboard-replay-id";
 
 impl Destination {
-    /// POSTs `body` as message `msg_id` (the `webhook-id`, stable across retries).
-    pub async fn send(&self, msg_id: &str, content_type: &str, body: Vec<u8>) -> Sent {
-        self.send_message(msg_id, None, content_type, body).await
+    /// POSTs `body` as message `msg_id` (the `webhook-id`, stable across retries), with
+    /// `extra` headers (a CloudEvent's `ce-*`).
+    pub async fn send(
+        &self,
+        msg_id: &str,
+        content_type: &str,
+        extra: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Sent {
+        self.send_message(msg_id, None, content_type, extra, body)
+            .await
     }
 
     /// Like [`Destination::send`], for a delivery of `replay` (sent in [`REPLAY_HEADER`]).
@@ -40,6 +48,7 @@ impl Destination {
         msg_id: &str,
         replay: Option<&str>,
         content_type: &str,
+        extra: &[(String, String)],
         body: Vec<u8>,
     ) -> Sent {
         let started_at = Utc::now();
@@ -80,12 +89,13 @@ impl Destination {
             record.error = Some(format!("obtaining credentials: {}", chain(&e)));
             return finish(record, Verdict::Retryable { retry_after: None }, None);
         }
-        let mut request = self
-            .client
-            .post(url)
-            .timeout(self.timeout)
-            .headers(headers)
-            .header(CONTENT_TYPE, content_type);
+        let mut request = self.client.post(url).timeout(self.timeout).headers(headers);
+        if !content_type.is_empty() {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        for (name, value) in extra {
+            request = request.header(name.as_str(), value.as_str());
+        }
         for (name, value) in signature {
             request = request.header(name, value);
         }

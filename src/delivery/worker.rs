@@ -66,15 +66,16 @@ async fn attempt(
     // A transformation error is the configuration's fault, not the destination's.
     let (sent, reached_destination) =
         match route.body_async(&delivery.event, &deliveries.pool).await {
-            Ok(body) => (
+            Ok(out) => (
                 // The event's id: the same message for every delivery of it, replays included.
                 route
                     .destination
                     .send_message(
                         &delivery.event.id,
                         delivery.replay.as_deref(),
-                        &route.content_type,
-                        body,
+                        &out.content_type,
+                        &out.headers,
+                        out.body,
                     )
                     .await,
                 true,

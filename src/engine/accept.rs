@@ -75,22 +75,69 @@ impl Engine {
         Ok(MayPublish { namespace })
     }
 
-    /// Parses an authorized publish request, fans the event out to the matching
-    /// subscriptions and commits it durably; returns only once it is on disk.
+    /// Parses an authorized publish request, fans its event out to the matching
+    /// subscriptions and commits it durably; returns only once it is on disk. A CloudEvents
+    /// batch is checked whole (an invalid event refuses the batch, naming its index) and its
+    /// events committed in one transaction: all of them are stored or none.
     pub async fn publish(
         &self,
         may: MayPublish<'_>,
         headers: &http::HeaderMap,
         body: &[u8],
-    ) -> Result<AcceptedEvent, AcceptError> {
+    ) -> Result<Vec<AcceptedEvent>, AcceptError> {
         let namespace = may.namespace;
         let topology = self.topology();
-        let event = publish::parse(headers, body)?;
+        let events = publish::parse_all(headers, body)?;
+        let batch = publish::is_batch(headers);
+        let mut acceptances = Vec::with_capacity(events.len());
+        for (index, event) in events.into_iter().enumerate() {
+            let in_batch = |e: PublishError| {
+                if batch {
+                    super::cloudevent::at_index(index, e)
+                } else {
+                    e
+                }
+            };
+            acceptances.push(
+                self.acceptance(&topology, namespace, event, in_batch)
+                    .await?,
+            );
+        }
+        let ids: Vec<String> = acceptances.iter().map(|a| a.event.id.clone()).collect();
+        let results = if acceptances.len() == 1 {
+            vec![self.accept(acceptances.remove(0)).await?]
+        } else if acceptances.is_empty() {
+            Vec::new()
+        } else {
+            self.commit_all(acceptances).await?
+        };
+        Ok(ids
+            .into_iter()
+            .zip(results)
+            .map(|(id, accepted)| AcceptedEvent {
+                id,
+                created: matches!(accepted, Accepted::Stored { .. }),
+                deliveries: match accepted {
+                    Accepted::Stored { deliveries } => deliveries,
+                    _ => 0,
+                },
+            })
+            .collect())
+    }
+
+    /// A published event checked (reserved types, its EventType's schema) and fanned out.
+    async fn acceptance(
+        &self,
+        topology: &Arc<Topology>,
+        namespace: &str,
+        event: publish::PublishedEvent,
+        in_batch: impl Fn(PublishError) -> PublishError,
+    ) -> Result<Acceptance, AcceptError> {
         if crate::delivery::notice::is_lifecycle(&event.event_type) {
-            return Err(PublishError::InvalidEvent(format!(
+            return Err(in_batch(PublishError::InvalidEvent(format!(
                 "event types starting with {:?} are reserved for Switchboard's lifecycle events",
                 crate::delivery::notice::LIFECYCLE_PREFIX
-            ))
+            )))
             .into());
         }
         topology
@@ -98,30 +145,23 @@ impl Engine {
             .check(namespace, &event.event_type, &event.data)?;
         let id = event.id.unwrap_or_else(new_event_id);
         let targets = self
-            .fan_out(&topology, namespace, &event.event_type, &id, &event.data)
+            .fan_out(topology, namespace, &event.event_type, &id, &event.data)
             .await?;
         let source = event
             .source
             .map_or_else(|| "publish-api".to_owned(), |s| format!("publish-api:{s}"));
-        let acceptance = Acceptance {
+        Ok(Acceptance {
             event: NewEvent {
-                id: id.clone(),
+                id,
                 namespace: namespace.to_owned(),
                 event_type: event.event_type,
                 source,
                 payload: event.data,
                 received_at: Utc::now(),
+                context: event.context,
             },
             targets,
             dedup: None,
-        };
-        self.accept(acceptance).await.map(|accepted| AcceptedEvent {
-            id,
-            created: matches!(accepted, Accepted::Stored { .. }),
-            deliveries: match accepted {
-                Accepted::Stored { deliveries } => deliveries,
-                _ => 0,
-            },
         })
     }
 
@@ -222,20 +262,35 @@ impl Engine {
     /// the store is down, and no longer waited for when it goes down meanwhile (the commit
     /// may still land; it is then delivered like any other).
     pub(super) async fn commit(&self, acceptance: Acceptance) -> Result<Accepted, StoreError> {
+        self.commit_all(vec![acceptance])
+            .await?
+            .pop()
+            .ok_or(StoreError::Closed)
+    }
+
+    /// [`Engine::commit`] for several acceptances at once, in one store transaction: all
+    /// of them are stored or none.
+    pub(super) async fn commit_all(
+        &self,
+        acceptances: Vec<Acceptance>,
+    ) -> Result<Vec<Accepted>, StoreError> {
         let health = self.store_health();
         if let Some(reason) = health.down() {
             return Err(StoreError::Unavailable { reason });
         }
-        let label = NamespaceLabel {
-            namespace: acceptance.event.namespace.clone(),
-        };
+        let labels: Vec<NamespaceLabel> = acceptances
+            .iter()
+            .map(|a| NamespaceLabel {
+                namespace: a.event.namespace.clone(),
+            })
+            .collect();
         let committing = tokio::spawn(commit_and_hand_off(
             self.store.clone(),
             self.deliveries.clone(),
             self.metrics.clone(),
-            acceptance,
+            acceptances,
         ));
-        let result = tokio::select! {
+        let results = tokio::select! {
             biased;
             joined = committing => match joined {
                 Ok(result) => result?,
@@ -244,13 +299,15 @@ impl Engine {
             },
             reason = health.went_down() => return Err(StoreError::Unavailable { reason }),
         };
-        match result {
-            Accepted::Stored { .. } => self.metrics.events_accepted.get_or_create(&label).inc(),
-            Accepted::DuplicateId | Accepted::DuplicateKey => {
-                self.metrics.events_duplicate.get_or_create(&label).inc()
-            }
-        };
-        Ok(result)
+        for (result, label) in results.iter().zip(&labels) {
+            match result {
+                Accepted::Stored { .. } => self.metrics.events_accepted.get_or_create(label).inc(),
+                Accepted::DuplicateId | Accepted::DuplicateKey => {
+                    self.metrics.events_duplicate.get_or_create(label).inc()
+                }
+            };
+        }
+        Ok(results)
     }
 
     /// Refreshes the queue-depth gauges from the store.
@@ -291,6 +348,7 @@ impl Engine {
                     PublishError::InvalidBody(crate::error_chain::chain(&e).to_string())
                 })?,
                 received_at: now,
+                context: None,
             },
             targets: vec![subscription::target_of(&key)],
             dedup: None,
@@ -330,38 +388,47 @@ async fn commit_and_hand_off(
     store: Arc<dyn Store>,
     deliveries: Arc<Deliveries>,
     metrics: Arc<Metrics>,
-    acceptance: Acceptance,
-) -> Result<Accepted, StoreError> {
-    let targets = acceptance.targets.clone();
+    acceptances: Vec<Acceptance>,
+) -> Result<Vec<Accepted>, StoreError> {
+    let targets: Vec<Vec<Target>> = acceptances.iter().map(|a| a.targets.clone()).collect();
+    let all: Vec<Target> = targets.iter().flatten().cloned().collect();
     let started = Instant::now();
-    let (result, claimed) = if !targets.is_empty() && deliveries.has_room_for(&targets) {
-        let lease = deliveries.config().lease;
-        store
-            .accept_claimed(vec![acceptance], lease)
-            .await?
-            .pop()
-            .ok_or(StoreError::Closed)?
-    } else {
-        let accepted = store.accept(vec![acceptance]).await?.pop();
-        (accepted.ok_or(StoreError::Closed)?, Vec::new())
-    };
+    let (results, claimed): (Vec<Accepted>, Vec<_>) =
+        if !all.is_empty() && deliveries.has_room_for(&all) {
+            let lease = deliveries.config().lease;
+            let done = store.accept_claimed(acceptances, lease).await?;
+            let mut claimed = Vec::new();
+            let results = done
+                .into_iter()
+                .map(|(accepted, c)| {
+                    claimed.extend(c);
+                    accepted
+                })
+                .collect();
+            (results, claimed)
+        } else {
+            (store.accept(acceptances).await?, Vec::new())
+        };
     metrics
         .store_commit_seconds
         .observe(started.elapsed().as_secs_f64());
-    if let Accepted::Stored { deliveries: n } = result
-        && n > 0
-    {
+    let stored = |r: &Accepted| matches!(r, Accepted::Stored { deliveries: n } if *n > 0);
+    if results.iter().any(stored) {
         if claimed.is_empty() {
             deliveries.wake();
         } else {
             deliveries.hand_off(claimed).await;
         }
         let now = Utc::now();
-        for target in &targets {
-            deliveries.stats(target).triggered(now, 1);
+        for (result, targets) in results.iter().zip(&targets) {
+            if stored(result) {
+                for target in targets {
+                    deliveries.stats(target).triggered(now, 1);
+                }
+            }
         }
     }
-    Ok(result)
+    Ok(results)
 }
 
 #[async_trait::async_trait]

@@ -97,6 +97,7 @@ impl Engine {
                 source: SOURCE.to_owned(),
                 payload,
                 received_at: Utc::now(),
+                context: None,
             },
             targets: vec![target],
             dedup: None,

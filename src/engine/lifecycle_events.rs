@@ -374,6 +374,7 @@ impl Engine {
                 source: SOURCE.to_owned(),
                 payload,
                 received_at: now,
+                context: None,
             },
             targets,
             dedup: None,

@@ -5,11 +5,13 @@
 pub mod accept;
 pub mod auth;
 pub mod check;
+pub mod cloudevent;
 pub mod config;
 pub mod connections;
 pub mod dead_letter;
 pub mod dependents;
 pub mod endpoints;
+pub mod event_fields;
 pub mod event_types;
 pub mod forwards;
 pub mod health;

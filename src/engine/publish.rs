@@ -1,55 +1,49 @@
-//! Reading a publish request: plain `{type, id?, data}` JSON, or a CloudEvents 1.0 event in
-//! structured (`application/cloudevents+json`) or binary (`ce-*` headers) mode. The event's
-//! data is kept as the JSON text it was sent as (a [`Payload`]): the envelope is read field by
-//! field with the data left unparsed, so no `serde_json::Value` of it is ever built.
-
-use std::collections::HashMap;
+//! Reading a publish request: plain `{type, id?, data}` JSON, or CloudEvents 1.0 in structured
+//! (`application/cloudevents+json`), binary (`ce-*` headers) or batch
+//! (`application/cloudevents-batch+json`) mode (read in [`super::cloudevent`]). JSON data is
+//! kept as the text it was sent as (a [`Payload`]): the envelope is read field by field with
+//! the data left unparsed, so no `serde_json::Value` of it is ever built.
 
 use http::HeaderMap;
 use http::header::CONTENT_TYPE;
-use serde_json::Value;
-use serde_json::value::RawValue;
 
-use crate::store::{Payload, PayloadError};
+use crate::store::Payload;
 
-/// A JSON object's fields, their values left as text.
-type Fields<'a> = HashMap<String, &'a RawValue>;
+use super::cloudevent;
+pub use super::event_fields::{PublishError, PublishedEvent};
+use super::event_fields::{attribute, field, fields, member};
 
-/// Longest accepted event type or id.
-const MAX_ATTRIBUTE_LEN: usize = 256;
-
-/// An event as published, before it is stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PublishedEvent {
-    /// The publisher's id, when it gave one.
-    pub id: Option<String>,
-    /// Event type.
-    pub event_type: String,
-    /// CloudEvents `source`, when given.
-    pub source: Option<String>,
-    /// The data, as sent.
-    pub data: Payload,
+/// Parses a publish request body according to its headers: one event, or (CloudEvents batch
+/// mode) every event of the batch, all valid or the index of the first that is not.
+pub fn parse_all(headers: &HeaderMap, body: &[u8]) -> Result<Vec<PublishedEvent>, PublishError> {
+    if is_batch(headers) {
+        return cloudevent::batch(body);
+    }
+    parse(headers, body).map(|e| vec![e])
 }
 
-/// Why a publish request was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PublishError {
-    /// The body is not what the content type promises.
-    #[error("invalid body: {0}")]
-    InvalidBody(String),
-    /// A required attribute is missing or malformed.
-    #[error("invalid event: {0}")]
-    InvalidEvent(String),
-    /// The content type is not one the API takes.
-    #[error(
-        "unsupported content type {0:?}: send application/json or application/cloudevents+json"
-    )]
-    UnsupportedMediaType(String),
+/// The request is a CloudEvents batch (`application/cloudevents-batch+json`).
+pub fn is_batch(headers: &HeaderMap) -> bool {
+    !headers.contains_key("ce-specversion")
+        && media_type(headers) == "application/cloudevents-batch+json"
 }
 
-/// Parses a publish request body according to its headers.
+/// Parses a one-event publish request body according to its headers.
 pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<PublishedEvent, PublishError> {
-    let content_type = headers
+    let content_type = media_type(headers);
+    if headers.contains_key("ce-specversion") {
+        return cloudevent::binary(headers, body);
+    }
+    match content_type.as_str() {
+        "application/cloudevents+json" => cloudevent::structured(body),
+        "application/json" | "" => parse_plain(body),
+        other => Err(PublishError::UnsupportedMediaType(other.to_owned())),
+    }
+}
+
+/// The request's media type, lower-cased, without parameters ("" when absent).
+fn media_type(headers: &HeaderMap) -> String {
+    headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| {
@@ -59,87 +53,7 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<PublishedEvent, Publish
                 .trim()
                 .to_ascii_lowercase()
         })
-        .unwrap_or_default();
-    if headers.contains_key("ce-specversion") {
-        return parse_binary(headers, &content_type, body);
-    }
-    match content_type.as_str() {
-        "application/cloudevents+json" => parse_structured(body),
-        "application/json" | "" => parse_plain(body),
-        other => Err(PublishError::UnsupportedMediaType(other.to_owned())),
-    }
-}
-
-fn not_json(e: &dyn std::error::Error) -> PublishError {
-    PublishError::InvalidBody(format!("not JSON: {}", crate::error_chain::chain(e)))
-}
-
-/// The data of an event: JSON text, kept as sent.
-fn data(raw: &[u8]) -> Result<Payload, PublishError> {
-    Payload::parse(raw, usize::MAX).map_err(payload_error)
-}
-
-/// The data of an event as a member of the JSON body (already read: only its shape is left
-/// to check).
-fn member(raw: &RawValue) -> Result<Payload, PublishError> {
-    Payload::from_raw(raw, usize::MAX).map_err(payload_error)
-}
-
-fn payload_error(e: PayloadError) -> PublishError {
-    match e {
-        PayloadError::Json(e) => not_json(&e),
-        other => PublishError::InvalidBody(crate::error_chain::chain(&other).to_string()),
-    }
-}
-
-/// The fields of a JSON object body, or `expected` as the error when it is JSON but not an
-/// object.
-fn fields<'a>(body: &'a [u8], expected: &str) -> Result<Fields<'a>, PublishError> {
-    serde_json::from_slice(body).map_err(|e| {
-        match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-            Ok(_) => PublishError::InvalidBody(expected.to_owned()),
-            Err(_) => not_json(&e),
-        }
-    })
-}
-
-/// A field holding JSON `null` counts as absent.
-fn field<'f>(fields: &'f Fields<'_>, name: &str) -> Option<&'f RawValue> {
-    fields.get(name).copied().filter(|v| v.get() != "null")
-}
-
-fn attribute(
-    value: Option<&RawValue>,
-    name: &str,
-    required: bool,
-) -> Result<Option<String>, PublishError> {
-    match value.map(|v| serde_json::from_str::<Value>(v.get())) {
-        None if !required => Ok(None),
-        None => Err(PublishError::InvalidEvent(format!("{name} is required"))),
-        Some(Ok(Value::String(s))) => check_attribute(&s, name).map(Some),
-        Some(_) => Err(PublishError::InvalidEvent(format!(
-            "{name} must be a string"
-        ))),
-    }
-}
-
-fn check_attribute(s: &str, name: &str) -> Result<String, PublishError> {
-    if s.is_empty() {
-        return Err(PublishError::InvalidEvent(format!(
-            "{name} must not be empty"
-        )));
-    }
-    if s.len() > MAX_ATTRIBUTE_LEN {
-        return Err(PublishError::InvalidEvent(format!(
-            "{name} is longer than {MAX_ATTRIBUTE_LEN} bytes"
-        )));
-    }
-    if s.chars().any(char::is_control) {
-        return Err(PublishError::InvalidEvent(format!(
-            "{name} must not contain control characters"
-        )));
-    }
-    Ok(s.to_owned())
+        .unwrap_or_default()
 }
 
 fn parse_plain(body: &[u8]) -> Result<PublishedEvent, PublishError> {
@@ -160,100 +74,8 @@ fn parse_plain(body: &[u8]) -> Result<PublishedEvent, PublishError> {
             Some(raw) => member(raw)?,
             None => Payload::null(),
         },
+        context: None,
     })
-}
-
-fn parse_structured(body: &[u8]) -> Result<PublishedEvent, PublishError> {
-    let map = fields(body, "expected a CloudEvents JSON object")?;
-    let version = field(&map, "specversion").and_then(|v| serde_json::from_str(v.get()).ok());
-    spec_version(version)?;
-    let base64 = field(&map, "data_base64");
-    let data = match (map.get("data"), base64) {
-        (Some(_), Some(_)) => {
-            return Err(PublishError::InvalidEvent(
-                "data and data_base64 are mutually exclusive".into(),
-            ));
-        }
-        (Some(d), None) => member(d)?,
-        // Kept as its base64 text (a JSON string), once it is known to decode.
-        (None, Some(b64)) => base64_text(b64)?,
-        (None, None) => Payload::null(),
-    };
-    Ok(PublishedEvent {
-        id: attribute(field(&map, "id"), "id", true)?,
-        event_type: attribute(field(&map, "type"), "type", true)?.unwrap_or_default(),
-        source: attribute(field(&map, "source"), "source", true)?,
-        data,
-    })
-}
-
-/// A `data_base64` attribute that holds valid base64, as its JSON string.
-fn base64_text(value: &RawValue) -> Result<Payload, PublishError> {
-    use base64::Engine as _;
-    let Ok(Value::String(text)) = serde_json::from_str(value.get()) else {
-        return Err(PublishError::InvalidEvent(
-            "data_base64 must be a string".into(),
-        ));
-    };
-    base64::engine::general_purpose::STANDARD
-        .decode(&text)
-        .map_err(|e| PublishError::InvalidEvent(format!("data_base64 is not base64: {e}")))?;
-    Ok(Payload::trusted(value.get()))
-}
-
-fn header(headers: &HeaderMap, name: &str) -> Result<Option<String>, PublishError> {
-    headers
-        .get(name)
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| PublishError::InvalidEvent(format!("header {name} is not text")))
-        })
-        .transpose()?
-        .map(|s| check_attribute(s, name))
-        .transpose()
-}
-
-fn parse_binary(
-    headers: &HeaderMap,
-    content_type: &str,
-    body: &[u8],
-) -> Result<PublishedEvent, PublishError> {
-    spec_version(headers.get("ce-specversion").and_then(|v| v.to_str().ok()))?;
-    let required = |name: &str| {
-        header(headers, name)?
-            .ok_or_else(|| PublishError::InvalidEvent(format!("header {name} is required")))
-    };
-    let data = if body.is_empty() {
-        Payload::null()
-    } else if content_type.is_empty()
-        || content_type == "application/json"
-        || content_type.ends_with("+json")
-    {
-        data(body)?
-    } else if content_type.starts_with("text/") {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| PublishError::InvalidBody("text body is not UTF-8".into()))?;
-        Payload::from_value(&Value::String(text.to_owned()))
-            .map_err(|e| PublishError::InvalidBody(crate::error_chain::chain(&e).to_string()))?
-    } else {
-        return Err(PublishError::UnsupportedMediaType(content_type.to_owned()));
-    };
-    Ok(PublishedEvent {
-        id: Some(required("ce-id")?),
-        event_type: required("ce-type")?,
-        source: Some(required("ce-source")?),
-        data,
-    })
-}
-
-fn spec_version(v: Option<&str>) -> Result<(), PublishError> {
-    match v {
-        Some("1.0") => Ok(()),
-        Some(other) => Err(PublishError::InvalidEvent(format!(
-            "specversion {other:?} is not supported: use \"1.0\""
-        ))),
-        None => Err(PublishError::InvalidEvent("specversion is required".into())),
-    }
 }
 
 #[cfg(test)]

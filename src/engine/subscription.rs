@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use base64::Engine as _;
 use tokio::sync::Semaphore;
 
-use crate::api::{AuthType, Kind, SigningScheme, TransformationSpec, WebhookSubscriptionSpec};
+use crate::api::{
+    AuthType, CloudEventsMode, DeliveryFormat, FormatKind, Kind, SigningScheme, TransformationSpec,
+    WebhookSubscriptionSpec,
+};
 use crate::delivery::breaker::Breaker;
 use crate::delivery::credentials::CredentialSource;
 use crate::delivery::route::rate_limiter;
@@ -302,7 +305,15 @@ impl SubscriptionPiece {
         let route = Route {
             target: target_of(key),
             destination,
-            envelope: Envelope::Webhook,
+            envelope: match spec.format.unwrap_or_default() {
+                DeliveryFormat {
+                    kind: FormatKind::CloudEvents,
+                    mode,
+                } => Envelope::CloudEvents {
+                    structured: mode == CloudEventsMode::Structured,
+                },
+                _ => Envelope::Webhook,
+            },
             content_type: spec.content_type.clone(),
             transform,
             limiter,

@@ -197,6 +197,7 @@ pub fn prepare(
                     source: Some(format!("WebhookEndpoint/{namespace}/{name}")),
                     headers: visible_headers(&inbound.headers),
                     received_at: Some(inbound.received_at),
+                    ..Meta::default()
                 }
             } else {
                 Meta::default()
@@ -223,6 +224,7 @@ pub fn prepare(
             source: format!("endpoint/{name}"),
             payload,
             received_at: inbound.received_at,
+            context: None,
         },
         publish: route.publish.is_some(),
         forward: route.forward.is_some(),

@@ -49,6 +49,12 @@ async fn publish(
             ..e.into()
         })?;
     let (body, _held) = read_body(&headers, body, engine.config().max_event_bytes, &bodies).await?;
+    let batch = crate::engine::publish::is_batch(&headers);
     let accepted = engine.publish(may, &headers, &body).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"id": accepted.id}))).into_response())
+    let answer = if batch {
+        json!({"ids": accepted.iter().map(|a| a.id.as_str()).collect::<Vec<_>>()})
+    } else {
+        json!({"id": accepted.first().map(|a| a.id.as_str())})
+    };
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }

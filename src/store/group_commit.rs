@@ -175,6 +175,7 @@ mod tests {
                 source: "test".into(),
                 payload: crate::store::Payload::trusted("{}"),
                 received_at: chrono::Utc::now(),
+                context: None,
             },
             targets: vec![],
             dedup: None,

@@ -4,6 +4,7 @@
 
 mod batch;
 mod codec;
+pub mod context;
 mod group_commit;
 pub mod payload;
 mod postgres;
@@ -115,6 +116,7 @@ impl StoreError {
     }
 }
 
+pub use context::{DataEncoding, EventContext};
 pub use group_commit::{BatchWriter, GroupCommitter};
 pub use payload::{Payload, PayloadError};
 pub use replay::{EventCursor, EventRange, ReplayItem, RetryFilter};
@@ -209,6 +211,9 @@ pub struct NewEvent {
     pub payload: Payload,
     /// When it was accepted.
     pub received_at: DateTime<Utc>,
+    /// A CloudEvent's context (`EventContext` as JSON: its attributes and how the payload
+    /// holds the data); None for an event that did not arrive as a CloudEvent.
+    pub context: Option<Payload>,
 }
 
 /// A new event id: time-ordered and unique.

@@ -394,6 +394,7 @@ async fn sink_one(
                     None => Payload::trusted(String::from_utf8(body).map_err(|e| render(&e))?),
                 },
                 received_at: ctx.clock.now(),
+                context: None,
             })
             .await
             .map_err(|e| render(&e)),

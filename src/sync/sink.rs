@@ -57,7 +57,7 @@ impl Sink {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<(), SinkError> {
-        let sent = destination.send(id, content_type, body).await;
+        let sent = destination.send(id, content_type, &[], body).await;
         match sent.verdict {
             Verdict::Delivered => Ok(()),
             _ => Err(SinkError::Forward {

@@ -7,7 +7,8 @@ use jaq_json::{Map, Val};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The `$meta` variable: {eventType, namespace, source, headers, receivedAt}.
+/// The `$meta` variable: {eventType, namespace, source, headers, receivedAt, attributes,
+/// dataEncoding}.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Meta {
@@ -21,6 +22,12 @@ pub struct Meta {
     pub headers: BTreeMap<String, String>,
     /// When the payload was received.
     pub received_at: Option<DateTime<Utc>>,
+    /// A CloudEvent's context attributes and extensions as sent (`subject`, `time`,
+    /// `datacontenttype`, …); None for an event that did not arrive as a CloudEvent.
+    pub attributes: Option<serde_json::Map<String, Value>>,
+    /// How the payload holds a CloudEvent's data: "json", "text" (a string of the text),
+    /// "base64" (a string of the bytes in base64) or "none".
+    pub data_encoding: Option<String>,
 }
 
 impl Meta {
@@ -42,6 +49,8 @@ impl Meta {
             "source": self.source,
             "headers": headers,
             "receivedAt": self.received_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            "attributes": self.attributes,
+            "dataEncoding": self.data_encoding,
         })
     }
 
@@ -62,6 +71,11 @@ impl Meta {
         fields.insert(text("source"), opt(&self.source));
         fields.insert(text("headers"), Val::obj(headers));
         fields.insert(text("receivedAt"), opt(&received_at));
+        let attributes = self.attributes.as_ref().map_or(Val::Null, |a| {
+            super::value::to_jaq(&Value::Object(a.clone()))
+        });
+        fields.insert(text("attributes"), attributes);
+        fields.insert(text("dataEncoding"), opt(&self.data_encoding));
         Val::obj(fields)
     }
 }
@@ -87,7 +101,9 @@ mod tests {
                 "namespace": null,
                 "source": null,
                 "headers": {"x-github-event": "push"},
-                "receivedAt": "2024-05-01T10:00:00.000Z"
+                "receivedAt": "2024-05-01T10:00:00.000Z",
+                "attributes": null,
+                "dataEncoding": null
             })
         );
     }
@@ -98,7 +114,9 @@ mod tests {
             "eventType": "push",
             "source": "WebhookEndpoint/ns/gh",
             "headers": {"X-B": "1", "x-a": "2", "X-A": "3", "Content-Type": "é"},
-            "receivedAt": "2024-05-01T10:00:00.123456Z"
+            "receivedAt": "2024-05-01T10:00:00.123456Z",
+            "attributes": {"subject": "order-1", "tenant": "acme", "retries": 3},
+            "dataEncoding": "text"
         }))
         .unwrap();
         for meta in [meta, Meta::default()] {

@@ -12,7 +12,9 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::store::batch::{AcceptedWork, Accepting, EventKey, claimed, key_order, owners};
 use crate::store::codec::new_delivery_id;
-use crate::store::{Acceptance, Accepted, BatchWriter, ClaimedDelivery, DedupKey, StoreError};
+use crate::store::{
+    Acceptance, Accepted, BatchWriter, ClaimedDelivery, DedupKey, Payload, StoreError,
+};
 
 /// Tries of a batch that PostgreSQL aborted as a deadlock or serialization failure.
 const TRIES: usize = 3;
@@ -93,10 +95,13 @@ async fn insert_events(
     let received: Vec<DateTime<Utc>> = events().map(|e| e.received_at).collect();
     // The payload's text as received: written as is, no serialization.
     let payloads: Vec<&str> = events().map(|e| e.payload.as_str()).collect();
+    let contexts: Vec<Option<&str>> = events()
+        .map(|e| e.context.as_ref().map(Payload::as_str))
+        .collect();
     let inserted: Vec<EventKey> = sqlx::query_as(
-        "INSERT INTO events (namespace, id, event_type, source, payload, received_at)
+        "INSERT INTO events (namespace, id, event_type, source, payload, received_at, context)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                              $6::timestamptz[])
+                              $6::timestamptz[], $7::text[])
          ON CONFLICT DO NOTHING
          RETURNING namespace, id",
     )
@@ -106,6 +111,7 @@ async fn insert_events(
     .bind(sources)
     .bind(payloads)
     .bind(received)
+    .bind(contexts)
     .fetch_all(&mut *conn)
     .await
     .map_err(StoreError::db("storing events"))?;

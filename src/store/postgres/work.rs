@@ -74,7 +74,7 @@ pub(super) async fn claim_due(
          WHERE d.id = due.id AND e.namespace = d.event_namespace AND e.id = d.event_id
          RETURNING d.id, d.target_namespace, d.target_kind, d.target_name, d.attempts,
                    d.next_attempt_at, d.replay_id, e.namespace, e.id AS event_id, e.event_type, e.source,
-                   e.payload, e.received_at",
+                   e.payload, e.received_at, e.context",
     )
     .bind(now)
     .bind(target_keys(busy))
@@ -106,6 +106,7 @@ pub(super) async fn claim_due(
                 // Written by the store from a checked payload: read back as is.
                 payload: Payload::trusted(col::<_, String>(&row, "payload")?),
                 received_at: col(&row, "received_at")?,
+                context: col::<_, Option<String>>(&row, "context")?.map(Payload::trusted),
             }),
             replay: col(&row, "replay_id")?,
         };

@@ -12,7 +12,7 @@ use super::us;
 use super::writer::{Durability, WriterThread};
 use crate::store::batch::{AcceptedWork, Accepting, claimed};
 use crate::store::codec::new_delivery_id;
-use crate::store::{Acceptance, Accepted, BatchWriter, DedupKey, NewEvent, StoreError};
+use crate::store::{Acceptance, Accepted, BatchWriter, DedupKey, NewEvent, Payload, StoreError};
 
 /// Writes batches for the group committer.
 pub(super) struct SqliteWriter(pub(super) Arc<WriterThread>);
@@ -96,8 +96,8 @@ fn accept(tx: &Transaction<'_>, accepting: Accepting) -> Result<AcceptedWork, St
 fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<bool, StoreError> {
     let inserted = tx
         .prepare_cached(
-            "INSERT INTO events (namespace, id, event_type, source, payload, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO events (namespace, id, event_type, source, payload, received_at, context)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT DO NOTHING",
         )
         .and_then(|mut insert| {
@@ -107,7 +107,8 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<bool, StoreError> 
                 e.event_type,
                 e.source,
                 e.payload.as_str(),
-                us(e.received_at)
+                us(e.received_at),
+                e.context.as_ref().map(Payload::as_str)
             ])
         })
         .map_err(StoreError::sqlite("storing an event"))?;

@@ -75,7 +75,7 @@ pub(super) async fn events_between(
         None => (us(range.since), ""),
     };
     let rows = sqlx::query(
-        "SELECT namespace, id, event_type, source, payload, received_at FROM events
+        "SELECT namespace, id, event_type, source, payload, received_at, context FROM events
          WHERE namespace = ?1 AND received_at >= ?2 AND received_at < ?3
            AND (received_at, id) > (?4, ?5)
            AND (json_array_length(?6) = 0 OR event_type IN (SELECT value FROM json_each(?6)))
@@ -101,6 +101,7 @@ pub(super) async fn events_between(
                 // Written by the store from a checked payload: read back as is.
                 payload: Payload::trusted(col::<_, String>(row, "payload")?),
                 received_at: time(col(row, "received_at")?)?,
+                context: col::<_, Option<String>>(row, "context")?.map(Payload::trusted),
             })
         })
         .collect()

@@ -159,7 +159,7 @@ async fn claimed_events(
         .map(|l| (l.event_namespace.as_str(), l.event_id.as_str()))
         .collect();
     let rows = sqlx::query(
-        "SELECT namespace, id, event_type, source, payload, received_at FROM events
+        "SELECT namespace, id, event_type, source, payload, received_at, context FROM events
          WHERE (namespace, id) IN
                (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
                 FROM json_each(?1))",
@@ -178,6 +178,7 @@ async fn claimed_events(
             // Written by the store from a checked payload: read back as is.
             payload: Payload::trusted(col::<_, String>(&row, "payload")?),
             received_at: time(col(&row, "received_at")?)?,
+            context: col::<_, Option<String>>(&row, "context")?.map(Payload::trusted),
         };
         events.insert((event.namespace.clone(), event.id.clone()), Arc::new(event));
     }

@@ -45,6 +45,32 @@ pub(crate) async fn accept_stores_event_and_deliveries(h: &Harness) {
     assert_eq!(claimed[0].event.payload.as_str(), payload_text("e1"));
 }
 
+/// A CloudEvent's context is stored with its event and read back by a claim as written;
+/// an event without one reads back without one.
+pub(crate) async fn accept_keeps_the_cloudevent_context(h: &Harness) {
+    let store = h.open().await;
+    let at = now();
+    let context = crate::store::Payload::trusted(
+        r#"{"attributes":{"id":"e1","source":"/s","tenant":"acme","n":3},"encoding":"base64"}"#,
+    );
+    let mut with = acceptance("e1", at, &[sub("a")]);
+    with.event.context = Some(context.clone());
+    let without = acceptance("e2", at, &[sub("a")]);
+    store.accept(vec![with, without]).await.expect("accept");
+    let claimed = store
+        .claim_due(at, 10, std::time::Duration::from_secs(30), &[])
+        .await
+        .expect("claim");
+    let context_of = |id: &str| {
+        claimed
+            .iter()
+            .find(|c| c.event.id == id)
+            .map(|c| c.event.context.clone())
+    };
+    assert_eq!(context_of("e1"), Some(Some(context)));
+    assert_eq!(context_of("e2"), Some(None));
+}
+
 /// The same (namespace, id) twice is stored once; other namespaces are independent.
 pub(crate) async fn duplicate_ids_are_stored_once(h: &Harness) {
     let store = h.open().await;

@@ -49,6 +49,7 @@ macro_rules! store_suite {
     ($make:path) => {
         $crate::store::suite::store_suite!(@tests $make;
             accept_stores_event_and_deliveries,
+            accept_keeps_the_cloudevent_context,
             duplicate_ids_are_stored_once,
             duplicate_ids_within_one_batch,
             dedup_keys_block_until_they_expire,
@@ -115,6 +116,7 @@ pub(crate) fn event(id: &str, at: DateTime<Utc>) -> NewEvent {
         source: "publish-api".into(),
         payload: Payload::parse(payload_text(id).as_bytes(), usize::MAX).expect("payload"),
         received_at: at,
+        context: None,
     }
 }
 
