@@ -83,13 +83,15 @@ pub fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
 async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     let client = controller::client().await?;
     let store = switchboard::store::open(&args.engine.store_url()?).await?;
-    let engine = Engine::new(
+    let engine = Engine::with_vault(
         store,
         EngineConfig {
             // Generated signing secrets are Secrets the controller creates.
             external_signing_secrets: true,
             ..args.engine.config()
         },
+        // Tokens of authorization-code connections: a Secret owned by each Integration.
+        controller::token_secret::SecretVault::new(client.clone()),
     );
     let tokens = Arc::new(controller::token_review::TokenReviewer::new(client.clone()));
     engine.set_token_verifier(tokens.clone());

@@ -1,0 +1,283 @@
+//! OAuth2 authorization code in a cluster, with the real controller and the fake provider of
+//! tests/support/oauth_provider.rs: connecting keeps the tokens in a Secret
+//! `<integration>-oauth-tokens` owned by the Integration (ownerReference checked through the
+//! API), never in the CR, its status, events or the controller's log; a second controller
+//! with an empty store of its own reads the connection from that Secret.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use serde_json::Value;
+
+use crate::oauth_provider::{self, CLIENT_ID, CLIENT_SECRET, Provider};
+use crate::support::controller::{Controller, api, eventually};
+use crate::support::publish::{apply, service_account_token};
+use crate::support::{TestEnv, note};
+
+/// Where the provider sends the browser back (the controller's data plane is reached through
+/// it; the test plays the ingress by replacing this origin with the data plane's).
+const EXTERNAL: &str = "https://hooks.example.test";
+
+fn manifests(ns: &str, base: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: books-app
+  namespace: {ns}
+  labels: {{switchboard.dev/usable: "true"}}
+stringData:
+  clientId: {CLIENT_ID}
+  clientSecret: {CLIENT_SECRET}
+---
+apiVersion: switchboard.dev/v1alpha1
+kind: Integration
+metadata: {{name: books, namespace: {ns}}}
+spec:
+  baseUrl: {base}/api
+  auth:
+    type: OAuth2AuthorizationCode
+    secretRef: {{name: books-app}}
+    authorizeUrl: {base}/authorize
+    tokenUrl: {base}/token
+    revocationUrl: {base}/revoke
+    scopes: [accounting, offline]
+"#
+    )
+}
+
+fn start(env: &TestEnv, ns: &str) -> Controller {
+    Controller::start_with(
+        env.kubeconfig(),
+        &[ns],
+        &[
+            "--status-interval",
+            "1s",
+            "--allow-private-destinations",
+            "--external-url",
+            EXTERNAL,
+        ],
+    )
+    .unwrap()
+}
+
+/// `status.connection.state` of the Integration, as the controller wrote it.
+async fn state(integrations: &Api<kube::api::DynamicObject>) -> Option<String> {
+    let obj = integrations.get("books").await.ok()?;
+    obj.data["status"]["connection"]["state"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn wait_state(integrations: &Api<kube::api::DynamicObject>, want: &str, ctl: &Controller) {
+    let seen = eventually(Duration::from_secs(60), || async {
+        (state(integrations).await.as_deref() == Some(want)).then_some(())
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "status.connection.state never became {want} (is {:?})\n{}",
+        state(integrations).await,
+        ctl.log()
+    );
+}
+
+/// Starts a connection as `token`'s owner; the authorize URL.
+async fn connect(ctl: &Controller, ns: &str, token: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/namespaces/{ns}/integrations/books/connect",
+            ctl.admin_url
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or_default();
+    assert_eq!(status, 200, "{body}");
+    body["authorizeUrl"].as_str().unwrap().to_owned()
+}
+
+/// The browser: the provider approves and redirects to the callback, which the ingress
+/// (here: the test) hands to the data plane. The callback page's status and text.
+async fn approve(ctl: &Controller, authorize: &str) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client.get(authorize).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the provider approves");
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let rest = location
+        .strip_prefix(EXTERNAL)
+        .unwrap_or_else(|| panic!("the callback is under --external-url: {location}"));
+    assert!(rest.starts_with("/oauth/callback?"), "{location}");
+    let page = client
+        .get(format!("{}{rest}", ctl.data_url))
+        .send()
+        .await
+        .unwrap();
+    let status = page.status().as_u16();
+    (status, page.text().await.unwrap_or_default())
+}
+
+fn assert_no_token_in(provider: &Provider, what: &str, text: &str) {
+    for value in provider.issued.lock().unwrap().iter() {
+        assert!(
+            !text.contains(value.as_str()),
+            "{what} shows a token or code the provider issued ({value})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_keeps_the_tokens_in_a_secret_owned_by_the_integration() {
+    let env = TestEnv::new("oauth").await.unwrap();
+    let ns = env.namespace.clone();
+    let kubectl = env.kubectl();
+    let (provider, base) = oauth_provider::serve().await;
+    let connector = service_account_token(&kubectl, &ns, "connector");
+    kubectl
+        .ok(&[
+            "create",
+            "role",
+            "connect-integrations",
+            "-n",
+            &ns,
+            "--verb=update",
+            "--resource=integrations.switchboard.dev",
+        ])
+        .unwrap();
+    kubectl
+        .ok(&[
+            "create",
+            "rolebinding",
+            "connector-connects",
+            "-n",
+            &ns,
+            "--role=connect-integrations",
+            &format!("--serviceaccount={ns}:connector"),
+        ])
+        .unwrap();
+    let ctl = start(&env, &ns);
+    apply(&kubectl, &manifests(&ns, &base));
+    let integrations = api(&env.client, "Integration", &ns);
+    wait_state(&integrations, "NotConnected", &ctl).await;
+
+    let link = connect(&ctl, &ns, &connector).await;
+    let (status, page) = approve(&ctl, &link).await;
+    assert_eq!(status, 200, "{page}\n{}", ctl.log());
+    wait_state(&integrations, "Connected", &ctl).await;
+
+    // The tokens are in the Secret, owned by (and only by) the Integration, labelled.
+    let owner_uid = integrations
+        .get("books")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &ns);
+    let secret = secrets.get("books-oauth-tokens").await.unwrap();
+    let owners = secret.metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(owners.len(), 1, "{owners:?}");
+    let owner = &owners[0];
+    assert_eq!(
+        (
+            owner.api_version.as_str(),
+            owner.kind.as_str(),
+            owner.name.as_str(),
+            owner.uid.as_str(),
+            owner.controller
+        ),
+        (
+            "switchboard.dev/v1alpha1",
+            "Integration",
+            "books",
+            owner_uid.as_str(),
+            Some(true)
+        )
+    );
+    assert_eq!(
+        secret
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("switchboard.dev/oauth-tokens-for"))
+            .map(String::as_str),
+        Some("books")
+    );
+    let kept: Value =
+        serde_json::from_slice(&secret.data.as_ref().unwrap()["connection"].0).unwrap();
+    let access = kept["accessToken"].as_str().unwrap().to_owned();
+    assert!(
+        provider.live_access.lock().unwrap().contains(&access),
+        "the Secret holds the access token the provider issued"
+    );
+    assert_eq!(
+        kept["refreshToken"].as_str(),
+        provider.live_refresh.lock().unwrap().as_deref()
+    );
+    // kubectl sees the same owner.
+    let out = kubectl
+        .ok(&[
+            "get",
+            "secret",
+            "books-oauth-tokens",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}",
+        ])
+        .unwrap();
+    assert_eq!(out.stdout.trim(), "Integration/books");
+
+    // Status says what a person needs, and no token is in the CR, its status, the events or
+    // the log.
+    let obj = integrations.get("books").await.unwrap();
+    assert_eq!(obj.data["status"]["connection"]["account"], "4620816365");
+    let cr = kubectl
+        .ok(&["get", "integration", "books", "-n", &ns, "-o", "yaml"])
+        .unwrap()
+        .stdout;
+    assert!(cr.contains("Connected"), "{cr}");
+    assert_no_token_in(&provider, "the Integration (spec and status)", &cr);
+    let events = kubectl
+        .ok(&["get", "events", "-n", &ns, "-o", "yaml"])
+        .unwrap()
+        .stdout;
+    assert_no_token_in(&provider, "the namespace's events", &events);
+    assert_no_token_in(&provider, "the callback page", &page);
+
+    // Another replica, with an empty store of its own, reads the connection from the Secret.
+    let first_log = ctl.log();
+    drop(ctl);
+    kubectl
+        .ok(&[
+            "patch",
+            "integration",
+            "books",
+            "-n",
+            &ns,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"connection":{"state":"NotConnected"}}}"#,
+        ])
+        .unwrap();
+    let second = start(&env, &ns);
+    wait_state(&integrations, "Connected", &second).await;
+    assert_eq!(
+        provider.refreshes.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    for (what, log) in [
+        ("the first controller's log", first_log),
+        ("the second's", second.log()),
+    ] {
+        assert_no_token_in(&provider, what, &log);
+    }
+    note("oauth: tokens kept in an owned Secret, read back by a fresh replica");
+}
