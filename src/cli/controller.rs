@@ -83,6 +83,7 @@ pub fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
 async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     let client = controller::client().await?;
     let store = switchboard::store::open(&args.engine.store_url()?).await?;
+    let identity = identity(args.instance.as_deref());
     let engine = Engine::with_vault(
         store,
         EngineConfig {
@@ -91,7 +92,7 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
             ..args.engine.config()
         },
         // Tokens of authorization-code connections: a Secret owned by each Integration.
-        controller::token_secret::SecretVault::new(client.clone()),
+        controller::token_secret::SecretVault::new(client.clone(), &identity),
     );
     let tokens = Arc::new(controller::token_review::TokenReviewer::new(client.clone()));
     engine.set_token_verifier(tokens.clone());
@@ -106,7 +107,6 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     let (data, admin) =
         server::mount(&mut running, &args.engine.listen, &args.engine.admin_listen).await?;
     tracing::info!(%data, %admin, namespaces = ?args.namespaces, "switchboard controller is serving");
-    let identity = identity(args.instance.as_deref());
     if args.leader_election {
         let config = LeaderConfig {
             lease_duration: args.leader_lease_duration,

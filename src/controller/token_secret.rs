@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::Integration;
@@ -25,6 +25,9 @@ pub const TOKENS_FOR_LABEL: &str = "switchboard.dev/oauth-tokens-for";
 
 /// The key holding the connection (JSON).
 pub const CONNECTION_KEY: &str = "connection";
+
+/// Annotation on a token Secret while a replica refreshes: `<holder> <until RFC 3339>`.
+pub const REFRESH_CLAIM_ANNOTATION: &str = "switchboard.dev/refresh-claim";
 
 /// The field manager of token Secrets (server-side apply).
 const MANAGER: &str = "switchboard-oauth-tokens";
@@ -87,10 +90,13 @@ fn vault(e: TokenSecretError) -> VaultError {
     VaultError(Box::new(e))
 }
 
-/// Token Secrets as a [`TokenVault`].
+/// Token Secrets as a [`TokenVault`]; the claim to refresh is an annotation on the Secret,
+/// taken by compare-and-set on its resourceVersion, so replicas refresh one at a time.
 #[derive(Clone)]
 pub struct SecretVault {
     client: Client,
+    /// This replica, in claims.
+    holder: String,
 }
 
 impl std::fmt::Debug for SecretVault {
@@ -100,9 +106,13 @@ impl std::fmt::Debug for SecretVault {
 }
 
 impl SecretVault {
-    /// A vault over the cluster `client` talks to.
-    pub fn new(client: Client) -> Arc<Self> {
-        Arc::new(Self { client })
+    /// A vault over the cluster `client` talks to, claiming refreshes as `holder` (unique
+    /// per replica).
+    pub fn new(client: Client, holder: &str) -> Arc<Self> {
+        Arc::new(Self {
+            client,
+            holder: holder.to_owned(),
+        })
     }
 
     fn api(&self, namespace: &str) -> Api<Secret> {
@@ -235,6 +245,19 @@ impl TokenVault for SecretVault {
         Ok(())
     }
 
+    async fn claim_refresh(
+        &self,
+        namespace: &str,
+        name: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, VaultError> {
+        self.try_claim(namespace, name, ttl).await.map_err(vault)
+    }
+
+    async fn release_refresh(&self, namespace: &str, name: &str) -> Result<(), VaultError> {
+        self.release(namespace, name).await.map_err(vault)
+    }
+
     async fn remove(&self, namespace: &str, name: &str) -> Result<bool, VaultError> {
         if self.ours(namespace, name).await.map_err(vault)?.is_none() {
             return Ok(false);
@@ -257,6 +280,94 @@ impl TokenVault for SecretVault {
     }
 }
 
+/// Who holds a claim and until when, from the annotation's value.
+fn parse_claim(value: &str) -> Option<(&str, chrono::DateTime<chrono::Utc>)> {
+    let (holder, until) = value.rsplit_once(' ')?;
+    let until = chrono::DateTime::parse_from_rfc3339(until).ok()?;
+    Some((holder, until.with_timezone(&chrono::Utc)))
+}
+
+impl SecretVault {
+    async fn try_claim(
+        &self,
+        namespace: &str,
+        name: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, TokenSecretError> {
+        let Some(mut secret) = self.ours(namespace, name).await? else {
+            // Nothing kept yet: nothing to refresh, nobody to coordinate with.
+            return Ok(true);
+        };
+        let now = chrono::Utc::now();
+        if let Some((holder, until)) = secret
+            .annotations()
+            .get(REFRESH_CLAIM_ANNOTATION)
+            .and_then(|v| parse_claim(v))
+            && holder != self.holder
+            && until > now
+        {
+            return Ok(false);
+        }
+        let until = now + chrono::Duration::from_std(ttl).unwrap_or_default();
+        secret.annotations_mut().insert(
+            REFRESH_CLAIM_ANNOTATION.to_owned(),
+            format!("{} {}", self.holder, until.to_rfc3339()),
+        );
+        secret.metadata.managed_fields = None;
+        // The resourceVersion read above makes this a compare-and-set: of two replicas
+        // claiming at once, one gets 409.
+        let secret_name = secret_name(name);
+        match self
+            .api(namespace)
+            .replace(&secret_name, &PostParams::default(), &secret)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(source) => Err(TokenSecretError::Api {
+                action: "claiming the refresh of",
+                namespace: namespace.to_owned(),
+                secret: secret_name,
+                source,
+            }),
+        }
+    }
+
+    async fn release(&self, namespace: &str, name: &str) -> Result<(), TokenSecretError> {
+        let Some(secret) = self.ours(namespace, name).await? else {
+            return Ok(());
+        };
+        let mine = secret
+            .annotations()
+            .get(REFRESH_CLAIM_ANNOTATION)
+            .and_then(|v| parse_claim(v))
+            .is_some_and(|(holder, _)| holder == self.holder);
+        if !mine {
+            return Ok(());
+        }
+        // Guarded like the claim: never removes a claim another replica took meanwhile.
+        let patch = serde_json::json!({"metadata": {
+            "resourceVersion": secret.resource_version(),
+            "annotations": {REFRESH_CLAIM_ANNOTATION: null},
+        }});
+        let secret_name = secret_name(name);
+        match self
+            .api(namespace)
+            .patch_metadata(&secret_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => Ok(()),
+            Err(source) => Err(TokenSecretError::Api {
+                action: "releasing the refresh of",
+                namespace: namespace.to_owned(),
+                secret: secret_name,
+                source,
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +375,14 @@ mod tests {
     #[test]
     fn the_secret_is_named_after_its_integration() {
         assert_eq!(secret_name("books"), "books-oauth-tokens");
+    }
+
+    #[test]
+    fn a_claim_names_its_holder_and_expiry() {
+        let (holder, until) = parse_claim("ctl-1 2026-12-07T19:00:00+00:00").unwrap();
+        assert_eq!(holder, "ctl-1");
+        assert_eq!(until.to_rfc3339(), "2026-12-07T19:00:00+00:00");
+        assert!(parse_claim("garbage").is_none());
+        assert!(parse_claim("ctl-1 yesterday").is_none());
     }
 }

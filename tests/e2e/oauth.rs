@@ -2,7 +2,9 @@
 //! tests/support/oauth_provider.rs: connecting keeps the tokens in a Secret
 //! `<integration>-oauth-tokens` owned by the Integration (ownerReference checked through the
 //! API), never in the CR, its status, events or the controller's log; a second controller
-//! with an empty store of its own reads the connection from that Secret.
+//! with an empty store of its own reads the connection from that Secret; two replicas due to
+//! refresh the same connection at the same moment make one refresh at the provider (the
+//! other waits on the claim in the Secret and uses the tokens the first saved).
 
 use std::time::Duration;
 
@@ -48,10 +50,16 @@ spec:
 }
 
 fn start(env: &TestEnv, ns: &str) -> Controller {
+    start_as(env, ns, "oauth-ctl")
+}
+
+fn start_as(env: &TestEnv, ns: &str, instance: &str) -> Controller {
     Controller::start_with(
         env.kubeconfig(),
         &[ns],
         &[
+            "--instance",
+            instance,
             "--status-interval",
             "1s",
             "--allow-private-destinations",
@@ -132,20 +140,16 @@ fn assert_no_token_in(provider: &Provider, what: &str, text: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connecting_keeps_the_tokens_in_a_secret_owned_by_the_integration() {
-    let env = TestEnv::new("oauth").await.unwrap();
-    let ns = env.namespace.clone();
-    let kubectl = env.kubectl();
-    let (provider, base) = oauth_provider::serve().await;
-    let connector = service_account_token(&kubectl, &ns, "connector");
+/// A ServiceAccount allowed to connect Integrations in `ns`; its token.
+fn connector(kubectl: &crate::support::Kubectl, ns: &str) -> String {
+    let token = service_account_token(kubectl, ns, "connector");
     kubectl
         .ok(&[
             "create",
             "role",
             "connect-integrations",
             "-n",
-            &ns,
+            ns,
             "--verb=update",
             "--resource=integrations.switchboard.dev",
         ])
@@ -156,11 +160,83 @@ async fn connecting_keeps_the_tokens_in_a_secret_owned_by_the_integration() {
             "rolebinding",
             "connector-connects",
             "-n",
-            &ns,
+            ns,
             "--role=connect-integrations",
             &format!("--serviceaccount={ns}:connector"),
         ])
         .unwrap();
+    token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_due_to_refresh_the_same_connection_refresh_it_once() {
+    use std::sync::atomic::Ordering;
+    let env = TestEnv::new("oauth-two").await.unwrap();
+    let ns = env.namespace.clone();
+    let kubectl = env.kubectl();
+    let (provider, base) = oauth_provider::serve().await;
+    // The first access token lives 20 s (refreshed 4 s ahead); a refresh takes the provider
+    // 2 s, so two replicas due at the same moment overlap unless one waits for the other.
+    provider.lifetime_secs.store(20, Ordering::SeqCst);
+    provider.refresh_delay_ms.store(2000, Ordering::SeqCst);
+    let token = connector(&kubectl, &ns);
+    let first = start_as(&env, &ns, "oauth-1");
+    apply(&kubectl, &manifests(&ns, &base));
+    let integrations = api(&env.client, "Integration", &ns);
+    wait_state(&integrations, "NotConnected", &first).await;
+    let link = connect(&first, &ns, &token).await;
+    let (status, page) = approve(&first, &link).await;
+    assert_eq!(status, 200, "{page}");
+    wait_state(&integrations, "Connected", &first).await;
+    provider.lifetime_secs.store(3600, Ordering::SeqCst);
+    // The second replica reads the connection from the Secret; both are due at once.
+    let second = start_as(&env, &ns, "oauth-2");
+    let refreshed = "access token refreshed";
+    let adopted = "another process refreshed the connection; using its tokens";
+    let settled = eventually(Duration::from_secs(90), || async {
+        let (a, b) = (first.log(), second.log());
+        let count = |needle: &str| a.matches(needle).count() + b.matches(needle).count();
+        (count(refreshed) == 1 && count(adopted) == 1).then_some(())
+    })
+    .await;
+    assert!(
+        settled.is_some(),
+        "one replica refreshes and the other adopts its tokens\n--- oauth-1\n{}\n--- oauth-2\n{}",
+        first.log(),
+        second.log()
+    );
+    assert_eq!(provider.refresh_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(provider.refreshes.load(Ordering::SeqCst), 1);
+    // The Secret holds the rotated refresh token, and the claim was released.
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &ns);
+    let secret = secrets.get("books-oauth-tokens").await.unwrap();
+    let kept: Value =
+        serde_json::from_slice(&secret.data.as_ref().unwrap()["connection"].0).unwrap();
+    assert_eq!(
+        kept["refreshToken"].as_str(),
+        provider.live_refresh.lock().unwrap().as_deref()
+    );
+    let claim = secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("switchboard.dev/refresh-claim").cloned());
+    assert_eq!(claim, None);
+    for (what, log) in [
+        ("oauth-1's log", first.log()),
+        ("oauth-2's log", second.log()),
+    ] {
+        assert_no_token_in(&provider, what, &log);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_keeps_the_tokens_in_a_secret_owned_by_the_integration() {
+    let env = TestEnv::new("oauth").await.unwrap();
+    let ns = env.namespace.clone();
+    let kubectl = env.kubectl();
+    let (provider, base) = oauth_provider::serve().await;
+    let connector = connector(&kubectl, &ns);
     let ctl = start(&env, &ns);
     apply(&kubectl, &manifests(&ns, &base));
     let integrations = api(&env.client, "Integration", &ns);

@@ -33,7 +33,14 @@ pub struct Provider {
     pub issued: Mutex<Vec<String>>,
     /// Tokens revoked (RFC 7009).
     pub revoked: Mutex<Vec<String>>,
+    /// Successful refreshes.
     pub refreshes: AtomicU64,
+    /// Every refresh request, refused or not.
+    pub refresh_requests: AtomicU64,
+    /// How long the token endpoint takes to answer a refresh (ms).
+    pub refresh_delay_ms: AtomicU64,
+    /// Lifetime of the access tokens issued (s; 0: 3600).
+    pub lifetime_secs: AtomicU64,
     pub serial: AtomicU64,
     /// The API expires the presented token once the second page is asked for the first time.
     pub expire_at_page_two: AtomicBool,
@@ -61,7 +68,11 @@ impl Provider {
         let refresh = self.issue("refresh");
         self.live_access.lock().unwrap().insert(access.clone());
         *self.live_refresh.lock().unwrap() = Some(refresh.clone());
-        json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600,
+        let lifetime = match self.lifetime_secs.load(Ordering::SeqCst) {
+            0 => 3600,
+            n => n,
+        };
+        json!({"access_token": access, "token_type": "Bearer", "expires_in": lifetime,
             "refresh_token": refresh, "scope": "accounting offline", "realmId": "4620816365"})
     }
 
@@ -134,6 +145,11 @@ async fn token(State(p): State<Shared>, headers: HeaderMap, body: axum::body::By
             Json(p.tokens()).into_response()
         }
         "refresh_token" => {
+            p.refresh_requests.fetch_add(1, Ordering::SeqCst);
+            let delay = p.refresh_delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            }
             let current = p.live_refresh.lock().unwrap().clone();
             if current.as_deref() != Some(get("refresh_token").as_str()) {
                 return oauth_error("invalid_grant");

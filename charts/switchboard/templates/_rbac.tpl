@@ -37,10 +37,11 @@ on cluster-scoped resources and always form a ClusterRole.
 # that label, and rotation bookkeeping (merge patch).
 # OAuth2 authorization-code tokens: `<integration>-oauth-tokens` (labelled
 # switchboard.dev/oauth-tokens-for, owned by the Integration) is read with get, written by
-# server-side apply (patch) and deleted when the connection is revoked or dropped (delete).
+# server-side apply (patch), claimed for a refresh by compare-and-set on its resourceVersion
+# (update: one replica refreshes at a time) and deleted when the connection is revoked (delete).
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [get, list, watch, create, update, patch, delete]
 # Events on Ready transitions (kube-runtime's Recorder: events.k8s.io/v1, create then patch for a series).
 - apiGroups: [events.k8s.io]
   resources: [events]

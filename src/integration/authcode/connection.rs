@@ -1,7 +1,9 @@
 //! One Integration's authorization-code connection at run time: the tokens read from the
 //! vault, an access token handed to each call (refreshed first when it is about to expire),
 //! a refresh after the API rejected one, and the view the status shows. One refresh at a time
-//! in this process (a mutex); before each refresh the vault is read again, so a token another
+//! in this process (a mutex), and across processes sharing the vault (a claim in the vault:
+//! a process that did not get it reads the vault again until the other's tokens are there,
+//! instead of refreshing); before each refresh the vault is read again, so a token another
 //! process refreshed (and the refresh token it rotated) is used instead of refreshed twice.
 //! A refreshed connection is saved to the vault before its access token is handed out.
 
@@ -24,6 +26,11 @@ use super::vault::{TokenVault, VaultError};
 pub const IDLE_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// Longest margin before expiry at which an access token is refreshed.
 const MAX_MARGIN: Duration = Duration::from_secs(300);
+/// How long a claim to refresh holds ([`TokenVault::claim_refresh`]): longer than a refresh
+/// takes; a process that died holding it delays the others by at most this.
+const CLAIM_TTL: Duration = Duration::from_secs(30);
+/// How often a process waiting for another's refresh reads the vault again.
+const CLAIM_POLL: Duration = Duration::from_millis(250);
 
 /// Why no access token can be had.
 #[derive(Debug, thiserror::Error)]
@@ -372,8 +379,89 @@ impl Connection {
             }
             return Ok(());
         };
+        if !self.claim(held, &s).await? {
+            return Ok(());
+        }
+        let result = self.refresh_claimed(held, &s, &refresh_token, now).await;
+        if let Err(e) = self
+            .vault
+            .release_refresh(&self.namespace, &self.name)
+            .await
+        {
+            tracing::warn!(integration = %format!("{}/{}", self.namespace, self.name),
+                error = %render(&e), "releasing the claim to refresh failed; it expires by itself");
+        }
+        result
+    }
+
+    /// Waits for the right to refresh; false when another process refreshed meanwhile (its
+    /// tokens are then held instead, and the right is not kept).
+    async fn claim(&self, held: &mut Held, s: &StoredConnection) -> Result<bool, ConnectionError> {
+        let deadline = tokio::time::Instant::now() + CLAIM_TTL + CLAIM_POLL * 8;
+        loop {
+            let claimed = self
+                .vault
+                .claim_refresh(&self.namespace, &self.name, CLAIM_TTL)
+                .await
+                .map_err(|e| self.vault_error(e))?;
+            // Read again: another process may have refreshed between our last read and now.
+            if self.adopt_if_refreshed(held, s).await? {
+                if claimed
+                    && let Err(e) = self
+                        .vault
+                        .release_refresh(&self.namespace, &self.name)
+                        .await
+                {
+                    tracing::warn!(integration = %format!("{}/{}", self.namespace, self.name),
+                        error = %render(&e), "releasing the claim to refresh failed; it expires by itself");
+                }
+                return Ok(false);
+            }
+            // A claim that outlived its TTL is a holder that froze: refresh anyway.
+            if claimed || tokio::time::Instant::now() >= deadline {
+                return Ok(true);
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
+        }
+    }
+
+    /// Holds the vault's tokens if another process refreshed `s` (true).
+    async fn adopt_if_refreshed(
+        &self,
+        held: &mut Held,
+        s: &StoredConnection,
+    ) -> Result<bool, ConnectionError> {
+        let latest = self
+            .vault
+            .load(&self.namespace, &self.name)
+            .await
+            .map_err(|e| self.vault_error(e))?;
+        let Some(latest) = latest else {
+            return Ok(false);
+        };
+        if latest.refresh_token == s.refresh_token
+            && latest.access_token == s.access_token
+            && latest.reauthorize.is_none()
+        {
+            return Ok(false);
+        }
+        held.stored = Some(latest);
+        held.failing = None;
+        self.publish(held);
+        tracing::info!(integration = %format!("{}/{}", self.namespace, self.name),
+            "another process refreshed the connection; using its tokens");
+        Ok(true)
+    }
+
+    async fn refresh_claimed(
+        &self,
+        held: &mut Held,
+        s: &StoredConnection,
+        refresh_token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ConnectionError> {
         self.refreshes.fetch_add(1, Ordering::Relaxed);
-        match endpoint::refresh(&self.http, &self.config, &refresh_token).await {
+        match endpoint::refresh(&self.http, &self.config, refresh_token).await {
             Ok(grant) => {
                 let next = s.refreshed(grant, now);
                 held.stored = Some(next.clone());
@@ -408,7 +496,7 @@ impl Connection {
                     self.name,
                     self.namespace
                 );
-                self.needs_reauthorization(held, &s, reason).await
+                self.needs_reauthorization(held, s, reason).await
             }
             Err(source) => {
                 let count = held.failing.as_ref().map_or(0, |(_, n)| *n) + 1;
