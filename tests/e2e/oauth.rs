@@ -4,7 +4,8 @@
 //! API), never in the CR, its status, events or the controller's log; a second controller
 //! with an empty store of its own reads the connection from that Secret; two replicas due to
 //! refresh the same connection at the same moment make one refresh at the provider (the
-//! other waits on the claim in the Secret and uses the tokens the first saved).
+//! other waits on the claim in the Secret and uses the tokens the first saved), after a
+//! connection made through one of them reached the other.
 
 use std::time::Duration;
 
@@ -175,22 +176,24 @@ async fn two_replicas_due_to_refresh_the_same_connection_refresh_it_once() {
     let ns = env.namespace.clone();
     let kubectl = env.kubectl();
     let (provider, base) = oauth_provider::serve().await;
-    // The first access token lives 20 s (refreshed 4 s ahead); a refresh takes the provider
+    // The first access token lives 40 s (refreshed 8 s ahead); a refresh takes the provider
     // 2 s, so two replicas due at the same moment overlap unless one waits for the other.
-    provider.lifetime_secs.store(20, Ordering::SeqCst);
+    provider.lifetime_secs.store(40, Ordering::SeqCst);
     provider.refresh_delay_ms.store(2000, Ordering::SeqCst);
     let token = connector(&kubectl, &ns);
     let first = start_as(&env, &ns, "oauth-1");
+    let second = start_as(&env, &ns, "oauth-2");
     apply(&kubectl, &manifests(&ns, &base));
     let integrations = api(&env.client, "Integration", &ns);
     wait_state(&integrations, "NotConnected", &first).await;
-    let link = connect(&first, &ns, &token).await;
-    let (status, page) = approve(&first, &link).await;
+    assert!(second.wait_applied(Duration::from_secs(60)).await);
+    // Connected through the second replica: whichever leads (and writes status) learns of it
+    // from the Secret.
+    let link = connect(&second, &ns, &token).await;
+    let (status, page) = approve(&second, &link).await;
     assert_eq!(status, 200, "{page}");
     wait_state(&integrations, "Connected", &first).await;
     provider.lifetime_secs.store(3600, Ordering::SeqCst);
-    // The second replica reads the connection from the Secret; both are due at once.
-    let second = start_as(&env, &ns, "oauth-2");
     let refreshed = "access token refreshed";
     let adopted = "another process refreshed the connection; using its tokens";
     let settled = eventually(Duration::from_secs(90), || async {
