@@ -23,6 +23,7 @@ pub mod piece;
 pub mod publish;
 pub mod receive;
 pub mod report;
+pub mod revocation;
 pub mod runtime;
 pub mod schedules;
 pub mod snapshot;

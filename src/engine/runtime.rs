@@ -218,6 +218,8 @@ impl Engine {
             integrations::desired(&effective),
             &ictx,
         );
+        // Deleted Integrations' connections: revoked at the provider, tokens forgotten.
+        super::revocation::revoke_removed(&current.integrations, &integrations);
         // Subscriptions and forwards authenticate through the Integrations built above.
         let ctx = self.build_context(&integrations);
         let subscriptions = plan.diff(

@@ -2,7 +2,8 @@
 //! tests/support/oauth_provider.rs: connecting keeps the tokens in a Secret
 //! `<integration>-oauth-tokens` owned by the Integration (ownerReference checked through the
 //! API), never in the CR, its status, events or the controller's log; a second controller
-//! with an empty store of its own reads the connection from that Secret; two replicas due to
+//! with an empty store of its own reads the connection from that Secret; deleting the
+//! Integration revokes the tokens at the provider and deletes the Secret; two replicas due to
 //! refresh the same connection at the same moment make one refresh at the provider (the
 //! other waits on the claim in the Secret and uses the tokens the first saved), after a
 //! connection made through one of them reached the other.
@@ -130,6 +131,19 @@ async fn approve(ctl: &Controller, authorize: &str) -> (u16, String) {
         .unwrap();
     let status = page.status().as_u16();
     (status, page.text().await.unwrap_or_default())
+}
+
+/// The access token the provider last issued.
+fn access_now(provider: &Provider) -> String {
+    provider
+        .issued
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|v| v.starts_with("access-"))
+        .cloned()
+        .unwrap()
 }
 
 fn assert_no_token_in(provider: &Provider, what: &str, text: &str) {
@@ -358,5 +372,39 @@ async fn connecting_keeps_the_tokens_in_a_secret_owned_by_the_integration() {
     ] {
         assert_no_token_in(&provider, what, &log);
     }
-    note("oauth: tokens kept in an owned Secret, read back by a fresh replica");
+
+    // Deleting the Integration revokes its tokens at the provider (RFC 7009) and deletes the
+    // Secret (a bare kube-apiserver runs no garbage collector: the controller deletes it).
+    let live_refresh = provider.live_refresh.lock().unwrap().clone().unwrap();
+    kubectl
+        .ok(&["delete", "integration", "books", "-n", &ns, "--wait=false"])
+        .unwrap();
+    let gone = eventually(Duration::from_secs(60), || async {
+        let revoked = provider.revoked.lock().unwrap().contains(&live_refresh);
+        let secret = secrets.get_opt("books-oauth-tokens").await.ok()?;
+        (revoked && secret.is_none()).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "revoked: {:?}; Secret still there: {:?}\n{}",
+        provider.revoked.lock().unwrap().len(),
+        secrets
+            .get_opt("books-oauth-tokens")
+            .await
+            .map(|s| s.is_some()),
+        second.log()
+    );
+    assert!(
+        provider
+            .revoked
+            .lock()
+            .unwrap()
+            .contains(&access_now(&provider)),
+        "the access token is revoked too"
+    );
+    assert_no_token_in(&provider, "the second controller's log", &second.log());
+    note(
+        "oauth: tokens kept in an owned Secret, read back by a fresh replica, revoked on deletion",
+    );
 }
