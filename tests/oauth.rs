@@ -429,3 +429,41 @@ spec:
     );
     assert_no_token_in(&provider, "the log", &inst.log_text());
 }
+
+#[test]
+fn an_integration_removed_from_the_manifests_has_its_tokens_revoked_and_forgotten() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (provider, base) = fake_provider(&rt);
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifests(dir.path(), &base, "");
+    let data = dir.path().join("data");
+    let inst = start(&m, &data);
+    let (status, text) = callback(&approve(&connect_url(&inst)));
+    assert_eq!(status, 200, "{text}");
+    wait_until("Connected", &inst, || {
+        books(&inst)["status"]["connection"]["state"] == "Connected"
+    });
+    let refresh = provider.live_refresh.lock().unwrap().clone().unwrap();
+    let access: Vec<String> = provider
+        .live_access
+        .lock()
+        .unwrap()
+        .iter()
+        .cloned()
+        .collect();
+    let full = std::fs::read_to_string(m.join("books.yaml")).unwrap();
+    let without = &full[..full
+        .find("apiVersion: switchboard.dev/v1alpha1\nkind: Integration")
+        .unwrap()];
+    std::fs::write(m.join("books.yaml"), without).unwrap();
+    wait_until("the tokens are revoked (RFC 7009)", &inst, || {
+        let revoked = provider.revoked.lock().unwrap();
+        revoked.contains(&refresh) && access.iter().all(|a| revoked.contains(a))
+    });
+    // Put back, it is not connected: the tokens were forgotten, not merely revoked.
+    std::fs::write(m.join("books.yaml"), &full).unwrap();
+    wait_until("NotConnected again", &inst, || {
+        books(&inst)["status"]["connection"]["state"] == "NotConnected"
+    });
+    assert_no_token_in(&provider, "the log", &inst.log_text());
+}
