@@ -385,14 +385,14 @@ async fn connecting_keeps_the_tokens_in_a_secret_owned_by_the_integration() {
         (revoked && secret.is_none()).then_some(())
     })
     .await;
+    let revoked = provider.revoked.lock().unwrap().len();
+    let left = secrets
+        .get_opt("books-oauth-tokens")
+        .await
+        .map(|s| s.is_some());
     assert!(
         gone.is_some(),
-        "revoked: {:?}; Secret still there: {:?}\n{}",
-        provider.revoked.lock().unwrap().len(),
-        secrets
-            .get_opt("books-oauth-tokens")
-            .await
-            .map(|s| s.is_some()),
+        "revoked: {revoked}; Secret still there: {left:?}\n{}",
         second.log()
     );
     assert!(
