@@ -21,9 +21,9 @@
 //! - core `secrets`: list, watch (values only of Secrets labelled `switchboard.dev/usable` or
 //!   `switchboard.dev/publisher-token`, metadata only of the others), get (metadata of a
 //!   generated signing Secret; OAuth token Secrets), create, patch (generated signing Secrets
-//!   and their opt-in label, rotation bookkeeping; OAuth token Secrets by server-side apply),
-//!   update (the refresh claim on an OAuth token Secret, compare-and-set), delete (OAuth
-//!   token Secrets, [`token_secret`]).
+//!   and their opt-in label, rotation bookkeeping; OAuth token Secrets by server-side apply
+//!   and their refresh claim, a merge patch guarded by resourceVersion), delete (OAuth token
+//!   Secrets, [`token_secret`]).
 //! - `events.k8s.io` events (and core `events`): create, patch.
 //! - `coordination.k8s.io` leases: get, create, update (in the leader-election namespace).
 //! - `authentication.k8s.io` tokenreviews: create; `authorization.k8s.io`

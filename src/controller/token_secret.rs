@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::Integration;
@@ -91,7 +91,8 @@ fn vault(e: TokenSecretError) -> VaultError {
 }
 
 /// Token Secrets as a [`TokenVault`]; the claim to refresh is an annotation on the Secret,
-/// taken by compare-and-set on its resourceVersion, so replicas refresh one at a time.
+/// taken by a merge patch carrying the resourceVersion just read (compare-and-set), so
+/// replicas refresh one at a time.
 #[derive(Clone)]
 pub struct SecretVault {
     client: Client,
@@ -294,7 +295,7 @@ impl SecretVault {
         name: &str,
         ttl: std::time::Duration,
     ) -> Result<bool, TokenSecretError> {
-        let Some(mut secret) = self.ours(namespace, name).await? else {
+        let Some(secret) = self.ours(namespace, name).await? else {
             // Nothing kept yet: nothing to refresh, nobody to coordinate with.
             return Ok(true);
         };
@@ -309,17 +310,18 @@ impl SecretVault {
             return Ok(false);
         }
         let until = now + chrono::Duration::from_std(ttl).unwrap_or_default();
-        secret.annotations_mut().insert(
-            REFRESH_CLAIM_ANNOTATION.to_owned(),
-            format!("{} {}", self.holder, until.to_rfc3339()),
-        );
-        secret.metadata.managed_fields = None;
         // The resourceVersion read above makes this a compare-and-set: of two replicas
         // claiming at once, one gets 409.
+        let patch = serde_json::json!({"metadata": {
+            "resourceVersion": secret.resource_version(),
+            "annotations": {
+                REFRESH_CLAIM_ANNOTATION: format!("{} {}", self.holder, until.to_rfc3339()),
+            },
+        }});
         let secret_name = secret_name(name);
         match self
             .api(namespace)
-            .replace(&secret_name, &PostParams::default(), &secret)
+            .patch_metadata(&secret_name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
             Ok(_) => Ok(true),

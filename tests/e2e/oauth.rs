@@ -93,21 +93,29 @@ async fn wait_state(integrations: &Api<kube::api::DynamicObject>, want: &str, ct
     );
 }
 
-/// Starts a connection as `token`'s owner; the authorize URL.
+/// Starts a connection as `token`'s owner, once the replica runs the Integration (and the
+/// RoleBinding is seen); the authorize URL.
 async fn connect(ctl: &Controller, ns: &str, token: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/v1/namespaces/{ns}/integrations/books/connect",
-            ctl.admin_url
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or_default();
-    assert_eq!(status, 200, "{body}");
-    body["authorizeUrl"].as_str().unwrap().to_owned()
+    let url = format!(
+        "{}/v1/namespaces/{ns}/integrations/books/connect",
+        ctl.admin_url
+    );
+    let last = std::sync::Mutex::new((0, Value::Null));
+    let started = eventually(Duration::from_secs(60), || {
+        let request = reqwest::Client::new().post(&url).bearer_auth(token);
+        let last = &last;
+        async move {
+            let response = request.send().await.ok()?;
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or_default();
+            let link = body["authorizeUrl"].as_str().map(str::to_owned);
+            *last.lock().unwrap() = (status, body);
+            link.filter(|_| status == 200)
+        }
+    })
+    .await;
+    let (status, body) = last.into_inner().unwrap();
+    started.unwrap_or_else(|| panic!("connect: {status} {body}\n{}", ctl.log()))
 }
 
 /// The browser: the provider approves and redirects to the callback, which the ingress

@@ -37,11 +37,12 @@ on cluster-scoped resources and always form a ClusterRole.
 # that label, and rotation bookkeeping (merge patch).
 # OAuth2 authorization-code tokens: `<integration>-oauth-tokens` (labelled
 # switchboard.dev/oauth-tokens-for, owned by the Integration) is read with get, written by
-# server-side apply (patch), claimed for a refresh by compare-and-set on its resourceVersion
-# (update: one replica refreshes at a time) and deleted when the connection is revoked (delete).
+# server-side apply (patch), claimed for a refresh by a merge patch carrying its resourceVersion
+# (compare-and-set: one replica refreshes at a time) and deleted once the connection is revoked
+# (delete: no garbage collector needs to run).
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # Events on Ready transitions (kube-runtime's Recorder: events.k8s.io/v1, create then patch for a series).
 - apiGroups: [events.k8s.io]
   resources: [events]
