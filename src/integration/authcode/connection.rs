@@ -674,6 +674,82 @@ mod tests {
         (url.parse().unwrap(), count)
     }
 
+    /// A vault whose refresh claim another process holds: it finishes its refresh (saves
+    /// rotated tokens) on the third claim attempt.
+    #[derive(Debug)]
+    struct ClaimedElsewhere {
+        inner: super::super::MemoryVault,
+        attempts: std::sync::atomic::AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenVault for ClaimedElsewhere {
+        async fn load(&self, ns: &str, name: &str) -> Result<Option<StoredConnection>, VaultError> {
+            self.inner.load(ns, name).await
+        }
+        async fn save(&self, ns: &str, name: &str, c: &StoredConnection) -> Result<(), VaultError> {
+            self.inner.save(ns, name, c).await
+        }
+        async fn remove(&self, ns: &str, name: &str) -> Result<bool, VaultError> {
+            self.inner.remove(ns, name).await
+        }
+        async fn claim_refresh(
+            &self,
+            ns: &str,
+            name: &str,
+            _: Duration,
+        ) -> Result<bool, VaultError> {
+            if self.attempts.fetch_add(1, Ordering::SeqCst) == 2 {
+                let mut other = self.inner.load(ns, name).await?.unwrap_or_default();
+                other.access_token = Some("a-other".into());
+                other.refresh_token = Some("r-other".into());
+                self.inner.save(ns, name, &other).await?;
+            }
+            Ok(false)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_process_without_the_claim_uses_the_other_processes_tokens_instead_of_refreshing() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (token_url, refreshes) = rotating_endpoint().await;
+        let config = AuthCodeConfig {
+            authorize_url: "https://id.example.com/authorize".parse().unwrap(),
+            token_url,
+            revocation_url: None,
+            scopes: Vec::new(),
+            scope_separator: " ".into(),
+            authorize_params: Default::default(),
+            token_auth: crate::api::TokenAuthMethod::ClientSecretBasic,
+            client_id: "c".into(),
+            client_secret: "s".into(),
+        };
+        let vault = Arc::new(ClaimedElsewhere {
+            inner: super::super::MemoryVault::default(),
+            attempts: Default::default(),
+        });
+        let now = Utc::now();
+        let first = StoredConnection {
+            access_token: Some("a0".into()),
+            refresh_token: Some("r0".into()),
+            connected_at: Some(now),
+            expires_at: Some(now + chrono::Duration::seconds(3600)),
+            ..StoredConnection::default()
+        };
+        vault.save("ns", "books", &first).await.unwrap();
+        let c = Connection::new("ns", "books", config, vault.clone(), reqwest::Client::new());
+        assert_eq!(&*c.access_token().await.unwrap(), "a0");
+        c.rejected("a0").await;
+        assert_eq!(
+            refreshes.load(Ordering::SeqCst),
+            0,
+            "it never called the token endpoint"
+        );
+        assert_eq!(c.refreshes(), 0);
+        assert_eq!(&*c.access_token().await.unwrap(), "a-other");
+        assert!(vault.attempts.load(Ordering::SeqCst) >= 3);
+    }
+
     #[tokio::test]
     async fn two_processes_sharing_a_vault_refresh_a_rejected_token_once() {
         let _ = rustls::crypto::ring::default_provider().install_default();
