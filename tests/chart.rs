@@ -118,9 +118,10 @@ fn namespaced_grants() -> Vec<String> {
     g.push("switchboard.dev/webhooksubscriptions:patch".into());
     g.push("switchboard.dev/webhooksubscriptions/finalizers:update".into());
     g.push("switchboard.dev/syncschedules/finalizers:update".into());
+    g.push("switchboard.dev/integrations/finalizers:update".into());
     g.push("switchboard.dev/syncjobs:create".into());
     g.push("switchboard.dev/syncjobs:delete".into());
-    for verb in ["get", "list", "watch", "create", "patch"] {
+    for verb in ["get", "list", "watch", "create", "patch", "delete"] {
         g.push(format!("/secrets:{verb}"));
     }
     g.push("events.k8s.io/events:create".into());

@@ -16,6 +16,10 @@ mod chart;
 /// The pinned helm binary.
 #[path = "support/helm.rs"]
 mod helm;
+/// The fake OAuth2 provider (shared with the standalone tests).
+#[allow(dead_code)]
+#[path = "support/oauth_provider.rs"]
+mod oauth_provider;
 /// Outbound URLs of the examples pointed at a closed loopback port.
 #[path = "support/offline.rs"]
 mod offline;
@@ -56,6 +60,8 @@ mod isolation;
 mod leader;
 #[path = "e2e/lifecycle.rs"]
 mod lifecycle;
+#[path = "e2e/oauth.rs"]
+mod oauth;
 #[path = "e2e/publish_auth.rs"]
 mod publish_auth;
 #[path = "e2e/replay_auth.rs"]

@@ -83,13 +83,16 @@ pub fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
 async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     let client = controller::client().await?;
     let store = switchboard::store::open(&args.engine.store_url()?).await?;
-    let engine = Engine::new(
+    let identity = identity(args.instance.as_deref());
+    let engine = Engine::with_vault(
         store,
         EngineConfig {
             // Generated signing secrets are Secrets the controller creates.
             external_signing_secrets: true,
             ..args.engine.config()
         },
+        // Tokens of authorization-code connections: a Secret owned by each Integration.
+        controller::token_secret::SecretVault::new(client.clone(), &identity),
     );
     let tokens = Arc::new(controller::token_review::TokenReviewer::new(client.clone()));
     engine.set_token_verifier(tokens.clone());
@@ -109,7 +112,6 @@ async fn serve(args: ControllerArgs) -> Result<ExitCode, CliError> {
     )
     .await?;
     tracing::info!(%data, %admin, namespaces = ?args.namespaces, "switchboard controller is serving");
-    let identity = identity(args.instance.as_deref());
     if args.leader_election {
         let config = LeaderConfig {
             lease_duration: args.leader_lease_duration,

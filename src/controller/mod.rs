@@ -14,12 +14,16 @@
 //! - `switchboard.dev`: clusterintegrationproviders, integrations, webhookendpoints,
 //!   webhooksubscriptions, transformations, syncschedules, syncjobs, eventtypes: get, list,
 //!   watch;
-//!   webhooksubscriptions: patch, update (finalizers); every kind's `/status`: get, patch,
+//!   webhooksubscriptions: patch, update (finalizers); integrations/finalizers,
+//!   webhooksubscriptions/finalizers, syncschedules/finalizers: update (blockOwnerDeletion);
+//!   every kind's `/status`: get, patch,
 //!   update (server-side apply).
 //! - core `secrets`: list, watch (values only of Secrets labelled `switchboard.dev/usable` or
 //!   `switchboard.dev/publisher-token`, metadata only of the others), get (metadata of a
-//!   generated signing Secret), create, patch (generated signing Secrets and their opt-in
-//!   label, rotation bookkeeping).
+//!   generated signing Secret; OAuth token Secrets), create, patch (generated signing Secrets
+//!   and their opt-in label, rotation bookkeeping; OAuth token Secrets by server-side apply
+//!   and their refresh claim, a merge patch guarded by resourceVersion), delete (OAuth token
+//!   Secrets, [`token_secret`]).
 //! - `events.k8s.io` events (and core `events`): create, patch.
 //! - `coordination.k8s.io` leases: get, create, update (in the leader-election namespace).
 //! - `authentication.k8s.io` tokenreviews: create; `authorization.k8s.io`
@@ -40,6 +44,7 @@ pub mod status;
 pub mod stores;
 pub mod sync_jobs;
 pub mod token_review;
+pub mod token_secret;
 pub mod uninstall;
 pub mod writer;
 

@@ -282,7 +282,18 @@ async fn run(
         tracing::warn!(integration = %key, error = %render(&e), "reading the connection's tokens");
         refresh.failed();
     }
+    let mut next_reload = Instant::now() + UNCONNECTED_RELOAD;
     loop {
+        // Another process (a replica that served the callback) may have connected it.
+        if let Some(c) = &connection
+            && c.view().state != crate::api::ConnectionState::Connected
+            && Instant::now() >= next_reload
+        {
+            if let Err(e) = c.reload().await {
+                tracing::warn!(integration = %key, error = %render(&e), "reading the connection's tokens");
+            }
+            next_reload = Instant::now() + UNCONNECTED_RELOAD;
+        }
         if let Some(c) = &connection
             && refresh.due(c)
         {
@@ -324,6 +335,11 @@ async fn run(
         {
             wake_at = wake_at.min(at);
         }
+        if let Some(c) = &connection
+            && c.view().state != crate::api::ConnectionState::Connected
+        {
+            wake_at = wake_at.min(next_reload);
+        }
         let connection_changed = async {
             match changed.as_mut() {
                 Some(rx) => {
@@ -349,6 +365,10 @@ async fn run(
         }
     }
 }
+
+/// How often a connection that is not connected is read again from the vault: another
+/// process (in a cluster, the replica that served the callback) may have connected it.
+const UNCONNECTED_RELOAD: Duration = Duration::from_secs(15);
 
 /// When the background task refreshes a connection: when its next refresh is due, or after
 /// a failure with exponential backoff (1 s doubling to 5 min, with jitter).

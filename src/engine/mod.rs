@@ -28,6 +28,7 @@ pub mod replay;
 pub mod replay_api;
 pub mod replay_run;
 pub mod report;
+pub mod revocation;
 pub mod runtime;
 pub mod schedules;
 pub mod snapshot;

@@ -56,7 +56,8 @@ pub struct Engine {
     pub(super) pool: EvalPool,
     /// PayPal signing certificates, fetched and cached for every endpoint.
     pub(super) certs: crate::receiver::CertStore,
-    /// Where authorization-code connections keep their tokens (standalone: the store).
+    /// Where authorization-code connections keep their tokens (standalone: the store; in a
+    /// cluster: a Secret per Integration).
     vault: Arc<dyn crate::integration::authcode::TokenVault>,
     /// Lifecycle events' queues and per-subject bounds.
     pub(super) lifecycle: super::lifecycle_state::LifecycleState,
@@ -65,8 +66,20 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over a store, with nothing running yet.
+    /// An engine over a store, with nothing running yet; connections keep their tokens in the
+    /// store.
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Arc<Self> {
+        let vault = Arc::new(crate::integration::authcode::StoreVault(store.clone()));
+        Self::with_vault(store, config, vault)
+    }
+
+    /// An engine whose authorization-code connections keep their tokens in `vault` (a
+    /// front-end's own: the controller's is a Secret per Integration).
+    pub fn with_vault(
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        vault: Arc<dyn crate::integration::authcode::TokenVault>,
+    ) -> Arc<Self> {
         let status = StatusBoard::new();
         let metrics = Arc::new(Metrics::new());
         let pool = EvalPool::new(config.eval_concurrency);
@@ -91,8 +104,6 @@ impl Engine {
         let certs = crate::receiver::CertStore::new(&config.receiver.paypal);
         let sync_specs = syncs::JobSpecs::default();
         let topology = Arc::new(ArcSwap::from_pointee(Topology::default()));
-        let vault: Arc<dyn crate::integration::authcode::TokenVault> =
-            Arc::new(crate::integration::authcode::StoreVault(store.clone()));
         Arc::new_cyclic(|weak: &std::sync::Weak<Self>| {
             let parts = syncs::SyncParts {
                 store: store.clone(),
@@ -210,6 +221,8 @@ impl Engine {
             integrations::desired(&effective),
             &ictx,
         );
+        // Deleted Integrations' connections: revoked at the provider, tokens forgotten.
+        super::revocation::revoke_removed(&current.integrations, &integrations);
         // Subscriptions and forwards authenticate through the Integrations built above.
         let ctx = self.build_context(&integrations);
         let subscriptions = plan.diff(

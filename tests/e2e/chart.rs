@@ -228,8 +228,10 @@ async fn examples_ready_with_chart_rbac(test: &str, watch_namespace: bool) {
         ("watch", "webhooksubscriptions.switchboard.dev", "yes"),
         ("create", "syncjobs.switchboard.dev", "yes"),
         ("create", "secrets", "yes"),
-        ("delete", "secrets", "no"),
+        // Deleting an Integration's OAuth token Secret once its tokens are revoked.
+        ("delete", "secrets", "yes"),
         ("update", "secrets", "no"),
+        ("deletecollection", "secrets", "no"),
         ("delete", "webhooksubscriptions.switchboard.dev", "no"),
         ("create", "deployments.apps", "no"),
         ("get", "configmaps", "no"),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod helm;
+pub mod oauth_provider;
 pub mod offline;
 pub mod paypal_pki;
 pub mod postgres;

@@ -18,10 +18,11 @@ on cluster-scoped resources and always form a ClusterRole.
   resources: [integrations/status, webhookendpoints/status, webhooksubscriptions/status, transformations/status, syncschedules/status, syncjobs/status, eventtypes/status]
   verbs: [patch]
 # Owner references with blockOwnerDeletion (generated signing Secrets -> WebhookSubscription,
-# SyncJobs -> SyncSchedule) need update on the owner's finalizers subresource where the
-# OwnerReferencesPermissionEnforcement admission plugin is enabled.
+# SyncJobs -> SyncSchedule, OAuth token Secrets -> Integration) need update on the owner's
+# finalizers subresource where the OwnerReferencesPermissionEnforcement admission plugin is
+# enabled.
 - apiGroups: [switchboard.dev]
-  resources: [webhooksubscriptions/finalizers, syncschedules/finalizers]
+  resources: [webhooksubscriptions/finalizers, syncschedules/finalizers, integrations/finalizers]
   verbs: [update]
 # SyncSchedules create their runs and prune the history.
 - apiGroups: [switchboard.dev]
@@ -34,9 +35,14 @@ on cluster-scoped resources and always form a ClusterRole.
 # metadata of an existing `<subscription>-signing`, to add the opt-in label to one generated
 # before it existed. create: `<subscription>-signing` (generated, labelled usable). patch:
 # that label, and rotation bookkeeping (merge patch).
+# OAuth2 authorization-code tokens: `<integration>-oauth-tokens` (labelled
+# switchboard.dev/oauth-tokens-for, owned by the Integration) is read with get, written by
+# server-side apply (patch), claimed for a refresh by a merge patch carrying its resourceVersion
+# (compare-and-set: one replica refreshes at a time) and deleted once the connection is revoked
+# (delete: no garbage collector needs to run).
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, patch]
+  verbs: [get, list, watch, create, patch, delete]
 # Events on Ready transitions (kube-runtime's Recorder: events.k8s.io/v1, create then patch for a series).
 - apiGroups: [events.k8s.io]
   resources: [events]

@@ -1,7 +1,9 @@
 //! One Integration's authorization-code connection at run time: the tokens read from the
 //! vault, an access token handed to each call (refreshed first when it is about to expire),
 //! a refresh after the API rejected one, and the view the status shows. One refresh at a time
-//! in this process (a mutex); before each refresh the vault is read again, so a token another
+//! in this process (a mutex), and across processes sharing the vault (a claim in the vault:
+//! a process that did not get it reads the vault again until the other's tokens are there,
+//! instead of refreshing); before each refresh the vault is read again, so a token another
 //! process refreshed (and the refresh token it rotated) is used instead of refreshed twice.
 //! A refreshed connection is saved to the vault before its access token is handed out.
 
@@ -24,6 +26,11 @@ use super::vault::{TokenVault, VaultError};
 pub const IDLE_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// Longest margin before expiry at which an access token is refreshed.
 const MAX_MARGIN: Duration = Duration::from_secs(300);
+/// How long a claim to refresh holds ([`TokenVault::claim_refresh`]): longer than a refresh
+/// takes; a process that died holding it delays the others by at most this.
+const CLAIM_TTL: Duration = Duration::from_secs(30);
+/// How often a process waiting for another's refresh reads the vault again.
+const CLAIM_POLL: Duration = Duration::from_millis(250);
 
 /// Why no access token can be had.
 #[derive(Debug, thiserror::Error)]
@@ -372,8 +379,89 @@ impl Connection {
             }
             return Ok(());
         };
+        if !self.claim(held, &s).await? {
+            return Ok(());
+        }
+        let result = self.refresh_claimed(held, &s, &refresh_token, now).await;
+        if let Err(e) = self
+            .vault
+            .release_refresh(&self.namespace, &self.name)
+            .await
+        {
+            tracing::warn!(integration = %format!("{}/{}", self.namespace, self.name),
+                error = %render(&e), "releasing the claim to refresh failed; it expires by itself");
+        }
+        result
+    }
+
+    /// Waits for the right to refresh; false when another process refreshed meanwhile (its
+    /// tokens are then held instead, and the right is not kept).
+    async fn claim(&self, held: &mut Held, s: &StoredConnection) -> Result<bool, ConnectionError> {
+        let deadline = tokio::time::Instant::now() + CLAIM_TTL + CLAIM_POLL * 8;
+        loop {
+            let claimed = self
+                .vault
+                .claim_refresh(&self.namespace, &self.name, CLAIM_TTL)
+                .await
+                .map_err(|e| self.vault_error(e))?;
+            // Read again: another process may have refreshed between our last read and now.
+            if self.adopt_if_refreshed(held, s).await? {
+                if claimed
+                    && let Err(e) = self
+                        .vault
+                        .release_refresh(&self.namespace, &self.name)
+                        .await
+                {
+                    tracing::warn!(integration = %format!("{}/{}", self.namespace, self.name),
+                        error = %render(&e), "releasing the claim to refresh failed; it expires by itself");
+                }
+                return Ok(false);
+            }
+            // A claim that outlived its TTL is a holder that froze: refresh anyway.
+            if claimed || tokio::time::Instant::now() >= deadline {
+                return Ok(true);
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
+        }
+    }
+
+    /// Holds the vault's tokens if another process refreshed `s` (true).
+    async fn adopt_if_refreshed(
+        &self,
+        held: &mut Held,
+        s: &StoredConnection,
+    ) -> Result<bool, ConnectionError> {
+        let latest = self
+            .vault
+            .load(&self.namespace, &self.name)
+            .await
+            .map_err(|e| self.vault_error(e))?;
+        let Some(latest) = latest else {
+            return Ok(false);
+        };
+        if latest.refresh_token == s.refresh_token
+            && latest.access_token == s.access_token
+            && latest.reauthorize.is_none()
+        {
+            return Ok(false);
+        }
+        held.stored = Some(latest);
+        held.failing = None;
+        self.publish(held);
+        tracing::info!(integration = %format!("{}/{}", self.namespace, self.name),
+            "another process refreshed the connection; using its tokens");
+        Ok(true)
+    }
+
+    async fn refresh_claimed(
+        &self,
+        held: &mut Held,
+        s: &StoredConnection,
+        refresh_token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ConnectionError> {
         self.refreshes.fetch_add(1, Ordering::Relaxed);
-        match endpoint::refresh(&self.http, &self.config, &refresh_token).await {
+        match endpoint::refresh(&self.http, &self.config, refresh_token).await {
             Ok(grant) => {
                 let next = s.refreshed(grant, now);
                 held.stored = Some(next.clone());
@@ -408,7 +496,7 @@ impl Connection {
                     self.name,
                     self.namespace
                 );
-                self.needs_reauthorization(held, &s, reason).await
+                self.needs_reauthorization(held, s, reason).await
             }
             Err(source) => {
                 let count = held.failing.as_ref().map_or(0, |(_, n)| *n) + 1;
@@ -584,6 +672,82 @@ mod tests {
         let url = format!("http://{}/token", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (url.parse().unwrap(), count)
+    }
+
+    /// A vault whose refresh claim another process holds: it finishes its refresh (saves
+    /// rotated tokens) on the third claim attempt.
+    #[derive(Debug)]
+    struct ClaimedElsewhere {
+        inner: super::super::MemoryVault,
+        attempts: std::sync::atomic::AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenVault for ClaimedElsewhere {
+        async fn load(&self, ns: &str, name: &str) -> Result<Option<StoredConnection>, VaultError> {
+            self.inner.load(ns, name).await
+        }
+        async fn save(&self, ns: &str, name: &str, c: &StoredConnection) -> Result<(), VaultError> {
+            self.inner.save(ns, name, c).await
+        }
+        async fn remove(&self, ns: &str, name: &str) -> Result<bool, VaultError> {
+            self.inner.remove(ns, name).await
+        }
+        async fn claim_refresh(
+            &self,
+            ns: &str,
+            name: &str,
+            _: Duration,
+        ) -> Result<bool, VaultError> {
+            if self.attempts.fetch_add(1, Ordering::SeqCst) == 2 {
+                let mut other = self.inner.load(ns, name).await?.unwrap_or_default();
+                other.access_token = Some("a-other".into());
+                other.refresh_token = Some("r-other".into());
+                self.inner.save(ns, name, &other).await?;
+            }
+            Ok(false)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_process_without_the_claim_uses_the_other_processes_tokens_instead_of_refreshing() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (token_url, refreshes) = rotating_endpoint().await;
+        let config = AuthCodeConfig {
+            authorize_url: "https://id.example.com/authorize".parse().unwrap(),
+            token_url,
+            revocation_url: None,
+            scopes: Vec::new(),
+            scope_separator: " ".into(),
+            authorize_params: Default::default(),
+            token_auth: crate::api::TokenAuthMethod::ClientSecretBasic,
+            client_id: "c".into(),
+            client_secret: "s".into(),
+        };
+        let vault = Arc::new(ClaimedElsewhere {
+            inner: super::super::MemoryVault::default(),
+            attempts: Default::default(),
+        });
+        let now = Utc::now();
+        let first = StoredConnection {
+            access_token: Some("a0".into()),
+            refresh_token: Some("r0".into()),
+            connected_at: Some(now),
+            expires_at: Some(now + chrono::Duration::seconds(3600)),
+            ..StoredConnection::default()
+        };
+        vault.save("ns", "books", &first).await.unwrap();
+        let c = Connection::new("ns", "books", config, vault.clone(), reqwest::Client::new());
+        assert_eq!(&*c.access_token().await.unwrap(), "a0");
+        c.rejected("a0").await;
+        assert_eq!(
+            refreshes.load(Ordering::SeqCst),
+            0,
+            "it never called the token endpoint"
+        );
+        assert_eq!(c.refreshes(), 0);
+        assert_eq!(&*c.access_token().await.unwrap(), "a-other");
+        assert!(vault.attempts.load(Ordering::SeqCst) >= 3);
     }
 
     #[tokio::test]

@@ -35,6 +35,21 @@ pub trait TokenVault: Send + Sync + std::fmt::Debug {
     ) -> Result<(), VaultError>;
     /// Forgets it; false when there was none.
     async fn remove(&self, namespace: &str, name: &str) -> Result<bool, VaultError>;
+    /// Takes the right to refresh the connection for `ttl`, so that processes sharing the
+    /// vault refresh it one at a time; false while another process holds it. By default
+    /// always granted (one process per vault).
+    async fn claim_refresh(
+        &self,
+        _namespace: &str,
+        _name: &str,
+        _ttl: std::time::Duration,
+    ) -> Result<bool, VaultError> {
+        Ok(true)
+    }
+    /// Gives that right back (after the refreshed tokens are saved).
+    async fn release_refresh(&self, _namespace: &str, _name: &str) -> Result<(), VaultError> {
+        Ok(())
+    }
 }
 
 /// The store as a vault.
