@@ -642,6 +642,21 @@ mod tests {
     }
 
     /// A token endpoint whose refresh tokens rotate (only the latest works); counts refreshes.
+    /// A client of the token endpoint at `token_url`, with no revocation and no scopes.
+    fn test_config(token_url: url::Url) -> AuthCodeConfig {
+        AuthCodeConfig {
+            authorize_url: "https://id.example.com/authorize".parse().unwrap(),
+            token_url,
+            revocation_url: None,
+            scopes: Vec::new(),
+            scope_separator: " ".into(),
+            authorize_params: Default::default(),
+            token_auth: crate::api::TokenAuthMethod::ClientSecretBasic,
+            client_id: "c".into(),
+            client_secret: "s".into(),
+        }
+    }
+
     async fn rotating_endpoint() -> (url::Url, Arc<AtomicU64>) {
         use axum::routing::post;
         let count = Arc::new(AtomicU64::new(0));
@@ -713,17 +728,7 @@ mod tests {
     async fn a_process_without_the_claim_uses_the_other_processes_tokens_instead_of_refreshing() {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (token_url, refreshes) = rotating_endpoint().await;
-        let config = AuthCodeConfig {
-            authorize_url: "https://id.example.com/authorize".parse().unwrap(),
-            token_url,
-            revocation_url: None,
-            scopes: Vec::new(),
-            scope_separator: " ".into(),
-            authorize_params: Default::default(),
-            token_auth: crate::api::TokenAuthMethod::ClientSecretBasic,
-            client_id: "c".into(),
-            client_secret: "s".into(),
-        };
+        let config = test_config(token_url);
         let vault = Arc::new(ClaimedElsewhere {
             inner: super::super::MemoryVault::default(),
             attempts: Default::default(),
@@ -754,17 +759,7 @@ mod tests {
     async fn two_processes_sharing_a_vault_refresh_a_rejected_token_once() {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (token_url, refreshes) = rotating_endpoint().await;
-        let config = AuthCodeConfig {
-            authorize_url: "https://id.example.com/authorize".parse().unwrap(),
-            token_url,
-            revocation_url: None,
-            scopes: Vec::new(),
-            scope_separator: " ".into(),
-            authorize_params: Default::default(),
-            token_auth: crate::api::TokenAuthMethod::ClientSecretBasic,
-            client_id: "c".into(),
-            client_secret: "s".into(),
-        };
+        let config = test_config(token_url);
         let vault: Arc<dyn TokenVault> = Arc::new(super::super::MemoryVault::default());
         let now = Utc::now();
         let first = StoredConnection {
